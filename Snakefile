@@ -1,0 +1,23 @@
+"""Reproduction workflow for Tsilivis & Kempe (NeurIPS 2022).
+
+Entry point only: configuration, validation and the rule modules live in workflow/.
+"""
+
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/kernels.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        get_final_targets(),

@@ -1,0 +1,42 @@
+"""Snakemake-aware glue shared by the rule scripts (no math here)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from contextlib import contextmanager
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def setup_logging(log_path: str) -> logging.Logger:
+    """Send stderr and the `logging` module to the rule's log file."""
+    os.makedirs(os.path.dirname(log_path) or ".", exist_ok=True)
+    handle = open(log_path, "w", buffering=1)  # noqa: SIM115 - lives for the process
+    sys.stderr = handle
+    logging.basicConfig(
+        stream=handle,
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        force=True,
+    )
+    return logging.getLogger("ntkadv")
+
+
+def enable_x64(flag: bool) -> None:
+    """Turn jax float64 on or off; call before any jax array is created."""
+    import jax
+
+    jax.config.update("jax_enable_x64", bool(flag))
+
+
+@contextmanager
+def timed(log: logging.Logger, what: str):
+    """Log the wall time of a block; yields a dict that receives `seconds`."""
+    out: dict[str, float] = {}
+    start = time.perf_counter()
+    yield out
+    out["seconds"] = time.perf_counter() - start
+    log.info("%s took %.2f s", what, out["seconds"])
