@@ -1,15 +1,18 @@
 """Reproduction workflow for Tsilivis & Kempe (NeurIPS 2022).
 
 Entry point only: configuration, validation and the rule modules live in workflow/.
+The default configuration is config.yaml (laptop scale); `--configfile X` replaces
+it entirely (tests/config/smoke.yaml, config/paper.yaml), it does not extend it.
 """
-
 
 from snakemake.utils import min_version
 
 min_version("9.0")
 
 
-configfile: "config.yaml"
+if not config:
+
+    configfile: "config.yaml"
 
 
 include: "workflow/rules/common.smk"

@@ -53,6 +53,9 @@ def atomic_h5(
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; outputs are shareable
     try:
         with h5py.File(tmp, "w") as f:
             for key, value in (attrs or {}).items():
@@ -95,25 +98,24 @@ def read_attrs(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def provenance(**extra: Any) -> dict[str, Any]:
-    """Attributes recorded in every output: package versions, device, host, extras."""
+    """Attributes recorded in every output: package versions, device, extras.
+
+    Versions come from package metadata, so calling this imports nothing heavy;
+    the jax device and x64 flag are recorded when the caller already uses jax.
+    """
+    import sys
+    from importlib import metadata
+
     info: dict[str, Any] = {
         "python": platform.python_version(),
-        "numpy": np.__version__,
-        "h5py": h5py.__version__,
+        "host": platform.node(),
     }
-    try:
-        import jax
-
-        info["jax"] = jax.__version__
+    for pkg in ("numpy", "h5py", "jax", "jaxlib", "neural-tangents", "flax"):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            info[pkg.replace("-", "_")] = metadata.version(pkg)
+    if "jax" in sys.modules:
+        jax = sys.modules["jax"]
         info["device"] = str(jax.devices()[0].device_kind)
         info["jax_x64"] = bool(jax.config.jax_enable_x64)
-    except ImportError:  # pragma: no cover - jax is a hard dependency
-        pass
-    try:
-        import neural_tangents
-
-        info["neural_tangents"] = getattr(neural_tangents, "__version__", "unknown")
-    except ImportError:  # pragma: no cover
-        pass
     info.update(extra)
     return info

@@ -1,7 +1,14 @@
 """Validation, wildcard constraints, target and resource functions. No rules here."""
 
 
+import sys
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
+
+# the library (scripts/ntkadv) is importable from the workflow too
+sys.path.insert(0, str(Path(workflow.basedir) / "scripts"))
 
 
 validate(config, schema="../schemas/config.schema.yaml")
@@ -26,6 +33,27 @@ _check_config_references()
 wildcard_constraints:
     dataset="|".join(config["datasets"]),
     arch="|".join(config["architectures"]),
+
+
+# ---------------------------------------------------------------- input functions
+
+
+def get_raw_inputs(wildcards):
+    """Raw files of the dataset's source: local copies if every file is found in
+    data.search_dirs (no download job), else the download rule's folder."""
+    from ntkadv.data import locate_raw
+
+    source = config["datasets"][wildcards.dataset]["source"]
+    found = locate_raw(source, config["data"]["search_dirs"])
+    missing = [rel for rel, path in found.items() if path is None]
+    if not missing:
+        return [str(path) for path in found.values()]
+    if not config["data"]["download"]:
+        raise WorkflowError(
+            f"raw {source} file(s) {missing} not found in data.search_dirs "
+            f"{config['data']['search_dirs']} and data.download is false"
+        )
+    return [f"results/raw/{source}"]
 
 
 # ---------------------------------------------------------------- params helpers
