@@ -1,0 +1,274 @@
+"""Workflow-level tests: lint, formatting, dry runs of every shipped config, config
+validation, data errors, an end-to-end smoke run, crash safety and determinism."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from ntkadv import h5io
+
+REPO = Path(__file__).resolve().parents[2]
+SHIPPED_CONFIGS = sorted(
+    [
+        REPO / "config.yaml",
+        *REPO.glob("config/*.yaml"),
+        *REPO.glob("tests/config/*.yaml"),
+    ]
+)
+BIN = Path(sys.executable).parent
+
+
+def run(args, cwd=REPO, check=True, timeout=1800, **kw):
+    """Run a command of the project's environment; return the CompletedProcess."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "JAX_PLATFORMS": "cpu"}
+    proc = subprocess.run(
+        [str(BIN / args[0]), *args[1:]],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        **kw,
+    )
+    if check and proc.returncode != 0:
+        pytest.fail(f"{' '.join(map(str, args))} failed:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def snakemake(workdir: Path, configfile: Path, *args, check=True, timeout=1800):
+    return run(
+        [
+            "snakemake",
+            "--snakefile",
+            REPO / "Snakefile",
+            "--directory",
+            workdir,
+            "--configfile",
+            configfile,
+            "--cores",
+            "2",
+            *args,
+        ],
+        check=check,
+        timeout=timeout,
+    )
+
+
+def write_config(tmp_path: Path, base: Path, **overrides) -> Path:
+    """Copy a shipped config with absolute data dirs (runs happen in tmp dirs)."""
+    config = yaml.safe_load(base.read_text())
+    config["data"]["search_dirs"] = [
+        str((REPO / d).resolve()) for d in config["data"]["search_dirs"]
+    ]
+    for dotted, value in overrides.items():
+        node = config
+        *parents, leaf = dotted.split(".")
+        for key in parents:
+            node = node[key]
+        node[leaf] = value
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+# ------------------------------------------------------------------ static checks
+
+
+def test_snakemake_lint():
+    proc = run(["snakemake", "--lint"], check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_snakefmt_check():
+    run(["snakefmt", "--check", "Snakefile", "workflow"])
+
+
+def test_ruff_check():
+    run(["ruff", "check", "."])
+
+
+def test_ruff_format_check():
+    run(["ruff", "format", "--check", "."])
+
+
+@pytest.mark.parametrize("configfile", SHIPPED_CONFIGS, ids=lambda p: p.name)
+def test_dry_run_every_shipped_config(configfile, tmp_path):
+    """The DAG builds and every target resolves, at every scale we ship."""
+    cfg = write_config(tmp_path, configfile, **{"data.download": True})
+    proc = snakemake(tmp_path, cfg, "-n", "--quiet", "rules")
+    assert "prepare_dataset" in proc.stdout + proc.stderr
+
+
+def test_slurm_profile_is_accepted(tmp_path):
+    cfg = write_config(tmp_path, REPO / "config/paper.yaml")
+    proc = snakemake(
+        tmp_path,
+        cfg,
+        "-n",
+        "--workflow-profile",
+        REPO / "workflow/profiles/slurm",
+        "--executor",
+        "slurm",
+        "-j",
+        "4",
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_local_profile_is_accepted(tmp_path):
+    cfg = write_config(tmp_path, REPO / "tests/config/smoke.yaml")
+    snakemake(
+        tmp_path, cfg, "-n", "--workflow-profile", REPO / "workflow/profiles/local"
+    )
+
+
+# ------------------------------------------------------------------ bad input
+
+
+@pytest.mark.parametrize(
+    ("override", "named"),
+    [
+        ({"kernels.blok_size": 10}, "blok_size"),
+        ({"kernels.block_size": "ten"}, "ten"),
+        ({"datasets.mnist.n_train": -5}, "-5"),
+        ({"architectures.fc1.family": "resnet"}, "resnet"),
+        ({"kernels.datasets": ["mnist", "svhn"]}, "svhn"),
+    ],
+)
+def test_bad_config_fails_before_any_job(tmp_path, override, named):
+    cfg = write_config(tmp_path, REPO / "tests/config/smoke.yaml", **override)
+    proc = snakemake(tmp_path, cfg, "-n", check=False)
+    assert proc.returncode != 0
+    assert named in proc.stdout + proc.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_missing_data_is_named_and_leaves_nothing(tmp_path):
+    cfg = write_config(
+        tmp_path,
+        REPO / "tests/config/smoke.yaml",
+        **{"data.search_dirs": [str(tmp_path / "nowhere")], "data.download": False},
+    )
+    proc = snakemake(tmp_path, cfg, "results/data/mnist.h5", check=False)
+    assert proc.returncode != 0
+    assert "train-images-idx3-ubyte.gz" in proc.stdout + proc.stderr
+    assert not (tmp_path / "results/data").exists()
+
+
+def test_corrupt_data_is_named_and_leaves_nothing(tmp_path, shared_data):
+    bad_dir = tmp_path / "bad"
+    (bad_dir / "mnist").mkdir(parents=True)
+    for f in (shared_data / "mnist").iterdir():
+        payload = f.read_bytes()
+        if f.name == "t10k-labels-idx1-ubyte.gz":
+            payload = payload[:-20]
+        (bad_dir / "mnist" / f.name).write_bytes(payload)
+    cfg = write_config(
+        tmp_path,
+        REPO / "tests/config/smoke.yaml",
+        **{"data.search_dirs": [str(bad_dir)], "data.download": False},
+    )
+    proc = snakemake(tmp_path, cfg, "results/data/mnist.h5", check=False)
+    assert proc.returncode != 0
+    log = (tmp_path / "results/logs/prepare_dataset/mnist.log").read_text()
+    assert "t10k-labels-idx1-ubyte.gz" in log
+    assert not (tmp_path / "results/data/mnist.h5").exists()
+    assert not list((tmp_path / "results/data").glob("*"))
+
+
+# ------------------------------------------------------------------ end to end
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    """One full run of the smoke config in a scratch directory."""
+    workdir = tmp_path_factory.mktemp("smoke")
+    cfg = write_config(workdir, REPO / "tests/config/smoke.yaml")
+    start = time.perf_counter()
+    snakemake(workdir, cfg)
+    print(f"smoke run: {time.perf_counter() - start:.0f} s")
+    return workdir, cfg
+
+
+@pytest.mark.slow
+def test_smoke_run_builds_every_target_and_is_then_up_to_date(smoke_run):
+    workdir, cfg = smoke_run
+    proc = snakemake(workdir, cfg, "-n")
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+    h5_files = list((workdir / "results").rglob("*.h5"))
+    assert h5_files
+    for path in h5_files:  # every output carries provenance
+        assert "numpy" in h5io.read_attrs(path), path
+    assert list((workdir / "results/benchmarks").rglob("*.tsv"))
+    assert not list((workdir / "results").rglob("*.tmp"))
+
+
+@pytest.mark.slow
+def test_rerun_gives_identical_arrays(smoke_run):
+    workdir, cfg = smoke_run
+    targets = ["results/data/cifar2.h5", "results/ntk/cifar2/fc1/gram.h5"]
+    before = [h5io.read(workdir / t) for t in targets]
+    snakemake(
+        workdir, cfg, *targets, "--forcerun", "prepare_dataset", "compute_ntk_gram"
+    )
+    for target, old in zip(targets, before, strict=True):
+        new = h5io.read(workdir / target)
+        assert new.keys() == old.keys()
+        for key in old:
+            np.testing.assert_array_equal(new[key], old[key], err_msg=f"{target}:{key}")
+
+
+@pytest.mark.slow
+def test_changing_one_architecture_reruns_only_its_jobs(smoke_run):
+    workdir, cfg = smoke_run
+    config = yaml.safe_load(cfg.read_text())
+    config["architectures"]["fc2"]["b_std"] = 0.2
+    changed = workdir / "changed.yaml"
+    changed.write_text(yaml.safe_dump(config))
+    out = snakemake(workdir, changed, "-n").stdout
+    wildcards = [line for line in out.splitlines() if "wildcards:" in line]
+    arch_jobs = [line for line in wildcards if "arch=" in line]
+    assert any("compute_ntk_gram" in line for line in out.splitlines()), out
+    assert arch_jobs, out
+    assert all("arch=fc2" in line for line in arch_jobs), arch_jobs
+    assert "prepare_dataset" not in out
+
+
+@pytest.mark.slow
+def test_killed_kernel_job_leaves_no_half_file_and_rerun_completes(tmp_path):
+    """SIGKILL the Gram job while it writes; the output never exists half-written."""
+    cfg = write_config(
+        tmp_path,
+        REPO / "tests/config/smoke.yaml",
+        **{"datasets.mnist.n_train": 400, "kernels.block_size": 20},
+    )
+    target = "results/ntk/mnist/conv1/gram.h5"
+    snakemake(tmp_path, cfg, "results/data/mnist.h5")
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "JAX_PLATFORMS": "cpu"}
+    args = [str(BIN / "snakemake"), "--snakefile", str(REPO / "Snakefile")]
+    args += ["--directory", str(tmp_path), "--configfile", str(cfg), "--cores", "2"]
+    proc = subprocess.Popen([*args, target], env=env, start_new_session=True)
+    out_dir = tmp_path / "results/ntk/mnist/conv1"
+    deadline = time.time() + 300
+    while time.time() < deadline and not list(out_dir.glob(".gram.h5.*")):
+        if proc.poll() is not None:
+            pytest.fail("the Gram job finished before it could be killed")
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (out_dir / "gram.h5").exists()
+    snakemake(tmp_path, cfg, target, "--rerun-incomplete")
+    gram = h5io.read(out_dir / "gram.h5")["k_train_train"]
+    assert gram.shape == (400, 400)
+    assert np.all(np.isfinite(gram))
+    assert not list(out_dir.glob(".gram.h5.*"))
