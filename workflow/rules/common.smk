@@ -113,6 +113,18 @@ def kernel_targets():
     )
 
 
+def get_claims_tables(wildcards):
+    """Per-stage claims tables: every results/tables/claims/<stage>.csv that a rule
+    of the included stages produces (so a new stage only has to write its own)."""
+    return sorted(
+        str(f)
+        for r in workflow.rules
+        for f in r.output
+        if str(f).startswith("results/tables/claims/")
+    )
+
+
 def get_final_targets():
     """Everything `snakemake` builds by default (rule all)."""
-    return data_targets() + kernel_targets()
+    claims = ["results/tables/claims.csv"] if get_claims_tables(None) else []
+    return data_targets() + kernel_targets() + claims

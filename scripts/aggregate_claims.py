@@ -1,0 +1,22 @@
+"""Rule aggregate_claims: join the per-stage claims rows into one table."""
+
+from _common import setup_logging
+
+
+def main(smk) -> None:
+    log = setup_logging(smk.log[0])
+    from pathlib import Path
+
+    import pandas as pd
+
+    from ntkadv.claims import merge_claims, to_markdown
+
+    stages = [Path(p).stem for p in smk.input.tables]
+    table = merge_claims([pd.read_csv(p) for p in smk.input.tables], stages)
+    table.to_csv(smk.output.csv, index=False)
+    Path(smk.output.md).write_text(to_markdown(table))
+    log.info("%d claims rows: %s", len(table), table["status"].value_counts().to_dict())
+
+
+if __name__ == "__main__":
+    main(snakemake)
