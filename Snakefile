@@ -21,6 +21,11 @@ report: "workflow/report/workflow.rst"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/kernels.smk"
+include: "workflow/rules/spectra.smk"
+include: "workflow/rules/features.smk"
+include: "workflow/rules/attacks.smk"
+include: "workflow/rules/transfer.smk"
+include: "workflow/rules/dynamics.smk"
 include: "workflow/rules/claims.smk"
 
 

@@ -1,0 +1,227 @@
+"""Figures of the NTK attack stage (paper Sec. 3, supp. App. B).
+
+* `robustness_vs_time`: clean and robust accuracy of f_t against normalised training
+  time τ = η·λ_max·t (log axis, t = ∞ at the right end), one panel per kernel — the
+  abstract's "robust features are learned early" claim (experiments.md finding 4).
+* `accuracy_vs_eps`: accuracy of f_∞ against the ℓ∞ budget, one panel per attack, one
+  line per kernel.
+* `adversarial_examples`: clean image, perturbation (rescaled to the full grey range)
+  and adversarial image for FGSM and PGD on f_∞, titled with the predicted classes.
+
+Functions take pandas tables / arrays and return a matplotlib Figure (no file I/O).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+#: label, colour, marker of each attack (closed forms cite supp. equations).
+ATTACK_STYLE: dict[str, tuple[str, str, str]] = {
+    "clean": ("clean", "black", "o"),
+    "fgsm": ("FGSM (Eq. 6/8)", "tab:blue", "s"),
+    "pgd": ("PGD", "tab:red", "D"),
+    "first_order": ("first-order, label-free (Eq. 16-18)", "tab:green", "^"),
+    "max_l1": ("Max-of-ℓ1 (Eq. 20)", "tab:purple", "^"),
+    "sum_dz": ("Sum-of-Δz (Eq. 22)", "tab:orange", "v"),
+}
+CIFAR10_NAMES = (
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+)
+
+
+def class_names(source: str, classes: Sequence[int]) -> list[str]:
+    """Human-readable names of the kept classes, in label order."""
+    if source == "cifar10":
+        return [CIFAR10_NAMES[c] for c in classes]
+    return [str(c) for c in classes]
+
+
+def predicted_index(f: np.ndarray, task: str) -> np.ndarray:
+    """(m,) class index in label order: 0/1 for binary (−1/+1), argmax otherwise."""
+    f = np.asarray(f)
+    if task == "binary":
+        return (f[:, 0] >= 0).astype(int)
+    return np.argmax(f, axis=1)
+
+
+def _tau_axis(taus: np.ndarray) -> tuple[dict[float, float], list[float], list[str]]:
+    """Map τ (with inf) to x positions; inf sits 1.5 decades right of the last τ."""
+    finite = np.sort(np.unique(taus[np.isfinite(taus)]))
+    top = finite.max() if finite.size else 1.0
+    pos = {float(t): float(t) for t in finite}
+    pos[float("inf")] = float(top * 10**1.5)
+    decades = np.arange(np.floor(np.log10(finite.min())), np.ceil(np.log10(top)) + 1)
+    ticks = [10.0**d for d in decades if 10.0**d <= top] + [pos[float("inf")]]
+    labels = [f"$10^{{{int(d)}}}$" for d in decades if 10.0**d <= top] + ["∞"]
+    return pos, ticks, labels
+
+
+def _order(values: Sequence[str], preferred: Sequence[str]) -> list[str]:
+    present = list(dict.fromkeys(values))
+    return [v for v in preferred if v in present] + [
+        v for v in present if v not in preferred
+    ]
+
+
+def robustness_vs_time(
+    table: pd.DataFrame, dataset: str, arch_order: Sequence[str] = ()
+) -> plt.Figure:
+    """Clean and robust (default ε) accuracy of f_t vs τ, one panel per kernel.
+
+    Args:
+        table: rows of `ntkadv.attacks.attack_suite` for one dataset (columns arch,
+            attack, tau, eps_mult, accuracy, n_eval).
+        dataset: name for the title.
+        arch_order: preferred panel order.
+    """
+    archs = _order(table["arch"], arch_order)
+    ncol = min(4, len(archs))
+    nrow = int(np.ceil(len(archs) / ncol))
+    fig, axes = plt.subplots(
+        nrow, ncol, figsize=(3.2 * ncol, 2.7 * nrow), squeeze=False, sharey=True
+    )
+    pos, ticks, labels = _tau_axis(table["tau"].to_numpy(dtype=float))
+    sel = table[(table["attack"] == "clean") | np.isclose(table["eps_mult"], 1.0)]
+    for ax, arch in zip(axes.flat, archs, strict=False):
+        sub = sel[sel["arch"] == arch]
+        for attack in _order(sub["attack"], list(ATTACK_STYLE)):
+            rows = sub[sub["attack"] == attack].sort_values("tau")
+            label, colour, marker = ATTACK_STYLE.get(attack, (attack, None, "x"))
+            x = [pos[float(t)] for t in rows["tau"]]
+            ax.plot(x, rows["accuracy"], marker=marker, ms=4, color=colour, label=label)
+        ax.set_xscale("log")
+        ax.set_xticks(ticks, labels)
+        ax.minorticks_off()
+        ax.axvline(pos[float("inf")] / 10**0.75, color="0.8", lw=0.8, ls=":")
+        n_eval = int(sub["n_eval"].iloc[0]) if len(sub) else 0
+        ax.set_title(f"{arch} (n_eval={n_eval})", fontsize=9)
+        ax.set_ylim(-0.03, 1.03)
+        ax.grid(alpha=0.3)
+    for ax in axes.flat[len(archs) :]:
+        ax.axis("off")
+    for ax in axes[-1]:
+        ax.set_xlabel("normalised time τ = η λ_max t")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("accuracy")
+    handles, names = {}, []
+    for ax in axes.flat:
+        for h, n in zip(*ax.get_legend_handles_labels(), strict=True):
+            handles.setdefault(n, h)
+    names = list(handles)
+    fig.legend(
+        [handles[n] for n in names], names, loc="lower center", ncol=len(names),
+        fontsize=8, frameon=False,
+    )  # fmt: skip
+    at_eps = table[(table["attack"] != "clean") & np.isclose(table["eps_mult"], 1.0)]
+    eps_text = f" (ε = {at_eps['eps'].iloc[0]:.4g})" if len(at_eps) else ""
+    fig.suptitle(
+        f"{dataset}: clean and robust accuracy of f_t vs training time{eps_text}"
+    )
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    return fig
+
+
+def accuracy_vs_eps(
+    table: pd.DataFrame, dataset: str, arch_order: Sequence[str] = ()
+) -> plt.Figure:
+    """Accuracy of f_∞ vs ε, one panel per attack, one line per kernel (clean at ε=0).
+
+    Args:
+        table: rows for one dataset (columns arch, attack, tau, eps, accuracy).
+        dataset: name for the title.
+        arch_order: preferred line order.
+    """
+    inf = table[np.isinf(table["tau"].to_numpy(dtype=float))]
+    clean = inf[inf["attack"] == "clean"].set_index("arch")["accuracy"]
+    attacks = [a for a in _order(inf["attack"], list(ATTACK_STYLE)) if a != "clean"]
+    archs = _order(inf["arch"], arch_order)
+    colours = plt.get_cmap("tab10")
+    fig, axes = plt.subplots(
+        1, len(attacks), figsize=(3.4 * len(attacks), 3.0), squeeze=False, sharey=True
+    )
+    for ax, attack in zip(axes[0], attacks, strict=True):
+        for i, arch in enumerate(archs):
+            rows = inf[(inf["attack"] == attack) & (inf["arch"] == arch)].sort_values(
+                "eps"
+            )
+            if rows.empty:
+                continue
+            x = np.r_[0.0, rows["eps"].to_numpy()]
+            y = np.r_[clean.get(arch, np.nan), rows["accuracy"].to_numpy()]
+            ax.plot(x, y, marker="o", ms=3, color=colours(i % 10), label=arch)
+        ax.set_title(ATTACK_STYLE.get(attack, (attack,))[0], fontsize=9)
+        ax.set_xlabel("ℓ∞ budget ε")
+        ax.set_ylim(-0.03, 1.03)
+        ax.grid(alpha=0.3)
+    axes[0, 0].set_ylabel("accuracy of f_∞")
+    axes[0, -1].legend(fontsize=7, loc="upper right")
+    fig.suptitle(f"{dataset}: accuracy of the NTK predictor f_∞ vs ε", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def adversarial_examples(
+    x_clean: np.ndarray,
+    adversarial: Mapping[str, np.ndarray],
+    predictions: Mapping[str, np.ndarray],
+    labels: np.ndarray,
+    names: Sequence[str],
+    title: str,
+) -> plt.Figure:
+    """Rows of test images: clean, then (perturbation, adversarial) per attack.
+
+    Args:
+        x_clean: (p, H, W, C) clean images in [0, 1].
+        adversarial: attack -> (p, H, W, C) adversarial images.
+        predictions: "clean" and each attack -> (p,) predicted class index.
+        labels: (p,) true class index.
+        names: class names in label order.
+        title: figure title.
+    """
+    p = x_clean.shape[0]
+    cols = 1 + 2 * len(adversarial)
+    fig, axes = plt.subplots(p, cols, figsize=(1.7 * cols, 2.3 * p), squeeze=False)
+
+    def show(ax, img, text, colour="black"):
+        img = np.clip(img, 0, 1)
+        ax.imshow(
+            img[..., 0] if img.shape[-1] == 1 else img, cmap="gray", vmin=0, vmax=1
+        )
+        ax.set_title(text, fontsize=7, color=colour)
+        ax.set_xticks([])
+        ax.set_yticks([])
+
+    for i in range(p):
+        truth = names[labels[i]]
+        pc = names[predictions["clean"][i]]
+        show(axes[i, 0], x_clean[i], f"clean: {pc}\n(true {truth})")
+        for j, (attack, x_adv) in enumerate(adversarial.items()):
+            delta = x_adv[i] - x_clean[i]
+            scale = np.abs(delta).max() or 1.0
+            show(
+                axes[i, 1 + 2 * j], 0.5 + 0.5 * delta / scale,
+                f"δ {ATTACK_STYLE.get(attack, (attack,))[0].split(' ')[0]}\n"
+                f"‖δ‖∞={np.abs(delta).max():.3f}",
+            )  # fmt: skip
+            pa = predictions[attack][i]
+            colour = "tab:red" if pa != labels[i] else "tab:green"
+            show(axes[i, 2 + 2 * j], x_adv[i], f"adv: {names[pa]}", colour)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    return fig

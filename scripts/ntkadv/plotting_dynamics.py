@@ -1,0 +1,236 @@
+"""Figures of the kernel-dynamics stage (paper Sec. 5, supp. App. E and E.1).
+
+* :func:`distance_heatmaps`: epoch x epoch kernel distance 1 - sim(K_s, K_t), one
+  panel per training regime (main Fig. 4 [INFER]).
+* :func:`mass_curves`: concentration of norm on the top-k eigenvalues against the
+  epoch, one panel per (dataset, k) (main Fig. 5, supp. Fig. 7).
+* :func:`polar_panels`: polar dynamics (angle, normalised radius) relative to the
+  initial kernel, coloured by epoch (main Fig. 6, supp. Fig. 8, bottom space).
+* :func:`kernel_images`: eNTK matrices on a shared colour scale (supp. Fig. 9 and
+  the main-text kernel figure).
+* :func:`accuracy_curves`: clean / PGD train and test accuracy per epoch, one panel
+  per run (supp. Figs 6 and 10).
+
+Functions take plain arrays and return a matplotlib Figure; callers save it. No
+file I/O and no math beyond display choices.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib import cm  # noqa: E402
+from matplotlib.colors import Normalize  # noqa: E402
+
+REGIME_LABELS = {"standard": "standard", "fgsm": "FGSM", "pgd": "PGD"}
+REGIME_COLORS = {"standard": "#1f3b73", "fgsm": "#e08a1e", "pgd": "#b2182b"}
+DATASET_LABELS = {"mnist": "MNIST", "cifar10": "CIFAR-10"}
+
+
+def regime_label(regime: str, pgd_steps: int | None = None) -> str:
+    """Display name of a regime ('PGD-20' when the step count is known)."""
+    if regime == "pgd" and pgd_steps:
+        return f"PGD-{pgd_steps}"
+    return REGIME_LABELS.get(regime, regime)
+
+
+def dataset_label(dataset: str) -> str:
+    return DATASET_LABELS.get(dataset, dataset)
+
+
+def distance_heatmaps(
+    distances: Mapping[str, np.ndarray], title: str, cmap: str = "magma"
+) -> plt.Figure:
+    """One heatmap of ``D[s, t] = 1 - sim(K_s, K_t)`` per regime (epoch 0 at bottom).
+
+    Args:
+        distances: panel title -> ``(T, T)`` distance matrix.
+        title: figure title.
+        cmap: colour map (the authors used 'tab20c'; a sequential map is easier
+            to read). Each panel has its own colour bar, as in the authors' code.
+    """
+    n = len(distances)
+    fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 3.8), squeeze=False)
+    for ax, (name, dist) in zip(axes[0], distances.items(), strict=True):
+        t = dist.shape[0] - 1
+        im = ax.imshow(
+            dist,
+            origin="lower",
+            cmap=cmap,
+            extent=(-0.5, t + 0.5, -0.5, t + 0.5),
+            interpolation="nearest",
+        )
+        ax.set_title(name)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("epoch")
+        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="1 - sim")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def mass_curves(
+    panels: Mapping[str, Mapping[str, np.ndarray]],
+    ylabels: Mapping[str, str],
+    title: str,
+    colors: Mapping[str, str] | None = None,
+) -> plt.Figure:
+    """Top-k mass against the epoch, one line per regime, one panel per key.
+
+    Args:
+        panels: panel title -> {line label -> (T,) mass}.
+        ylabels: panel title -> y-axis label.
+        title: figure title.
+        colors: line label -> colour.
+    """
+    n = len(panels)
+    fig, axes = plt.subplots(1, n, figsize=(4.4 * n, 3.4), squeeze=False)
+    for ax, (name, lines) in zip(axes[0], panels.items(), strict=True):
+        for label, mass in lines.items():
+            color = (colors or {}).get(label)
+            ax.plot(np.arange(len(mass)), mass, lw=2, label=label, color=color)
+        ax.set_title(name)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(ylabels[name])
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def polar_panels(
+    curves: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    title: str,
+    segment: int | None = None,
+    cmap: str = "plasma",
+) -> plt.Figure:
+    """Polar dynamics: angle arccos sim(K_t, K_0) and radius r_t / r_E, per regime.
+
+    The curve is drawn in segments of `segment` epochs coloured by epoch (the
+    authors: 5 epochs, plasma); all panels share the angular range.
+
+    Args:
+        curves: panel title -> (angle (T,) radians, normalised radius (T,)).
+        title: figure title.
+        segment: epochs per coloured segment (default ~T/40, at least 1).
+    """
+    n = len(curves)
+    fig = plt.figure(figsize=(4.2 * n, 4.4))
+    amax = max(float(np.nanmax(a)) for a, _ in curves.values())
+    amax = max(amax * 1.1, 1e-3)
+    norm = None
+    for i, (name, (angle, radius)) in enumerate(curves.items()):
+        ax = fig.add_subplot(1, n, i + 1, projection="polar")
+        t = len(angle)
+        norm = Normalize(0, t - 1)
+        step = segment or max(1, t // 40)
+        colors = matplotlib.colormaps[cmap]
+        for j in range(0, t - 1, step):
+            sl = slice(j, min(j + step + 1, t))
+            ax.plot(angle[sl], radius[sl], color=colors(norm(j)), lw=2)
+        ax.set_thetamin(0)
+        ax.set_thetamax(np.degrees(amax))
+        ax.set_rlim(0, max(1.05, float(np.nanmax(radius)) * 1.05))
+        ax.set_title(name, pad=12)
+        ax.text(
+            np.radians(np.degrees(amax) / 2),
+            ax.get_rmax() * 1.18,
+            "angle (rad)",
+            ha="center",
+            fontsize=8,
+        )
+        ax.set_xticks(np.linspace(0, amax, 4))
+        ax.set_xticklabels([f"{v:.2f}" for v in np.linspace(0, amax, 4)], fontsize=7)
+        ax.set_ylabel("radius", labelpad=18, fontsize=8)
+    sm = cm.ScalarMappable(norm=norm, cmap=cmap)
+    fig.colorbar(sm, ax=fig.axes, fraction=0.02, pad=0.08, label="epoch")
+    fig.suptitle(title)
+    return fig
+
+
+def kernel_images(
+    kernels: Mapping[str, np.ndarray],
+    title: str,
+    num_classes: int,
+    cmap: str = "viridis",
+) -> plt.Figure:
+    """eNTK matrices side by side on one colour scale; grid lines at output blocks.
+
+    Args:
+        kernels: panel title -> ``(kB, kB)`` output-block-major kernel.
+        title: figure title.
+        num_classes: k, for the block grid.
+    """
+    vmin = min(float(k.min()) for k in kernels.values())
+    vmax = max(float(k.max()) for k in kernels.values())
+    n = len(kernels)
+    fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 4.0), squeeze=False)
+    im = None
+    for ax, (name, kern) in zip(axes[0], kernels.items(), strict=True):
+        im = ax.imshow(kern, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
+        b = kern.shape[0] // num_classes
+        for edge in range(b, kern.shape[0], b):
+            ax.axhline(edge - 0.5, color="white", lw=0.3, alpha=0.5)
+            ax.axvline(edge - 0.5, color="white", lw=0.3, alpha=0.5)
+        ax.set_title(name)
+        ticks = np.arange(num_classes) * b + b / 2 - 0.5
+        ax.set_xticks(ticks, [str(c) for c in range(num_classes)], fontsize=7)
+        ax.set_yticks(ticks, [str(c) for c in range(num_classes)], fontsize=7)
+        ax.set_xlabel("output block b")
+        ax.set_ylabel("output block a")
+    fig.colorbar(im, ax=list(axes[0]), fraction=0.02, pad=0.02)
+    fig.suptitle(title)
+    return fig
+
+
+ACCURACY_LINES = (
+    ("train_clean_acc", "train clean", "#1f77b4", "-"),
+    ("test_clean_acc", "test clean", "#1f77b4", "--"),
+    ("train_robust_acc", "train PGD", "#d62728", "-"),
+    ("test_robust_acc", "test PGD", "#d62728", "--"),
+)
+
+
+def accuracy_curves(
+    panels: Mapping[str, Mapping[str, np.ndarray]],
+    title: str,
+    ncols: int | None = None,
+    marks: Mapping[str, Sequence[int]] | None = None,
+) -> plt.Figure:
+    """Train/test clean and PGD accuracy per epoch, one panel per run.
+
+    Args:
+        panels: panel title -> metrics dict with the keys of `ACCURACY_LINES`.
+        title: figure title.
+        ncols: panels per row (default: all in one row).
+        marks: panel title -> epochs to mark with a vertical line (linearisation).
+    """
+    n = len(panels)
+    ncols = ncols or n
+    nrows = int(np.ceil(n / ncols))
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(3.6 * ncols, 3.0 * nrows), squeeze=False
+    )
+    for ax, (name, metrics) in zip(axes.flat, panels.items(), strict=False):
+        for key, label, color, style in ACCURACY_LINES:
+            y = np.asarray(metrics[key])
+            ax.plot(np.arange(len(y)), y, ls=style, color=color, lw=1.6, label=label)
+        for epoch in (marks or {}).get(name, []):
+            ax.axvline(epoch, color="grey", lw=1, ls=":")
+        ax.set_ylim(0, 1)
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("accuracy")
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=7, loc="upper left")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

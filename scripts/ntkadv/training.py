@@ -1,0 +1,621 @@
+"""Standard, FGSM and PGD adversarial training with empirical-NTK tracking (Sec. 5).
+
+Implements the training protocol of supp. App. E and E.1 (Tsilivis & Kempe, 2022):
+
+* softmax cross-entropy, plain SGD (``optax.sgd``: no momentum, no weight decay),
+  fixed batch order (no shuffling, no augmentation), ``PRNGKey(seed)`` init;
+* adversarial examples from l_inf attacks written directly in jax: PGD with zero
+  start, ``steps`` sign-gradient steps of size ``alpha``, each followed by the
+  projection onto the eps-ball around the clean image *and* onto the box [0, 1];
+  FGSM is the same attack with one step of size eps. (The authors' script ran the
+  default 20 PGD steps for its "FGSM" run and clipped to [0, 1] only after the last
+  step; see experiments.md Sec. 5 gotcha 1. Here FGSM really is one step.)
+* every epoch 0..E: the empirical NTK of the network on a fixed batch (the first
+  B training examples), clean and PGD accuracy on fixed evaluation subsets;
+* optional linearisation (supp. E.1): after ``lin_epoch`` epochs the network is
+  replaced by its first-order Taylor expansion in the parameters
+  (``nt.linearize``) and PGD training continues on that linear model, with the
+  attacks computed on the linear model as well.
+
+Everything here is pure; the epoch loop is a generator (:meth:`DynamicsRun.epochs`)
+so the rule script can checkpoint after every epoch and resume. With no random
+start and a fixed batch order the whole run is a deterministic function of the
+seed, so a resumed run reproduces an uninterrupted one bit for bit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import json
+import time
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, Literal
+
+import jax
+import jax.numpy as jnp
+import neural_tangents as nt
+import numpy as np
+import optax
+
+from ntkadv import models
+from ntkadv.dynamics import kernel_matrix
+
+Regime = Literal["standard", "fgsm", "pgd"]
+KernelInputs = Literal["clean", "pgd"]
+
+METRICS = (
+    "train_loss",
+    "train_clean_acc",
+    "train_robust_acc",
+    "test_clean_acc",
+    "test_robust_acc",
+    "seconds",
+)
+
+
+# ------------------------------------------------------------------ loss and attacks
+
+
+def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
+    """Mean softmax cross-entropy of ``(n, k)`` logits against int labels ``(n,)``."""
+    return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+
+
+@dataclasses.dataclass(frozen=True)
+class AttackSpec:
+    """An l_inf sign-gradient attack: `steps` steps of size `alpha`, budget `eps`."""
+
+    eps: float
+    alpha: float
+    steps: int
+
+    @classmethod
+    def for_regime(
+        cls, regime: Regime, eps: float, alpha: float, steps: int
+    ) -> AttackSpec | None:
+        """The training attack of a regime: None, FGSM (1 step of eps) or PGD."""
+        if regime == "standard":
+            return None
+        if regime == "fgsm":
+            return cls(eps=eps, alpha=eps, steps=1)
+        if regime == "pgd":
+            return cls(eps=eps, alpha=alpha, steps=steps)
+        raise ValueError(f"unknown regime '{regime}'")
+
+
+def pgd_attack_fn(
+    apply_fn: models.ApplyFn, spec: AttackSpec
+) -> Callable[[Any, jax.Array, jax.Array], jax.Array]:
+    """l_inf PGD (Madry et al., 2018) without random start; FGSM when steps == 1.
+
+    x_0 = x;  x_{s+1} = clip_[0,1]( clip_[x-eps, x+eps]( x_s + alpha sign(grad_x L) ) )
+    with L the mean cross-entropy of ``apply_fn(params, x_s)``. Because the loss is a
+    mean over independent examples, each example's step uses only its own gradient.
+
+    Args:
+        apply_fn: ``f(params, x) -> (n, k)`` logits.
+        spec: budget, step size and number of steps.
+
+    Returns:
+        ``attack(params, x, labels) -> x_adv`` with x, x_adv of shape ``(n, H, W, C)``.
+    """
+
+    def loss_x(x_adv, params, labels):
+        return cross_entropy(apply_fn(params, x_adv), labels)
+
+    grad_x = jax.grad(loss_x)
+
+    def attack(params, x, labels):
+        lo = jnp.maximum(x - spec.eps, 0.0)
+        hi = jnp.minimum(x + spec.eps, 1.0)
+        x_adv = x
+        # Unrolled on purpose: under jit on XLA:CPU a lax.fori_loop of conv
+        # gradients ran 4-9x slower than the unrolled steps (measured, jax 0.4.35).
+        for _ in range(spec.steps):
+            step = spec.alpha * jnp.sign(grad_x(x_adv, params, labels))
+            x_adv = jnp.clip(x_adv + step, lo, hi)
+        return x_adv
+
+    return attack
+
+
+# ------------------------------------------------------------------ train / evaluate
+
+
+def train_step_fn(
+    apply_fn: models.ApplyFn,
+    optimizer: optax.GradientTransformation,
+    attack: Callable | None,
+):
+    """One SGD step on a batch, on its adversarial version if `attack` is given.
+
+    Returns:
+        ``step(params, opt_state, x, labels) -> (params, opt_state, loss)``, where
+        loss is the mean cross-entropy on the (perturbed) batch before the update.
+    """
+
+    def step(params, opt_state, x, labels):
+        if attack is not None:
+            x = attack(jax.lax.stop_gradient(params), x, labels)
+        loss, grads = jax.value_and_grad(
+            lambda p: cross_entropy(apply_fn(p, x), labels)
+        )(params)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, loss
+
+    return step
+
+
+def correct_counts_fn(apply_fn: models.ApplyFn, attack: Callable):
+    """``counts(params, x, labels) -> (n_correct_clean, n_correct_adversarial)``."""
+
+    def counts(params, x, labels):
+        clean = jnp.sum(jnp.argmax(apply_fn(params, x), axis=-1) == labels)
+        x_adv = attack(params, x, labels)
+        robust = jnp.sum(jnp.argmax(apply_fn(params, x_adv), axis=-1) == labels)
+        return clean, robust
+
+    return counts
+
+
+def ntk_fn_for(
+    apply_fn: models.ApplyFn,
+    implementation: str = "jacobian_contraction",
+    block: int = 0,
+):
+    """Empirical NTK ``k(x1, x2, params) -> (n1, n2, k, k)`` of a network.
+
+    ``nt.empirical_ntk_fn(apply_fn, trace_axes=(), vmap_axes=0)`` as in the authors'
+    code; entry ``[i, j, a, b] = <d f_a(x_i)/d theta, d f_b(x_j)/d theta>``. Only the
+    JACOBIAN_CONTRACTION and NTK_VECTOR_PRODUCTS implementations work with jax 0.4.
+
+    Args:
+        apply_fn: ``f(params, x) -> (n, k)``.
+        implementation: 'jacobian_contraction' or 'ntk_vector_products'.
+        block: if positive and smaller than n, compute in ``block x block`` tiles
+            with ``nt.batch`` (bounds memory; recomputes Jacobians per tile).
+
+    Returns:
+        A jitted kernel function (or an ``nt.batch`` of a jitted one).
+    """
+    impl = {
+        "jacobian_contraction": nt.NtkImplementation.JACOBIAN_CONTRACTION,
+        "ntk_vector_products": nt.NtkImplementation.NTK_VECTOR_PRODUCTS,
+    }[implementation]
+    kfn = jax.jit(
+        nt.empirical_ntk_fn(apply_fn, trace_axes=(), vmap_axes=0, implementation=impl)
+    )
+    if block > 0:
+        return nt.batch(kfn, batch_size=block, device_count=0)
+    return kfn
+
+
+def _jitted_functions(
+    f: models.ApplyFn,
+    optimizer: optax.GradientTransformation,
+    train_attack: AttackSpec | None,
+    eval_attack: AttackSpec,
+    track_kernel: bool,
+    ntk_implementation: str,
+    ntk_block: int,
+) -> dict[str, Callable]:
+    """The jitted pieces of a run for model `f`: logits, step, counts, attack, ntk."""
+    train = pgd_attack_fn(f, train_attack) if train_attack else None
+    evaluate = pgd_attack_fn(f, eval_attack)
+    fns = {
+        "logits": jax.jit(f),
+        "step": jax.jit(train_step_fn(f, optimizer, train)),
+        "counts": jax.jit(correct_counts_fn(f, evaluate)),
+        "eval_attack": jax.jit(evaluate),
+    }
+    if track_kernel:
+        fns["ntk"] = ntk_fn_for(f, ntk_implementation, ntk_block)
+    return fns
+
+
+@functools.lru_cache(maxsize=8)
+def _network_functions(
+    model: str,
+    num_classes: int,
+    learning_rate: float,
+    train_attack: AttackSpec | None,
+    eval_attack: AttackSpec,
+    track_kernel: bool,
+    ntk_implementation: str,
+    ntk_block: int,
+) -> dict[str, Callable]:
+    """:func:`_jitted_functions` of a (non-linearised) network, shared across runs
+    with the same settings so that jax compiles them once per process."""
+    f = models.apply_fn_for(models.build_model(model, num_classes))
+    return _jitted_functions(
+        f,
+        optax.sgd(learning_rate),
+        train_attack,
+        eval_attack,
+        track_kernel,
+        ntk_implementation,
+        ntk_block,
+    )
+
+
+# ------------------------------------------------------------------ run specification
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSpec:
+    """Everything that determines one training run (and its checkpoint fingerprint).
+
+    Attributes:
+        model: 'cnn' (MNIST) or 'cnn_mega' (CIFAR-10), see :mod:`ntkadv.models`.
+        num_classes: network outputs k.
+        seed: ``PRNGKey(seed)`` for the parameter initialisation.
+        learning_rate: SGD step size (1e-2 in the paper).
+        batch_size: SGD batch (300 MNIST, 250 CIFAR in the paper); the last
+            incomplete batch of an epoch is dropped.
+        epochs: E; epochs 0..E are recorded (0 = initialisation).
+        train_attack: None for standard training, else the FGSM/PGD spec.
+        eval_attack: PGD used for the per-epoch robust accuracies (PGD-20).
+        kernel_batch: B, the eNTK is computed on the first B training examples;
+            0 disables kernel tracking (linearised runs).
+        kernel_inputs: 'clean' (default) or 'pgd': from epoch 1 on, the kernel is
+            computed on the eval-PGD version of the batch, as the authors' code did.
+        ntk_implementation: see :func:`ntk_fn_for`.
+        ntk_block: tile size for the eNTK (0 = whole batch at once).
+        eval_batch: chunk size of the evaluation loop.
+        lin_epoch: None, or the epoch after which the model is linearised.
+    """
+
+    model: str
+    num_classes: int
+    seed: int
+    learning_rate: float
+    batch_size: int
+    epochs: int
+    train_attack: AttackSpec | None
+    eval_attack: AttackSpec
+    kernel_batch: int
+    kernel_inputs: KernelInputs = "clean"
+    ntk_implementation: str = "jacobian_contraction"
+    ntk_block: int = 0
+    eval_batch: int = 250
+    lin_epoch: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-dict form (JSON-serialisable; recorded in HDF5 attrs)."""
+        return dataclasses.asdict(self)
+
+    def fingerprint(self, *arrays: np.ndarray) -> str:
+        """SHA-256 of the spec and the data arrays: identifies a resumable run."""
+        h = hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode())
+        for a in arrays:
+            a = np.ascontiguousarray(a)
+            h.update(str((a.shape, a.dtype.str)).encode())
+            h.update(a.tobytes())
+        return h.hexdigest()
+
+
+@dataclasses.dataclass
+class RunState:
+    """Mutable training state between epochs (what a checkpoint holds).
+
+    Attributes:
+        epoch: number of completed epochs (0 = only initialised).
+        params: current parameters (of the linear model once linearised).
+        opt_state: optax state.
+        lin_params: linearisation point theta_L, or None before linearisation.
+    """
+
+    epoch: int
+    params: Any
+    opt_state: Any
+    lin_params: Any = None
+
+
+@dataclasses.dataclass
+class EpochRecord:
+    """What one epoch produces: its index, metrics, eNTK matrix and the new state."""
+
+    epoch: int
+    metrics: dict[str, float]
+    kernel: np.ndarray | None
+    state: RunState
+
+
+# ------------------------------------------------------------------ (de)serialisation
+
+
+def _key_name(path: tuple) -> str:
+    """``.a.b.0`` for a pytree key path (dict keys, sequence indices, attributes)."""
+    parts = []
+    for key in path:
+        for attr in ("key", "idx", "name"):
+            if hasattr(key, attr):
+                parts.append(str(getattr(key, attr)))
+                break
+        else:
+            parts.append(str(key))
+    return "".join(f".{p}" for p in parts)
+
+
+def _flat(tree: Any, prefix: str) -> dict[str, np.ndarray]:
+    leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
+    return {f"{prefix}{_key_name(path)}": np.asarray(leaf) for path, leaf in leaves}
+
+
+def _unflat(arrays: Mapping[str, np.ndarray], template: Any, prefix: str) -> Any:
+    paths, treedef = jax.tree_util.tree_flatten_with_path(template)
+    leaves = [
+        jnp.asarray(arrays[f"{prefix}{_key_name(p)}"], dtype=leaf.dtype)
+        for p, leaf in paths
+    ]
+    return jax.tree_util.tree_unflatten(treedef, leaves)
+
+
+def state_to_arrays(state: RunState) -> dict[str, np.ndarray]:
+    """Flatten a :class:`RunState` into ``name -> array`` (exact, for HDF5)."""
+    arrays = {"epoch": np.asarray(state.epoch, dtype=np.int64)}
+    arrays |= _flat(state.params, "params")
+    arrays |= _flat(state.opt_state, "opt_state")
+    if state.lin_params is not None:
+        arrays |= _flat(state.lin_params, "lin_params")
+    return arrays
+
+
+# ------------------------------------------------------------------ the run
+
+
+class DynamicsRun:
+    """A training run of :class:`RunSpec` on fixed data, one epoch at a time.
+
+    Args:
+        spec: the run specification.
+        x_train, labels_train: training images ``(n, H, W, C)`` in [0, 1] and int
+            labels ``(n,)``, in training order (batch t = rows t*b..(t+1)*b-1).
+        x_eval_train, labels_eval_train: subset for the per-epoch train accuracies.
+        x_eval_test, labels_eval_test: subset for the per-epoch test accuracies.
+    """
+
+    def __init__(
+        self,
+        spec: RunSpec,
+        x_train: np.ndarray,
+        labels_train: np.ndarray,
+        x_eval_train: np.ndarray,
+        labels_eval_train: np.ndarray,
+        x_eval_test: np.ndarray,
+        labels_eval_test: np.ndarray,
+    ):
+        if spec.batch_size > len(x_train):
+            raise ValueError(
+                f"batch_size {spec.batch_size} > {len(x_train)} training examples"
+            )
+        if spec.kernel_batch > len(x_train):
+            raise ValueError(
+                f"kernel_batch {spec.kernel_batch} > {len(x_train)} training examples"
+            )
+        self.spec = spec
+        self.model = models.build_model(spec.model, spec.num_classes)
+        self.apply_fn = models.apply_fn_for(self.model)
+        self.optimizer = optax.sgd(spec.learning_rate)
+        self.x_train = jnp.asarray(x_train, dtype=jnp.float32)
+        self.labels_train = jnp.asarray(labels_train, dtype=jnp.int32)
+        self.eval_sets = {
+            "train": (
+                jnp.asarray(x_eval_train, dtype=jnp.float32),
+                jnp.asarray(labels_eval_train, dtype=jnp.int32),
+            ),
+            "test": (
+                jnp.asarray(x_eval_test, dtype=jnp.float32),
+                jnp.asarray(labels_eval_test, dtype=jnp.int32),
+            ),
+        }
+        self.steps_per_epoch = len(x_train) // spec.batch_size
+        self._lin_fns: dict[str, Callable] = {}
+        self._lin_key: Any = None
+
+    # -------------------------------------------------------------- state
+    def init_state(self) -> RunState:
+        """Parameters drawn with ``PRNGKey(seed)``, fresh optimiser state."""
+        params = models.init_params(
+            self.model, jax.random.PRNGKey(self.spec.seed), self.x_train.shape[1:]
+        )
+        return RunState(epoch=0, params=params, opt_state=self.optimizer.init(params))
+
+    def state_from_arrays(self, arrays: Mapping[str, np.ndarray]) -> RunState:
+        """Inverse of :func:`state_to_arrays` (uses a fresh state as the template)."""
+        template = self.init_state()
+        has_lin = any(k.startswith("lin_params.") for k in arrays)
+        return RunState(
+            epoch=int(arrays["epoch"]),
+            params=_unflat(arrays, template.params, "params"),
+            opt_state=_unflat(arrays, template.opt_state, "opt_state"),
+            lin_params=_unflat(arrays, template.params, "lin_params")
+            if has_lin
+            else None,
+        )
+
+    # -------------------------------------------------------------- jitted pieces
+    def _functions(self, state: RunState) -> dict[str, Callable]:
+        """Jitted step/eval/kernel functions for the (possibly linearised) model."""
+        spec = self.spec
+        if state.lin_params is None:
+            return _network_functions(
+                spec.model,
+                spec.num_classes,
+                spec.learning_rate,
+                spec.train_attack,
+                spec.eval_attack,
+                spec.kernel_batch > 0,
+                spec.ntk_implementation,
+                spec.ntk_block,
+            )
+        if self._lin_key is not state.lin_params:
+            f_lin = nt.linearize(self.apply_fn, state.lin_params)
+            self._lin_fns = _jitted_functions(
+                f_lin,
+                self.optimizer,
+                spec.train_attack,
+                spec.eval_attack,
+                spec.kernel_batch > 0,
+                spec.ntk_implementation,
+                spec.ntk_block,
+            )
+            self._lin_key = state.lin_params
+        return self._lin_fns
+
+    def _maybe_linearize(self, state: RunState) -> RunState:
+        lin = self.spec.lin_epoch
+        if lin is not None and state.lin_params is None and state.epoch >= lin:
+            # Linear model f_lin(theta) = f(theta_L) + J(theta_L)(theta - theta_L),
+            # trained from theta = theta_L with a fresh optimiser (as the authors).
+            params = state.params
+            return RunState(state.epoch, params, self.optimizer.init(params), params)
+        return state
+
+    def _evaluate(self, state: RunState, fns) -> dict[str, float]:
+        out = {}
+        for name, (x, labels) in self.eval_sets.items():
+            clean = robust = 0
+            for lo in range(0, len(x), self.spec.eval_batch):
+                c, r = fns["counts"](
+                    state.params,
+                    x[lo : lo + self.spec.eval_batch],
+                    labels[lo : lo + self.spec.eval_batch],
+                )
+                clean, robust = clean + int(c), robust + int(r)
+            out[f"{name}_clean_acc"] = clean / len(x)
+            out[f"{name}_robust_acc"] = robust / len(x)
+        return out
+
+    def kernel(self, state: RunState) -> np.ndarray:
+        """The eNTK matrix ``(k B, k B)`` of the current model on the kernel batch.
+
+        Ordering as the authors' ``.transpose([3, 1, 2, 0]).reshape(kB, kB)``, see
+        :func:`ntkadv.dynamics.kernel_matrix`: row ``a*B + i`` is (output a, x_i).
+        """
+        fns = self._functions(state)
+        b = self.spec.kernel_batch
+        x, labels = self.x_train[:b], self.labels_train[:b]
+        if self.spec.kernel_inputs == "pgd" and state.epoch > 0:
+            x = fns["eval_attack"](state.params, x, labels)
+        ntk = fns["ntk"](x, None, state.params)
+        return np.asarray(kernel_matrix(np.asarray(ntk)), dtype=np.float32)
+
+    def _record(self, state: RunState, loss: float, start: float) -> EpochRecord:
+        fns = self._functions(state)
+        metrics = {"train_loss": loss, **self._evaluate(state, fns)}
+        kernel = self.kernel(state) if self.spec.kernel_batch > 0 else None
+        metrics["seconds"] = time.perf_counter() - start
+        return EpochRecord(state.epoch, metrics, kernel, state)
+
+    def epochs(self, state: RunState | None = None) -> Iterator[EpochRecord]:
+        """Yield one record per epoch, from `state` (fresh: epoch 0 = init) to E.
+
+        A fresh run yields epochs 0..E; a run resumed from the state after epoch t
+        yields t+1..E.
+        """
+        if state is None:
+            start = time.perf_counter()
+            state = self._maybe_linearize(self.init_state())
+            yield self._record(state, float("nan"), start)
+        b = self.spec.batch_size
+        while state.epoch < self.spec.epochs:
+            start = time.perf_counter()
+            state = self._maybe_linearize(state)
+            fns = self._functions(state)
+            params, opt_state, losses = state.params, state.opt_state, []
+            for t in range(self.steps_per_epoch):
+                params, opt_state, loss = fns["step"](
+                    params,
+                    opt_state,
+                    self.x_train[t * b : (t + 1) * b],
+                    self.labels_train[t * b : (t + 1) * b],
+                )
+                losses.append(loss)
+            state = RunState(state.epoch + 1, params, opt_state, state.lin_params)
+            state = self._maybe_linearize(state)
+            yield self._record(state, float(np.mean(losses)), start)
+
+
+# ------------------------------------------------------------------ configuration
+
+
+def spec_from_settings(
+    settings: Mapping[str, Any],
+    regime: Regime,
+    eps: float,
+    seed: int,
+    num_classes: int,
+    lin_epoch: int | None = None,
+) -> RunSpec:
+    """Build a :class:`RunSpec` from the ``dynamics`` config of one dataset.
+
+    Args:
+        settings: the dataset's ``dynamics.datasets.<name>`` entry merged with the
+            shared ``dynamics`` keys (learning_rate, kernel_inputs,
+            ntk_implementation, ntk_block, eval_batch).
+        regime: 'standard', 'fgsm' or 'pgd' (training attack).
+        eps: the dataset's l_inf budget.
+        seed: initialisation seed.
+        num_classes: network outputs.
+        lin_epoch: linearise after this many epochs (supp. E.1); kernels are then
+            not tracked (the linear model's eNTK is constant).
+    """
+    alpha = settings["alpha"]
+    return RunSpec(
+        model=settings["model"],
+        num_classes=num_classes,
+        seed=seed,
+        learning_rate=settings["learning_rate"],
+        batch_size=settings["batch_size"],
+        epochs=settings["epochs"],
+        train_attack=AttackSpec.for_regime(regime, eps, alpha, settings["pgd_steps"]),
+        eval_attack=AttackSpec(eps=eps, alpha=alpha, steps=settings["eval_pgd_steps"]),
+        kernel_batch=0 if lin_epoch is not None else settings["kernel_batch"],
+        kernel_inputs=settings["kernel_inputs"],
+        ntk_implementation=settings["ntk_implementation"],
+        ntk_block=settings["ntk_block"],
+        eval_batch=settings["eval_batch"],
+        lin_epoch=lin_epoch,
+    )
+
+
+def prefix_subsets(
+    data: Mapping[str, np.ndarray],
+    n_train: int | None,
+    n_eval_train: int | None,
+    n_eval_test: int | None,
+) -> dict[str, np.ndarray]:
+    """The first n rows of the prepared data (None = all), in file order.
+
+    Returns:
+        ``x_train, labels_train`` (SGD set, training order), ``x_eval_train,
+        labels_eval_train`` (prefix of the SGD set) and ``x_eval_test,
+        labels_eval_test``.
+
+    Raises:
+        ValueError: a requested size exceeds what the data file holds.
+    """
+    sizes = {
+        "train": (n_train, data["x_train"]),
+        "eval_test": (n_eval_test, data["x_test"]),
+    }
+    for name, (n, x) in sizes.items():
+        if n is not None and n > len(x):
+            raise ValueError(
+                f"dynamics asks for {n} {name} examples; the data file has {len(x)} "
+                "(raise datasets.<name>.n_train / n_test)"
+            )
+    n = len(data["x_train"]) if n_train is None else n_train
+    m = n if n_eval_train is None else min(n_eval_train, n)
+    t = len(data["x_test"]) if n_eval_test is None else n_eval_test
+    return {
+        "x_train": data["x_train"][:n],
+        "labels_train": data["labels_train"][:n],
+        "x_eval_train": data["x_train"][:m],
+        "labels_eval_train": data["labels_train"][:m],
+        "x_eval_test": data["x_test"][:t],
+        "labels_eval_test": data["labels_test"][:t],
+    }

@@ -1,0 +1,30 @@
+"""Rule plot_feature_gradients: loss-gradient images of single eigenfeatures."""
+
+from _common import setup_logging
+
+
+def main(smk) -> None:
+    setup_logging(smk.log[0])
+    from ntkadv import data, features, h5io
+    from ntkadv import plotting_features as pf
+
+    s, a = h5io.read(smk.input.scores), h5io.read_attrs(smk.input.scores)
+    t, shape = a["image_test_index"], a["image_shape"]
+    x_test = data.load_prepared(smk.input.data)["x_test"]
+    ref = features.scale_feature_indices(
+        smk.params.indices, a["n_train"], smk.params.reference_n
+    )
+    fig = pf.gradient_grid(
+        features.gradient_images(s["gradients"]),
+        s["image_indices"],
+        x_test[t].reshape(-1),
+        shape,
+        f"{a['dataset']} {pf.arch_label(a['arch'])} (n={a['n_train']}): "
+        f"min-max normalised ∇ₓL(f⁽ⁱ⁾(x), y), test image {t}",
+        labels=[f"λ={lam:.2g}" for lam in s["eigvals"][s["indices"].searchsorted(ref)]],
+    )
+    fig.savefig(smk.output.png, dpi=150)
+
+
+if __name__ == "__main__":
+    main(snakemake)

@@ -1,0 +1,29 @@
+"""Rule plot_training_curves: clean / PGD train and test accuracy of every run."""
+
+from _common import setup_logging
+
+
+def main(smk) -> None:
+    setup_logging(smk.log[0])
+    from ntkadv import h5io
+    from ntkadv import plotting_dynamics as pd
+    from ntkadv.training import METRICS
+
+    panels = {}
+    for path in smk.input.runs:
+        a = h5io.read_attrs(path)
+        attack = a["spec"]["train_attack"]
+        label = pd.regime_label(a["regime"], attack and attack["steps"])
+        title = f"{pd.dataset_label(a['dataset'])}: {label} training"
+        panels[title] = h5io.read(path, [m for m in METRICS if m.endswith("_acc")])
+    eval_steps = a["spec"]["eval_attack"]["steps"]
+    fig = pd.accuracy_curves(
+        panels,
+        f"Training curves (robust = PGD-{eval_steps} accuracy)",
+        ncols=len(smk.params.regimes),
+    )
+    fig.savefig(smk.output.png, dpi=150)
+
+
+if __name__ == "__main__":
+    main(snakemake)
