@@ -56,81 +56,93 @@ def best_of(fn, repeats: int) -> tuple[float, object]:
     return min(times), out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n-train", type=int, default=1000)
-    parser.add_argument("--n-eval", type=int, default=100)
-    parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args()
-    eps = 8 / 255
-    x_train, y_train, x_eval, y_eval = load_cifar2(args.n_train, args.n_eval)
-    spec = {"family": "fc", "depth": 1}
+ARCHS = {"fc1": {"family": "fc", "depth": 1}, "conv1": {"family": "conv", "depth": 1}}
+
+
+def bench_one(name: str, data, eps: float, repeats: int, block: int) -> float:
+    """Time and cross-check both FGSM routes for one kernel; returns the ratio."""
+    x_train, y_train, x_eval, y_eval = data
+    spec = ARCHS[name]
     kernel_fn = kernels.kernel_fn_from_spec(spec)
-    gram = kernels.ntk_gram_blocked(kernel_fn, x_train, None, 500)
-    k_eval = kernels.ntk_gram_blocked(kernel_fn, x_eval, x_train, 500)
+    gram = kernels.ntk_gram_blocked(kernel_fn, x_train, None, 100)
+    k_eval = kernels.ntk_gram_blocked(kernel_fn, x_eval, x_train, 100)
     c = predictor.coefficients(spectra.eigendecompose(gram), y_train, np.inf, 1.0)
     f = k_eval @ c
+    x_flat = x_eval.reshape(len(x_eval), -1)
 
     start = time.perf_counter()
-    jac = jacobians.input_jacobian_fn(kernel_fn, "fc")(x_eval, x_train, 100)
+    jac = jacobians.input_jacobian_fn(kernel_fn, spec["family"])(x_eval, x_train, 100)
     t_cache_build = time.perf_counter() - start
 
     def via_cache():
         grad_f = jac.contract(c)  # supp. Eq. 9
-        return attacks.fgsm_step(
-            x_eval.reshape(len(x_eval), -1),
-            attacks.loss_input_gradient(f, grad_f, y_eval, "binary"),
-            eps,
-        )
+        g = attacks.loss_input_gradient(f, grad_f, y_eval, "binary")
+        return attacks.fgsm_step(x_flat, g, eps)
 
     grad_fn = jax.jit(attacks.loss_gradient_fn(kernel_fn, "binary"))
     xe, ye, xt, cj = map(jnp.asarray, (x_eval, y_eval, x_train, c))
+
+    def autodiff_grad():  # the notebook's route: jax.grad through kernel_fn
+        parts = [
+            grad_fn(xe[i : i + block], ye[i : i + block], xt, cj)
+            for i in range(0, len(xe), block)
+        ]
+        return np.asarray(jnp.concatenate(parts)).reshape(len(xe), -1)
+
     start = time.perf_counter()
-    grad_fn(xe, ye, xt, cj).block_until_ready()
-    t_compile = time.perf_counter() - start
+    g_auto = autodiff_grad()
+    t_first = time.perf_counter() - start
 
     def via_autodiff():
-        g = np.asarray(grad_fn(xe, ye, xt, cj))
-        return attacks.fgsm_step(
-            x_eval.reshape(len(x_eval), -1), g.reshape(len(g), -1), eps
-        )
+        return attacks.fgsm_step(x_flat, autodiff_grad(), eps)
 
-    t_cache, adv_cache = best_of(via_cache, args.repeats)
-    t_auto, adv_auto = best_of(via_autodiff, args.repeats)
-    g_auto = np.asarray(grad_fn(xe, ye, xt, cj)).reshape(len(x_eval), -1)
-    big = np.abs(g_auto) > 1e-9 * np.abs(g_auto).max()
-    np.testing.assert_allclose(adv_cache[big], adv_auto[big], atol=1e-12)
+    t_cache, adv_cache = best_of(via_cache, repeats)
+    t_auto, adv_auto = best_of(via_autodiff, repeats)
+    # components whose sign is decided above round-off (the CONV cache is float32)
+    tol = 1e-9 if jac.form == "factored" else 1e-5
+    big = np.abs(g_auto) > tol * np.abs(g_auto).max()
+    np.testing.assert_array_equal(adv_cache[big], adv_auto[big])
     agree = float(np.mean(adv_cache == adv_auto))
-    acc = {
-        "clean": attacks.accuracy(f, y_eval, "binary"),
-        "fgsm": attacks.accuracy(
-            kernels.ntk_gram_blocked(
-                kernel_fn, adv_cache.reshape(x_eval.shape), x_train, 500
-            )
-            @ c,
-            y_eval,
-            "binary",
-        ),
-    }
-    print(
-        f"FC1 NTK, binary CIFAR, n_train={args.n_train}, n_eval={args.n_eval}, "
-        f"eps=8/255, f_inf; best of {args.repeats}"
-    )
-    print(f"  accuracy clean {acc['clean']:.3f}, FGSM {acc['fgsm']:.3f}")
-    print(
-        "  Jacobian cache build (one-off, reused for every t and eps): "
-        f"{t_cache_build:.3f} s"
-    )
-    print(f"  FGSM via cache (Eq. 9 contraction):       {t_cache * 1e3:9.2f} ms")
-    print(
-        f"  FGSM via jax.grad through kernel_fn:      {t_auto * 1e3:9.2f} ms"
-        f"  (+ {t_compile:.2f} s compile)"
+    k_adv = kernels.ntk_gram_blocked(
+        kernel_fn, adv_cache.reshape(x_eval.shape), x_train, 100
     )
     print(
-        f"  identical adversarial points: {agree:.6f} of all pixels (asserted on "
-        f"non-round-off gradient components)"
+        f"{name.upper()} NTK, binary CIFAR, n_train={len(x_train)}, "
+        f"n_eval={len(x_eval)}, eps=8/255, f_inf; best of {repeats}"
     )
-    print(f"  ratio autodiff / cache: {t_auto / t_cache:.1f}x")
+    print(
+        f"  accuracy clean {attacks.accuracy(f, y_eval, 'binary'):.3f}, "
+        f"FGSM {attacks.accuracy(k_adv @ c, y_eval, 'binary'):.3f}"
+    )
+    print(f"  Jacobian cache build (one-off, every t and eps): {t_cache_build:8.2f} s")
+    print(f"  FGSM via cache (Eq. 9 contraction):              {t_cache:8.3f} s")
+    print(
+        f"  FGSM via jax.grad through kernel_fn:             {t_auto:8.3f} s"
+        f"  (first call incl. compile {t_first:.2f} s)"
+    )
+    print(
+        f"  identical adversarial pixels: {agree:.6f} "
+        f"(asserted where |grad| > {tol:g} max)"
+    )
+    print(f"  ratio autodiff / cache: {t_auto / t_cache:.2f}x")
+    return t_auto / t_cache
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--archs", default="fc1,conv1")
+    parser.add_argument("--n-train", type=int, default=1000)
+    parser.add_argument("--n-eval", type=int, default=100)
+    parser.add_argument("--n-eval-conv", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--block", type=int, default=25, help="autodiff points per call"
+    )
+    args = parser.parse_args()
+    for name in args.archs.split(","):
+        n_eval = args.n_eval_conv if ARCHS[name]["family"] == "conv" else args.n_eval
+        data = load_cifar2(args.n_train, n_eval)
+        bench_one(name, data, 8 / 255, args.repeats, args.block)
 
 
 if __name__ == "__main__":

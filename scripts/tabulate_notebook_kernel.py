@@ -17,7 +17,7 @@ def main(smk) -> None:
         "row": "full_kernel",
         "dataset": smk.params.notebook["dataset"],
         "arch": smk.params.notebook["arch"],
-        "feature_index": "",
+        "eigen_index": "",
         "predictor": "f_inf",
         "n_train": spec["n_train"],
         "n_test": int(at_eps["n_eval"].iloc[0]),

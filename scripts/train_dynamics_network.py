@@ -11,7 +11,7 @@ def main(smk) -> None:
     from ntkadv import data, h5io, training
 
     s, ds = smk.params.settings, data.load_prepared(smk.input.data)
-    regime, lin_epoch = smk.wildcards.regime, smk.params.lin_epoch
+    regime, lin_epoch = smk.params.regime, smk.params.lin_epoch
     subsets = training.prefix_subsets(
         ds, s["n_train"], s["n_eval_train"], s["n_eval_test"]
     )

@@ -42,7 +42,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ntkadv import h5io
-from ntkadv.kernels import KernelFn, _pad_rows, block_starts
+from ntkadv.kernels import KernelFn, block_starts, pad_rows
 
 Form = Literal["factored", "dense"]
 FORM_OF_FAMILY: dict[str, Form] = {
@@ -183,10 +183,10 @@ def iter_input_jacobian_blocks(
     rows = min(rows, m)
     tile_fn = _jitted_tile_fn(kernel_fn, form)
     col_blocks = [
-        (j0, j1, _pad_rows(x_train[j0:j1], cols)) for j0, j1 in block_starts(n, cols)
+        (j0, j1, pad_rows(x_train[j0:j1], cols)) for j0, j1 in block_starts(n, cols)
     ]
     for i0, i1 in block_starts(m, rows):
-        xe = _pad_rows(x_eval[i0:i1], rows)
+        xe = pad_rows(x_eval[i0:i1], rows)
         parts: dict[str, list[np.ndarray]] = {key: [] for key in keys}
         for j0, j1, xt in col_blocks:
             for key, tile in zip(keys, tile_fn(xe, xt), strict=True):
@@ -276,7 +276,9 @@ class InputJacobian:
             step = max(1, 2**24 // max(1, self.m * self.n))
             for k0, k1 in block_starts(k, step):
                 bc = self.b[:, None, :] * c2[:, k0:k1].T[None]  # (m, kc, n)
-                out[:, :, k0:k1] += np.swapaxes(bc @ self.x_train, 1, 2)
+                # one 2-D GEMM (a stacked 3-D matmul is ~13x slower in numpy)
+                g = (bc.reshape(-1, self.n) @ self.x_train).reshape(self.m, -1, self.d)
+                out[:, :, k0:k1] += np.swapaxes(g, 1, 2)
         else:
             for i0, i1, block in self._dense_rows():
                 out[i0:i1] = np.swapaxes(block, 1, 2).astype(np.float64) @ c2

@@ -156,7 +156,7 @@ def kernel_fn_from_spec(spec: Mapping[str, Any], get: Get = "ntk") -> KernelFn:
     return kernel_fn
 
 
-def _pad_rows(x: jax.Array, size: int) -> jax.Array:
+def pad_rows(x: jax.Array, size: int) -> jax.Array:
     """Repeat the last row so every block has `size` rows (one compiled shape)."""
     short = size - x.shape[0]
     if short == 0:
@@ -216,9 +216,9 @@ def ntk_gram_blocked(
         raise ValueError(f"out has shape {out.shape}, expected {(n1, n2)}")
     b1, b2 = min(block_size, n1), min(block_size, n2)
     block_fn = jax.jit(kernel_fn)
-    rows2 = [(j0, j1, _pad_rows(x2[j0:j1], b2)) for j0, j1 in block_starts(n2, b2)]
+    rows2 = [(j0, j1, pad_rows(x2[j0:j1], b2)) for j0, j1 in block_starts(n2, b2)]
     for i0, i1 in block_starts(n1, b1):
-        xb1 = _pad_rows(x1[i0:i1], b1)
+        xb1 = pad_rows(x1[i0:i1], b1)
         for j0, j1, xb2 in rows2:
             if symmetric and j0 < i0:
                 continue

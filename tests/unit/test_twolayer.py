@@ -160,6 +160,29 @@ def test_lazy_net_matches_ntk_at_t_epoch_over_n():
     assert np.linalg.norm(f_net - f_ntk(float(epochs))) > 0.3 * np.linalg.norm(f_net)
 
 
+@pytest.mark.parametrize(
+    ("stability", "diverges"), [(0.5, False), (1.5, False), (2.5, True)]
+)
+def test_gd_stability_threshold(stability, diverges):
+    """Mean-loss GD on a lazy net diverges iff lr * lambda_max(Theta) / n > 2.
+
+    (A sum loss multiplies the effective lr by n, which is why lr = 1e-2 diverges
+    with a sum at the paper's n.)"""
+    n, d, m = 12, 5, 20000
+    x, y = _inputs(n, d, seed=11), _targets(n, 1)
+    net = twolayer.init_net(jax.random.PRNGKey(2), d, m, 1, 1.0, jnp.float64)
+    gram = np.asarray(kernels.twolayer_ntk(jnp.asarray(x), jnp.asarray(x)))
+    lam = spectra.eigendecompose(gram).eigvals[0]
+    lr = stability * n / lam
+    assert twolayer.gd_stability(lam, n, lr) == pytest.approx(stability)
+    basis = jnp.asarray(twolayer.row_space_basis(x))
+    problem = twolayer.gd_problem(net, basis, x, y)
+    c0 = jnp.zeros((m, basis.shape[1]))
+    c = jax.jit(twolayer.gd_run_fn(lr))(c0, problem, 15)
+    ratio = twolayer.reduced_loss(c, *problem) / twolayer.reduced_loss(c0, *problem)
+    assert (ratio > 10.0) if diverges else (ratio < 1.0)
+
+
 # ---------------------------------------------------------------- gradients, attacks
 
 

@@ -63,7 +63,8 @@ rule train_twolayer_net:
 
 
 rule aggregate_transfer:
-    """Per-epoch and per-run tables of every net; finding 5 claims (experiments.md §3)."""
+    """Per-epoch and per-run tables of every net; finding 5 claims (experiments.md §3).
+    Uses the jax env: the table functions live in ntkadv.twolayer, which imports jax."""
     input:
         references=get_transfer_references,
         runs=get_transfer_runs,
@@ -74,7 +75,7 @@ rule aggregate_transfer:
     log:
         "results/logs/aggregate_transfer/aggregate_transfer.log",
     conda:
-        "../../envs/plot.yaml"
+        "../../envs/jax.yaml"
     params:
         criteria=config["transfer"]["criteria"],
     script:
