@@ -8,7 +8,10 @@ def main(smk) -> None:
     import pandas as pd
 
     parts = [pd.read_csv(p) for p in smk.input.tables]
-    table = pd.concat(parts, ignore_index=True, sort=False)
+    # nullable dtypes keep integer columns (eigen_index, n_test) integer across the
+    # rows that lack them
+    table = pd.concat(parts, ignore_index=True, sort=False).convert_dtypes()
+    table["row"] = table["row"].fillna("eigenfeature")  # the features stage's rows
     table.to_csv(smk.output.table, index=False)
     log.info("%d rows from %s", len(table), list(smk.input.tables))
 

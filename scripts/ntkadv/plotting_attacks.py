@@ -93,8 +93,9 @@ def robustness_vs_time(
     archs = _order(table["arch"], arch_order)
     ncol = min(4, len(archs))
     nrow = int(np.ceil(len(archs) / ncol))
+    width = max(3.2 * ncol, 8.0)  # room for the title and legend with one panel
     fig, axes = plt.subplots(
-        nrow, ncol, figsize=(3.2 * ncol, 2.7 * nrow), squeeze=False, sharey=True
+        nrow, ncol, figsize=(width, 2.7 * nrow + 0.6), squeeze=False, sharey=True
     )
     pos, ticks, labels = _tau_axis(table["tau"].to_numpy(dtype=float))
     sel = table[(table["attack"] == "clean") | np.isclose(table["eps_mult"], 1.0)]
@@ -119,21 +120,28 @@ def robustness_vs_time(
         ax.set_xlabel("normalised time τ = η λ_max t")
     for ax in axes[:, 0]:
         ax.set_ylabel("accuracy")
-    handles, names = {}, []
+    handles = {}
     for ax in axes.flat:
         for h, n in zip(*ax.get_legend_handles_labels(), strict=True):
             handles.setdefault(n, h)
     names = list(handles)
+    legend_cols = len(names) if width >= 2.6 * len(names) else 3
     fig.legend(
-        [handles[n] for n in names], names, loc="lower center", ncol=len(names),
-        fontsize=8, frameon=False,
-    )  # fmt: skip
+        [handles[n] for n in names],
+        names,
+        loc="lower center",
+        ncol=legend_cols,
+        fontsize=8,
+        frameon=False,
+    )
     at_eps = table[(table["attack"] != "clean") & np.isclose(table["eps_mult"], 1.0)]
     eps_text = f" (ε = {at_eps['eps'].iloc[0]:.4g})" if len(at_eps) else ""
     fig.suptitle(
-        f"{dataset}: clean and robust accuracy of f_t vs training time{eps_text}"
+        f"{dataset}: clean and robust accuracy of f_t vs training time{eps_text}",
+        fontsize=10,
     )
-    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    legend_rows = int(np.ceil(len(names) / legend_cols))
+    fig.tight_layout(rect=(0, 0.045 * legend_rows * 3.3 / fig.get_figheight(), 1, 1))
     return fig
 
 

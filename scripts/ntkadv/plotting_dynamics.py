@@ -109,11 +109,13 @@ def polar_panels(
     title: str,
     segment: int | None = None,
     cmap: str = "plasma",
+    min_wedge: float = 0.35,
 ) -> plt.Figure:
     """Polar dynamics: angle arccos sim(K_t, K_0) and radius r_t / r_E, per regime.
 
     The curve is drawn in segments of `segment` epochs coloured by epoch (the
-    authors: 5 epochs, plasma); all panels share the angular range.
+    authors: 5 epochs, plasma). All panels share the angular wedge [0, max angle]
+    (at least `min_wedge` radians so that small rotations stay legible).
 
     Args:
         curves: panel title -> (angle (T,) radians, normalised radius (T,)).
@@ -121,35 +123,36 @@ def polar_panels(
         segment: epochs per coloured segment (default ~T/40, at least 1).
     """
     n = len(curves)
-    fig = plt.figure(figsize=(4.2 * n, 4.4))
+    fig, axes = plt.subplots(
+        1,
+        n,
+        figsize=(4.3 * n + 0.8, 4.6),
+        subplot_kw={"projection": "polar"},
+        squeeze=False,
+    )
     amax = max(float(np.nanmax(a)) for a, _ in curves.values())
-    amax = max(amax * 1.1, 1e-3)
-    norm = None
-    for i, (name, (angle, radius)) in enumerate(curves.items()):
-        ax = fig.add_subplot(1, n, i + 1, projection="polar")
+    amax = max(amax * 1.08, min_wedge)
+    rmax = max(float(np.nanmax(r)) for _, r in curves.values())
+    t_max = max(len(a) for a, _ in curves.values()) - 1
+    norm = Normalize(0, max(t_max, 1))
+    colors = matplotlib.colormaps[cmap]
+    for ax, (name, (angle, radius)) in zip(axes[0], curves.items(), strict=True):
         t = len(angle)
-        norm = Normalize(0, t - 1)
         step = segment or max(1, t // 40)
-        colors = matplotlib.colormaps[cmap]
         for j in range(0, t - 1, step):
             sl = slice(j, min(j + step + 1, t))
             ax.plot(angle[sl], radius[sl], color=colors(norm(j)), lw=2)
         ax.set_thetamin(0)
         ax.set_thetamax(np.degrees(amax))
-        ax.set_rlim(0, max(1.05, float(np.nanmax(radius)) * 1.05))
-        ax.set_title(name, pad=12)
-        ax.text(
-            np.radians(np.degrees(amax) / 2),
-            ax.get_rmax() * 1.18,
-            "angle (rad)",
-            ha="center",
-            fontsize=8,
-        )
-        ax.set_xticks(np.linspace(0, amax, 4))
-        ax.set_xticklabels([f"{v:.2f}" for v in np.linspace(0, amax, 4)], fontsize=7)
-        ax.set_ylabel("radius", labelpad=18, fontsize=8)
+        ax.set_rlim(0, max(1.05, rmax * 1.05))
+        ticks = np.linspace(0, amax, 5)
+        ax.set_xticks(ticks, [f"{v:.2f}" for v in ticks], fontsize=7)
+        ax.tick_params(axis="y", labelsize=7)
+        ax.set_title(f"{name}\n(angle in rad; radius / final radius)", fontsize=9)
     sm = cm.ScalarMappable(norm=norm, cmap=cmap)
-    fig.colorbar(sm, ax=fig.axes, fraction=0.02, pad=0.08, label="epoch")
+    bar = fig.colorbar(sm, ax=list(axes[0]), fraction=0.02, pad=0.04, label="epoch")
+    if t_max <= 20:
+        bar.set_ticks(range(0, t_max + 1, max(1, t_max // 10)))
     fig.suptitle(title)
     return fig
 

@@ -200,18 +200,42 @@ def _jitted_functions(
     track_kernel: bool,
     ntk_implementation: str,
     ntk_block: int,
+    linear: bool = False,
 ) -> dict[str, Callable]:
-    """The jitted pieces of a run for model `f`: logits, step, counts, attack, ntk."""
-    train = pgd_attack_fn(f, train_attack) if train_attack else None
-    evaluate = pgd_attack_fn(f, eval_attack)
-    fns = {
-        "logits": jax.jit(f),
-        "step": jax.jit(train_step_fn(f, optimizer, train)),
-        "counts": jax.jit(correct_counts_fn(f, evaluate)),
-        "eval_attack": jax.jit(evaluate),
-    }
+    """The jitted pieces of a run: logits, step, counts, eval_attack (and ntk).
+
+    With ``linear=True`` every function takes the linearisation point theta_L as
+    an extra first argument and works on ``nt.linearize(f, theta_L)``; theta_L is
+    traced, so one compilation serves every linearisation point. The eNTK of the
+    linear model is the eNTK of `f` at theta_L.
+    """
+
+    def pieces(g: models.ApplyFn) -> dict[str, Callable]:
+        train = pgd_attack_fn(g, train_attack) if train_attack else None
+        evaluate = pgd_attack_fn(g, eval_attack)
+        return {
+            "logits": g,
+            "step": train_step_fn(g, optimizer, train),
+            "counts": correct_counts_fn(g, evaluate),
+            "eval_attack": evaluate,
+        }
+
+    if not linear:
+        fns = {name: jax.jit(fn) for name, fn in pieces(f).items()}
+        if track_kernel:
+            fns["ntk"] = ntk_fn_for(f, ntk_implementation, ntk_block)
+        return fns
+
+    def lifted(name: str) -> Callable:
+        def fn(theta_l, *args):
+            return pieces(nt.linearize(f, theta_l))[name](*args)
+
+        return jax.jit(fn)
+
+    fns = {name: lifted(name) for name in ("logits", "step", "counts", "eval_attack")}
     if track_kernel:
-        fns["ntk"] = ntk_fn_for(f, ntk_implementation, ntk_block)
+        base = ntk_fn_for(f, ntk_implementation, ntk_block)
+        fns["ntk"] = lambda theta_l, x1, x2, params: base(x1, x2, theta_l)
     return fns
 
 
@@ -225,9 +249,10 @@ def _network_functions(
     track_kernel: bool,
     ntk_implementation: str,
     ntk_block: int,
+    linear: bool,
 ) -> dict[str, Callable]:
-    """:func:`_jitted_functions` of a (non-linearised) network, shared across runs
-    with the same settings so that jax compiles them once per process."""
+    """:func:`_jitted_functions` of a network, shared by all runs with the same
+    settings so that jax compiles them once per process."""
     f = models.apply_fn_for(models.build_model(model, num_classes))
     return _jitted_functions(
         f,
@@ -237,6 +262,7 @@ def _network_functions(
         track_kernel,
         ntk_implementation,
         ntk_block,
+        linear,
     )
 
 
@@ -440,28 +466,24 @@ class DynamicsRun:
     def _functions(self, state: RunState) -> dict[str, Callable]:
         """Jitted step/eval/kernel functions for the (possibly linearised) model."""
         spec = self.spec
-        if state.lin_params is None:
-            return _network_functions(
-                spec.model,
-                spec.num_classes,
-                spec.learning_rate,
-                spec.train_attack,
-                spec.eval_attack,
-                spec.kernel_batch > 0,
-                spec.ntk_implementation,
-                spec.ntk_block,
-            )
-        if self._lin_key is not state.lin_params:
-            f_lin = nt.linearize(self.apply_fn, state.lin_params)
-            self._lin_fns = _jitted_functions(
-                f_lin,
-                self.optimizer,
-                spec.train_attack,
-                spec.eval_attack,
-                spec.kernel_batch > 0,
-                spec.ntk_implementation,
-                spec.ntk_block,
-            )
+        linear = state.lin_params is not None
+        fns = _network_functions(
+            spec.model,
+            spec.num_classes,
+            spec.learning_rate,
+            spec.train_attack,
+            spec.eval_attack,
+            spec.kernel_batch > 0,
+            spec.ntk_implementation,
+            spec.ntk_block,
+            linear,
+        )
+        if not linear:
+            return fns
+        if self._lin_key is not state.lin_params:  # bind theta_L once per point
+            self._lin_fns = {
+                k: functools.partial(fn, state.lin_params) for k, fn in fns.items()
+            }
             self._lin_key = state.lin_params
         return self._lin_fns
 

@@ -43,7 +43,7 @@ def _autodiff_loss_grad(kernel_fn, x_train, c, x, y, task):
 
 
 @pytest.mark.parametrize("kernel", sorted(KERNELS))
-@pytest.mark.parametrize("t", [0.5, 20.0, math.inf])
+@pytest.mark.parametrize("t", [0.5, math.inf])
 @pytest.mark.parametrize("k", [1, 3])
 def test_fgsm_direction_equals_autodiff_sign_gradient(kernel, t, k):
     task = TASKS[k]

@@ -30,6 +30,7 @@ rule attack_ntk:
         "../../envs/jax.yaml"
     threads: 2
     resources:
+        gpu=1,
         mem_mb=attack_ntk_mem_mb,
         runtime=attack_ntk_runtime_min,
     params:

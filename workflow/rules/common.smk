@@ -660,7 +660,9 @@ def dynamics_targets():
     names = ["distance", "polar_full", "polar_top", "polar_bottom"]
     if {"standard", "pgd"} <= set(regimes):
         names.append("kernels")
-    figures = [f"results/figures/dynamics_{n}_{ds}.png" for n in names for ds in datasets]
+    figures = [
+        f"results/figures/dynamics_{n}_{ds}.png" for n in names for ds in datasets
+    ]
     figures += [
         f"results/figures/dynamics_{name}.png"
         for name in ("mass_main", "mass_supp", "training_curves")
@@ -670,7 +672,10 @@ def dynamics_targets():
             f"results/figures/dynamics_linearized_{ds}.png"
             for ds in config["dynamics"]["linearize"]["datasets"]
         ]
-    tables = ["results/tables/claims/dynamics.csv", "results/tables/dynamics_summary.csv"]
+    tables = [
+        "results/tables/claims/dynamics.csv",
+        "results/tables/dynamics_summary.csv",
+    ]
     return figures + tables
 
 

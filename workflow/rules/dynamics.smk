@@ -23,6 +23,8 @@ rule train_dynamics_network:
         "results/logs/train_dynamics_network/{dataset}/{regime}.log",
     benchmark:
         "results/benchmarks/train_dynamics_network/{dataset}/{regime}.tsv"
+    wildcard_constraints:
+        regime="standard|fgsm|pgd",
     conda:
         "../../envs/jax.yaml"
     threads: 1
@@ -30,8 +32,6 @@ rule train_dynamics_network:
         gpu=1,
         mem_mb=train_dynamics_network_mem_mb,
         runtime=train_dynamics_network_runtime_min,
-    wildcard_constraints:
-        regime="standard|fgsm|pgd",
     params:
         settings=get_dynamics_settings,
         regime="{regime}",
@@ -52,6 +52,8 @@ rule train_linearized_network:
         "results/logs/train_linearized_network/{dataset}/lin{lin_epoch}.log",
     benchmark:
         "results/benchmarks/train_linearized_network/{dataset}/lin{lin_epoch}.tsv"
+    wildcard_constraints:
+        lin_epoch=r"\d+",
     conda:
         "../../envs/jax.yaml"
     threads: 1
@@ -59,8 +61,6 @@ rule train_linearized_network:
         gpu=1,
         mem_mb=train_dynamics_network_mem_mb,
         runtime=train_linearized_network_runtime_min,
-    wildcard_constraints:
-        lin_epoch=r"\d+",
     params:
         settings=get_dynamics_settings,
         regime="pgd",
@@ -81,14 +81,14 @@ rule measure_kernel_dynamics:
         "results/logs/measure_kernel_dynamics/{dataset}/{regime}.log",
     benchmark:
         "results/benchmarks/measure_kernel_dynamics/{dataset}/{regime}.tsv"
+    wildcard_constraints:
+        regime="standard|fgsm|pgd",
     conda:
         "../../envs/plot.yaml"
     threads: 1
     resources:
         mem_mb=measure_kernel_dynamics_mem_mb,
         runtime=60,
-    wildcard_constraints:
-        regime="standard|fgsm|pgd",
     params:
         mass_top_k=config["dynamics"]["mass_top_k"],
         polar_top_k=config["dynamics"]["polar_top_k"],
