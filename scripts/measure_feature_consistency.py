@@ -8,13 +8,13 @@ def main(smk) -> None:
     from ntkadv import features, h5io
 
     top, archs = smk.params.top, list(smk.params.archs)
-    rob, use, vecs = {}, {}, {}
+    adv, clean, vecs = {}, {}, {}
     for arch, scores, eigh in zip(archs, smk.input.scores, smk.input.eigh, strict=True):
-        s = h5io.read(scores, ["indices", "robustness", "usefulness"])
+        s = h5io.read(scores, ["indices", "correct_clean", "correct_adv"])
         first = s["indices"] < smk.params.top_k
-        rob[arch], use[arch] = s["robustness"][first], s["usefulness"][first]
+        adv[arch], clean[arch] = s["correct_adv"][first], s["correct_clean"][first]
         vecs[arch] = h5io.read(eigh, ["eigvecs"])["eigvecs"][:, :top]
-    table = features.consistency_table(rob, use, vecs)
+    table = features.consistency_table(adv, clean, vecs)
     table.insert(0, "dataset", smk.wildcards.dataset)
     table.to_csv(smk.output.csv, index=False)
     log.info("consistency:\n%s", table.to_string())

@@ -658,40 +658,42 @@ def subspace_overlap(va: np.ndarray, vb: np.ndarray) -> float:
 
 
 def consistency_table(
-    robustness: dict[str, np.ndarray],
-    usefulness: dict[str, np.ndarray],
+    correct_adv: dict[str, np.ndarray],
+    correct_clean: dict[str, np.ndarray],
     top_eigvecs: dict[str, np.ndarray],
 ) -> Any:
     """Pairwise cross-architecture consistency of eigenfeatures (finding 3).
 
     Args:
-        robustness, usefulness: arch -> (K,) scores of the first K features (same K
-            and same evaluation points for every arch).
+        correct_adv, correct_clean: arch -> (K, m_arch) FGSM / clean correctness of
+            the first K features on the first m_arch evaluation points (a common
+            prefix of the test subset).
         top_eigvecs: arch -> (n, r) top-r eigenvectors of Θ(X, X) (same X).
 
     Returns:
         pandas DataFrame, one row per ordered pair (arch_a, arch_b) including the
-        diagonal: spearman_robustness, spearman_usefulness, subspace_overlap (mean
-        squared principal-angle cosine of the top-r spaces), min_cosine (cosine of the
-        largest principal angle).
+        diagonal: n_eval (points both kernels were scored on; the scores of the pair
+        are recomputed on them), spearman_robustness, spearman_usefulness,
+        subspace_overlap (mean squared principal-angle cosine of the top-r spaces),
+        min_cosine (cosine of the largest principal angle).
     """
     import pandas as pd
 
     rows = []
-    for a in robustness:
-        for b in robustness:
-            k = min(robustness[a].size, robustness[b].size)
+    for a in correct_adv:
+        for b in correct_adv:
+            k = min(correct_adv[a].shape[0], correct_adv[b].shape[0])
+            m = min(correct_adv[a].shape[1], correct_adv[b].shape[1])
+            rob = {x: correct_adv[x][:k, :m].mean(axis=1) for x in (a, b)}
+            use = {x: correct_clean[x][:k, :m].mean(axis=1) for x in (a, b)}
             cos = subspace_cosines(top_eigvecs[a], top_eigvecs[b])
             rows.append(
                 {
                     "arch_a": a,
                     "arch_b": b,
-                    "spearman_robustness": spearman(
-                        robustness[a][:k], robustness[b][:k]
-                    ),
-                    "spearman_usefulness": spearman(
-                        usefulness[a][:k], usefulness[b][:k]
-                    ),
+                    "n_eval": m,
+                    "spearman_robustness": spearman(rob[a], rob[b]),
+                    "spearman_usefulness": spearman(use[a], use[b]),
                     "subspace_overlap": float(np.mean(cos**2)),
                     "min_cosine": float(cos.min()),
                 }

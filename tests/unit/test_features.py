@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from scipy import stats
 from scipy.linalg import subspace_angles
 
 from ntkadv import attacks, features, jacobians
@@ -428,3 +429,19 @@ def test_claim_rows_follow_their_criteria(direction):
     assert row["status"] == ("pass" if direction == 1 else "fail")
     row = features.topr_claim("toy", "multiclass", {**res, "fgsm_own": peak})
     assert row["status"] == "fail"  # r = 5 has clean 0.8 and robust 0.7
+
+
+def test_consistency_table_uses_the_shared_points():
+    rng = np.random.default_rng(6)
+    adv = {"a": rng.random((12, 30)) < 0.5, "b": rng.random((12, 8)) < 0.5}
+    clean = {k: ~v for k, v in adv.items()}
+    vecs = {k: np.linalg.qr(rng.normal(size=(15, 3)))[0] for k in adv}
+    table = features.consistency_table(adv, clean, vecs).set_index(["arch_a", "arch_b"])
+    assert (
+        table.loc[("a", "a"), "n_eval"] == 30 and table.loc[("a", "b"), "n_eval"] == 8
+    )
+    ref = stats.spearmanr(adv["a"][:, :8].mean(1), adv["b"].mean(1)).statistic
+    assert table.loc[("a", "b"), "spearman_robustness"] == pytest.approx(ref)
+    assert table.loc[("a", "a"), "subspace_overlap"] == pytest.approx(1.0)
+    ref_overlap = np.mean(np.cos(subspace_angles(vecs["a"], vecs["b"])) ** 2)
+    assert table.loc[("b", "a"), "subspace_overlap"] == pytest.approx(ref_overlap)

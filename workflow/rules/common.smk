@@ -1,6 +1,5 @@
 """Validation, wildcard constraints, target and resource functions. No rules here."""
 
-
 import sys
 from pathlib import Path
 

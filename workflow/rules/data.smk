@@ -11,10 +11,10 @@ rule download_raw_data:
         directory("results/raw/{source}"),
     log:
         "results/logs/download_raw_data/{source}.log",
-    conda:
-        "../../envs/jax.yaml"
     wildcard_constraints:
         source="mnist|cifar10",
+    conda:
+        "../../envs/jax.yaml"
     script:
         "../../scripts/download_raw_data.py"
 
@@ -29,13 +29,13 @@ rule prepare_dataset:
         "results/logs/prepare_dataset/{dataset}.log",
     benchmark:
         "results/benchmarks/prepare_dataset/{dataset}.tsv"
-    params:
-        spec=get_dataset_spec,
+    conda:
+        "../../envs/jax.yaml"
+    threads: 1
     resources:
         mem_mb=4000,
         runtime=15,
-    threads: 1
-    conda:
-        "../../envs/jax.yaml"
+    params:
+        spec=get_dataset_spec,
     script:
         "../../scripts/prepare_dataset.py"
