@@ -109,13 +109,19 @@ def test_dry_run_every_shipped_config(configfile, tmp_path):
 
 
 def test_slurm_profile_is_accepted(tmp_path):
+    """Every key of the slurm profile is accepted (conda itself is not on CI
+    machines, so the copy under test drops only software-deployment-method)."""
     cfg = write_config(tmp_path, REPO / "config/paper.yaml")
+    profile = yaml.safe_load((REPO / "workflow/profiles/slurm/config.yaml").read_text())
+    assert profile.pop("software-deployment-method") == "conda"
+    (tmp_path / "slurm").mkdir()
+    (tmp_path / "slurm/config.yaml").write_text(yaml.safe_dump(profile))
     proc = snakemake(
         tmp_path,
         cfg,
         "-n",
         "--workflow-profile",
-        REPO / "workflow/profiles/slurm",
+        tmp_path / "slurm",
         "--executor",
         "slurm",
         "-j",
