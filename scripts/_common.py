@@ -40,3 +40,21 @@ def timed(log: logging.Logger, what: str):
     yield out
     out["seconds"] = time.perf_counter() - start
     log.info("%s took %.2f s", what, out["seconds"])
+
+
+def kernel_cache_attrs(smk, spec: dict) -> dict:
+    """Provenance attrs of a kernel cache file (rules compute_ntk_gram/_jacobian)."""
+    from ntkadv import h5io
+
+    data_attrs = h5io.read_attrs(smk.input.data)
+    return h5io.provenance(
+        dataset=smk.wildcards.dataset,
+        arch=smk.wildcards.arch,
+        arch_spec=spec,
+        kernel="ntk",
+        dataset_spec=data_attrs.get("spec", {}),
+        dataset_checksums=data_attrs.get("checksums", {}),
+        source=str(smk.input.data),
+        block_size=smk.params.block_size,
+        x64=bool(smk.params.x64),
+    )

@@ -1,6 +1,6 @@
 """Rule compute_ntk_gram: analytic NTK Gram matrices Θ(X, X) and Θ(X_test, X)."""
 
-from _common import enable_x64, setup_logging
+from _common import enable_x64, kernel_cache_attrs, setup_logging
 
 
 def main(smk) -> None:
@@ -17,21 +17,10 @@ def main(smk) -> None:
     dtype = np.float64 if smk.params.x64 else np.float32
     data = h5io.read(smk.input.data, ["x_train", "x_test"])
     x_train, x_test = data["x_train"].astype(dtype), data["x_test"].astype(dtype)
-    data_attrs = h5io.read_attrs(smk.input.data)
     spec = kernels.full_spec(smk.params.spec)
     kernel_fn = kernels.kernel_fn_from_spec(spec)
     b = smk.params.block_size
-    attrs = h5io.provenance(
-        dataset=smk.wildcards.dataset,
-        arch=smk.wildcards.arch,
-        arch_spec=spec,
-        kernel="ntk",
-        dataset_spec=data_attrs.get("spec", {}),
-        dataset_checksums=data_attrs.get("checksums", {}),
-        source=str(smk.input.data),
-        block_size=b,
-        x64=bool(smk.params.x64),
-    )
+    attrs = kernel_cache_attrs(smk, spec)
     with h5io.atomic_h5(smk.output.gram, attrs) as f:
         for key, x1, x2 in [
             ("k_train_train", x_train, None),

@@ -1,6 +1,6 @@
 """Rule compute_ntk_input_jacobian: D(x) = ∂Θ(x, X_train)/∂x at every test point."""
 
-from _common import enable_x64, setup_logging, timed
+from _common import enable_x64, kernel_cache_attrs, setup_logging, timed
 
 
 def main(smk) -> None:
@@ -14,20 +14,9 @@ def main(smk) -> None:
     dtype = np.float64 if smk.params.x64 else np.float32
     data = h5io.read(smk.input.data, ["x_train", "x_test"])
     x_train, x_test = data["x_train"].astype(dtype), data["x_test"].astype(dtype)
-    data_attrs = h5io.read_attrs(smk.input.data)
     spec = kernels.full_spec(smk.params.spec)
     form = jacobians.jacobian_form(spec["family"])
-    attrs = h5io.provenance(
-        dataset=smk.wildcards.dataset,
-        arch=smk.wildcards.arch,
-        arch_spec=spec,
-        kernel="ntk",
-        dataset_spec=data_attrs.get("spec", {}),
-        dataset_checksums=data_attrs.get("checksums", {}),
-        source=str(smk.input.data),
-        block_size=smk.params.block_size,
-        x64=bool(smk.params.x64),
-    )
+    attrs = kernel_cache_attrs(smk, spec)
     what = f"{form} Jacobian of {len(x_test)} test x {len(x_train)} train points"
     with timed(log, what):
         jacobians.write_input_jacobian(

@@ -52,6 +52,19 @@ CIFAR10_FILES: dict[str, str] = {
 #: Where each raw file lives below a data directory (layout of shared/data).
 RAW_SUBDIR = {"mnist": "mnist", "cifar10": "cifar10/cifar-10-batches-py"}
 RAW_FILES = {"mnist": MNIST_FILES, "cifar10": CIFAR10_FILES}
+#: CIFAR-10 class names by label (batches.meta).
+CIFAR10_NAMES = (
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+)
 #: Canonical public sources.
 MNIST_URLS = (
     "https://ossci-datasets.s3.amazonaws.com/mnist/",

@@ -22,6 +22,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from ntkadv.data import CIFAR10_NAMES
+
 #: label, colour, marker of each attack (closed forms cite supp. equations).
 ATTACK_STYLE: dict[str, tuple[str, str, str]] = {
     "clean": ("clean", "black", "o"),
@@ -31,18 +33,6 @@ ATTACK_STYLE: dict[str, tuple[str, str, str]] = {
     "max_l1": ("Max-of-ℓ1 (Eq. 20)", "tab:purple", "^"),
     "sum_dz": ("Sum-of-Δz (Eq. 22)", "tab:orange", "v"),
 }
-CIFAR10_NAMES = (
-    "airplane",
-    "automobile",
-    "bird",
-    "cat",
-    "deer",
-    "dog",
-    "frog",
-    "horse",
-    "ship",
-    "truck",
-)
 
 
 def class_names(source: str, classes: Sequence[int]) -> list[str]:

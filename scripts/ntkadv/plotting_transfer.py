@@ -20,23 +20,10 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from ntkadv.data import CIFAR10_NAMES
+
 #: Width colours: the paper's blue / red.
 WIDTH_COLOURS = ("tab:blue", "tab:red", "tab:green", "tab:purple")
-
-
-#: CIFAR-10 class names by label.
-CIFAR10_NAMES = (
-    "airplane",
-    "automobile",
-    "bird",
-    "cat",
-    "deer",
-    "dog",
-    "frog",
-    "horse",
-    "ship",
-    "truck",
-)
 
 
 def class_name(source: str, label: int) -> str:
