@@ -835,8 +835,10 @@ def consistency_claim(dataset: str, table: Any, top: int) -> dict[str, Any]:
         "Features are surprisingly consistent across architectures (abstract, "
         "supp. D.2: R-U plots change little between architectures)",
         f"pairwise Spearman of robustness vectors mean {sp.mean():.2f} "
-        f"(min {sp.min():.2f}); top-{top} eigenspace overlap (mean cos^2 of "
-        f"principal angles) mean {ov.mean():.2f} (min {ov.min():.2f})",
+        f"(min {sp.min():.2f}); of usefulness vectors mean "
+        f"{off['spearman_usefulness'].mean():.2f}; top-{top} eigenspace overlap "
+        f"(mean cos^2 of principal angles) mean {ov.mean():.2f} (min {ov.min():.2f}); "
+        f"pairs scored on {off['n_eval'].min()}-{off['n_eval'].max()} shared points",
         f"mean pairwise Spearman >= 0.5 and mean top-{top} overlap >= 0.5",
         status,
     )
