@@ -201,7 +201,7 @@ def smoke_run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("smoke")
     cfg = write_config(workdir, REPO / "tests/config/smoke.yaml")
     start = time.perf_counter()
-    snakemake(workdir, cfg)
+    snakemake(workdir, cfg, timeout=5400)
     print(f"smoke run: {time.perf_counter() - start:.0f} s")
     return workdir, cfg
 
@@ -273,6 +273,7 @@ def test_killed_kernel_job_leaves_no_half_file_and_rerun_completes(tmp_path):
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not (out_dir / "gram.h5").exists()
+    snakemake(tmp_path, cfg, "--unlock")  # a hard-killed snakemake leaves its lock
     snakemake(tmp_path, cfg, target, "--rerun-incomplete")
     gram = h5io.read(out_dir / "gram.h5")["k_train_train"]
     assert gram.shape == (400, 400)
