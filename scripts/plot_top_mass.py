@@ -27,7 +27,7 @@ def main(smk) -> None:
     fig = pd.mass_curves(
         {name: mass[(main_ds, k_main)]},
         ylabel,
-        "Concentration of the eNTK norm on the top eigenvalues",
+        "eNTK norm concentration (main Fig. 5)",
         colors,
     )
     fig.savefig(smk.output.main, dpi=150)

@@ -9,18 +9,17 @@ def main(smk) -> None:
     from ntkadv import plotting_dynamics as pd
     from ntkadv.training import METRICS
 
-    panels = {}
+    panels, eval_steps = {}, {}
     for path in smk.input.runs:
         a = h5io.read_attrs(path)
         attack = a["spec"]["train_attack"]
         label = pd.regime_label(a["regime"], attack and attack["steps"])
         title = f"{pd.dataset_label(a['dataset'])}: {label} training"
         panels[title] = h5io.read(path, [m for m in METRICS if m.endswith("_acc")])
-    eval_steps = a["spec"]["eval_attack"]["steps"]
+        eval_steps[pd.dataset_label(a["dataset"])] = a["spec"]["eval_attack"]["steps"]
+    robust = ", ".join(f"PGD-{k} on {ds}" for ds, k in eval_steps.items())
     fig = pd.accuracy_curves(
-        panels,
-        f"Training curves (robust = PGD-{eval_steps} accuracy)",
-        ncols=len(smk.params.regimes),
+        panels, f"Training curves (robust accuracy: {robust})", len(smk.params.regimes)
     )
     fig.savefig(smk.output.png, dpi=150)
 

@@ -89,7 +89,7 @@ def mass_curves(
         colors: line label -> colour.
     """
     n = len(panels)
-    fig, axes = plt.subplots(1, n, figsize=(4.4 * n, 3.4), squeeze=False)
+    fig, axes = plt.subplots(1, n, figsize=(max(4.4 * n, 6.0), 3.6), squeeze=False)
     for ax, (name, lines) in zip(axes[0], panels.items(), strict=True):
         for label, mass in lines.items():
             color = (colors or {}).get(label)
@@ -115,7 +115,8 @@ def polar_panels(
 
     The curve is drawn in segments of `segment` epochs coloured by epoch (the
     authors: 5 epochs, plasma). All panels share the angular wedge [0, max angle]
-    (at least `min_wedge` radians so that small rotations stay legible).
+    (at least `min_wedge` radians so that small rotations stay legible); the radial
+    range of each panel is [0, max(1, its largest radius)].
 
     Args:
         curves: panel title -> (angle (T,) radians, normalised radius (T,)).
@@ -132,7 +133,6 @@ def polar_panels(
     )
     amax = max(float(np.nanmax(a)) for a, _ in curves.values())
     amax = max(amax * 1.08, min_wedge)
-    rmax = max(float(np.nanmax(r)) for _, r in curves.values())
     t_max = max(len(a) for a, _ in curves.values()) - 1
     norm = Normalize(0, max(t_max, 1))
     colors = matplotlib.colormaps[cmap]
@@ -144,7 +144,7 @@ def polar_panels(
             ax.plot(angle[sl], radius[sl], color=colors(norm(j)), lw=2)
         ax.set_thetamin(0)
         ax.set_thetamax(np.degrees(amax))
-        ax.set_rlim(0, max(1.05, rmax * 1.05))
+        ax.set_rlim(0, max(1.05, float(np.nanmax(radius)) * 1.05))
         ticks = np.linspace(0, amax, 5)
         ax.set_xticks(ticks, [f"{v:.2f}" for v in ticks], fontsize=7)
         ax.tick_params(axis="y", labelsize=7)
@@ -163,7 +163,10 @@ def kernel_images(
     num_classes: int,
     cmap: str = "viridis",
 ) -> plt.Figure:
-    """eNTK matrices side by side on one colour scale; grid lines at output blocks.
+    """eNTK matrices side by side; grid lines at the output blocks.
+
+    Top row: one shared colour scale (the paper's comparison of magnitudes).
+    Bottom row: each kernel on its own scale (its structure).
 
     Args:
         kernels: panel title -> ``(kB, kB)`` output-block-major kernel.
@@ -173,21 +176,29 @@ def kernel_images(
     vmin = min(float(k.min()) for k in kernels.values())
     vmax = max(float(k.max()) for k in kernels.values())
     n = len(kernels)
-    fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 4.0), squeeze=False)
-    im = None
-    for ax, (name, kern) in zip(axes[0], kernels.items(), strict=True):
-        im = ax.imshow(kern, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
-        b = kern.shape[0] // num_classes
-        for edge in range(b, kern.shape[0], b):
-            ax.axhline(edge - 0.5, color="white", lw=0.3, alpha=0.5)
-            ax.axvline(edge - 0.5, color="white", lw=0.3, alpha=0.5)
-        ax.set_title(name)
-        ticks = np.arange(num_classes) * b + b / 2 - 0.5
-        ax.set_xticks(ticks, [str(c) for c in range(num_classes)], fontsize=7)
-        ax.set_yticks(ticks, [str(c) for c in range(num_classes)], fontsize=7)
-        ax.set_xlabel("output block b")
-        ax.set_ylabel("output block a")
-    fig.colorbar(im, ax=list(axes[0]), fraction=0.02, pad=0.02)
+    fig, axes = plt.subplots(2, n, figsize=(4.2 * n + 1.0, 8.0), squeeze=False)
+    shared = None
+    for col, (name, kern) in enumerate(kernels.items()):
+        for row, (lo, hi) in enumerate(((vmin, vmax), (kern.min(), kern.max()))):
+            ax = axes[row, col]
+            im = ax.imshow(kern, cmap=cmap, vmin=lo, vmax=hi, interpolation="nearest")
+            b = kern.shape[0] // num_classes
+            for edge in range(b, kern.shape[0], b):
+                ax.axhline(edge - 0.5, color="white", lw=0.3, alpha=0.5)
+                ax.axvline(edge - 0.5, color="white", lw=0.3, alpha=0.5)
+            ticks = np.arange(num_classes) * b + b / 2 - 0.5
+            labels = [str(c) for c in range(num_classes)]
+            ax.set_xticks(ticks, labels, fontsize=7)
+            ax.set_yticks(ticks, labels, fontsize=7)
+            ax.set_xlabel("output block b", fontsize=8)
+            ax.set_ylabel("output block a", fontsize=8)
+            if row == 0:
+                ax.set_title(f"{name}\n(shared scale)", fontsize=10)
+                shared = im
+            else:
+                ax.set_title("own scale", fontsize=9)
+                fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    fig.colorbar(shared, ax=list(axes[0]), fraction=0.02, pad=0.02)
     fig.suptitle(title)
     return fig
 

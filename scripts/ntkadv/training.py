@@ -421,6 +421,11 @@ class DynamicsRun:
             raise ValueError(
                 f"kernel_batch {spec.kernel_batch} > {len(x_train)} training examples"
             )
+        if spec.ntk_block and spec.kernel_batch % spec.ntk_block:
+            raise ValueError(
+                f"kernel_batch {spec.kernel_batch} is not a multiple of ntk_block "
+                f"{spec.ntk_block} (nt.batch needs equal tiles)"
+            )
         self.spec = spec
         self.model = models.build_model(spec.model, spec.num_classes)
         self.apply_fn = models.apply_fn_for(self.model)

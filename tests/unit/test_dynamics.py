@@ -218,6 +218,8 @@ def test_claims_rows_pass_and_fail_as_specified():
 
     lazy = _measures([0, 0.95, 1, 1, 1], [0.9, 0.95, 0.96, 0.96, 0.97], 2.0, 0.3, 0.3)
     busy = _measures([0, 0.2, 0.4, 0.7, 1], [0.9, 0.91, 0.9, 0.9, 0.9], 20.0, 0.5, 0.3)
+    lazy["angle_full"] = np.array([0.0, 0.29, 0.3, 0.3, 0.3])
+    busy["angle_full"] = np.array([0.0, 0.1, 0.2, 0.3, 0.5])
     ok = {"standard": busy, "pgd": lazy}
     swapped = {"standard": lazy, "pgd": busy}
     assert dc.lazy_earlier("d", ok)["status"] == "pass"
@@ -229,6 +231,11 @@ def test_claims_rows_pass_and_fail_as_specified():
     assert dc.top_space_rotation("d", ok, 20)["status"] == "pass"  # 0.6 < 1.0
     assert dc.top_space_rotation("d", swapped, 20)["status"] == "fail"
     assert dc.lazy_earlier("d", {"pgd": lazy})["status"] == "inconclusive"
+    # radius settles earlier but the angle later: mixed evidence
+    mixed = dict(lazy, angle_full=busy["angle_full"])
+    assert dc.lazy_earlier("d", {"standard": busy, "pgd": mixed})["status"] == (
+        "inconclusive"
+    )
     row = dc.top_concentration("d", ok, 20)
     assert set(row) == {
         "finding",

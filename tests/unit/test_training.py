@@ -305,3 +305,11 @@ def test_prefix_subsets_and_size_check():
     np.testing.assert_array_equal(sub["labels_eval_test"], np.arange(5))
     with pytest.raises(ValueError, match="data file has 10"):
         tr.prefix_subsets(data, 11, None, None)
+
+
+def test_run_rejects_inconsistent_sizes():
+    data = _data(n=12)
+    with pytest.raises(ValueError, match="multiple of ntk_block"):
+        tr.DynamicsRun(_spec(kernel_batch=3, ntk_block=2), **data)
+    with pytest.raises(ValueError, match="batch_size"):
+        tr.DynamicsRun(_spec(batch_size=13), **data)
