@@ -1,0 +1,40 @@
+"""Importing ntkadv keeps neural-tangents from loading TensorFlow (ntkadv/__init__)."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
+PROBE = (
+    "import sys, ntkadv.kernels as k, neural_tangents as nt\n"
+    "print('tensorflow' in sys.modules, callable(nt.stax.Dense), callable(nt.batch))\n"
+    "try:\n"
+    "    nt.experimental.empirical_ntk_fn_tf\n"
+    "except AttributeError as e:\n"
+    "    print('NTKADV_LOAD_TENSORFLOW' in str(e))\n"
+)
+
+
+def _probe(**env) -> list[str]:
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE],
+        cwd=SCRIPTS,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return proc.stdout.split()
+
+
+def test_importing_ntkadv_skips_tensorflow_but_keeps_neural_tangents():
+    assert _probe() == ["False", "True", "True", "True"]
+
+
+@pytest.mark.slow
+def test_opt_out_loads_the_tensorflow_interop():
+    out = _probe(NTKADV_LOAD_TENSORFLOW="1")
+    assert out[:3] == ["True", "True", "True"]
