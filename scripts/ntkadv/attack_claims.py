@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-COLUMNS = ["finding", "description", "paper_claim", "measured", "criterion", "status"]
+from ntkadv.claims import COLUMNS
+
 MAJORITY = 0.75  # fraction of kernels that must show an effect for "pass"
 
 

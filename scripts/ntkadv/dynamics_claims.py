@@ -36,6 +36,11 @@ def _missing(finding, description, paper_claim, criterion, what) -> dict:
     )
 
 
+def _listing(label: str, values: Mapping, fmt: str = ".3g", prefix: str = "") -> str:
+    """'label: k1=v1, k2=v2' with each value formatted by `fmt` (the measured text)."""
+    return f"{label}: " + ", ".join(f"{prefix}{k}={v:{fmt}}" for k, v in values.items())
+
+
 def _tail(x: np.ndarray, frac: float = 0.1) -> float:
     """Mean over the last `frac` of epochs (at least one)."""
     x = np.asarray(x, float)
@@ -67,10 +72,9 @@ def lazy_earlier(dataset: str, measures: Mapping[str, Series], fraction=0.9) -> 
         by_angle[r] = dynamics.settle_epoch(rel, fraction)
     e = len(measures["standard"]["radius_full"]) - 1
     measured = (
-        f"settling epoch (of {e}) by radius: "
-        + ", ".join(f"{r}={t}" for r, t in by_radius.items())
-        + "; by angle: "
-        + ", ".join(f"{r}={t}" for r, t in by_angle.items())
+        _listing(f"settling epoch (of {e}) by radius", by_radius, "d")
+        + "; "
+        + _listing("by angle", by_angle, "d")
     )
     earlier = [by_radius["pgd"] < by_radius["standard"]]
     earlier.append(by_angle["pgd"] < by_angle["standard"])
@@ -149,12 +153,11 @@ def kernel_growth(dataset: str, measures: Mapping[str, Series]) -> dict:
     peak = {r: float(m["max_abs"][-1] / m["max_abs"][0]) for r, m in measures.items()}
     off = {r: 1.0 - float(m["diag_block_fraction"][-1]) for r, m in measures.items()}
     measured = (
-        "||K_E||/||K_0||: "
-        + ", ".join(f"{r}={v:.3g}" for r, v in growth.items())
-        + "; max|K_E|/max|K_0|: "
-        + ", ".join(f"{r}={v:.3g}" for r, v in peak.items())
-        + "; off-diagonal output-block share of ||K_E||^2: "
-        + ", ".join(f"{r}={v:.3f}" for r, v in off.items())
+        _listing("||K_E||/||K_0||", growth)
+        + "; "
+        + _listing("max|K_E|/max|K_0|", peak)
+        + "; "
+        + _listing("off-diagonal output-block share of ||K_E||^2", off, ".3f")
     )
     status = "pass" if growth["standard"] > growth["pgd"] else "fail"
     return _row(11, desc, claim, measured, crit, status)
@@ -181,7 +184,7 @@ def top_space_rotation(dataset: str, measures: Mapping[str, Series], k: int) -> 
         f"{r}: full {m['angle_full'][-1]:.3f} / top {m['angle_top'][-1]:.3f} rad"
         for r, m in measures.items()
     )
-    measured = angles + "; rho: " + ", ".join(f"{r}={v:.3f}" for r, v in rho.items())
+    measured = angles + "; " + _listing("rho", rho, ".3f")
     ok = rho["standard"] < 1 and rho["standard"] < rho["pgd"]
     return _row(12, desc, claim, measured, crit, "pass" if ok else "fail")
 
@@ -211,12 +214,11 @@ def linearized_gap(dataset: str, lin_runs: Mapping[int, Series]) -> dict:
     }
     robust = {e: _tail(lin_runs[e]["test_robust_acc"]) for e in epochs}
     measured = (
-        "test gap: "
-        + ", ".join(f"lin@{e}={gap[e]:.3f}" for e in epochs)
-        + "; train gap: "
-        + ", ".join(f"lin@{e}={train_gap[e]:.3f}" for e in epochs)
-        + "; final test PGD acc: "
-        + ", ".join(f"lin@{e}={robust[e]:.3f}" for e in epochs)
+        _listing("test gap", gap, ".3f", "lin@")
+        + "; "
+        + _listing("train gap", train_gap, ".3f", "lin@")
+        + "; "
+        + _listing("final test PGD acc", robust, ".3f", "lin@")
     )
     values = [gap[e] for e in epochs]
     ordered = all(a > b for a, b in zip(values[:-1], values[1:], strict=True))

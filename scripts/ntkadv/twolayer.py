@@ -53,7 +53,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ntkadv import attacks, predictor, spectra
+from ntkadv import attacks, claims, predictor, spectra
 from ntkadv.attacks import Task
 
 # ---------------------------------------------------------------- the network
@@ -806,14 +806,4 @@ def transfer_claims(table, criteria: Mapping[str, float]):
                 ),
             }
         )
-    return pd.DataFrame(
-        rows,
-        columns=[
-            "finding",
-            "description",
-            "paper_claim",
-            "measured",
-            "criterion",
-            "status",
-        ],
-    )
+    return pd.DataFrame(rows, columns=claims.COLUMNS)

@@ -8,6 +8,7 @@ import pytest
 
 from ntkadv import dynamics as dy
 from ntkadv import h5io
+from ntkadv.claims import COLUMNS
 
 
 def _psd(rng, n, rank=None):
@@ -237,14 +238,7 @@ def test_claims_rows_pass_and_fail_as_specified():
         "inconclusive"
     )
     row = dc.top_concentration("d", ok, 20)
-    assert set(row) == {
-        "finding",
-        "description",
-        "paper_claim",
-        "measured",
-        "criterion",
-        "status",
-    }
+    assert set(row) == set(COLUMNS)
 
 
 def test_fgsm_and_linearized_claims():

@@ -10,16 +10,10 @@ import numpy as np
 import pytest
 
 from ntkadv import jacobians, kernels
+from test_kernels import SPECS  # the same five architectures, one per family/depth
 
 SHAPE = (4, 4, 2)  # tiny "images" (H, W, C), d = 32
 D = 32
-SPECS = {
-    "fc1": {"family": "fc", "depth": 1},
-    "fc3": {"family": "fc", "depth": 3},
-    "conv1": {"family": "conv", "depth": 1},
-    "conv2": {"family": "conv", "depth": 2},
-    "twolayer": {"family": "twolayer"},
-}
 # (arch, form): the family's own form, plus the dense form of the factored families
 CASES = [(a, jacobians.jacobian_form(s["family"])) for a, s in SPECS.items()]
 CASES += [("fc3", "dense"), ("twolayer", "dense")]

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from ntkadv import attacks, jacobians, kernels, predictor, spectra, twolayer
+from ntkadv.claims import COLUMNS
 
 
 def _inputs(n, d, seed=0, rank=None):
@@ -341,14 +342,7 @@ def test_transfer_claims_statuses():
     table = pd.DataFrame(rows)
     criteria = {"min_cosine": 0.9, "max_robust_gap": 0.05, "max_seed_std": 0.05}
     claims = twolayer.transfer_claims(table, criteria)
-    assert list(claims.columns) == [
-        "finding",
-        "description",
-        "paper_claim",
-        "measured",
-        "criterion",
-        "status",
-    ]
+    assert list(claims.columns) == COLUMNS
     assert list(claims["status"]) == ["pass", "pass", "pass", "pass"]
     one_seed = twolayer.transfer_claims(table[table["seed"] == 0], criteria)
     assert one_seed["status"].iloc[2] == "inconclusive"

@@ -73,8 +73,10 @@ rule plot_robustness_vs_time:
         "results/logs/plot_robustness_vs_time/{dataset}.log",
     conda:
         "../../envs/plot.yaml"
+    params:
+        curve="time",
     script:
-        "../../scripts/plot_robustness_vs_time.py"
+        "../../scripts/plot_attack_accuracy.py"
 
 
 rule plot_accuracy_vs_eps:
@@ -91,8 +93,10 @@ rule plot_accuracy_vs_eps:
         "results/logs/plot_accuracy_vs_eps/{dataset}.log",
     conda:
         "../../envs/plot.yaml"
+    params:
+        curve="eps",
     script:
-        "../../scripts/plot_accuracy_vs_eps.py"
+        "../../scripts/plot_attack_accuracy.py"
 
 
 rule plot_adversarial_examples:
