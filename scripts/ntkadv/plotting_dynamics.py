@@ -29,7 +29,7 @@ from matplotlib.colors import Normalize  # noqa: E402
 
 REGIME_LABELS = {"standard": "standard", "fgsm": "FGSM", "pgd": "PGD"}
 REGIME_COLORS = {"standard": "#1f3b73", "fgsm": "#e08a1e", "pgd": "#b2182b"}
-DATASET_LABELS = {"mnist": "MNIST", "cifar10": "CIFAR-10"}
+DATASET_LABELS = {"mnist": "MNIST", "mnist60k": "MNIST", "cifar10": "CIFAR-10"}
 
 
 def regime_label(regime: str, pgd_steps: int | None = None) -> str:
