@@ -41,10 +41,11 @@ def main(smk) -> None:
                 "seconds_per_epoch": np.median(r["seconds"][1:]),
             }
         )
-    lin = {}
+    lin, lin_n_test = {}, {}
     for path in smk.input.linearized:
         a, r = h5io.read_attrs(path), h5io.read(path, list(METRICS))
         lin.setdefault(a["dataset"], {})[a["lin_epoch"]] = r
+        lin_n_test[a["dataset"]] = a["n_eval_test"]
         summary.append(
             {
                 "dataset": a["dataset"],
@@ -64,7 +65,7 @@ def main(smk) -> None:
         ]
         if models[ds] == "cnn":  # FGSM catastrophic overfitting is an MNIST claim
             rows.append(dc.fgsm_overfitting(ds, ms, runs[ds], k))
-    rows += [dc.linearized_gap(ds, lr) for ds, lr in lin.items()]
+    rows += [dc.linearized_gap(ds, lr, lin_n_test[ds]) for ds, lr in lin.items()]
     table = pd.DataFrame(rows).sort_values("finding", kind="stable")
     table.to_csv(smk.output.claims, index=False)
     pd.DataFrame(summary).to_csv(smk.output.summary, index=False, float_format="%.5g")

@@ -265,3 +265,6 @@ def test_fgsm_and_linearized_claims():
     unordered = {0: run(0.6, 0.3), 25: run(0.6, 0.2), 50: run(0.6, 0.1)}
     assert dc.linearized_gap("d", unordered)["status"] == "fail"
     assert dc.linearized_gap("d", {0: run(0.5, 0.1)})["status"] == "inconclusive"
+    # a drop of 0.2 resolves on 100 test points (2 SE = 0.141), not on 20 (0.316)
+    assert dc.linearized_gap("d", ordered, n_test=100)["status"] == "pass"
+    assert dc.linearized_gap("d", ordered, n_test=20)["status"] == "inconclusive"
