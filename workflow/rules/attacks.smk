@@ -28,7 +28,7 @@ rule attack_ntk:
         "results/benchmarks/attack_ntk/{dataset}/{arch}.tsv"
     conda:
         "../../envs/jax.yaml"
-    threads: 2
+    threads: COMPUTE_THREADS
     resources:
         gpu=1,
         mem_mb=attack_ntk_mem_mb,

@@ -12,6 +12,12 @@ sys.path.insert(0, str(Path(workflow.basedir) / "scripts"))
 
 validate(config, schema="../schemas/config.schema.yaml")
 
+# Threads of every JAX compute job (kernels, attacks, features, training). On the
+# 2-core laptop run, CPU time / wall time of each such job was 0.9-1.2 (benchmark
+# files), so one thread per job lets two jobs run side by side; declaring 2 threads
+# ran them one at a time and left a core idle.
+COMPUTE_THREADS = 1
+
 
 def _check_config_references():
     """Cross-key checks JSON Schema cannot express; fail before any job runs."""

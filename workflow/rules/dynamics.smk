@@ -27,7 +27,7 @@ rule train_dynamics_network:
         regime="standard|fgsm|pgd",
     conda:
         "../../envs/jax.yaml"
-    threads: 1
+    threads: COMPUTE_THREADS
     resources:
         gpu=1,
         mem_mb=train_dynamics_network_mem_mb,
@@ -56,7 +56,7 @@ rule train_linearized_network:
         lin_epoch=r"\d+",
     conda:
         "../../envs/jax.yaml"
-    threads: 1
+    threads: COMPUTE_THREADS
     resources:
         gpu=1,
         mem_mb=train_dynamics_network_mem_mb,
@@ -85,7 +85,7 @@ rule measure_kernel_dynamics:
         regime="standard|fgsm|pgd",
     conda:
         "../../envs/plot.yaml"
-    threads: 1
+    threads: COMPUTE_THREADS
     resources:
         mem_mb=measure_kernel_dynamics_mem_mb,
         runtime=60,

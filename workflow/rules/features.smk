@@ -28,7 +28,7 @@ rule score_features:
         "results/benchmarks/score_features/{dataset}/{arch}.tsv"
     conda:
         "../../envs/jax.yaml"
-    threads: 2
+    threads: COMPUTE_THREADS
     resources:
         mem_mb=score_features_mem_mb,
         runtime=features_runtime_min,
@@ -60,7 +60,7 @@ rule evaluate_topr_kernels:
         "results/benchmarks/evaluate_topr_kernels/{dataset}/{arch}.tsv"
     conda:
         "../../envs/jax.yaml"
-    threads: 2
+    threads: COMPUTE_THREADS
     resources:
         mem_mb=evaluate_topr_kernels_mem_mb,
         runtime=features_runtime_min,

@@ -13,7 +13,7 @@ rule compute_ntk_gram:
         "results/benchmarks/compute_ntk_gram/{dataset}/{arch}.tsv"
     conda:
         "../../envs/jax.yaml"
-    threads: 2
+    threads: COMPUTE_THREADS
     resources:
         gpu=1,
         mem_mb=compute_ntk_gram_mem_mb,
@@ -38,7 +38,7 @@ rule compute_ntk_input_jacobian:
         "results/benchmarks/compute_ntk_input_jacobian/{dataset}/{arch}.tsv"
     conda:
         "../../envs/jax.yaml"
-    threads: 2
+    threads: COMPUTE_THREADS
     resources:
         gpu=1,
         mem_mb=compute_ntk_input_jacobian_mem_mb,

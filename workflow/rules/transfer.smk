@@ -22,7 +22,7 @@ rule compute_transfer_reference:
         "results/benchmarks/compute_transfer_reference/{dataset}/{arch}.tsv"
     conda:
         "../../envs/jax.yaml"
-    threads: 2
+    threads: COMPUTE_THREADS
     resources:
         mem_mb=compute_transfer_reference_mem_mb,
         runtime=compute_transfer_reference_runtime_min,
@@ -50,7 +50,7 @@ rule train_twolayer_net:
         seed=r"\d+",
     conda:
         "../../envs/jax.yaml"
-    threads: 2
+    threads: COMPUTE_THREADS
     resources:
         gpu=1,
         mem_mb=train_twolayer_net_mem_mb,
