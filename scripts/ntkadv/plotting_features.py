@@ -212,7 +212,7 @@ TOPR_SERIES = (
     ("fgsm_transfer", "FGSM from full kernel", "tab:red", "-"),
     ("pgd_transfer", "PGD10 from full kernel", "tab:purple", "--"),
     ("fgsm_own", "FGSM on f'_r", "tab:orange", "-"),
-    ("pgd_own", "PGD10 on f'_r", "tab:green", "-"),
+    ("pgd_own", "PGD10 on f'_r", "tab:green", "--"),
 )
 
 
