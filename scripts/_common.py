@@ -32,6 +32,21 @@ def enable_x64(flag: bool) -> None:
     jax.config.update("jax_enable_x64", bool(flag))
 
 
+def single_thread_xla(threads: int) -> None:
+    """Pin XLA:CPU to one thread for 1-thread jobs (call before importing jax).
+
+    Every JAX compute rule declares one thread (common.smk COMPUTE_THREADS): on the
+    2-core development machine their CPU time / wall time was 0.9-1.2, so two 1-thread
+    jobs side by side use the machine; pinning XLA keeps each job's thread pool from
+    competing with the other job.
+    """
+    if threads == 1 and "jax" not in sys.modules:
+        flags = os.environ.get("XLA_FLAGS", "")
+        os.environ["XLA_FLAGS"] = (
+            f"{flags} --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+        ).strip()
+
+
 @contextmanager
 def timed(log: logging.Logger, what: str):
     """Log the wall time of a block; yields a dict that receives `seconds`."""

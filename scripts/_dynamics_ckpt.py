@@ -12,9 +12,7 @@ removed once the final ``run.h5`` has been written.
 from __future__ import annotations
 
 import logging
-import os
 import shutil
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -142,16 +140,3 @@ def run_with_checkpoints(
                 dset[t] = h5io.read(ckpt.kernel_path(t))["kernel"]
     ckpt.remove()
     log.info("wrote %s (%d epochs)", out_path, n_epochs)
-
-
-def single_thread_xla(threads: int) -> None:
-    """Pin XLA:CPU to one thread for 1-thread jobs (call before importing jax).
-
-    On the 2-core development machine one thread per job ran these small convnets as
-    fast as two, so two 1-thread jobs in parallel double the throughput.
-    """
-    if threads == 1 and "jax" not in sys.modules:
-        flags = os.environ.get("XLA_FLAGS", "")
-        os.environ["XLA_FLAGS"] = (
-            f"{flags} --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
-        ).strip()

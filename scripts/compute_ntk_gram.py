@@ -1,10 +1,11 @@
 """Rule compute_ntk_gram: analytic NTK Gram matrices Θ(X, X) and Θ(X_test, X)."""
 
-from _common import enable_x64, kernel_cache_attrs, setup_logging
+from _common import enable_x64, kernel_cache_attrs, setup_logging, single_thread_xla
 
 
 def main(smk) -> None:
     log = setup_logging(smk.log[0])
+    single_thread_xla(smk.threads)
     enable_x64(smk.params.x64)
     import time
 

@@ -1,10 +1,17 @@
 """Rule compute_ntk_input_jacobian: D(x) = ∂Θ(x, X_train)/∂x at every test point."""
 
-from _common import enable_x64, kernel_cache_attrs, setup_logging, timed
+from _common import (
+    enable_x64,
+    kernel_cache_attrs,
+    setup_logging,
+    single_thread_xla,
+    timed,
+)
 
 
 def main(smk) -> None:
     log = setup_logging(smk.log[0])
+    single_thread_xla(smk.threads)
     enable_x64(smk.params.x64)
     import jax
     import numpy as np

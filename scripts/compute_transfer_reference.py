@@ -1,10 +1,11 @@
 """Rule compute_transfer_reference: the NTK side of supp. App. C at every eval epoch."""
 
-from _common import enable_x64, setup_logging, timed
+from _common import enable_x64, setup_logging, single_thread_xla, timed
 
 
 def main(smk) -> None:
     log = setup_logging(smk.log[0])
+    single_thread_xla(smk.threads)
     enable_x64(smk.params.x64)
     from ntkadv import h5io, jacobians, kernels, twolayer
     from ntkadv.data import load_prepared

@@ -1,10 +1,11 @@
 """Rule evaluate_topr_kernels: clean/FGSM/PGD accuracy of top-r robust kernels."""
 
-from _common import enable_x64, setup_logging, timed
+from _common import enable_x64, setup_logging, single_thread_xla, timed
 
 
 def main(smk) -> None:
     log = setup_logging(smk.log[0])
+    single_thread_xla(smk.threads)
     enable_x64(smk.params.x64)
     import math
 

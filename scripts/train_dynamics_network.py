@@ -1,11 +1,11 @@
 """Rule train_dynamics_network: SGD (standard/FGSM/PGD) tracking the eNTK each epoch."""
 
-from _common import setup_logging
+from _common import setup_logging, single_thread_xla
 
 
 def main(smk) -> None:
     log = setup_logging(smk.log[0])
-    from _dynamics_ckpt import run_with_checkpoints, single_thread_xla
+    from _dynamics_ckpt import run_with_checkpoints
 
     single_thread_xla(smk.threads)
     from ntkadv import data, h5io, training

@@ -1,10 +1,11 @@
 """Rule train_twolayer_net: full-batch GD of one wide two-layer net vs its NTK."""
 
-from _common import enable_x64, setup_logging, timed
+from _common import enable_x64, setup_logging, single_thread_xla, timed
 
 
 def main(smk) -> None:
     log = setup_logging(smk.log[0])
+    single_thread_xla(smk.threads)
     enable_x64(smk.params.x64)
     import jax
     import numpy as np

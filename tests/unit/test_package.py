@@ -38,3 +38,23 @@ def test_importing_ntkadv_skips_tensorflow_but_keeps_neural_tangents():
 def test_opt_out_loads_the_tensorflow_interop():
     out = _probe(NTKADV_LOAD_TENSORFLOW="1")
     assert out[:3] == ["True", "True", "True"]
+
+
+def test_one_thread_jobs_pin_xla_before_jax_is_imported():
+    probe = (
+        "import os, _common\n"
+        "_common.single_thread_xla(2); print(os.environ.get('XLA_FLAGS', '-'))\n"
+        "_common.single_thread_xla(1); print(os.environ['XLA_FLAGS'])\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=SCRIPTS,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    assert out[0] == "-"
+    assert "intra_op_parallelism_threads=1" in out[1]
+    assert "--xla_cpu_multi_thread_eigen=false" in out[1]

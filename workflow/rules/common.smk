@@ -17,6 +17,10 @@ validate(config, schema="../schemas/config.schema.yaml")
 # files), so one thread per job lets two jobs run side by side; declaring 2 threads
 # ran them one at a time and left a core idle.
 COMPUTE_THREADS = 1
+# The training runs of the dynamics stage are the longest jobs (up to ~10 min each at
+# laptop scale) and sit at the bottom of the DAG; starting them first shortens the
+# tail of a run in which everything else is short.
+LONG_JOB_PRIORITY = 10
 
 
 def _check_config_references():

@@ -25,6 +25,7 @@ rule train_dynamics_network:
         "results/benchmarks/train_dynamics_network/{dataset}/{regime}.tsv"
     wildcard_constraints:
         regime="standard|fgsm|pgd",
+    priority: LONG_JOB_PRIORITY
     conda:
         "../../envs/jax.yaml"
     threads: COMPUTE_THREADS
@@ -54,6 +55,7 @@ rule train_linearized_network:
         "results/benchmarks/train_linearized_network/{dataset}/lin{lin_epoch}.tsv"
     wildcard_constraints:
         lin_epoch=r"\d+",
+    priority: LONG_JOB_PRIORITY
     conda:
         "../../envs/jax.yaml"
     threads: COMPUTE_THREADS
