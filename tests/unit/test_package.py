@@ -18,16 +18,22 @@ PROBE = (
 )
 
 
-def _probe(**env) -> list[str]:
+def _python(code: str, env: dict[str, str]) -> list[str]:
+    """stdout lines of `code` run by a fresh interpreter in scripts/ with `env`."""
     proc = subprocess.run(
-        [sys.executable, "-c", PROBE],
+        [sys.executable, "-c", code],
         cwd=SCRIPTS,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **env},
+        env=env,
         capture_output=True,
         text=True,
         check=True,
     )
-    return proc.stdout.split()
+    return proc.stdout.splitlines()
+
+
+def _probe(**env) -> list[str]:
+    out = _python(PROBE, {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **env})
+    return " ".join(out).split()
 
 
 def test_importing_ntkadv_skips_tensorflow_but_keeps_neural_tangents():
@@ -47,14 +53,7 @@ def test_one_thread_jobs_pin_xla_before_jax_is_imported():
         "_common.single_thread_xla(1); print(os.environ['XLA_FLAGS'])\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-    out = subprocess.run(
-        [sys.executable, "-c", probe],
-        cwd=SCRIPTS,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.splitlines()
+    out = _python(probe, env)
     assert out[0] == "-"
     assert "intra_op_parallelism_threads=1" in out[1]
     assert "--xla_cpu_multi_thread_eigen=false" in out[1]
