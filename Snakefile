@@ -19,14 +19,14 @@ report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
-include: "workflow/rules/data.smk"
-include: "workflow/rules/kernels.smk"
-include: "workflow/rules/spectra.smk"
-include: "workflow/rules/features.smk"
-include: "workflow/rules/attacks.smk"
-include: "workflow/rules/transfer.smk"
-include: "workflow/rules/dynamics.smk"
-include: "workflow/rules/claims.smk"
+include: "workflow/rules/01_data.smk"
+include: "workflow/rules/02_kernels.smk"
+include: "workflow/rules/03_spectra.smk"
+include: "workflow/rules/04_attacks.smk"
+include: "workflow/rules/05_transfer.smk"
+include: "workflow/rules/06_features.smk"
+include: "workflow/rules/07_dynamics.smk"
+include: "workflow/rules/08_claims.smk"
 
 
 rule all:

@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "scripts"))
 
 import jax  # noqa: E402
 
@@ -27,7 +25,10 @@ jax.config.update("jax_enable_x64", True)
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from ntkadv import attacks, data, jacobians, kernels, predictor, spectra  # noqa: E402
+from ntkadv import data, losses  # noqa: E402
+from ntkadv.attacks import closed_form, pgd  # noqa: E402
+from ntkadv.kernels import analytic, blocked, jacobians  # noqa: E402
+from ntkadv.spectra import eigh, predictor  # noqa: E402
 
 
 def load_cifar2(n_train: int, n_eval: int):
@@ -63,10 +64,10 @@ def bench_one(name: str, data, eps: float, repeats: int, block: int) -> float:
     """Time and cross-check both FGSM routes for one kernel; returns the ratio."""
     x_train, y_train, x_eval, y_eval = data
     spec = ARCHS[name]
-    kernel_fn = kernels.kernel_fn_from_spec(spec)
-    gram = kernels.ntk_gram_blocked(kernel_fn, x_train, None, 100)
-    k_eval = kernels.ntk_gram_blocked(kernel_fn, x_eval, x_train, 100)
-    c = predictor.coefficients(spectra.eigendecompose(gram), y_train, np.inf, 1.0)
+    kernel_fn = analytic.kernel_fn_from_spec(spec)
+    gram = blocked.ntk_gram_blocked(kernel_fn, x_train, None, 100)
+    k_eval = blocked.ntk_gram_blocked(kernel_fn, x_eval, x_train, 100)
+    c = predictor.coefficients(eigh.eigendecompose(gram), y_train, np.inf, 1.0)
     f = k_eval @ c
     x_flat = x_eval.reshape(len(x_eval), -1)
 
@@ -76,10 +77,10 @@ def bench_one(name: str, data, eps: float, repeats: int, block: int) -> float:
 
     def via_cache():
         grad_f = jac.contract(c)  # supp. Eq. 9
-        g = attacks.loss_input_gradient(f, grad_f, y_eval, "binary")
-        return attacks.fgsm_step(x_flat, g, eps)
+        g = losses.loss_input_gradient(f, grad_f, y_eval, "binary")
+        return closed_form.fgsm_step(x_flat, g, eps)
 
-    grad_fn = jax.jit(attacks.loss_gradient_fn(kernel_fn, "binary"))
+    grad_fn = jax.jit(pgd.loss_gradient_fn(kernel_fn, "binary"))
     xe, ye, xt, cj = map(jnp.asarray, (x_eval, y_eval, x_train, c))
 
     def autodiff_grad():  # the notebook's route: jax.grad through kernel_fn
@@ -94,7 +95,7 @@ def bench_one(name: str, data, eps: float, repeats: int, block: int) -> float:
     t_first = time.perf_counter() - start
 
     def via_autodiff():
-        return attacks.fgsm_step(x_flat, autodiff_grad(), eps)
+        return closed_form.fgsm_step(x_flat, autodiff_grad(), eps)
 
     t_cache, adv_cache = best_of(via_cache, repeats)
     t_auto, adv_auto = best_of(via_autodiff, repeats)
@@ -103,7 +104,7 @@ def bench_one(name: str, data, eps: float, repeats: int, block: int) -> float:
     big = np.abs(g_auto) > tol * np.abs(g_auto).max()
     np.testing.assert_array_equal(adv_cache[big], adv_auto[big])
     agree = float(np.mean(adv_cache == adv_auto))
-    k_adv = kernels.ntk_gram_blocked(
+    k_adv = blocked.ntk_gram_blocked(
         kernel_fn, adv_cache.reshape(x_eval.shape), x_train, 100
     )
     print(
@@ -111,8 +112,8 @@ def bench_one(name: str, data, eps: float, repeats: int, block: int) -> float:
         f"n_eval={len(x_eval)}, eps=8/255, f_inf; best of {repeats}"
     )
     print(
-        f"  accuracy clean {attacks.accuracy(f, y_eval, 'binary'):.3f}, "
-        f"FGSM {attacks.accuracy(k_adv @ c, y_eval, 'binary'):.3f}"
+        f"  accuracy clean {losses.accuracy(f, y_eval, 'binary'):.3f}, "
+        f"FGSM {losses.accuracy(k_adv @ c, y_eval, 'binary'):.3f}"
     )
     print(f"  Jacobian cache build (one-off, every t and eps): {t_cache_build:8.2f} s")
     print(f"  FGSM via cache (Eq. 9 contraction):              {t_cache:8.3f} s")

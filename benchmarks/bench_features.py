@@ -5,8 +5,9 @@ The quantity is what rule `score_features` needs for FGSM on every feature:
 (binary CIFAR shapes, 32x32x3, labels ±1).
 
 * cache (ours): ONE contraction D(x)ᵀ V_K of the input-Jacobian cache
-  (`ntkadv.jacobians`, built once per kernel and shared with the attack stage), then
-  the rank-one loss-gradient formula (`ntkadv.features.feature_loss_gradients`).
+  (`ntkadv.kernels.jacobians`, built once per kernel and shared with the attack
+  stage), then the rank-one loss-gradient formula
+  (`ntkadv.features.algebra.feature_loss_gradients`).
 * baseline (the authors' notebook): one jitted `jax.grad` of the loss of f⁽ⁱ⁾ through
   `kernel_fn` per feature (compiled once, reused with the feature's coefficients).
   For expensive kernels only `--sample` features are timed and the time is
@@ -25,12 +26,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
 import jax  # noqa: E402
 
@@ -38,8 +36,10 @@ jax.config.update("jax_enable_x64", True)
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from ntkadv import features, jacobians  # noqa: E402
-from ntkadv.kernels import kernel_fn_from_spec, ntk_gram_blocked  # noqa: E402
+from ntkadv.features import algebra as features  # noqa: E402
+from ntkadv.kernels import jacobians  # noqa: E402
+from ntkadv.kernels.analytic import kernel_fn_from_spec  # noqa: E402
+from ntkadv.kernels.blocked import ntk_gram_blocked  # noqa: E402
 
 SPECS = {"fc": {"family": "fc", "depth": 1}, "conv": {"family": "conv", "depth": 1}}
 

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
-PROBE = "import ntkadv.kernels, neural_tangents"
+PROBE = "import ntkadv.kernels.analytic as a; a.kernel_fn_from_spec({'family': 'fc'})"
 
 
 def wall(repeats: int, **env: str) -> float:

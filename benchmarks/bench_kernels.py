@@ -20,12 +20,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
 import jax  # noqa: E402
 
@@ -33,7 +30,7 @@ jax.config.update("jax_enable_x64", True)
 
 import numpy as np  # noqa: E402
 
-from ntkadv import jacobians, kernels  # noqa: E402
+from ntkadv.kernels import analytic, blocked, jacobians  # noqa: E402
 
 SHAPES = {"mnist": (28, 28, 1), "cifar": (32, 32, 3)}
 
@@ -61,16 +58,16 @@ def bench_gram(args, shape) -> None:
         t_mm = best_of(lambda flat=flat: flat @ flat.T, args.repeats)
         gflops_mm = 2 * n * n * d / t_mm / 1e9
         print(f"n = {n}: numpy X @ X.T {t_mm * 1e3:8.2f} ms, {gflops_mm:6.2f} GFLOP/s")
-        kernel_fn = kernels.kernel_fn_from_spec(spec)
+        kernel_fn = analytic.kernel_fn_from_spec(spec)
         flops_entry = 2 * d + (spec["depth"] * hw * (2 * f * f + 20) if f else 0)
         # symmetric: only the upper block triangle is computed; count what is done
         nb = -(-n // args.block_size)
         done = n * n * (nb + 1) / (2 * nb)
         start = time.perf_counter()
-        kernels.ntk_gram_blocked(kernel_fn, x, None, args.block_size)
+        blocked.ntk_gram_blocked(kernel_fn, x, None, args.block_size)
         first = time.perf_counter() - start
         start = time.perf_counter()
-        kernels.ntk_gram_blocked(kernel_fn, x, None, args.block_size)
+        blocked.ntk_gram_blocked(kernel_fn, x, None, args.block_size)
         t = time.perf_counter() - start
         print(
             f"  {name:6s} NTK {t * 1e3:10.2f} ms, {done / t:9.3e} entries/s, "
@@ -85,7 +82,7 @@ def bench_jacobian(args, shape) -> None:
     x_train = rng.uniform(size=(args.n, *shape))
     x_eval = rng.uniform(size=(args.m, *shape))
     c = rng.standard_normal((args.n, 3))
-    kernel_fn = kernels.kernel_fn_from_spec({"family": "fc", "depth": 2})
+    kernel_fn = analytic.kernel_fn_from_spec({"family": "fc", "depth": 2})
     print(f"\n== FC2 input-Jacobian cache, {args.m} eval x {args.n} train points ==")
     out = {}
     for form in ("factored", "dense"):

@@ -1,33 +1,30 @@
-"""PGD on XLA:CPU: Python-unrolled steps (ntkadv.training) vs a lax.fori_loop.
+"""PGD on XLA:CPU: Python-unrolled steps (ntkadv.dynamics.steps) vs a lax.fori_loop.
 
 Run: uv run python benchmarks/bench_pgd_unroll.py
 Prints the time of a jitted PGD-5 attack on the supp. E MNIST CNN both ways and the
 ratio fori_loop / unrolled (measured 4-9x on 2 cores with jax 0.4.35, which is why
-ntkadv.training.pgd_attack_fn unrolls its steps).
+ntkadv.steps.pgd_attack_fn unrolls its steps).
 """
 
 from __future__ import annotations
 
 import os
-import sys
 import time
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
-from ntkadv import models, training  # noqa: E402
+from ntkadv.dynamics import models, steps  # noqa: E402
 
 
 def fori_pgd(f, spec):
-    """The same attack as training.pgd_attack_fn, with the steps in a fori_loop."""
+    """The same attack as steps.pgd_attack_fn, with the steps in a fori_loop."""
 
     def attack(params, x, labels):
         def loss(z):
-            return training.cross_entropy(f(params, z), labels)
+            return steps.cross_entropy(f(params, z), labels)
 
         lo, hi = jnp.maximum(x - spec.eps, 0), jnp.minimum(x + spec.eps, 1)
 
@@ -53,8 +50,8 @@ def main():
     params = models.init_params(model, jax.random.PRNGKey(0), (28, 28, 1))
     x = jax.random.uniform(jax.random.PRNGKey(1), (64, 28, 28, 1))
     labels = jnp.arange(64) % 10
-    spec = training.AttackSpec(eps=0.3, alpha=0.1, steps=5)
-    unrolled = timed(jax.jit(training.pgd_attack_fn(f, spec)), params, x, labels)
+    spec = steps.AttackSpec(eps=0.3, alpha=0.1, steps=5)
+    unrolled = timed(jax.jit(steps.pgd_attack_fn(f, spec)), params, x, labels)
     looped = timed(jax.jit(fori_pgd(f, spec)), params, x, labels)
     print(
         f"PGD-5, 64 MNIST images: unrolled {unrolled:.3f} s, fori_loop {looped:.3f} s"

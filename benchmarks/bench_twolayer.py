@@ -1,7 +1,7 @@
 """Benchmark: full-batch GD of the two-layer net, row-space coordinates vs plain W.
 
 Rule `train_twolayer_net` trains W = W_0 + C Vᵀ in the coordinates C of the row space
-of the training inputs (`ntkadv.twolayer.gd_run_fn`), O(n r m) per epoch with
+of the training inputs (`ntkadv.transfer.net.gd_run_fn`), O(n r m) per epoch with
 r = rank(X) <= min(n, d), instead of plain GD on W, O(n d m). Both are timed on
 random CIFAR-shaped inputs (d = 3072), the final first layers are asserted equal, and
 the speed-up is printed.
@@ -13,19 +13,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "scripts"))
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from ntkadv import twolayer  # noqa: E402
+from ntkadv.transfer import net as twolayer  # noqa: E402
 
 
 def _time(fn, repeats: int = 3) -> float:

@@ -1,12 +1,19 @@
-"""Snakemake-aware glue shared by the rule scripts (no math here)."""
+"""The one script-entry helper of the rule scripts (Snakemake glue, no math).
+
+Every rule script starts with ``log = start(snakemake, ...)``: the job's stderr and
+`logging` go to its log file; compute jobs pin XLA's CPU thread pool to the job's
+threads and set jax's float64 flag before jax is imported. Scripts then build the
+typed settings of their task (`settings`) and call one library function.
+"""
 
 from __future__ import annotations
 
+import importlib.abc
+import json
 import logging
 import os
 import sys
-import time
-from contextlib import contextmanager
+from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -25,51 +32,81 @@ def setup_logging(log_path: str) -> logging.Logger:
     return logging.getLogger("ntkadv")
 
 
-def enable_x64(flag: bool) -> None:
-    """Turn jax float64 on or off; call before any jax array is created."""
-    import jax
+def pin_threads(threads: int) -> None:
+    """Limit XLA:CPU and BLAS to the job's threads (call before importing jax).
 
-    jax.config.update("jax_enable_x64", bool(flag))
-
-
-def single_thread_xla(threads: int) -> None:
-    """Pin XLA:CPU to one thread for 1-thread jobs (call before importing jax).
-
-    Every JAX compute rule declares one thread (common.smk COMPUTE_THREADS): on the
-    2-core development machine their CPU time / wall time was 0.9-1.2, so two 1-thread
-    jobs side by side use the machine; pinning XLA keeps each job's thread pool from
-    competing with the other job.
+    Every JAX compute rule declares one thread (helpers/checks.smk COMPUTE_THREADS),
+    so two jobs share the 2-core development machine without oversubscribing it.
     """
-    if threads == 1 and "jax" not in sys.modules:
+    if "jax" in sys.modules:
+        return
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(threads)
+    if threads == 1:
         flags = os.environ.get("XLA_FLAGS", "")
         os.environ["XLA_FLAGS"] = (
             f"{flags} --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
         ).strip()
 
 
-@contextmanager
-def timed(log: logging.Logger, what: str):
-    """Log the wall time of a block; yields a dict that receives `seconds`."""
-    out: dict[str, float] = {}
-    start = time.perf_counter()
-    yield out
-    out["seconds"] = time.perf_counter() - start
-    log.info("%s took %.2f s", what, out["seconds"])
+class EnvImportGuard(importlib.abc.MetaPathFinder):
+    """Refuse top-level modules that the rule's conda env does not provide.
+
+    The project environment has every package; a cluster job runs in the rule's own
+    env (envs/*.yaml). With ``NTKADV_IMPORT_GUARD=<json>`` (written by
+    tests/workflow/test_envs.py: rule -> {env, blocked modules}) every job of a test
+    run fails on the first import its env could not satisfy.
+    """
+
+    def __init__(self, rule: str, env: str, blocked: set[str]):
+        self.rule, self.env, self.blocked = rule, env, blocked
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        if name.partition(".")[0] in self.blocked:
+            raise ModuleNotFoundError(
+                f"rule {self.rule} imports '{name}', which its conda env "
+                f"envs/{self.env}.yaml does not provide",
+                name=name,
+            )
+        return None
 
 
-def kernel_cache_attrs(smk, spec: dict) -> dict:
-    """Provenance attrs of a kernel cache file (rules compute_ntk_gram/_jacobian)."""
-    from ntkadv import h5io
+def guard_imports(rule: str) -> None:
+    """Install `EnvImportGuard` for `rule` if NTKADV_IMPORT_GUARD names a map."""
+    path = os.environ.get("NTKADV_IMPORT_GUARD")
+    if not path:
+        return
+    with open(path) as f:
+        entry = json.load(f)[rule]
+    sys.meta_path.insert(0, EnvImportGuard(rule, entry["env"], set(entry["blocked"])))
 
-    data_attrs = h5io.read_attrs(smk.input.data)
-    return h5io.provenance(
-        dataset=smk.wildcards.dataset,
-        arch=smk.wildcards.arch,
-        arch_spec=spec,
-        kernel="ntk",
-        dataset_spec=data_attrs.get("spec", {}),
-        dataset_checksums=data_attrs.get("checksums", {}),
-        source=str(smk.input.data),
-        block_size=smk.params.block_size,
-        x64=bool(smk.params.x64),
-    )
+
+def start(smk: Any, *, jax: bool = False, x64: bool | None = None) -> logging.Logger:
+    """Log to the job's log file; for jax jobs pin threads and set float64.
+
+    Args:
+        smk: the `snakemake` object of the script.
+        jax: the job computes with jax (pin XLA to ``smk.threads``).
+        x64: if not None, jax's ``jax_enable_x64`` flag.
+    """
+    log = setup_logging(smk.log[0])
+    guard_imports(smk.rule)
+    if jax:
+        pin_threads(smk.threads)
+    if x64 is not None:
+        import jax as jax_module
+
+        jax_module.config.update("jax_enable_x64", bool(x64))
+    return log
+
+
+def settings(cls: type, params: Any) -> Any:
+    """Typed settings of a task from a params mapping (ntkadv.config.settings_from)."""
+    from ntkadv.config import settings_from
+
+    return settings_from(cls, dict(params), cls.__name__)
+
+
+def ids(smk: Any, *names: str) -> dict[str, str]:
+    """The job's wildcards `names` (default dataset and arch) as a dict."""
+    return {n: str(smk.wildcards[n]) for n in names or ("dataset", "arch")}

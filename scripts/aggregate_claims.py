@@ -1,15 +1,15 @@
 """Rule aggregate_claims: join the per-stage claims rows into one table."""
 
-from _common import setup_logging
+from _common import start
 
 
 def main(smk) -> None:
-    log = setup_logging(smk.log[0])
+    log = start(smk)
     from pathlib import Path
 
     import pandas as pd
 
-    from ntkadv.claims import merge_claims, to_markdown
+    from ntkadv.claims.table import merge_claims, to_markdown
 
     stages = [Path(p).stem for p in smk.input.tables]
     table = merge_claims([pd.read_csv(p) for p in smk.input.tables], stages)
@@ -19,4 +19,4 @@ def main(smk) -> None:
 
 
 if __name__ == "__main__":
-    main(snakemake)
+    main(snakemake)  # noqa: F821

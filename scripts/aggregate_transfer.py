@@ -1,31 +1,14 @@
-"""Rule aggregate_transfer: per-epoch and per-run tables and the finding-5 claims."""
+"""Rule aggregate_transfer: per-epoch and per-run tables of every two-layer net."""
 
-from _common import setup_logging
+from _common import start
 
 
 def main(smk) -> None:
-    log = setup_logging(smk.log[0])
-    import pandas as pd
+    log = start(smk)
+    from ntkadv.transfer.summary import run_aggregate
 
-    from ntkadv import h5io, twolayer
-
-    references = {}
-    for path in smk.input.references:
-        references[h5io.read_attrs(path)["dataset"]] = h5io.read(
-            path, ["epoch", "acc_clean", "acc_own"]
-        )
-    runs, summaries = [], []
-    for path in smk.input.runs:
-        meta = h5io.read_attrs(path)
-        runs.append((meta, h5io.read(path, list(twolayer.METRICS))))
-        summaries.append({k: meta[k] for k in twolayer.RUN_ATTRS})
-    table = twolayer.epoch_table(runs, references)
-    table.to_csv(smk.output.epochs, index=False)
-    pd.DataFrame(summaries).to_csv(smk.output.runs, index=False)
-    claims = twolayer.transfer_claims(table, smk.params.criteria)
-    claims.to_csv(smk.output.claims, index=False)
-    log.info("claims:\n%s", claims.to_string())
+    run_aggregate(smk.input.references, smk.input.runs, dict(smk.output), log)
 
 
 if __name__ == "__main__":
-    main(snakemake)
+    main(snakemake)  # noqa: F821

@@ -1,43 +1,15 @@
 """Rule compute_ntk_input_jacobian: D(x) = ∂Θ(x, X_train)/∂x at every test point."""
 
-from _common import (
-    enable_x64,
-    kernel_cache_attrs,
-    setup_logging,
-    single_thread_xla,
-    timed,
-)
+from _common import ids, settings, start
 
 
 def main(smk) -> None:
-    log = setup_logging(smk.log[0])
-    single_thread_xla(smk.threads)
-    enable_x64(smk.params.x64)
-    import jax
-    import numpy as np
+    log = start(smk, jax=True, x64=smk.params.settings["x64"])
+    from ntkadv.kernels.task import KernelSettings, compute_input_jacobian
 
-    from ntkadv import h5io, jacobians, kernels
-
-    dtype = np.float64 if smk.params.x64 else np.float32
-    data = h5io.read(smk.input.data, ["x_train", "x_test"])
-    x_train, x_test = data["x_train"].astype(dtype), data["x_test"].astype(dtype)
-    spec = kernels.full_spec(smk.params.spec)
-    form = jacobians.jacobian_form(spec["family"])
-    attrs = kernel_cache_attrs(smk, spec)
-    what = f"{form} Jacobian of {len(x_test)} test x {len(x_train)} train points"
-    with timed(log, what):
-        jacobians.write_input_jacobian(
-            smk.output.jacobian,
-            kernels.kernel_fn_from_spec(spec),
-            form,
-            x_test,
-            x_train,
-            smk.params.block_size,
-            attrs,
-        )
-    stats = jax.devices()[0].memory_stats() or {}
-    log.info("peak device memory: %s", stats.get("peak_bytes_in_use", "n/a (CPU)"))
+    s = settings(KernelSettings, smk.params.settings)
+    compute_input_jacobian(smk.input.data, smk.output.jacobian, s, ids(smk), log)
 
 
 if __name__ == "__main__":
-    main(snakemake)
+    main(snakemake)  # noqa: F821

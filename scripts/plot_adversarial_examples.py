@@ -1,13 +1,14 @@
 """Rule plot_adversarial_examples: clean, perturbation and NTK adversarial images."""
 
-from _common import setup_logging
+from _common import start
 
 
 def main(smk) -> None:
-    log = setup_logging(smk.log[0])
+    log = start(smk)
     import numpy as np
 
-    from ntkadv import h5io, plotting_attacks
+    from ntkadv import h5io
+    from ntkadv.plotting import attacks as plotting_attacks
 
     path, p = smk.input.adversarial, smk.params.n_examples
     meta, attrs = h5io.read_attrs(path), h5io.read_attrs(smk.input.data)
@@ -42,4 +43,4 @@ def main(smk) -> None:
 
 
 if __name__ == "__main__":
-    main(snakemake)
+    main(snakemake)  # noqa: F821

@@ -6,14 +6,14 @@ ntkadv.plotting_attacks.robustness_vs_time) or "eps" (accuracy of f_∞ vs the l
 budget per attack, ntkadv.plotting_attacks.accuracy_vs_eps).
 """
 
-from _common import setup_logging
+from _common import start
 
 
 def main(smk) -> None:
-    log = setup_logging(smk.log[0])
+    log = start(smk)
     import pandas as pd
 
-    from ntkadv import plotting_attacks
+    from ntkadv.plotting import attacks as plotting_attacks
 
     plot = {
         "time": plotting_attacks.robustness_vs_time,
@@ -21,10 +21,10 @@ def main(smk) -> None:
     }[smk.params.curve]
     table = pd.read_csv(smk.input.accuracy)
     table = table[table["dataset"] == smk.wildcards.dataset]
-    fig = plot(table, smk.wildcards.dataset, list(smk.config["architectures"]))
+    fig = plot(table, smk.wildcards.dataset, list(smk.params.archs))
     fig.savefig(smk.output.figure, dpi=130)
     log.info("wrote %s (%d rows)", smk.output.figure, len(table))
 
 
 if __name__ == "__main__":
-    main(snakemake)
+    main(snakemake)  # noqa: F821

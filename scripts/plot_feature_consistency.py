@@ -1,13 +1,13 @@
 """Rule plot_feature_consistency: heatmaps of cross-architecture consistency."""
 
-from _common import setup_logging
+from _common import start
 
 
 def main(smk) -> None:
-    setup_logging(smk.log[0])
+    start(smk)
     import pandas as pd
 
-    from ntkadv import plotting_features as pf
+    from ntkadv.plotting import features as pf
 
     table = pd.read_csv(smk.input.csv)
     archs = list(dict.fromkeys(table["arch_a"]))
@@ -28,4 +28,4 @@ def main(smk) -> None:
 
 
 if __name__ == "__main__":
-    main(snakemake)
+    main(snakemake)  # noqa: F821

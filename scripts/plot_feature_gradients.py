@@ -1,21 +1,22 @@
 """Rule plot_feature_gradients: loss-gradient images of single eigenfeatures."""
 
-from _common import setup_logging
+from _common import start
 
 
 def main(smk) -> None:
-    setup_logging(smk.log[0])
-    from ntkadv import data, features, h5io
-    from ntkadv import plotting_features as pf
+    start(smk)
+    from ntkadv import data, h5io
+    from ntkadv.features import scoring
+    from ntkadv.plotting import features as pf
 
     s, a = h5io.read(smk.input.scores), h5io.read_attrs(smk.input.scores)
     t, shape = a["image_test_index"], a["image_shape"]
     x_test = data.load_prepared(smk.input.data)["x_test"]
-    ref = features.scale_feature_indices(
+    ref = scoring.scale_feature_indices(
         smk.params.indices, a["n_train"], smk.params.reference_n
     )
     fig = pf.gradient_grid(
-        features.gradient_images(s["gradients"]),
+        scoring.gradient_images(s["gradients"]),
         s["image_indices"],
         x_test[t].reshape(-1),
         shape,
@@ -27,4 +28,4 @@ def main(smk) -> None:
 
 
 if __name__ == "__main__":
-    main(snakemake)
+    main(snakemake)  # noqa: F821

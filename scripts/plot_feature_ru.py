@@ -1,12 +1,12 @@
 """Rule plot_feature_ru: R-U scatters of the first K eigenfeatures per architecture."""
 
-from _common import setup_logging
+from _common import start
 
 
 def main(smk) -> None:
-    setup_logging(smk.log[0])
+    start(smk)
     from ntkadv import h5io
-    from ntkadv import plotting_features as pf
+    from ntkadv.plotting import features as pf
 
     panels = {}
     for path in smk.input.scores:
@@ -25,4 +25,4 @@ def main(smk) -> None:
 
 
 if __name__ == "__main__":
-    main(snakemake)
+    main(snakemake)  # noqa: F821

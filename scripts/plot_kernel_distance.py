@@ -1,12 +1,12 @@
 """Rule plot_kernel_distance: epoch x epoch eNTK distance heatmaps per regime."""
 
-from _common import setup_logging
+from _common import start
 
 
 def main(smk) -> None:
-    setup_logging(smk.log[0])
+    start(smk)
     from ntkadv import h5io
-    from ntkadv import plotting_dynamics as pd
+    from ntkadv.plotting import dynamics as pd
 
     panels = {}
     for regime, path in zip(smk.params.regimes, smk.input.measures, strict=True):
@@ -22,4 +22,4 @@ def main(smk) -> None:
 
 
 if __name__ == "__main__":
-    main(snakemake)
+    main(snakemake)  # noqa: F821

@@ -1,14 +1,14 @@
 """Rule plot_kernel_images: eNTK at init / after standard / after PGD training."""
 
-from _common import setup_logging
+from _common import start
 
 
 def main(smk) -> None:
-    setup_logging(smk.log[0])
+    start(smk)
     import h5py
 
     from ntkadv import h5io
-    from ntkadv import plotting_dynamics as pd
+    from ntkadv.plotting import dynamics as pd
 
     def kernel(path, epoch):
         with h5py.File(path, "r") as f:
@@ -35,4 +35,4 @@ def main(smk) -> None:
 
 
 if __name__ == "__main__":
-    main(snakemake)
+    main(snakemake)  # noqa: F821

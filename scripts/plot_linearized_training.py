@@ -1,13 +1,13 @@
 """Rule plot_linearized_training: PGD training linearised after 0/25/50 epochs."""
 
-from _common import setup_logging
+from _common import start
 
 
 def main(smk) -> None:
-    setup_logging(smk.log[0])
+    start(smk)
     from ntkadv import h5io
-    from ntkadv import plotting_dynamics as pd
-    from ntkadv.training import METRICS
+    from ntkadv.dynamics.records import METRICS
+    from ntkadv.plotting import dynamics as pd
 
     keys = [m for m in METRICS if m.endswith("_acc")]
     panels, marks = {}, {}
@@ -27,4 +27,4 @@ def main(smk) -> None:
 
 
 if __name__ == "__main__":
-    main(snakemake)
+    main(snakemake)  # noqa: F821

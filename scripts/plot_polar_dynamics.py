@@ -1,12 +1,12 @@
 """Rule plot_polar_dynamics: polar eNTK dynamics in the full, top-k and bottom space."""
 
-from _common import setup_logging
+from _common import start
 
 
 def main(smk) -> None:
-    setup_logging(smk.log[0])
+    start(smk)
     from ntkadv import h5io
-    from ntkadv import plotting_dynamics as pd
+    from ntkadv.plotting import dynamics as pd
 
     name = pd.dataset_label(smk.wildcards.dataset)
     k = smk.params.polar_top_k
@@ -31,4 +31,4 @@ def main(smk) -> None:
 
 
 if __name__ == "__main__":
-    main(snakemake)
+    main(snakemake)  # noqa: F821

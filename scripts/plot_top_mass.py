@@ -1,12 +1,12 @@
 """Rule plot_top_mass: top-k eNTK norm concentration (main Fig. 5, supp. Fig. 7)."""
 
-from _common import setup_logging
+from _common import start
 
 
 def main(smk) -> None:
-    setup_logging(smk.log[0])
+    start(smk)
     from ntkadv import h5io
-    from ntkadv import plotting_dynamics as pd
+    from ntkadv.plotting import dynamics as pd
 
     mass, model, colors = {}, {}, {}
     for path in smk.input.measures:
@@ -45,4 +45,4 @@ def main(smk) -> None:
 
 
 if __name__ == "__main__":
-    main(snakemake)
+    main(snakemake)  # noqa: F821

@@ -1,12 +1,12 @@
 """Rule plot_topr_kernels: accuracy of the top-r robust kernels against r."""
 
-from _common import setup_logging
+from _common import start
 
 
 def main(smk) -> None:
-    setup_logging(smk.log[0])
+    start(smk)
     from ntkadv import h5io
-    from ntkadv import plotting_features as pf
+    from ntkadv.plotting import features as pf
 
     res, a = h5io.read(smk.input.topr), h5io.read_attrs(smk.input.topr)
     chance = 0.5 if a["task"] == "binary" else 0.1
@@ -22,4 +22,4 @@ def main(smk) -> None:
 
 
 if __name__ == "__main__":
-    main(snakemake)
+    main(snakemake)  # noqa: F821

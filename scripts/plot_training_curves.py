@@ -1,13 +1,13 @@
 """Rule plot_training_curves: clean / PGD train and test accuracy of every run."""
 
-from _common import setup_logging
+from _common import start
 
 
 def main(smk) -> None:
-    setup_logging(smk.log[0])
+    start(smk)
     from ntkadv import h5io
-    from ntkadv import plotting_dynamics as pd
-    from ntkadv.training import METRICS
+    from ntkadv.dynamics.records import METRICS
+    from ntkadv.plotting import dynamics as pd
 
     panels, eval_steps = {}, {}
     for path in smk.input.runs:
@@ -25,4 +25,4 @@ def main(smk) -> None:
 
 
 if __name__ == "__main__":
-    main(snakemake)
+    main(snakemake)  # noqa: F821

@@ -1,13 +1,13 @@
 """Rule plot_transfer_curves: cosine similarity and robust accuracies vs epoch."""
 
-from _common import setup_logging
+from _common import start
 
 
 def main(smk) -> None:
-    setup_logging(smk.log[0])
+    start(smk)
     import pandas as pd
 
-    from ntkadv.plotting_transfer import plot_transfer_curves
+    from ntkadv.plotting.transfer import plot_transfer_curves
 
     table = pd.read_csv(smk.input.epochs)
     fig = plot_transfer_curves(table, smk.wildcards.dataset, smk.params.title)
@@ -15,4 +15,4 @@ def main(smk) -> None:
 
 
 if __name__ == "__main__":
-    main(snakemake)
+    main(snakemake)  # noqa: F821

@@ -1,14 +1,14 @@
 """Rule plot_transfer_gradients: loss-gradient images of nets and NTK (Fig. 1b)."""
 
-from _common import setup_logging
+from _common import start
 
 
 def main(smk) -> None:
-    log = setup_logging(smk.log[0])
+    log = start(smk)
     import numpy as np
 
     from ntkadv import h5io
-    from ntkadv.plotting_transfer import class_name, plot_gradient_grid
+    from ntkadv.plotting.transfer import class_name, plot_gradient_grid
 
     ref = h5io.read(smk.input.reference, ["image", "image_epochs", "grad_image"])
     meta = h5io.read_attrs(smk.input.reference)
@@ -26,4 +26,4 @@ def main(smk) -> None:
 
 
 if __name__ == "__main__":
-    main(snakemake)
+    main(snakemake)  # noqa: F821

@@ -11,7 +11,10 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 import jax  # noqa: E402
 import pytest  # noqa: E402
 
-import ntkadv  # noqa: E402, F401 (first: neural_tangents then skips TensorFlow)
+from ntkadv.compat import skip_tensorflow_interop  # noqa: E402
+
+# before anything imports neural_tangents: TensorFlow is not installed
+skip_tensorflow_interop()
 
 jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_numpy_rank_promotion", "raise")

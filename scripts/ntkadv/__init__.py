@@ -1,48 +1,77 @@
-"""ntkadv: the math library of the Tsilivis & Kempe (NeurIPS 2022) reproduction.
+"""ntkadv: the library of the Tsilivis & Kempe (NeurIPS 2022) reproduction.
 
-Pure JAX/NumPy; never imports snakemake. File I/O lives only in `h5io`.
+"What Can the Neural Tangent Kernel Tell Us About Adversarial Robustness?" Pure
+JAX / NumPy math, one subpackage per stage of the paper, never a snakemake import;
+file I/O goes through `ntkadv.h5io`. Importing the package imports nothing heavy:
+every name below is loaded on first access.
 
-Importing this package registers a placeholder for `neural_tangents.experimental`
-(see `_skip_tensorflow_interop`), so that `import neural_tangents` afterwards does
-not load TensorFlow. Set ``NTKADV_LOAD_TENSORFLOW=1`` to opt out.
+Stages: `data` (verified MNIST / CIFAR-10 subsets), `kernels` (analytic NTKs, Gram
+and input-Jacobian caches), `spectra` (eigendecomposition, the predictor f_t),
+`attacks` (Sec. 3), `transfer` (Sec. 3.2), `features` (Sec. 4), `dynamics` (Sec. 5),
+`claims` (the claims table), `plotting`. Shared: `losses`, `typing`, `config`,
+`sizing`, `h5io`, `compat` (neural-tangents without its TensorFlow interop).
+
+Public API (see each function's docstring)::
+
+    kernel_fn_from_spec, ntk_gram_blocked, input_jacobian_fn, load_input_jacobian,
+    eigendecompose, coefficients, predict, time_grid, pgd, attack_suite,
+    score_features, proposition1_check, topr_coefficients, DynamicsRun, build_model,
+    series_measures, merge_claims
 """
 
-import os
-import sys
-import types
+from __future__ import annotations
 
-_EXPERIMENTAL = "neural_tangents.experimental"
+import importlib
+from typing import Any
+
+__version__ = "0.2.0"
+
+_API = {
+    "kernel_fn_from_spec": "ntkadv.kernels.analytic",
+    "ntk_gram_blocked": "ntkadv.kernels.blocked",
+    "input_jacobian_fn": "ntkadv.kernels.jacobians",
+    "load_input_jacobian": "ntkadv.kernels.jacobians",
+    "eigendecompose": "ntkadv.spectra.eigh",
+    "coefficients": "ntkadv.spectra.predictor",
+    "predict": "ntkadv.spectra.predictor",
+    "time_grid": "ntkadv.spectra.predictor",
+    "pgd": "ntkadv.attacks.pgd",
+    "attack_suite": "ntkadv.attacks.suite",
+    "score_features": "ntkadv.features.scoring",
+    "proposition1_check": "ntkadv.features.prop1",
+    "topr_coefficients": "ntkadv.features.topr",
+    "DynamicsRun": "ntkadv.dynamics.training",
+    "build_model": "ntkadv.dynamics.models",
+    "series_measures": "ntkadv.dynamics.measures",
+    "merge_claims": "ntkadv.claims.table",
+}
+_SUBPACKAGES = (
+    "attacks",
+    "claims",
+    "compat",
+    "config",
+    "data",
+    "dynamics",
+    "features",
+    "h5io",
+    "kernels",
+    "losses",
+    "plotting",
+    "sizing",
+    "spectra",
+    "transfer",
+    "typing",
+)
+__all__ = sorted([*_API, *_SUBPACKAGES])
 
 
-def _skip_tensorflow_interop() -> None:
-    """Keep `import neural_tangents` from importing TensorFlow and Keras.
-
-    `neural_tangents/__init__.py` (0.6.5) eagerly imports its `experimental` module,
-    whose only content is the TensorFlow port of the empirical NTK (`jax2tf`,
-    `tensorflow`, `tf2jax`). That import is ~19 of the ~22 s of `import
-    neural_tangents` on a 2-core CPU (benchmarks/bench_imports.py) and is paid by every
-    kernel, attack and feature job. ntkadv never uses the TensorFlow port, so a
-    placeholder module is registered under that name before neural_tangents is
-    imported; any attribute access on it raises an AttributeError naming the opt-out.
-    A no-op if neural_tangents is already imported or the opt-out is set.
-    """
-    if os.environ.get("NTKADV_LOAD_TENSORFLOW") == "1":
-        return
-    if "neural_tangents" in sys.modules or _EXPERIMENTAL in sys.modules:
-        return
-    stub = types.ModuleType(
-        _EXPERIMENTAL, "Placeholder registered by ntkadv: TensorFlow interop skipped."
-    )
-
-    def __getattr__(attr: str):
-        raise AttributeError(
-            f"{_EXPERIMENTAL}.{attr} is not loaded: ntkadv skips neural-tangents' "
-            "TensorFlow interop to save ~19 s per import; set "
-            "NTKADV_LOAD_TENSORFLOW=1 before importing ntkadv to load it"
-        )
-
-    stub.__getattr__ = __getattr__
-    sys.modules[_EXPERIMENTAL] = stub
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        return getattr(importlib.import_module(_API[name]), name)
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"ntkadv.{name}")
+    raise AttributeError(f"module 'ntkadv' has no attribute {name!r}")
 
 
-_skip_tensorflow_interop()
+def __dir__() -> list[str]:
+    return __all__

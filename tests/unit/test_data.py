@@ -1,15 +1,24 @@
-"""Tests of ntkadv.data: checksums, decoding, subset selection, target encoding."""
+"""Tests of ntkadv.data: checksums, safe decoding, subsets, target encoding."""
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+import io
+import pathlib
+import pickle
 import shutil
+import tarfile
+import time
+import tracemalloc
+import zlib
 
 import numpy as np
 import pytest
 
 from ntkadv import data, h5io
+
+CIFAR_DIR = "cifar10/cifar-10-batches-py"
 
 
 @pytest.fixture(scope="module")
@@ -181,3 +190,280 @@ def test_h5io_roundtrip_and_atomicity(tmp_path):
         raise RuntimeError("killed mid-write")
     assert list(h5io.read(path)) == ["x"]  # old file untouched
     assert [p.name for p in tmp_path.iterdir()] == ["a.h5"]  # no temp file left
+
+
+# ------------------------------------------------------------ hostile raw files
+
+
+class _Touch:
+    """Unpickles to "create `path`": a harmless stand-in for a malicious payload."""
+
+    def __init__(self, path: pathlib.Path) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (pathlib.Path.touch, (self.path,))
+
+
+@pytest.fixture(scope="module")
+def plain_batch(shared_data) -> dict:
+    """data_batch_1 of the trusted shared copy, decoded by plain pickle."""
+    with open(shared_data / CIFAR_DIR / "data_batch_1", "rb") as f:
+        return pickle.load(f, encoding="bytes")
+
+
+def _dump(path: pathlib.Path, obj, protocol: int = 2) -> pathlib.Path:
+    path.write_bytes(pickle.dumps(obj, protocol=protocol))
+    return path
+
+
+@pytest.mark.parametrize("protocol", [2, pickle.HIGHEST_PROTOCOL])
+def test_hostile_pickle_is_refused_without_running(tmp_path, protocol):
+    marker = tmp_path / "pwned"
+    bad = _dump(tmp_path / "data_batch_1", _Touch(marker), protocol)
+    with pytest.raises(data.DataIntegrityError, match="refused.*global") as err:
+        data.read_cifar_batch(bad)
+    assert str(bad) in str(err.value)
+    assert not marker.exists()
+    with open(bad, "rb") as f:  # control: the payload is live under plain pickle
+        pickle.load(f)
+    assert marker.exists()
+
+
+@pytest.mark.parametrize("first", [True, False])
+def test_real_batch_with_payload_key_is_refused(tmp_path, plain_batch, first):
+    marker = tmp_path / "pwned"
+    extra = {b"evil": _Touch(marker)}
+    batch = {**extra, **plain_batch} if first else {**plain_batch, **extra}
+    bad = _dump(tmp_path / "data_batch_1", batch)
+    with pytest.raises(data.DataIntegrityError, match="refused to load pickled glob"):
+        data.read_cifar_batch(bad)
+    assert not marker.exists()
+
+
+def test_official_layout_with_filenames_loads(tmp_path, plain_batch, shared_data):
+    names = [f"img_{i}.png".encode() for i in range(10000)]
+    path = _dump(tmp_path / "data_batch_1", {**plain_batch, b"filenames": names})
+    got = data.read_cifar_batch(path)
+    ref = data.read_cifar_batch(shared_data / CIFAR_DIR / "data_batch_1")
+    np.testing.assert_array_equal(got.images, ref.images)
+    np.testing.assert_array_equal(got.labels, ref.labels)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda b: {**b, b"extra": 1}, "keys .*'extra'"),
+        (lambda b: {**b, "data": b[b"data"]}, "keys"),
+        (lambda b: {b"labels": b[b"labels"]}, "keys"),
+        (lambda b: [b[b"data"]], "top level is a list"),
+        (lambda b: {**b, b"data": np.zeros((2, 3), np.float32)}, "float32 \\(2, 3\\)"),
+        (lambda b: {**b, b"data": b[b"data"][:-1]}, "uint8 \\(9999, 3072\\)"),
+        (lambda b: {**b, b"data": np.array([None])}, "refused numpy dtype"),
+        (lambda b: {**b, b"labels": b[b"labels"][:-1]}, "'labels'"),
+        (lambda b: {**b, b"labels": [10] + b[b"labels"][1:]}, "'labels'"),
+        (lambda b: {**b, b"labels": [True] + b[b"labels"][1:]}, "'labels'"),
+        (lambda b: {**b, b"batch_label": 3}, "'batch_label'"),
+        (lambda b: {**b, b"filenames": [b"a.png"]}, "'filenames'"),
+    ],
+    ids=[
+        "extra-key",
+        "duplicate-key",
+        "no-data",
+        "not-a-dict",
+        "float-data",
+        "short-data",
+        "object-data",
+        "short-labels",
+        "label-10",
+        "bool-label",
+        "int-batch-label",
+        "short-filenames",
+    ],
+)
+def test_malformed_batch_is_named(tmp_path, plain_batch, change, message):
+    bad = _dump(tmp_path / "test_batch", change(plain_batch))
+    with pytest.raises(data.DataIntegrityError, match=message) as err:
+        data.read_cifar_batch(bad)
+    assert str(bad) in str(err.value)
+
+
+def test_batch_with_trailing_data_or_wrong_rows_is_named(tmp_path, shared_data):
+    src = (shared_data / CIFAR_DIR / "data_batch_2").read_bytes()
+    bad = tmp_path / "data_batch_2"
+    bad.write_bytes(src + b"x")
+    with pytest.raises(data.DataIntegrityError, match="data_batch_2.*after the pic"):
+        data.read_cifar_batch(bad)
+    bad = tmp_path / "data_batch_3"  # a genuine batch under another batch's name
+    bad.write_bytes(src)
+    with pytest.raises(data.DataIntegrityError, match="data_batch_3.*md5"):
+        data.read_cifar_batch(bad)
+
+
+def test_allowed_globals_cannot_be_altered(tmp_path):
+    # GLOBAL numpy.dtype, then BUILD with slot state {"func": 1}
+    payload = b"\x80\x02cnumpy\ndtype\nN}X\x04\x00\x00\x00funcK\x01s\x86b."
+    bad = tmp_path / "test_batch"
+    bad.write_bytes(payload)
+    with pytest.raises(data.DataIntegrityError, match="test_batch.*read-only"):
+        data.read_cifar_batch(bad)
+    assert data.raw._CIFAR_GLOBALS[("numpy", "dtype")].func is data.raw._dtype
+
+
+def test_download_refuses_hostile_archive_member(tmp_path, monkeypatch):
+    marker = tmp_path / "pwned"
+    member = pickle.dumps(_Touch(marker), protocol=2)
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        info = tarfile.TarInfo("cifar-10-batches-py/data_batch_1")
+        info.size = len(member)
+        tar.addfile(info, io.BytesIO(member))
+    archive = buf.getvalue()
+    digest = hashlib.md5(archive).hexdigest()
+    monkeypatch.setattr(data.download, "CIFAR10_TAR_MD5", digest)
+    with pytest.raises(data.DataIntegrityError, match="data_batch_1.*refused"):
+        data.download_raw("cifar10", tmp_path / "raw", fetch=lambda url: archive)
+    assert not marker.exists()
+    assert not list((tmp_path / "raw").rglob("*data_batch_1*"))
+
+
+@pytest.mark.parametrize(
+    ("name", "n_flips"),
+    [("t10k-labels-idx1-ubyte.gz", 30), ("t10k-images-idx3-ubyte.gz", 6)],
+)
+def test_bit_flipped_mnist_always_raises_named_error(
+    tmp_path, shared_data, name, n_flips
+):
+    src = (shared_data / "mnist" / name).read_bytes()
+    ref = data.read_mnist_idx(shared_data / "mnist" / name)
+    rng = np.random.default_rng(0)
+    positions = [*range(10), *rng.integers(10, len(src), n_flips), len(src) - 1]
+    bad, raised = tmp_path / name, 0
+    for pos in positions:
+        flipped = bytearray(src)
+        flipped[pos] ^= int(rng.integers(1, 256))
+        bad.write_bytes(flipped)
+        try:
+            got = data.read_mnist_idx(bad)
+        except data.DataIntegrityError as err:
+            assert str(bad) in str(err), err
+            raised += 1
+        else:  # a don't-care bit (gzip mtime, OS byte, ...): content unchanged
+            np.testing.assert_array_equal(got, ref)
+    assert raised >= len(positions) - 10
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda gz: gz[: len(gz) // 2], "truncated gzip stream"),
+        (lambda gz: gz[:-4], "truncated gzip stream"),
+        (lambda gz: gz[:5], "truncated gzip stream"),
+        (lambda gz: b"", "truncated gzip stream"),
+        (lambda gz: gz + b"\0", "after the end of the gzip stream"),
+        (lambda gz: gz + gz, "after the end of the gzip stream"),
+        (lambda gz: b"not gzip at all", "corrupt gzip stream"),
+        (
+            lambda gz: gzip.compress(gzip.decompress(gz)[:-1]),
+            "has 10,007 bytes, expected 10,008",
+        ),
+    ],
+    ids=[
+        "half",
+        "no-trailer",
+        "header-only",
+        "empty",
+        "trailing-zero",
+        "two-members",
+        "not-gzip",
+        "short-content",
+    ],
+)
+def test_damaged_mnist_gzip_is_named(tmp_path, shared_data, change, message):
+    name = "t10k-labels-idx1-ubyte.gz"
+    bad = tmp_path / name
+    bad.write_bytes(change((shared_data / "mnist" / name).read_bytes()))
+    with pytest.raises(data.DataIntegrityError, match=message) as err:
+        data.read_mnist_idx(bad)
+    assert str(bad) in str(err.value)
+
+
+def test_mnist_header_is_checked(tmp_path, shared_data, monkeypatch):
+    """Even content with a matching checksum must have the expected header."""
+    name = "t10k-labels-idx1-ubyte.gz"
+    raw = bytearray(gzip.decompress((shared_data / "mnist" / name).read_bytes()))
+    raw[3] = 3  # magic 2049 -> 2051
+    bad = tmp_path / name
+    bad.write_bytes(gzip.compress(bytes(raw)))
+    monkeypatch.setitem(data.MNIST_FILES, name, hashlib.sha256(raw).hexdigest())
+    with pytest.raises(data.DataIntegrityError, match=f"{name}: IDX header"):
+        data.read_mnist_idx(bad)
+
+
+def test_unknown_file_names_are_refused(tmp_path):
+    for reader, name in [(data.read_mnist_idx, "x.gz"), (data.read_cifar_batch, "x")]:
+        (tmp_path / name).write_bytes(b"")
+        with pytest.raises(data.DataIntegrityError, match=f"{name}: not a"):
+            reader(tmp_path / name)
+
+
+def test_gzip_bomb_is_rejected_early_and_small(tmp_path):
+    size = 200 * 2**20
+    bomb = tmp_path / "train-images-idx3-ubyte.gz"
+    packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    zeros = bytes(2**20)
+    with open(bomb, "wb") as f:
+        for _ in range(size // len(zeros)):
+            f.write(packer.compress(zeros))
+        f.write(packer.flush())
+    assert bomb.stat().st_size < size / 500
+    tracemalloc.start()
+    start = time.perf_counter()
+    try:
+        with pytest.raises(data.DataIntegrityError, match="size cap of 47,040,016"):
+            data.read_mnist_idx(bomb)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert time.perf_counter() - start < 10
+    assert peak < 47_040_016 + 8 * 2**20 < size / 3
+
+
+def test_search_dir_that_is_a_file(tmp_path, shared_data):
+    not_dir = tmp_path / "data.tar"
+    not_dir.write_bytes(b"")
+    with pytest.raises(data.DataIntegrityError, match="data.tar' exists but is not a"):
+        data.locate_raw("mnist", [not_dir, shared_data])
+    assert data.locate_raw("mnist", [tmp_path / "absent", shared_data])[
+        "mnist/t10k-labels-idx1-ubyte.gz"
+    ]
+
+
+def test_decoding_is_bit_identical_to_plain_readers(shared_data, mnist_raw, cifar_raw):
+    """Reference: plain pickle / gzip on the trusted shared copy (old decoding)."""
+    batches = []
+    for name in data.CIFAR10_FILES:
+        with open(shared_data / CIFAR_DIR / name, "rb") as f:
+            batch = pickle.load(f, encoding="bytes")
+        images = batch[b"data"].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+        batches.append((images, np.asarray(batch[b"labels"], np.int64)))
+    for split, (images, labels) in zip(
+        cifar_raw,
+        [[np.concatenate(a) for a in zip(*batches[:5], strict=True)], batches[5]],
+        strict=True,
+    ):
+        assert split.images.dtype == np.uint8 and split.labels.dtype == np.int64
+        assert np.array_equal(split.images, images)
+        assert np.array_equal(split.labels, labels)
+    for split, prefix in zip(mnist_raw, ["train", "t10k"], strict=True):
+        raw = {
+            kind: gzip.decompress(
+                (shared_data / "mnist" / f"{prefix}-{kind}.gz").read_bytes()
+            )
+            for kind in ("images-idx3-ubyte", "labels-idx1-ubyte")
+        }
+        images = np.frombuffer(raw["images-idx3-ubyte"], np.uint8, offset=16)
+        labels = np.frombuffer(raw["labels-idx1-ubyte"], np.uint8, offset=8)
+        assert split.images.dtype == np.uint8 and split.labels.dtype == np.int64
+        assert np.array_equal(split.images, images.reshape(-1, 28, 28, 1))
+        assert np.array_equal(split.labels, labels)

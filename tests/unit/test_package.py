@@ -1,5 +1,7 @@
-"""Importing ntkadv keeps neural-tangents from loading TensorFlow (ntkadv/__init__)."""
+"""The package's import behaviour: a lazy public API (ntkadv/__init__) and
+neural-tangents without its TensorFlow interop (ntkadv.compat); script glue."""
 
+import importlib
 import os
 import subprocess
 import sys
@@ -7,14 +9,27 @@ from pathlib import Path
 
 import pytest
 
+import ntkadv
+
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 PROBE = (
-    "import sys, ntkadv.kernels as k, neural_tangents as nt\n"
+    "import sys\n"
+    "from ntkadv import compat\n"
+    "print(compat.{call}() is not None)\n"
+    "import neural_tangents as nt\n"
     "print('tensorflow' in sys.modules, callable(nt.stax.Dense), callable(nt.batch))\n"
     "try:\n"
     "    nt.experimental.empirical_ntk_fn_tf\n"
     "except AttributeError as e:\n"
     "    print('NTKADV_LOAD_TENSORFLOW' in str(e))\n"
+)
+OPT_OUT_PROBE = (
+    "from ntkadv import compat\n"
+    "print(compat.skip_tensorflow_interop())\n"
+    "try:\n"
+    "    import neural_tangents\n"
+    "except ImportError as e:\n"
+    "    print('ImportError', e.name)\n"
 )
 
 
@@ -31,29 +46,81 @@ def _python(code: str, env: dict[str, str]) -> list[str]:
     return proc.stdout.splitlines()
 
 
-def _probe(**env) -> list[str]:
-    out = _python(PROBE, {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **env})
+def _words(code: str, **env) -> list[str]:
+    """Words printed by `code` in a fresh interpreter (this environment + `env`)."""
+    out = _python(code, {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **env})
     return " ".join(out).split()
 
 
-def test_importing_ntkadv_skips_tensorflow_but_keeps_neural_tangents():
-    assert _probe() == ["False", "True", "True", "True"]
+# ---------------------------------------------------------------- ntkadv/__init__
 
 
-@pytest.mark.slow
-def test_opt_out_loads_the_tensorflow_interop():
-    out = _probe(NTKADV_LOAD_TENSORFLOW="1")
-    assert out[:3] == ["True", "True", "True"]
+@pytest.mark.parametrize("module", ["ntkadv", "ntkadv.sizing", "ntkadv.config"])
+def test_importing_the_package_loads_neither_jax_nor_the_placeholder(module):
+    out = _words(
+        f"import sys, {module}\n"
+        "print('jax' in sys.modules, 'neural_tangents.experimental' in sys.modules)\n"
+    )
+    assert out == ["False", "False"]
+
+
+@pytest.mark.parametrize("name", ntkadv.__all__)
+def test_every_public_name_resolves(name):
+    value = getattr(ntkadv, name)
+    assert name in dir(ntkadv)
+    if name in ntkadv._SUBPACKAGES:
+        assert value is importlib.import_module(f"ntkadv.{name}")
+    else:
+        assert callable(value)
+        assert value is getattr(importlib.import_module(ntkadv._API[name]), name)
+
+
+def test_unknown_attribute_raises():
+    with pytest.raises(AttributeError, match="no_such_name"):
+        ntkadv.no_such_name  # noqa: B018
+
+
+# ---------------------------------------------------------------- ntkadv.compat
+
+
+@pytest.mark.parametrize("call", ["skip_tensorflow_interop", "import_neural_tangents"])
+def test_neural_tangents_without_tensorflow(call):
+    """TensorFlow is not installed; neural-tangents imports, its interop is stubbed."""
+    assert _words(PROBE.format(call=call)) == ["True", "False", "True", "True", "True"]
+
+
+def test_opt_out_really_disables_the_placeholder():
+    """NTKADV_LOAD_TENSORFLOW=1 imports the real interop, which needs TensorFlow."""
+    assert _words(OPT_OUT_PROBE, NTKADV_LOAD_TENSORFLOW="1") == [
+        "False",
+        "ImportError",
+        "tensorflow",
+    ]
+
+
+def test_placeholder_is_in_place_in_this_session():
+    """tests/conftest.py registered it before anything imported neural_tangents."""
+    from ntkadv import compat
+
+    assert sys.modules[compat.EXPERIMENTAL].__ntkadv_placeholder__
+    assert compat.skip_tensorflow_interop() is True  # idempotent
+
+
+# ---------------------------------------------------------------- scripts/_common
 
 
 def test_one_thread_jobs_pin_xla_before_jax_is_imported():
     probe = (
         "import os, _common\n"
-        "_common.single_thread_xla(2); print(os.environ.get('XLA_FLAGS', '-'))\n"
-        "_common.single_thread_xla(1); print(os.environ['XLA_FLAGS'])\n"
+        "_common.pin_threads(2); print(os.environ.get('XLA_FLAGS', '-'))\n"
+        "print(os.environ['OMP_NUM_THREADS'])\n"
+        "_common.pin_threads(1); print(os.environ['XLA_FLAGS'])\n"
+        "print(os.environ['OMP_NUM_THREADS'])\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
     out = _python(probe, env)
     assert out[0] == "-"
-    assert "intra_op_parallelism_threads=1" in out[1]
-    assert "--xla_cpu_multi_thread_eigen=false" in out[1]
+    assert out[1] == "2"
+    assert "intra_op_parallelism_threads=1" in out[2]
+    assert "--xla_cpu_multi_thread_eigen=false" in out[2]
+    assert out[3] == "1"

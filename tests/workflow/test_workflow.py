@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from ntkadv import h5io
+from ntkadv.config import resolve_extends
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED_CONFIGS = sorted(
@@ -28,9 +29,10 @@ SHIPPED_CONFIGS = sorted(
 BIN = Path(sys.executable).parent
 
 
-def run(args, cwd=REPO, check=True, timeout=1800, **kw):
+def run(args, cwd=REPO, check=True, timeout=1800, extra_env=None, **kw):
     """Run a command of the project's environment; return the CompletedProcess."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "JAX_PLATFORMS": "cpu"}
+    env |= extra_env or {}
     proc = subprocess.run(
         [str(BIN / args[0]), *args[1:]],
         cwd=cwd,
@@ -45,7 +47,9 @@ def run(args, cwd=REPO, check=True, timeout=1800, **kw):
     return proc
 
 
-def snakemake(workdir: Path, configfile: Path, *args, check=True, timeout=1800):
+def snakemake(
+    workdir: Path, configfile: Path, *args, check=True, timeout=1800, extra_env=None
+):
     return run(
         [
             "snakemake",
@@ -61,12 +65,13 @@ def snakemake(workdir: Path, configfile: Path, *args, check=True, timeout=1800):
         ],
         check=check,
         timeout=timeout,
+        extra_env=extra_env,
     )
 
 
 def write_config(tmp_path: Path, base: Path, **overrides) -> Path:
-    """Copy a shipped config with absolute data dirs (runs happen in tmp dirs)."""
-    config = yaml.safe_load(base.read_text())
+    """Copy a shipped config (its `extends` resolved) with absolute data dirs."""
+    config = resolve_extends(yaml.safe_load(base.read_text()), str(REPO))
     config["data"]["search_dirs"] = [
         str((REPO / d).resolve()) for d in config["data"]["search_dirs"]
     ]
@@ -197,12 +202,15 @@ def test_corrupt_data_is_named_and_leaves_nothing(tmp_path, shared_data):
 
 
 @pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
-    """One full run of the smoke config in a scratch directory."""
+def smoke_run(tmp_path_factory, import_guard_file):
+    """One full run of the smoke config in a scratch directory. Every job runs under
+    the import guard of its rule's conda env (scripts/_common.EnvImportGuard), so a
+    script that imports what its env lacks fails the run."""
     workdir = tmp_path_factory.mktemp("smoke")
     cfg = write_config(workdir, REPO / "tests/config/smoke.yaml")
     start = time.perf_counter()
-    snakemake(workdir, cfg, timeout=5400)
+    guard = {"NTKADV_IMPORT_GUARD": str(import_guard_file)}
+    snakemake(workdir, cfg, timeout=5400, extra_env=guard)
     print(f"smoke run: {time.perf_counter() - start:.0f} s")
     return workdir, cfg
 
@@ -252,6 +260,151 @@ def test_changing_one_architecture_reruns_only_its_jobs(smoke_run):
     assert arch_jobs, out
     assert all("arch=fc2" in line for line in arch_jobs), arch_jobs
     assert "prepare_dataset" not in out
+    computed = {r for r in scheduled_rules(workdir, config) if r in COMPUTE_RULES}
+    assert computed == {
+        "compute_ntk_gram",
+        "compute_ntk_input_jacobian",
+        "eigendecompose_gram",
+        "attack_ntk",
+        "score_features",
+    }, computed
+
+
+@pytest.mark.slow
+def test_negative_control_config_permutes_the_training_labels(smoke_run, tmp_path):
+    """tests/config/smoke_null.yaml (extends smoke.yaml): the data files carry a
+    recorded permutation of the training labels; images and test labels are those
+    of the default run."""
+    cfg = write_config(tmp_path, REPO / "tests/config/smoke_null.yaml")
+    targets = [f"results/data/{ds}.h5" for ds in ("mnist", "cifar2")]
+    snakemake(tmp_path, cfg, *targets)
+    for target in targets:
+        null, ref = h5io.read(tmp_path / target), h5io.read(smoke_run[0] / target)
+        perm = null["label_permutation"]
+        assert h5io.read_attrs(tmp_path / target)["permuted_labels"] is True
+        assert (
+            sorted(perm) == list(range(len(perm)))
+            and (perm != np.arange(len(perm))).any()
+        )
+        np.testing.assert_array_equal(null["labels_train"], ref["labels_train"][perm])
+        np.testing.assert_array_equal(null["y_train"], ref["y_train"][perm])
+        for key in ("x_train", "x_test", "y_test", "labels_test"):
+            np.testing.assert_array_equal(null[key], ref[key])
+
+
+#: Rules whose jobs compute (kernels, attacks, features, training); a claims- or
+#: plot-only config change must schedule none of them.
+COMPUTE_RULES = {
+    "prepare_dataset",
+    "compute_ntk_gram",
+    "compute_ntk_input_jacobian",
+    "eigendecompose_gram",
+    "attack_ntk",
+    "compute_transfer_reference",
+    "train_twolayer_net",
+    "score_features",
+    "evaluate_topr_kernels",
+    "train_dynamics_network",
+    "train_linearized_network",
+    "measure_kernel_dynamics",
+}
+
+
+def scheduled_rules(workdir: Path, config: dict) -> dict[str, int]:
+    """rule -> number of jobs `snakemake -n` schedules for `config` in `workdir`."""
+    path = workdir / "changed.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    out = snakemake(workdir, path, "-n", "--quiet", "rules").stdout
+    counts = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit() and parts[0] not in ("total",):
+            counts[parts[0]] = int(parts[1])
+    counts.pop("all", None)
+    return counts
+
+
+def _sorted_keys(node):
+    if isinstance(node, dict):
+        return {k: _sorted_keys(node[k]) for k in sorted(node)}
+    return node
+
+
+@pytest.mark.slow
+def test_config_with_sorted_keys_schedules_nothing(smoke_run):
+    workdir, cfg = smoke_run
+    config = yaml.safe_load(cfg.read_text())
+    assert scheduled_rules(workdir, _sorted_keys(config)) == {}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("attacks.near_zero", 0.2, {"summarize_attack_claims", "aggregate_claims"}),
+        ("attacks.example_arch", "fc2", {"plot_adversarial_examples"}),
+        (
+            "features.nonrobust_max",
+            0.1,
+            {"plot_feature_ru", "summarize_feature_claims", "aggregate_claims"},
+        ),
+        ("features.main_archs", ["fc1", "conv1"], {"plot_feature_ru"}),
+        (
+            "features.consistency_top",
+            3,
+            {
+                "measure_feature_consistency",
+                "plot_feature_consistency",
+                "summarize_feature_claims",
+                "aggregate_claims",
+            },
+        ),
+        (
+            "transfer.criteria.min_cosine",
+            0.8,
+            {"summarize_transfer_claims", "aggregate_claims"},
+        ),
+        (
+            "dynamics.settle_fraction",
+            0.8,
+            {"summarize_dynamics_claims", "aggregate_claims"},
+        ),
+    ],
+)
+def test_claims_or_plot_key_reruns_only_its_jobs(smoke_run, key, value, expected):
+    workdir, cfg = smoke_run
+    config = yaml.safe_load(cfg.read_text())
+    node = config
+    *parents, leaf = key.split(".")
+    for part in parents:
+        node = node.setdefault(part, {})  # smoke.yaml leaves some sections default
+    node[leaf] = value
+    rules = scheduled_rules(workdir, config)
+    assert set(rules) == expected, rules
+    assert not set(rules) & COMPUTE_RULES
+
+
+@pytest.mark.slow
+def test_compute_key_reruns_exactly_its_jobs(smoke_run):
+    """features.topr.pgd_steps is consumed by evaluate_topr_kernels only."""
+    workdir, cfg = smoke_run
+    config = yaml.safe_load(cfg.read_text())
+    config["features"]["topr"]["pgd_steps"] = 2
+    rules = scheduled_rules(workdir, config)
+    assert rules["evaluate_topr_kernels"] == len(config["features"]["datasets"])
+    assert set(rules) & COMPUTE_RULES == {"evaluate_topr_kernels"}, rules
+
+
+@pytest.mark.slow
+def test_report_names_every_figure(smoke_run):
+    workdir, cfg = smoke_run
+    report = workdir / "report.html"
+    snakemake(workdir, cfg, "--report", report)
+    html = report.read_text(errors="replace")
+    figures = sorted((workdir / "results/figures").glob("*.png"))
+    assert figures
+    missing = [f.name for f in figures if f.name not in html]
+    assert not missing, missing
 
 
 @pytest.mark.slow

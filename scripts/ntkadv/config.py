@@ -1,0 +1,231 @@
+"""Config helpers shared by the workflow and the rule scripts (no snakemake here).
+
+* `canonical`: the canonical form of a params value. Snakemake compares a rule's
+  params by their serialised value, and a dict serialises in key order, so the same
+  config written with its keys in another order (as YAML tools do) would rerun the
+  whole DAG. Every rule's params therefore go through `canonical` (sorted keys,
+  tuples as lists, NumPy scalars as Python numbers).
+* `settings_from`: typed, validated settings (a frozen dataclass) from a rule's
+  params dict: unknown or missing keys fail with the dataclass and key named.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+import numpy as np
+
+T = TypeVar("T")
+
+
+def canonical(value: Any) -> Any:
+    """Recursively sorted, JSON-like copy of `value` (see module docstring)."""
+    if isinstance(value, Mapping):
+        return {str(k): canonical(value[k]) for k in sorted(value, key=str)}
+    if isinstance(value, list | tuple):
+        return [canonical(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def pick(mapping: Mapping[str, Any], *keys: str) -> dict[str, Any]:
+    """The sub-dict of `mapping` with exactly `keys` (KeyError names a missing key)."""
+    missing = [k for k in keys if k not in mapping]
+    if missing:
+        raise KeyError(f"missing config key(s) {missing}; have {sorted(mapping)}")
+    return {k: mapping[k] for k in keys}
+
+
+def _convert(tp: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp) and isinstance(value, Mapping):
+        return settings_from(tp, value, where)
+    if origin in (typing.Union, types.UnionType):
+        for arg in typing.get_args(tp):
+            if arg is type(None) and value is None:
+                return None
+            if dataclasses.is_dataclass(arg) and isinstance(value, Mapping):
+                return settings_from(arg, value, where)
+        return value
+    if origin is tuple and isinstance(value, list | tuple):
+        return tuple(value)
+    return value
+
+
+def settings_from(cls: type[T], params: Mapping[str, Any], where: str = "") -> T:
+    """Instantiate the dataclass `cls` from `params`, recursing into dataclass fields.
+
+    Args:
+        cls: a dataclass type (fields may be dataclasses, optional dataclasses or
+            tuples, which are converted from mappings / lists).
+        params: the rule's params (or a nested section of them).
+        where: dotted location used in error messages.
+
+    Raises:
+        TypeError: naming the dataclass and the unknown or missing keys.
+    """
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(params) - set(fields))
+    required = [
+        name
+        for name, f in fields.items()
+        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
+    missing = sorted(set(required) - set(params))
+    if unknown or missing:
+        raise TypeError(
+            f"{cls.__name__}{' at ' + where if where else ''}: unknown keys {unknown}, "
+            f"missing keys {missing}"
+        )
+    kwargs = {
+        name: _convert(hints[name], value, f"{where}.{name}".strip("."))
+        for name, value in params.items()
+    }
+    return cls(**kwargs)
+
+
+class ConfigError(ValueError):
+    """A config that the schema accepts but that cannot run (the key is named)."""
+
+
+def _fail(key: str, message: str) -> None:
+    raise ConfigError(f"config key {key}: {message}")
+
+
+def check_config(config: Mapping[str, Any]) -> None:
+    """Cross-section checks JSON Schema cannot express; run before any job starts.
+
+    Args:
+        config: the validated config (defaults filled in).
+
+    Raises:
+        ConfigError: naming the offending key.
+    """
+    datasets, archs = config["datasets"], config["architectures"]
+    kernel_ds = config["kernels"]["datasets"]
+    for name in kernel_ds:
+        if name not in datasets:
+            _fail(
+                "kernels.datasets",
+                f"unknown dataset '{name}' (defined: {sorted(datasets)})",
+            )
+    for name, spec in datasets.items():
+        if spec["source"] == "mnist" and len(spec["classes"]) > 10:
+            _fail(f"datasets.{name}.classes", "too many classes")
+    _check_attacks(config["attacks"], archs, kernel_ds)
+    _check_transfer(config["transfer"], archs, kernel_ds)
+    _check_dynamics(config["dynamics"], datasets)
+
+
+#: Family order of figures and tables (the paper's FC1-FC5, CONV1-CONV2, two-layer).
+FAMILY_ORDER = ("fc", "conv", "twolayer")
+
+
+def ordered_archs(archs: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Architecture names in a canonical order: family, depth, name.
+
+    Independent of the order of the keys in the config file, so that rewriting the
+    config with sorted keys changes no params (panel and row order come from here).
+    """
+
+    def key(name: str) -> tuple:
+        spec = archs[name]
+        family = spec.get("family", "")
+        rank = FAMILY_ORDER.index(family) if family in FAMILY_ORDER else 99
+        return rank, int(spec.get("depth", 1)), name
+
+    return sorted(archs, key=key)
+
+
+def attacked_archs(config: Mapping[str, Any]) -> list[str]:
+    """Attacked architectures: attacks.architectures, or all in canonical order."""
+    return list(
+        config["attacks"]["architectures"] or ordered_archs(config["architectures"])
+    )
+
+
+def _check_attacks(att: Mapping[str, Any], archs: Mapping, kernel_ds: list) -> None:
+    attacked = list(att["architectures"] or ordered_archs(archs))
+    for arch in attacked:
+        if arch not in archs:
+            _fail("attacks.architectures", f"unknown arch '{arch}'")
+    if att["example_arch"] not in attacked:
+        _fail(
+            "attacks.example_arch",
+            f"'{att['example_arch']}' is not attacked (attacked: {attacked})",
+        )
+    nb = att["notebook"]
+    if nb and (nb["arch"] not in attacked or nb["dataset"] not in kernel_ds):
+        _fail(
+            "attacks.notebook",
+            f"{nb} must name an attacked architecture and a kernels.datasets entry",
+        )
+
+
+def _check_transfer(tr: Mapping[str, Any], archs: Mapping, kernel_ds: list) -> None:
+    if not tr["datasets"]:
+        return
+    if tr["arch"] not in archs:
+        _fail("transfer.arch", f"unknown arch '{tr['arch']}'")
+    if archs[tr["arch"]]["family"] != "twolayer":
+        _fail("transfer.arch", "must be of family 'twolayer'")
+    for name in tr["datasets"]:
+        if name not in kernel_ds:
+            _fail(
+                "transfer.datasets",
+                f"'{name}' has no kernel cache (kernels.datasets: {kernel_ds})",
+            )
+
+
+def _check_dynamics(dyn: Mapping[str, Any], datasets: Mapping) -> None:
+    for name in dyn["datasets"]:
+        if name not in datasets:
+            _fail("dynamics.datasets", f"unknown dataset '{name}'")
+    for name in dyn["linearize"]["datasets"]:
+        if name not in dyn["datasets"]:
+            _fail(
+                "dynamics.linearize.datasets",
+                f"'{name}' has no dynamics.datasets entry",
+            )
+
+
+def deep_merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
+    """`base` with `overlay` merged in recursively (overlay wins; mappings merge)."""
+    out = dict(base)
+    for key, value in overlay.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def resolve_extends(config: dict[str, Any], project_dir: str) -> dict[str, Any]:
+    """Apply a config's ``extends: <file>`` (relative to the project directory).
+
+    A config may name a base config and hold only what differs from it (e.g.
+    config/null.yaml is config.yaml with permuted training labels). Bases may extend
+    further bases; a cycle is an error. Returns the merged config (without the key).
+    """
+    import os
+
+    import yaml
+
+    seen: list[str] = []
+    while "extends" in config:
+        path = os.path.join(project_dir, str(config.pop("extends")))
+        if path in seen:
+            raise ConfigError(f"config key extends: cycle through {seen}")
+        seen.append(path)
+        if not os.path.isfile(path):
+            raise ConfigError(f"config key extends: no such file {path}")
+        with open(path) as f:
+            base = yaml.safe_load(f) or {}
+        config = deep_merge(base, config)
+    return config

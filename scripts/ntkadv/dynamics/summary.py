@@ -1,0 +1,126 @@
+"""CPU-side rules of the dynamics stage: kernel measurements and claims (no jax)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from ntkadv import h5io
+from ntkadv.dynamics import measures as dm
+from ntkadv.dynamics.records import METRICS
+from ntkadv.timing import timed
+
+
+def run_measure(
+    run_path: str,
+    out_path: str,
+    mass_top_k: Sequence[int],
+    polar_top_k: int,
+    ids: dict[str, str],
+    log: logging.Logger,
+) -> None:
+    """Rule measure_kernel_dynamics: distances, polar dynamics, mass of a run."""
+    import h5py
+
+    attrs = h5io.read_attrs(run_path)
+    num_classes = attrs["spec"]["num_classes"]
+    with h5py.File(run_path, "r") as f:
+        kernels = f["kernels"]
+        log.info("%s: kernels %s", run_path, kernels.shape)
+        with timed(log, "Frobenius Gram of the series"):
+            gram = dm.frobenius_gram(kernels)
+        with timed(log, "per-epoch eigendecompositions"):
+            out = dm.series_measures(
+                kernels, num_classes, mass_ks=mass_top_k, space_k=polar_top_k
+            )
+    out["distance"] = dm.distance_matrix(gram)
+    out["frobenius_gram"] = gram
+    out["consecutive_distance"] = dm.consecutive_distance(out["distance"])
+    h5io.write(
+        out_path,
+        out,
+        h5io.provenance(
+            **ids,
+            run_spec=attrs["spec"],
+            kernel_inputs=attrs["kernel_inputs"],
+            mass_top_k=list(mass_top_k),
+            polar_top_k=polar_top_k,
+        ),
+    )
+
+
+def run_claims(
+    measures: Sequence[str],
+    runs: Sequence[str],
+    linearized: Sequence[str],
+    outputs: dict[str, str],
+    settle_fraction: float,
+    polar_top_k: int,
+    log: logging.Logger,
+) -> None:
+    """Rule summarize_dynamics_claims: findings 8-13 and the run summary table."""
+    from ntkadv.dynamics import claims as dc
+
+    k = polar_top_k
+    by_ds: dict[str, dict] = {}
+    run_series: dict[str, dict] = {}
+    models: dict[str, str] = {}
+    summary = []
+    for m_path, r_path in zip(measures, runs, strict=True):
+        a = h5io.read_attrs(r_path)
+        ds, regime = a["dataset"], a["regime"]
+        m, r = h5io.read(m_path), h5io.read(r_path, list(METRICS))
+        by_ds.setdefault(ds, {})[regime] = m
+        run_series.setdefault(ds, {})[regime] = r
+        models[ds] = a["spec"]["model"]
+        summary.append(
+            {
+                "dataset": ds,
+                "run": regime,
+                "epochs": a["spec"]["epochs"],
+                "settle_epoch": dm.settle_epoch(m["radius_full"], settle_fraction),
+                "final_angle_full": m["angle_full"][-1],
+                "final_angle_top": m["angle_top"][-1],
+                **{
+                    f"mean_{key}": np.mean(m[key][1:])
+                    for key in m
+                    if key.startswith("mass_top")
+                },
+                "norm_growth": m["fro_norm"][-1] / m["fro_norm"][0],
+                **{f"final_{key}": r[key][-1] for key in METRICS if key != "seconds"},
+                "seconds_per_epoch": np.median(r["seconds"][1:]),
+            }
+        )
+    lin: dict[str, dict] = {}
+    lin_n_test: dict[str, int] = {}
+    for path in linearized:
+        a, r = h5io.read_attrs(path), h5io.read(path, list(METRICS))
+        lin.setdefault(a["dataset"], {})[a["lin_epoch"]] = r
+        lin_n_test[a["dataset"]] = a["n_eval_test"]
+        summary.append(
+            {
+                "dataset": a["dataset"],
+                "run": f"pgd_lin{a['lin_epoch']}",
+                "epochs": a["spec"]["epochs"],
+                **{f"final_{key}": r[key][-1] for key in METRICS if key != "seconds"},
+                "seconds_per_epoch": np.median(r["seconds"][1:]),
+            }
+        )
+    rows = []
+    for ds, ms in by_ds.items():
+        rows += [
+            dc.lazy_earlier(ds, ms, settle_fraction),
+            dc.top_concentration(ds, ms, k),
+            dc.kernel_growth(ds, ms),
+            dc.top_space_rotation(ds, ms, k),
+        ]
+        if models[ds] == "cnn":  # FGSM catastrophic overfitting is an MNIST claim
+            rows.append(dc.fgsm_overfitting(ds, ms, run_series[ds], k))
+    rows += [dc.linearized_gap(ds, lr, lin_n_test[ds]) for ds, lr in lin.items()]
+    table = pd.DataFrame(rows).sort_values("finding", kind="stable")
+    table.to_csv(outputs["claims"], index=False)
+    pd.DataFrame(summary).to_csv(outputs["summary"], index=False, float_format="%.5g")
+    log.info("claims:\n%s", table.to_string())

@@ -1,0 +1,160 @@
+"""Memory and wall-time estimates of the workflow's jobs (pure; no jax import).
+
+The workflow's resource functions (workflow/rules/helpers/resources.smk) are thin
+wrappers that pass sizes from the config to these functions; the constants they use
+are the library's own (`ntkadv.data.INPUT_SHAPES`, the dense-Jacobian tiling of
+`ntkadv.kernels.jacobians`, the CNN layer widths of `ntkadv.dynamics.architectures`).
+Every estimate is in MB (``mem_mb``) or minutes (``runtime``) for the first attempt;
+`on_attempt` scales it for retries (each retry doubles).
+"""
+
+from __future__ import annotations
+
+import math
+
+from ntkadv.data import INPUT_SHAPES
+from ntkadv.dynamics.architectures import parameter_count
+
+MB = 2**20
+#: Fixed per-job overhead (interpreter, jax, XLA buffers), MB.
+BASE_MB = 2000
+#: Bytes of one float64 / float32.
+F64, F32 = 8, 4
+#: Dense input-Jacobian: bytes of one buffered row block (= jacobians.py's constant).
+DENSE_ROW_BLOCK_BYTES = 2**29
+
+
+def input_dim(source: str) -> int:
+    """Flattened input dimension d of a raw source ('mnist' 784, 'cifar10' 3072)."""
+    return math.prod(INPUT_SHAPES[source])
+
+
+def on_attempt(value: float, attempt: int, floor: float = 0.0) -> int:
+    """An estimate for the given attempt (1, 2, ...): doubled on every retry."""
+    return int(max(value, floor) * 2 ** (attempt - 1))
+
+
+def dense_tile_rows(block_size: int, n: int, d: int) -> int:
+    """Evaluation points per dense-Jacobian tile / buffered row block (float64).
+
+    A tile holds rows x block_size pairs (about 10·block_size, bounding per-pair
+    intermediates) and a row block (rows, n, d) stays below DENSE_ROW_BLOCK_BYTES.
+    """
+    return max(1, min(block_size // 10, DENSE_ROW_BLOCK_BYTES // (F64 * n * d)))
+
+
+# ---------------------------------------------------------------- kernels, spectra
+
+
+def gram_mem_mb(n: int, m: int) -> float:
+    """Gram (n + m) x n float64, twice (HDF5 buffer + finiteness check), + overhead."""
+    return BASE_MB + 2 * (n + m) * n * F64 / MB
+
+
+def jacobian_mem_mb(n: int, d: int, block_size: int) -> float:
+    """~3 buffered dense row blocks (rows x n x d float64) + overhead."""
+    rows = dense_tile_rows(block_size, n, d)
+    return BASE_MB + 3 * rows * n * d * F64 / MB
+
+
+def kernel_runtime_min(n: int, m: int, d: int) -> float:
+    """Generous wall time of a kernel-cache job: (n + m) n d flops at 2 GFLOP/s."""
+    return max(30.0, (n + m) * n * d / 2e9)
+
+
+def eigh_mem_mb(n: int) -> float:
+    """Gram, eigenvectors and LAPACK workspace (~4 n x n float64), + 1000 MB."""
+    return 1000 + 4 * n * n * F64 / MB
+
+
+# ---------------------------------------------------------------- attacks
+
+
+def attack_mem_mb(n: int, m: int, d: int) -> float:
+    """Spectrum (3 n x n), adversarial copies of the test set (40 m x d), + 3000 MB."""
+    return 3000 + 3 * n * n * F64 / MB + 40 * m * d * F64 / MB
+
+
+def attack_runtime_min(n: int, m: int, d: int) -> float:
+    """~40 kernel passes over m x n x d at 2 GFLOP/s, at least 30 minutes."""
+    return max(30.0, 40 * m * n * d / 2e9)
+
+
+# ---------------------------------------------------------------- features
+
+
+def features_mem_mb(n: int, m: int, d: int, k: int, chunk: int) -> float:
+    """Gram + spectrum, the (m, d, K) gradient array, one chunk of perturbed rows."""
+    floats = 4 * n * n + 3 * m * d * k + 3 * chunk * m * (n + d)
+    return 2500 + floats * F64 / MB
+
+
+def topr_mem_mb(n: int, m: int, d: int, r_values: int) -> float:
+    """As `features_mem_mb` with 200-feature ranking groups and the r-grid gradients."""
+    floats = 4 * n * n + 3 * m * d * (200 + 10 * r_values) + 3 * 25 * m * (n + d)
+    return 2500 + floats * F64 / MB
+
+
+def features_runtime_min(n: int, m: int, d: int, k: int) -> float:
+    """K perturbed kernel-row passes over m x n x d at 1 GFLOP/s, at least 30 min."""
+    return max(30.0, k * m * n * d / 1e9)
+
+
+# ---------------------------------------------------------------- transfer
+
+
+def transfer_reference_mem_mb(n_all: int, m: int, d: int, n_eval: int) -> float:
+    """Gram / eigenvectors, factored Jacobian, per-epoch loss gradients (float32)."""
+    return (
+        2000
+        + (3 * n_all * n_all * F64 + 2 * m * n_all * F64) / MB
+        + (2 * n_eval * m * d * F32 / MB)
+    )
+
+
+def transfer_reference_runtime_min(n: int, m: int, d: int, n_eval: int) -> float:
+    """Eigendecomposition plus one Jacobian contraction per evaluation epoch."""
+    flops = n**3 * 10 + n_eval * m * n * d * 20
+    return max(30.0, flops / 1e10 / 60)
+
+
+def twolayer_mem_mb(n: int, m: int, d: int, r: int, n_eval: int, width: int) -> float:
+    """Pre-activations and masks (n x width), first layer, reference gradients."""
+    floats = 6 * n * width + 4 * width * d + 3 * width * r + n_eval * m * d + 2 * n * d
+    return 2000 + 1.5 * floats * F32 / MB
+
+
+def twolayer_runtime_min(n: int, r: int, width: int, epochs: int) -> float:
+    """4 n r width flops per epoch at a sustained 2 TFLOP/s, at least 30 minutes."""
+    return max(30.0, 4 * n * r * width * epochs / 2e12 / 60)
+
+
+# ---------------------------------------------------------------- dynamics
+
+
+def dynamics_mem_mb(
+    model: str, source: str, n: int, n_eval: int, kernel_batch: int, ntk_block: int
+) -> float:
+    """Data, two eNTK Jacobian tiles (tile x 10 x P float32, x3 for intermediates)
+    and a few (10 B)² kernel matrices, + 3000 MB."""
+    shape = INPUT_SHAPES[source]
+    p = parameter_count(model, shape, 10)
+    tile = ntk_block or kernel_batch
+    mb = (3 * 2 * tile * 10 * p + 4 * (10 * kernel_batch) ** 2) * F32 / MB
+    return 3000 + mb + (n + n_eval) * math.prod(shape) * F32 / MB
+
+
+def dynamics_runtime_min(
+    model: str, epochs: int, passes: int, kernel_batch: int, linear: bool = False
+) -> float:
+    """Wall time at ~2000 (cnn_mega) / 20000 (cnn) example-gradients per second on
+    one GPU, plus the eNTK, x2 margin; a linearised step costs ~3 passes."""
+    rate = 2000 if model == "cnn_mega" else 20000
+    minutes = epochs * (passes / rate + 10 * kernel_batch / 50) / 60
+    return max(60.0, 2 * minutes) * (3 if linear else 1)
+
+
+def measures_mem_mb(kernel_batch: int) -> float:
+    """Two 16-epoch blocks of flattened (10 B)² kernels (float64) plus one eigh."""
+    side = 10 * kernel_batch
+    return 1500 + 40 * side * side * F64 / MB

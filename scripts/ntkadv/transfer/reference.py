@@ -1,0 +1,179 @@
+"""The NTK side of the transfer experiment (supp. App. C): f_t at the net's epochs.
+
+Epoch τ of full-batch GD on the mean squared loss is NTK time t = τ / n
+(`ntkadv.transfer.net.ntk_time`); the NTK quantities are width and seed independent,
+so they are computed once per dataset and shared by all nets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ntkadv.attacks.closed_form import fgsm_step
+from ntkadv.losses import accuracy, loss_input_gradient
+from ntkadv.spectra import eigh, predictor
+from ntkadv.transfer.net import ntk_time
+from ntkadv.typing import Task
+
+
+class NTKReference(NamedTuple):
+    """The kernel side of the comparison: f_t on the test points (supp. Eq. 3).
+
+    Attributes:
+        spectrum: eigendecomposition of Θ(X, X) over the n training points used.
+        y_train: (n, k) targets of those points.
+        k_test_train: (b, n) Θ(x_test, X) over those points.
+        lr: learning rate η of supp. Eq. 3.
+    """
+
+    spectrum: eigh.Spectrum
+    y_train: np.ndarray
+    k_test_train: np.ndarray
+    lr: float
+
+    @property
+    def n(self) -> int:
+        """Number of training points."""
+        return self.y_train.shape[0]
+
+    def coefficients(self, t: float) -> np.ndarray:
+        """c_t (n, k) with f_t(x) = Θ(x, X) c_t."""
+        return predictor.coefficients(self.spectrum, self.y_train, t, self.lr)
+
+    def predict(self, t: float) -> np.ndarray:
+        """f_t at the test points, (b, k)."""
+        return predictor.predict(self.k_test_train, self.coefficients(t))
+
+
+def ntk_reference(
+    k_train_train: np.ndarray | None,
+    k_test_train: np.ndarray,
+    y_train: np.ndarray,
+    lr: float,
+    n_train: int | None = None,
+    spectrum: eigh.Spectrum | tuple[np.ndarray, np.ndarray] | None = None,
+) -> NTKReference:
+    """Build the NTK side, optionally on the first `n_train` cached training points.
+
+    Args:
+        k_train_train: (N, N) Gram matrix Θ(X, X) (read only when a subset is used
+            or `spectrum` is None).
+        k_test_train: (b, N) Θ(x_test, X).
+        y_train: (N, k) targets.
+        lr: learning rate η.
+        n_train: use the first n_train training points (None or >= N: all N).
+        spectrum: precomputed spectrum of the full Gram (used when all points are
+            used); the Gram of a subset is eigendecomposed here
+            (`eigh.eigendecompose`).
+    """
+    n_full = k_test_train.shape[1]
+    n = n_full if n_train is None else min(int(n_train), n_full)
+    if n == n_full and spectrum is not None:
+        spec = eigh.Spectrum(np.asarray(spectrum[0]), np.asarray(spectrum[1]), 0)
+    else:
+        spec = eigh.eigendecompose(np.asarray(k_train_train)[:n, :n])
+    return NTKReference(
+        spectrum=spec,
+        y_train=np.asarray(y_train, dtype=np.float64)[:n],
+        k_test_train=np.asarray(k_test_train, dtype=np.float64)[:, :n],
+        lr=float(lr),
+    )
+
+
+def ntk_transfer_reference(
+    ref: NTKReference,
+    jacobian: Any,
+    kernel_fn: Callable[[jax.Array, jax.Array], jax.Array],
+    x_train: np.ndarray,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    task: Task,
+    epochs: Sequence[int],
+    eps: float,
+    align_epoch: int | None = None,
+    align_factors: Sequence[float] | None = None,
+) -> dict[str, np.ndarray]:
+    """NTK quantities at the NTK times t = epoch / n of the evaluation epochs.
+
+    Width and seed independent, so computed once per dataset and shared by all nets.
+
+    Args:
+        ref: the NTK reference on the first n training points.
+        jacobian: input-Jacobian cache of the test points (`contract(c) -> (b, d, k)`),
+            over the same first n training points (`InputJacobian.train_subset`).
+        kernel_fn: analytic NTK, for f_t at the adversarial points.
+        x_train: (n, d) training inputs used.
+        x_test: (b, d) test inputs (the cache's evaluation points).
+        y_test: (b, k) test targets.
+        task: "binary" or "multiclass".
+        epochs: evaluation epochs.
+        eps: ℓ∞ FGSM budget.
+        align_epoch: epoch of the hand-alignment diagnostic (`fit_time_factor`).
+        align_factors: candidate factors α (default log-spaced in [0.1, 10]).
+
+    Returns:
+        epoch (E,), t (E,), f (E, b, k) = f_t(x_test), loss_grad (E, b, d) float32 =
+        ∇ₓL(f_t, y) (supp. Eqs. 5/8 with Eq. 9), acc_clean (E,), acc_own (E,) (f_t on
+        its own FGSM examples), and for the alignment diagnostic align_factors (A,)
+        and align_f (A, b, k) = f_{α t(align_epoch)}(x_test).
+    """
+    fn = jax.jit(kernel_fn)
+    x_train_j = jnp.asarray(x_train)
+    out: dict[str, list] = {
+        k: [] for k in ("t", "f", "loss_grad", "acc_clean", "acc_own")
+    }
+    for epoch in epochs:
+        t = ntk_time(epoch, ref.n)
+        c = ref.coefficients(t)
+        f = predictor.predict(ref.k_test_train, c)
+        grad = loss_input_gradient(f, jacobian.contract(c), y_test, task)
+        x_adv = fgsm_step(x_test, grad, eps)
+        f_adv = np.asarray(fn(jnp.asarray(x_adv, x_train_j.dtype), x_train_j)) @ c
+        out["t"].append(t)
+        out["f"].append(f)
+        out["loss_grad"].append(grad.astype(np.float32))
+        out["acc_clean"].append(accuracy(f, y_test, task))
+        out["acc_own"].append(accuracy(f_adv, y_test, task))
+    result = {k: np.asarray(v) for k, v in out.items()}
+    result["epoch"] = np.asarray(epochs, dtype=np.int64)
+    if align_epoch is not None:
+        factors = np.asarray(
+            np.logspace(-1, 1, 161) if align_factors is None else align_factors
+        )
+        t_align = ntk_time(align_epoch, ref.n)
+        result["align_factors"] = factors
+        result["align_f"] = np.stack([ref.predict(a * t_align) for a in factors])
+    return result
+
+
+def fit_time_factor(
+    f_net: np.ndarray, factors: np.ndarray, f_ntk: np.ndarray
+) -> tuple[float, float, float]:
+    """Best hand alignment α: argmin_α ‖f_{α t} − f_net‖ on the test points.
+
+    The paper aligned the nets at epoch 10³ with an NTK time by hand and scaled
+    linearly (supp. App. C); α* = 1 means the analytic t = epoch / n is optimal.
+
+    Args:
+        f_net: (b, k) net outputs f − f_0 at the alignment epoch.
+        factors: (A,) candidate factors α (increasing; should include 1).
+        f_ntk: (A, b, k) f_{α t} for each α.
+
+    Returns:
+        (α*, relative error at α*, relative error at the α closest to 1), errors
+        ‖f_{αt} − f_net‖_F / ‖f_net‖_F.
+    """
+    f_net = np.asarray(f_net, dtype=np.float64)
+    scale = max(float(np.linalg.norm(f_net)), np.finfo(np.float64).tiny)
+    errors = np.linalg.norm(
+        (np.asarray(f_ntk) - f_net).reshape(len(factors), -1), axis=1
+    )
+    errors = errors / scale
+    best = int(np.argmin(errors))
+    one = int(np.argmin(np.abs(np.log(np.asarray(factors)))))
+    return float(factors[best]), float(errors[best]), float(errors[one])

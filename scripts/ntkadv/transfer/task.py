@@ -1,0 +1,211 @@
+"""Rules compute_transfer_reference and train_twolayer_net (supp. App. C)."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+import numpy as np
+
+from ntkadv import h5io
+from ntkadv.timing import timed
+
+
+@dataclasses.dataclass(frozen=True)
+class ReferenceSettings:
+    """Params of rule compute_transfer_reference (one dataset).
+
+    Attributes:
+        n_train: first n training points used (None = all cached).
+        lr: GD learning rate of this dataset (transfer.lr or its override).
+        eps: the dataset's ℓ∞ budget.
+        epochs: GD epochs; n_eval: log-spaced evaluation epochs.
+        align_epoch: epoch of the hand-alignment diagnostic.
+        image_index, image_epochs: test image and epochs of the gradient images.
+        x64: float64 kernels.
+    """
+
+    n_train: int | None
+    lr: float
+    eps: float
+    epochs: int
+    n_eval: int
+    align_epoch: int
+    image_index: int
+    image_epochs: tuple[int, ...]
+    x64: bool
+
+    def eval_epochs(self) -> np.ndarray:
+        """The evaluation epochs (`ntkadv.transfer.experiment.transfer_epochs`)."""
+        from ntkadv.transfer.experiment import transfer_epochs
+
+        return transfer_epochs(
+            self.epochs, self.n_eval, self.image_epochs, self.align_epoch
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class NetSettings:
+    """Params of rule train_twolayer_net (the epochs come from the reference).
+
+    Attributes:
+        lr, eps, align_epoch, image_index, x64: as `ReferenceSettings`.
+        w_std: std of the first layer at initialisation.
+        dtype: parameter dtype of the nets.
+    """
+
+    lr: float
+    eps: float
+    w_std: float
+    dtype: str
+    align_epoch: int
+    image_index: int
+    x64: bool
+
+
+def run_reference(
+    inputs: dict[str, str],
+    out_path: str,
+    s: ReferenceSettings,
+    arch: dict,
+    ids: dict[str, str],
+    log: logging.Logger,
+) -> None:
+    """Rule compute_transfer_reference: f_t, its FGSM gradient and accuracies."""
+    from ntkadv.data import load_prepared
+    from ntkadv.kernels.analytic import kernel_fn_from_spec
+    from ntkadv.kernels.jacobians import load_input_jacobian
+    from ntkadv.transfer import net, reference
+
+    data = load_prepared(inputs["data"])
+    task = data["attrs"]["task"]
+    n_cached = data["x_train"].shape[0]
+    subset = s.n_train is not None and s.n_train < n_cached
+    gram = h5io.read(inputs["gram"], ["k_test_train"] + ["k_train_train"] * subset)
+    eig = h5io.read(inputs["eigh"], ["eigvals", "eigvecs"])
+    ref = reference.ntk_reference(
+        gram.get("k_train_train"),
+        gram["k_test_train"],
+        data["y_train"],
+        s.lr,
+        s.n_train,
+        (eig["eigvals"], eig["eigvecs"]),
+    )
+    x_train = data["x_train"].reshape(n_cached, -1)[: ref.n]
+    x_test = data["x_test"].reshape(data["x_test"].shape[0], -1)
+    jac = load_input_jacobian(inputs["jacobian"]).train_subset(ref.n)
+    epochs = s.eval_epochs()
+    stability = net.gd_stability(ref.spectrum.eigvals[0], ref.n, s.lr)
+    log.info(
+        "n=%d lr=%g: lr*lambda_max/n = %.3f (GD stable < 2)", ref.n, s.lr, stability
+    )
+    with timed(log, f"NTK reference at {len(epochs)} epochs"):
+        out = reference.ntk_transfer_reference(
+            ref,
+            jac,
+            kernel_fn_from_spec(arch),
+            x_train,
+            x_test,
+            data["y_test"],
+            task,
+            epochs,
+            s.eps,
+            align_epoch=s.align_epoch,
+        )
+    image = s.image_index
+    kept = [i for i, e in enumerate(epochs) if e in set(s.image_epochs)]
+    out.update(image=x_test[image], image_epochs=epochs[kept])
+    out["grad_image"] = out["loss_grad"][kept, image]
+    label = int(data["labels_test"][image])
+    attrs = h5io.provenance(
+        **ids,
+        task=task,
+        transfer=dataclasses.asdict(s),
+        n_train=ref.n,
+        gd_stability=stability,
+        n_clipped=int(ref.spectrum.n_clipped),
+        image_shape=list(data["x_test"].shape[1:]),
+        image_label=label,
+        image_class=int(data["attrs"]["classes"][label]),
+        source=data["attrs"]["source"],
+    )
+    h5io.write(out_path, out, attrs)
+    log.info(
+        "NTK accuracy clean/own-FGSM at the last epoch: %.3f/%.3f",
+        out["acc_clean"][-1],
+        out["acc_own"][-1],
+    )
+
+
+def run_net(
+    inputs: dict[str, str],
+    out_path: str,
+    s: NetSettings,
+    width: int,
+    seed: int,
+    ids: dict[str, str],
+    log: logging.Logger,
+) -> None:
+    """Rule train_twolayer_net: full-batch GD of one net vs the NTK reference."""
+    import jax
+
+    from ntkadv.data import load_prepared
+    from ntkadv.transfer import experiment, net, reference
+
+    data = load_prepared(inputs["data"])
+    ref = h5io.read(inputs["reference"])
+    meta = h5io.read_attrs(inputs["reference"])
+    n = int(meta["n_train"])
+    x_train = data["x_train"].reshape(data["x_train"].shape[0], -1)[:n]
+    x_test = data["x_test"].reshape(data["x_test"].shape[0], -1)
+    y_train = data["y_train"][:n]
+    key = jax.random.PRNGKey(seed)
+    model = net.init_net(
+        key, x_train.shape[1], width, y_train.shape[1], s.w_std, s.dtype
+    )
+    with timed(log, f"{ref['epoch'][-1]} epochs at width {width}") as took:
+        out = experiment.run_transfer(
+            model,
+            x_train,
+            y_train,
+            x_test,
+            data["y_test"],
+            meta["task"],
+            s.lr,
+            ref,
+            s.eps,
+            s.image_index,
+            ref["image_epochs"],
+            log=log.info,
+        )
+    i = int(
+        np.flatnonzero(
+            out["epoch"] == experiment.nearest_epoch(out["epoch"], s.align_epoch)
+        )[0]
+    )
+    alpha, err_fit, err_one = reference.fit_time_factor(
+        out["f_test"][i], ref["align_factors"], ref["align_f"]
+    )
+    log.info(
+        "time factor at epoch %d: %.3g (rel. error %.3f; %.3f at 1)",
+        out["epoch"][i],
+        alpha,
+        err_fit,
+        err_one,
+    )
+    attrs = h5io.provenance(
+        **ids,
+        width=width,
+        seed=seed,
+        lr=s.lr,
+        task=meta["task"],
+        transfer=dataclasses.asdict(s),
+        n_train=n,
+        gd_stability=meta["gd_stability"],
+        align_epoch=int(out["epoch"][i]),
+        time_factor=alpha,
+        time_factor_error=err_fit,
+        time_factor_error_at_1=err_one,
+        train_seconds=took["seconds"],
+    )
+    h5io.write(out_path, out, attrs)

@@ -1,0 +1,23 @@
+"""Rule summarize_attack_claims: findings 4, 6 and 15 with measured numbers."""
+
+from _common import start
+
+
+def main(smk) -> None:
+    log = start(smk)
+    import pandas as pd
+
+    from ntkadv.attacks.claims import attack_claims
+
+    claims = attack_claims(
+        pd.read_csv(smk.input.accuracy),
+        pd.read_csv(smk.input.checks),
+        smk.params.notebook,
+        float(smk.params.near_zero),
+    )
+    claims.to_csv(smk.output.claims, index=False)
+    log.info("claims:\n%s", claims.to_string())
+
+
+if __name__ == "__main__":
+    main(snakemake)  # noqa: F821

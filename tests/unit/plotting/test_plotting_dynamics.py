@@ -1,0 +1,55 @@
+"""Tests of ntkadv.plotting.dynamics: every figure builds with the right panels."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+
+from ntkadv.plotting import dynamics as pd
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+def test_distance_heatmaps_one_panel_and_bar_per_regime():
+    d = np.random.default_rng(0).uniform(size=(6, 6))
+    fig = pd.distance_heatmaps({"a": d, "b": d, "c": d}, "t")
+    assert len(fig.axes) == 6  # 3 panels + 3 colour bars
+    np.testing.assert_array_equal(fig.axes[0].images[0].get_array(), d)
+
+
+@pytest.mark.parametrize("t", [2, 60])
+def test_polar_panels_share_the_wedge(t):
+    a = np.linspace(0, 0.6, t)
+    fig = pd.polar_panels({"x": (a, a), "y": (a / 2, a)}, "t")
+    polar = [ax for ax in fig.axes if ax.name == "polar"]
+    assert len(polar) == 2
+    assert polar[0].get_thetamax() == polar[1].get_thetamax() >= np.degrees(0.6)
+
+
+def test_kernel_images_share_one_colour_scale_in_the_top_row():
+    rng = np.random.default_rng(1)
+    ks = {"init": rng.normal(size=(20, 20)), "end": 5 * rng.normal(size=(20, 20))}
+    fig = pd.kernel_images(ks, "t", num_classes=2)
+    panels = [ax for ax in fig.axes if ax.images]
+    top = {ax.images[0].get_clim() for ax in panels[:2]}  # row-major: top row
+    assert len(top) == 1
+    lo, hi = top.pop()
+    assert lo == min(k.min() for k in ks.values())
+    assert hi == max(k.max() for k in ks.values())
+    own = [ax.images[0].get_clim() for ax in panels[2:4]]
+    assert own == [(k.min(), k.max()) for k in ks.values()]
+
+
+def test_accuracy_and_mass_curves():
+    m = {k: np.linspace(0, 1, 5) for k, *_ in pd.ACCURACY_LINES}
+    fig = pd.accuracy_curves({"a": m, "b": m, "c": m}, "t", ncols=2, marks={"a": [2]})
+    assert sum(ax.axison for ax in fig.axes) == 3
+    assert len(fig.axes[0].lines) == 5  # four curves and the linearisation mark
+    fig = pd.mass_curves({"p": {"std": m["test_clean_acc"]}}, {"p": "mass"}, "t")
+    assert len(fig.axes[0].lines) == 1
+    assert pd.regime_label("pgd", 20) == "PGD-20"

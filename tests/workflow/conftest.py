@@ -1,0 +1,100 @@
+"""Helpers of the workflow tests: rule -> conda env map and the import guard map."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections.abc import Iterable
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+import yaml
+from packaging.requirements import Requirement
+
+REPO = Path(__file__).resolve().parents[2]
+RULE_RE = re.compile(r"^rule (\w+):\n(.*?)(?=^rule |\Z)", re.S | re.M)
+
+
+def rule_table() -> dict[str, dict[str, str | None]]:
+    """rule -> {env, script} parsed from workflow/rules/*.smk (snakefmt layout)."""
+    table = {}
+    for smk in sorted((REPO / "workflow/rules").glob("*.smk")):
+        for name, body in RULE_RE.findall(smk.read_text()):
+            env = re.search(r'conda:\s*\n\s*"\.\./\.\./envs/(\w+)\.yaml"', body)
+            script = re.search(r'script:\s*\n\s*"\.\./\.\./scripts/(\w+)\.py"', body)
+            table[name] = {
+                "env": env and env.group(1),
+                "script": script and script.group(1),
+            }
+    return table
+
+
+def env_requirements(env: str) -> list[str]:
+    """The pip requirement strings of envs/<env>.yaml."""
+    spec = yaml.safe_load((REPO / f"envs/{env}.yaml").read_text())
+    reqs = [d["pip"] for d in spec["dependencies"] if isinstance(d, dict)]
+    return [r for group in reqs for r in group]
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def closure(requirements: Iterable[str]) -> set[str]:
+    """Installed distributions (normalised names) that `requirements` pull in."""
+    seen: set[str] = set()
+    todo = [Requirement(r) for r in requirements]
+    while todo:
+        req = todo.pop()
+        name = _norm(req.name)
+        if name in seen:
+            continue
+        try:
+            dist = metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            continue  # e.g. the CUDA plugin, not installed on a CPU machine
+        seen.add(name)
+        for sub in dist.requires or []:
+            child = Requirement(sub)
+            extras = req.extras or {""}
+            if child.marker is None or any(
+                child.marker.evaluate({"extra": e}) for e in extras
+            ):
+                todo.append(child)
+    return seen
+
+
+def blocked_modules(env: str) -> list[str]:
+    """Top-level modules installed here but absent from envs/<env>.yaml's closure."""
+    allowed = closure(env_requirements(env)) | closure(["snakemake"])
+    blocked = set()
+    for module, dists in metadata.packages_distributions().items():
+        if module in sys.stdlib_module_names or module.startswith("_"):
+            continue
+        if not any(_norm(d) in allowed for d in dists):
+            blocked.add(module)
+    return sorted(blocked - {"ntkadv"})
+
+
+def import_guard_map() -> dict[str, dict]:
+    """rule -> {env, blocked} for scripts/_common.guard_imports."""
+    blocked = {}
+    out = {}
+    for rule, entry in rule_table().items():
+        env = entry["env"]
+        if env is None:
+            continue
+        if env not in blocked:
+            blocked[env] = blocked_modules(env)
+        out[rule] = {"env": env, "blocked": blocked[env]}
+    return out
+
+
+@pytest.fixture(scope="session")
+def import_guard_file(tmp_path_factory) -> Path:
+    """The import guard map written to a file (env var NTKADV_IMPORT_GUARD)."""
+    path = tmp_path_factory.mktemp("guard") / "import_guard.json"
+    path.write_text(json.dumps(import_guard_map()))
+    return path

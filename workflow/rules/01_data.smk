@@ -1,0 +1,41 @@
+"""Stage 1: real MNIST / CIFAR-10 -> model-ready subsets (results/data/{dataset}.h5)."""
+
+
+localrules:
+    download_raw_data,
+
+
+rule download_raw_data:
+    """Fetch a raw dataset from its canonical URLs (only when no local copy exists)."""
+    output:
+        directory("results/raw/{source}"),
+    log:
+        "results/logs/download_raw_data/{source}.log",
+    wildcard_constraints:
+        source="mnist|cifar10",
+    conda:
+        "../../envs/cpu.yaml"
+    script:
+        "../../scripts/download_raw_data.py"
+
+
+rule prepare_dataset:
+    """Verify the raw files and write the model-ready subset (pixels in [0, 1])."""
+    input:
+        raw=get_raw_inputs,
+    output:
+        data="results/data/{dataset}.h5",
+    log:
+        "results/logs/prepare_dataset/{dataset}.log",
+    benchmark:
+        "results/benchmarks/prepare_dataset/{dataset}.tsv"
+    conda:
+        "../../envs/cpu.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=15,
+    params:
+        spec=prepare_dataset_params,
+    script:
+        "../../scripts/prepare_dataset.py"

@@ -1,0 +1,167 @@
+"""Stage 4: training-free NTK adversarial examples (paper Sec. 3, supp. App. B)."""
+
+
+localrules:
+    aggregate_attack_tables,
+    plot_robustness_vs_time,
+    plot_accuracy_vs_eps,
+    plot_adversarial_examples,
+    summarize_attack_claims,
+    tabulate_notebook_kernel,
+    aggregate_notebook_reference,
+
+
+rule attack_ntk:
+    """All attacks on f_t of one kernel: FGSM, PGD, first-order, every t and eps."""
+    input:
+        data="results/data/{dataset}.h5",
+        gram="results/ntk/{dataset}/{arch}/gram.h5",
+        jacobian="results/ntk/{dataset}/{arch}/jacobian.h5",
+        eigh="results/spectra/{dataset}/{arch}/eigh.h5",
+    output:
+        adversarial="results/attacks/{dataset}/{arch}/adversarial.h5",
+        accuracy="results/attacks/{dataset}/{arch}/accuracy.csv",
+        checks="results/attacks/{dataset}/{arch}/gradient_check.csv",
+    log:
+        "results/logs/attack_ntk/{dataset}/{arch}.log",
+    benchmark:
+        "results/benchmarks/attack_ntk/{dataset}/{arch}.tsv"
+    conda:
+        "../../envs/jax.yaml"
+    threads: COMPUTE_THREADS
+    resources:
+        gpu=1,
+        mem_mb=attack_ntk_mem_mb,
+        runtime=attack_ntk_runtime_min,
+    params:
+        settings=attack_ntk_settings,
+    script:
+        "../../scripts/attack_ntk.py"
+
+
+rule aggregate_attack_tables:
+    """One accuracy table and one gradient-check table over every attacked kernel."""
+    input:
+        accuracy=get_attack_tables("accuracy.csv"),
+        checks=get_attack_tables("gradient_check.csv"),
+    output:
+        accuracy="results/tables/attacks_accuracy.csv",
+        checks="results/tables/attacks_gradient_check.csv",
+    log:
+        "results/logs/aggregate_attack_tables/aggregate_attack_tables.log",
+    conda:
+        "../../envs/cpu.yaml"
+    script:
+        "../../scripts/aggregate_attack_tables.py"
+
+
+rule plot_robustness_vs_time:
+    """main-Sec3.1-robust-vs-t: clean and robust accuracy of f_t vs training time."""
+    input:
+        accuracy="results/tables/attacks_accuracy.csv",
+    output:
+        figure=report(
+            "results/figures/attacks_robustness_vs_time_{dataset}.png",
+            caption="../report/attacks_robustness_vs_time.rst",
+            category="Sec. 3: NTK attacks",
+        ),
+    log:
+        "results/logs/plot_robustness_vs_time/{dataset}.log",
+    conda:
+        "../../envs/cpu.yaml"
+    params:
+        curve="time",
+        archs=attacked_arch_order,
+    script:
+        "../../scripts/plot_attack_accuracy.py"
+
+
+rule plot_accuracy_vs_eps:
+    """main-Sec3.1: accuracy of f_∞ vs the l_inf budget, one panel per attack."""
+    input:
+        accuracy="results/tables/attacks_accuracy.csv",
+    output:
+        figure=report(
+            "results/figures/attacks_accuracy_vs_eps_{dataset}.png",
+            caption="../report/attacks_accuracy_vs_eps.rst",
+            category="Sec. 3: NTK attacks",
+        ),
+    log:
+        "results/logs/plot_accuracy_vs_eps/{dataset}.log",
+    conda:
+        "../../envs/cpu.yaml"
+    params:
+        curve="eps",
+        archs=attacked_arch_order,
+    script:
+        "../../scripts/plot_attack_accuracy.py"
+
+
+rule plot_adversarial_examples:
+    """main-Sec3.1: clean image, perturbation and NTK adversarial example, with labels."""
+    input:
+        adversarial=get_example_adversarial,
+        data="results/data/{dataset}.h5",
+    output:
+        figure=report(
+            "results/figures/attacks_examples_{dataset}.png",
+            caption="../report/attacks_examples.rst",
+            category="Sec. 3: NTK attacks",
+        ),
+    log:
+        "results/logs/plot_adversarial_examples/{dataset}.log",
+    conda:
+        "../../envs/cpu.yaml"
+    params:
+        arch=config["attacks"]["example_arch"],
+        n_examples=config["attacks"]["n_examples"],
+    script:
+        "../../scripts/plot_adversarial_examples.py"
+
+
+rule summarize_attack_claims:
+    """Findings 4, 6 and 15 (experiments.md §3) with measured numbers."""
+    input:
+        accuracy="results/tables/attacks_accuracy.csv",
+        checks="results/tables/attacks_gradient_check.csv",
+    output:
+        claims="results/tables/claims/attacks.csv",
+    log:
+        "results/logs/summarize_attack_claims/summarize_attack_claims.log",
+    conda:
+        "../../envs/cpu.yaml"
+    params:
+        near_zero=config["attacks"]["near_zero"],
+        notebook=canonical(config["attacks"]["notebook"]),
+    script:
+        "../../scripts/summarize_attack_claims.py"
+
+
+rule tabulate_notebook_kernel:
+    """nb-ref: clean / FGSM / PGD accuracy of the full kernel f_∞ (notebook rows)."""
+    input:
+        accuracy=get_notebook_attack_table,
+    output:
+        table="results/tables/notebook_reference_kernel.csv",
+    log:
+        "results/logs/tabulate_notebook_kernel/tabulate_notebook_kernel.log",
+    conda:
+        "../../envs/cpu.yaml"
+    params:
+        reference=notebook_kernel_params,
+    script:
+        "../../scripts/tabulate_notebook_kernel.py"
+
+
+rule aggregate_notebook_reference:
+    """nb-ref: the full-kernel rows plus the per-feature rows (if that stage runs)."""
+    input:
+        tables=get_notebook_reference_tables,
+    output:
+        table="results/tables/notebook_reference.csv",
+    log:
+        "results/logs/aggregate_notebook_reference/aggregate_notebook_reference.log",
+    conda:
+        "../../envs/cpu.yaml"
+    script:
+        "../../scripts/aggregate_notebook_reference.py"

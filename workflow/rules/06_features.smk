@@ -1,0 +1,210 @@
+"""Stage 6: NTK eigenfeatures, robust vs useful (paper Sec. 4, supp. App. D)."""
+
+
+localrules:
+    measure_feature_consistency,
+    plot_feature_ru,
+    plot_feature_gradients,
+    plot_feature_consistency,
+    plot_topr_kernels,
+    tabulate_notebook_features,
+    summarize_feature_claims,
+
+
+rule score_features:
+    """Usefulness and FGSM robustness of the first K eigenfeatures (+ image indices);
+    all gradients from one contraction of the Jacobian cache; Prop. 1 check."""
+    input:
+        data="results/data/{dataset}.h5",
+        gram="results/ntk/{dataset}/{arch}/gram.h5",
+        jacobian="results/ntk/{dataset}/{arch}/jacobian.h5",
+        eigh="results/spectra/{dataset}/{arch}/eigh.h5",
+    output:
+        scores="results/features/{dataset}/{arch}/scores.h5",
+        csv="results/features/{dataset}/{arch}/scores.csv",
+    log:
+        "results/logs/score_features/{dataset}/{arch}.log",
+    benchmark:
+        "results/benchmarks/score_features/{dataset}/{arch}.tsv"
+    conda:
+        "../../envs/jax.yaml"
+    threads: COMPUTE_THREADS
+    resources:
+        mem_mb=score_features_mem_mb,
+        runtime=features_runtime_min,
+    params:
+        settings=score_features_settings,
+    script:
+        "../../scripts/score_features.py"
+
+
+rule evaluate_topr_kernels:
+    """supp. D.3: rank features on a validation split, then clean / FGSM / PGD10
+    accuracy of f'_r = Θ(x, X) Θ'_r⁺ Y (transfer and own attacks) over a grid of r."""
+    input:
+        data="results/data/{dataset}.h5",
+        gram="results/ntk/{dataset}/{arch}/gram.h5",
+        jacobian="results/ntk/{dataset}/{arch}/jacobian.h5",
+        eigh="results/spectra/{dataset}/{arch}/eigh.h5",
+    output:
+        topr="results/features/{dataset}/{arch}/topr.h5",
+        csv="results/features/{dataset}/{arch}/topr.csv",
+    log:
+        "results/logs/evaluate_topr_kernels/{dataset}/{arch}.log",
+    benchmark:
+        "results/benchmarks/evaluate_topr_kernels/{dataset}/{arch}.tsv"
+    conda:
+        "../../envs/jax.yaml"
+    threads: COMPUTE_THREADS
+    resources:
+        mem_mb=evaluate_topr_kernels_mem_mb,
+        runtime=features_runtime_min,
+    params:
+        settings=topr_settings,
+    script:
+        "../../scripts/evaluate_topr_kernels.py"
+
+
+rule measure_feature_consistency:
+    """Finding 3: Spearman of robustness vectors and top eigenspace overlap between
+    every pair of architectures."""
+    input:
+        scores=get_feature_scores,
+        eigh=get_feature_spectra,
+    output:
+        csv="results/tables/features_consistency_{dataset}.csv",
+    log:
+        "results/logs/measure_feature_consistency/{dataset}.log",
+    conda:
+        "../../envs/cpu.yaml"
+    params:
+        archs=get_feature_archs,
+        top=config["features"]["consistency_top"],
+        top_k=config["features"]["top_k"],
+    script:
+        "../../scripts/measure_feature_consistency.py"
+
+
+rule plot_feature_ru:
+    """supp-Fig2 (mnist), supp-Fig3 (cifar2) and main-Fig2 (selection 'main':
+    FC2/CONV2): R-U scatters of the first K features."""
+    input:
+        scores=get_feature_ru_scores,
+    output:
+        png=report(
+            "results/figures/features_ru_{selection}.png",
+            caption="../report/features_ru.rst",
+            category="Sec. 4: NTK features",
+        ),
+    log:
+        "results/logs/plot_feature_ru/{selection}.log",
+    wildcard_constraints:
+        selection="|".join(["main", *config["datasets"]]),
+    conda:
+        "../../envs/cpu.yaml"
+    params:
+        top_k=config["features"]["top_k"],
+        nonrobust_max=config["features"]["nonrobust_max"],
+        title=get_feature_ru_title,
+    script:
+        "../../scripts/plot_feature_ru.py"
+
+
+rule plot_feature_gradients:
+    """main-Fig3: min-max normalised loss-gradient images of single features
+    (notebook indices 0-5, 10, 25, 1500, 1987, 1988, 1998, rescaled to n_train)."""
+    input:
+        scores=get_feature_image_scores,
+        data="results/data/{dataset}.h5",
+    output:
+        png=report(
+            "results/figures/features_gradients_{dataset}.png",
+            caption="../report/features_gradients.rst",
+            category="Sec. 4: NTK features",
+        ),
+    log:
+        "results/logs/plot_feature_gradients/{dataset}.log",
+    conda:
+        "../../envs/cpu.yaml"
+    params:
+        indices=config["features"]["image_indices"],
+        reference_n=config["features"]["image_reference_n"],
+    script:
+        "../../scripts/plot_feature_gradients.py"
+
+
+rule plot_feature_consistency:
+    """Finding 3 / supp. D.2: cross-architecture consistency heatmaps."""
+    input:
+        csv="results/tables/features_consistency_{dataset}.csv",
+    output:
+        png=report(
+            "results/figures/features_consistency_{dataset}.png",
+            caption="../report/features_consistency.rst",
+            category="Sec. 4: NTK features",
+        ),
+    log:
+        "results/logs/plot_feature_consistency/{dataset}.log",
+    conda:
+        "../../envs/cpu.yaml"
+    params:
+        top=config["features"]["consistency_top"],
+    script:
+        "../../scripts/plot_feature_consistency.py"
+
+
+rule plot_topr_kernels:
+    """supp-Fig4 (mnist), supp-Fig5 (cifar2): accuracy of top-r robust kernels."""
+    input:
+        topr=get_topr_result,
+    output:
+        png=report(
+            "results/figures/features_topr_{dataset}.png",
+            caption="../report/features_topr.rst",
+            category="Sec. 4: NTK features",
+        ),
+    log:
+        "results/logs/plot_topr_kernels/{dataset}.log",
+    conda:
+        "../../envs/cpu.yaml"
+    script:
+        "../../scripts/plot_topr_kernels.py"
+
+
+rule tabulate_notebook_features:
+    """nb-ref: per-feature per-class / clean / FGSM accuracy of the notebook's
+    eigen-indices (rescaled when n_train != 2000)."""
+    input:
+        csv=get_notebook_feature_scores,
+    output:
+        csv="results/tables/notebook_reference_features.csv",
+    log:
+        "results/logs/tabulate_notebook_features/tabulate_notebook_features.log",
+    conda:
+        "../../envs/cpu.yaml"
+    params:
+        indices=config["features"]["image_indices"],
+        reference_n=config["features"]["image_reference_n"],
+        n_train=get_notebook_feature_n_train,
+    script:
+        "../../scripts/tabulate_notebook_features.py"
+
+
+rule summarize_feature_claims:
+    """Findings 1, 2, 3, 7 and 14 (experiments.md §3) with measured numbers."""
+    input:
+        scores=get_all_feature_scores,
+        consistency=get_feature_consistency_tables,
+        topr=get_all_topr_results,
+    output:
+        csv="results/tables/claims/features.csv",
+    log:
+        "results/logs/summarize_feature_claims/summarize_feature_claims.log",
+    conda:
+        "../../envs/cpu.yaml"
+    params:
+        top_k=config["features"]["top_k"],
+        nonrobust_max=config["features"]["nonrobust_max"],
+        consistency_top=config["features"]["consistency_top"],
+    script:
+        "../../scripts/summarize_feature_claims.py"

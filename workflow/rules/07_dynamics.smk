@@ -1,0 +1,256 @@
+"""Stage 7: empirical-NTK dynamics, standard vs adversarial training (paper Sec. 5,
+supp. App. E and E.1)."""
+
+
+localrules:
+    plot_kernel_distance,
+    plot_top_mass,
+    plot_polar_dynamics,
+    plot_kernel_images,
+    plot_training_curves,
+    plot_linearized_training,
+    summarize_dynamics_claims,
+
+
+rule train_dynamics_network:
+    """SGD on the supp. E CNN (standard / FGSM / PGD), eNTK of the first B training
+    images and clean/PGD accuracies at every epoch; resumable per-epoch checkpoint."""
+    input:
+        data="results/data/{dataset}.h5",
+    output:
+        run="results/dynamics/{dataset}/{regime}/run.h5",
+    log:
+        "results/logs/train_dynamics_network/{dataset}/{regime}.log",
+    benchmark:
+        "results/benchmarks/train_dynamics_network/{dataset}/{regime}.tsv"
+    wildcard_constraints:
+        regime="standard|fgsm|pgd",
+    priority: LONG_JOB_PRIORITY
+    conda:
+        "../../envs/jax.yaml"
+    threads: COMPUTE_THREADS
+    resources:
+        gpu=1,
+        mem_mb=train_dynamics_network_mem_mb,
+        runtime=train_dynamics_network_runtime_min,
+    params:
+        settings=dynamics_settings,
+        regime="{regime}",
+        lin_epoch=None,
+        ckpt="results/dynamics/{dataset}/{regime}/ckpt",
+    script:
+        "../../scripts/train_dynamics_network.py"
+
+
+rule train_linearized_network:
+    """supp. E.1: PGD training, linearised (nt.linearize) after {lin_epoch} epochs and
+    continued on the linear model with attacks on it; resumable."""
+    input:
+        data="results/data/{dataset}.h5",
+    output:
+        run="results/dynamics/{dataset}/linearized/lin{lin_epoch}/run.h5",
+    log:
+        "results/logs/train_linearized_network/{dataset}/lin{lin_epoch}.log",
+    benchmark:
+        "results/benchmarks/train_linearized_network/{dataset}/lin{lin_epoch}.tsv"
+    wildcard_constraints:
+        lin_epoch=r"\d+",
+    priority: LONG_JOB_PRIORITY
+    conda:
+        "../../envs/jax.yaml"
+    threads: COMPUTE_THREADS
+    resources:
+        gpu=1,
+        mem_mb=train_dynamics_network_mem_mb,
+        runtime=train_linearized_network_runtime_min,
+    params:
+        settings=dynamics_settings,
+        regime="pgd",
+        lin_epoch=get_lin_epoch,
+        ckpt="results/dynamics/{dataset}/linearized/lin{lin_epoch}/ckpt",
+    script:
+        "../../scripts/train_dynamics_network.py"
+
+
+rule measure_kernel_dynamics:
+    """Distance matrix, polar dynamics (full / top-k / bottom space), top-k mass and
+    norms of a run's eNTK series (the authors' measurements.py)."""
+    input:
+        run="results/dynamics/{dataset}/{regime}/run.h5",
+    output:
+        measures="results/dynamics/{dataset}/{regime}/measures.h5",
+    log:
+        "results/logs/measure_kernel_dynamics/{dataset}/{regime}.log",
+    benchmark:
+        "results/benchmarks/measure_kernel_dynamics/{dataset}/{regime}.tsv"
+    wildcard_constraints:
+        regime="standard|fgsm|pgd",
+    conda:
+        "../../envs/cpu.yaml"
+    threads: COMPUTE_THREADS
+    resources:
+        mem_mb=measure_kernel_dynamics_mem_mb,
+        runtime=60,
+    params:
+        mass_top_k=config["dynamics"]["mass_top_k"],
+        polar_top_k=config["dynamics"]["polar_top_k"],
+    script:
+        "../../scripts/measure_kernel_dynamics.py"
+
+
+rule plot_kernel_distance:
+    """main-Fig4 [INFER]: epoch x epoch kernel distance 1 - sim(K_s, K_t) per regime."""
+    input:
+        measures=get_dynamics_measures,
+    output:
+        png=report(
+            "results/figures/dynamics_distance_{dataset}.png",
+            caption="../report/dynamics_distance.rst",
+            category="Kernel dynamics",
+        ),
+    log:
+        "results/logs/plot_kernel_distance/{dataset}.log",
+    conda:
+        "../../envs/cpu.yaml"
+    params:
+        regimes=config["dynamics"]["regimes"],
+    script:
+        "../../scripts/plot_kernel_distance.py"
+
+
+rule plot_top_mass:
+    """main-Fig5 (top-20 mass, CIFAR-10) and supp-Fig7 (top-10/top-20 mass panels):
+    concentration of the eNTK norm on its top eigenvalues per epoch and regime."""
+    input:
+        measures=get_all_dynamics_measures,
+    output:
+        main=report(
+            "results/figures/dynamics_mass_main.png",
+            caption="../report/dynamics_mass_main.rst",
+            category="Kernel dynamics",
+        ),
+        supp=report(
+            "results/figures/dynamics_mass_supp.png",
+            caption="../report/dynamics_mass_supp.rst",
+            category="Kernel dynamics",
+        ),
+    log:
+        "results/logs/plot_top_mass/plot_top_mass.log",
+    conda:
+        "../../envs/cpu.yaml"
+    params:
+        mass_top_k=config["dynamics"]["mass_top_k"],
+    script:
+        "../../scripts/plot_top_mass.py"
+
+
+rule plot_polar_dynamics:
+    """main-Fig6 (full space), supp-Fig8 (top-k eigenspace) and code-bottom-polar:
+    polar dynamics (arccos sim(K_t, K_0), ||K_t - K_0|| / ||K_E - K_0||) per regime."""
+    input:
+        measures=get_dynamics_measures,
+    output:
+        full=report(
+            "results/figures/dynamics_polar_full_{dataset}.png",
+            caption="../report/dynamics_polar_full.rst",
+            category="Kernel dynamics",
+        ),
+        top=report(
+            "results/figures/dynamics_polar_top_{dataset}.png",
+            caption="../report/dynamics_polar_top.rst",
+            category="Kernel dynamics",
+        ),
+        bottom=report(
+            "results/figures/dynamics_polar_bottom_{dataset}.png",
+            caption="../report/dynamics_polar_bottom.rst",
+            category="Kernel dynamics",
+        ),
+    log:
+        "results/logs/plot_polar_dynamics/{dataset}.log",
+    conda:
+        "../../envs/cpu.yaml"
+    params:
+        polar_top_k=config["dynamics"]["polar_top_k"],
+    script:
+        "../../scripts/plot_polar_dynamics.py"
+
+
+rule plot_kernel_images:
+    """supp-Fig9 (MNIST) and the main-text kernel figure (CIFAR-10): eNTK at
+    initialisation, after standard and after PGD training, one colour scale."""
+    input:
+        standard="results/dynamics/{dataset}/standard/run.h5",
+        pgd="results/dynamics/{dataset}/pgd/run.h5",
+    output:
+        png=report(
+            "results/figures/dynamics_kernels_{dataset}.png",
+            caption="../report/dynamics_kernels.rst",
+            category="Kernel dynamics",
+        ),
+    log:
+        "results/logs/plot_kernel_images/{dataset}.log",
+    conda:
+        "../../envs/cpu.yaml"
+    script:
+        "../../scripts/plot_kernel_images.py"
+
+
+rule plot_training_curves:
+    """supp-Fig6: train/test clean and PGD accuracy per epoch of every run (rows:
+    datasets; columns: regimes)."""
+    input:
+        runs=get_all_dynamics_runs,
+    output:
+        png=report(
+            "results/figures/dynamics_training_curves.png",
+            caption="../report/dynamics_training_curves.rst",
+            category="Kernel dynamics",
+        ),
+    log:
+        "results/logs/plot_training_curves/plot_training_curves.log",
+    conda:
+        "../../envs/cpu.yaml"
+    params:
+        regimes=config["dynamics"]["regimes"],
+    script:
+        "../../scripts/plot_training_curves.py"
+
+
+rule plot_linearized_training:
+    """supp-Fig10: accuracies of PGD training linearised after each linearisation
+    epoch, next to the non-linearised PGD run."""
+    input:
+        runs=get_linearized_runs,
+        reference="results/dynamics/{dataset}/pgd/run.h5",
+    output:
+        png=report(
+            "results/figures/dynamics_linearized_{dataset}.png",
+            caption="../report/dynamics_linearized.rst",
+            category="Kernel dynamics",
+        ),
+    log:
+        "results/logs/plot_linearized_training/{dataset}.log",
+    conda:
+        "../../envs/cpu.yaml"
+    script:
+        "../../scripts/plot_linearized_training.py"
+
+
+rule summarize_dynamics_claims:
+    """Claims rows for findings 8-13 (experiments.md §3) from the measured series."""
+    input:
+        measures=get_all_dynamics_measures,
+        runs=get_all_dynamics_runs,
+        linearized=get_all_linearized_runs,
+    output:
+        claims="results/tables/claims/dynamics.csv",
+        summary="results/tables/dynamics_summary.csv",
+    log:
+        "results/logs/summarize_dynamics_claims/summarize_dynamics_claims.log",
+    conda:
+        "../../envs/cpu.yaml"
+    params:
+        settle_fraction=config["dynamics"]["settle_fraction"],
+        polar_top_k=config["dynamics"]["polar_top_k"],
+    script:
+        "../../scripts/summarize_dynamics_claims.py"

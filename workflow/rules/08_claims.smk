@@ -1,0 +1,20 @@
+"""The claims table: every stage's checkable findings (experiments.md §3) in one place."""
+
+
+localrules:
+    aggregate_claims,
+
+
+rule aggregate_claims:
+    """Join results/tables/claims/<stage>.csv of every included stage."""
+    input:
+        tables=get_claims_tables,
+    output:
+        csv="results/tables/claims.csv",
+        md="results/tables/claims.md",
+    log:
+        "results/logs/aggregate_claims/aggregate_claims.log",
+    conda:
+        "../../envs/cpu.yaml"
+    script:
+        "../../scripts/aggregate_claims.py"

@@ -1,0 +1,78 @@
+"""Inputs and params of the attack stage (no rules)."""
+
+
+def attack_pairs():
+    """(dataset, arch) pairs whose kernel machine is attacked."""
+    from ntkadv.config import attacked_archs
+
+    archs = attacked_archs(config)
+    return [(ds, arch) for ds in config["kernels"]["datasets"] for arch in archs]
+
+
+def get_attack_tables(name):
+    """results/attacks/{dataset}/{arch}/<name> of every attacked kernel."""
+    return [f"results/attacks/{ds}/{arch}/{name}" for ds, arch in attack_pairs()]
+
+
+def attack_ntk_settings(wildcards):
+    """ntkadv.attacks.task.AttackSettings: the predictor grid, the attacks and the
+    budget of this architecture's family (not the other families')."""
+    att = config["attacks"]
+    return canonical(
+        {
+            "arch": config["architectures"][wildcards.arch],
+            "eps": config["datasets"][wildcards.dataset]["eps"],
+            "x64": config["kernels"]["x64"],
+            "predictor": config["predictor"],
+            "budget": att["budget"][arch_family(wildcards.arch)],
+            **pick(att, "eps_multipliers", "pgd_steps", "pgd_rel_step"),
+            **pick(att, "block_size", "n_gradient_check"),
+        }
+    )
+
+
+def attacked_arch_order(wildcards):
+    """Attacked architectures in config order (panel order of the figures)."""
+    from ntkadv.config import attacked_archs
+
+    return attacked_archs(config)
+
+
+def get_example_adversarial(wildcards):
+    """Adversarial inputs of the example-figure kernel on this dataset."""
+    arch = config["attacks"]["example_arch"]
+    return f"results/attacks/{wildcards.dataset}/{arch}/adversarial.h5"
+
+
+def get_notebook_attack_table(wildcards):
+    nb = config["attacks"]["notebook"]
+    return f"results/attacks/{nb['dataset']}/{nb['arch']}/accuracy.csv"
+
+
+def notebook_kernel_params(wildcards):
+    """The notebook kernel, its dataset entry and the PGD settings it was run with."""
+    att = config["attacks"]
+    nb = att["notebook"]
+    budget = att["budget"][arch_family(nb["arch"])]
+    return canonical(
+        {
+            "notebook": nb,
+            "dataset": pick(
+                config["datasets"][nb["dataset"]], "n_train", "selection", "eps"
+            ),
+            "pgd": {
+                "steps": budget["pgd_steps"] or att["pgd_steps"],
+                "rel_step": att["pgd_rel_step"],
+            },
+        }
+    )
+
+
+def get_notebook_reference_tables(wildcards):
+    """The kernel rows, plus results/tables/notebook_reference_features.csv when a
+    rule of the included stages produces it (the features stage)."""
+    features = "results/tables/notebook_reference_features.csv"
+    produced = any(str(f) == features for r in workflow.rules for f in r.output)
+    return ["results/tables/notebook_reference_kernel.csv"] + (
+        [features] if produced else []
+    )

@@ -1,0 +1,67 @@
+"""Inputs and params of the data, kernel and spectra stages (no rules)."""
+
+
+def dataset_source(dataset):
+    """The raw source ('mnist' / 'cifar10') of a configured dataset."""
+    return config["datasets"][dataset]["source"]
+
+
+def dataset_sizes(dataset):
+    """(n_train, n_test, d) of a configured dataset."""
+    from ntkadv.sizing import input_dim
+
+    spec = config["datasets"][dataset]
+    return spec["n_train"], spec["n_test"], input_dim(spec["source"])
+
+
+def arch_family(arch):
+    return config["architectures"][arch]["family"]
+
+
+def search_dirs():
+    """data.search_dirs, relative entries resolved against the project directory."""
+    from pathlib import Path
+
+    base = Path(workflow.basedir)
+    return [str(base / d) for d in config["data"]["search_dirs"]]
+
+
+def get_raw_inputs(wildcards):
+    """Raw files of the dataset's source: local copies if every file is found in
+    data.search_dirs (no download job), else the download rule's folder."""
+    from ntkadv.data import locate_raw
+
+    source = dataset_source(wildcards.dataset)
+    found = locate_raw(source, search_dirs())
+    missing = [rel for rel, path in found.items() if path is None]
+    if not missing:
+        return [str(path) for path in found.values()]
+    if not config["data"]["download"]:
+        raise WorkflowError(
+            f"raw {source} file(s) {missing} not found in data.search_dirs "
+            f"{config['data']['search_dirs']} and data.download is false"
+        )
+    return [f"results/raw/{source}"]
+
+
+def prepare_dataset_params(wildcards):
+    """The params of prepare_dataset: the subset definition and the seed."""
+    spec = config["datasets"][wildcards.dataset]
+    keys = ("source", "classes", "n_train", "n_test", "selection", "permute_labels")
+    return canonical({**pick(spec, *keys), "seed": config["seed"]})
+
+
+def kernel_settings(wildcards):
+    """ntkadv.kernels.task.KernelSettings of a kernel-cache job."""
+    return canonical(
+        {
+            "arch": config["architectures"][wildcards.arch],
+            "block_size": config["kernels"]["block_size"],
+            "x64": config["kernels"]["x64"],
+        }
+    )
+
+
+def arch_spec(wildcards):
+    """The architecture's config entry (canonical)."""
+    return canonical(config["architectures"][wildcards.arch])

@@ -1,0 +1,132 @@
+"""Inputs and params of the features stage (no rules)."""
+
+
+def feature_datasets():
+    """Datasets whose eigenfeatures are scored (features.datasets with a kernel)."""
+    kernels = config["kernels"]["datasets"]
+    return [ds for ds in config["features"]["datasets"] if ds in kernels]
+
+
+def features_n_eval(wildcards):
+    """Evaluation points of the feature scores for this arch family (None = all)."""
+    return config["features"]["n_eval"][arch_family(wildcards.arch)]
+
+
+def score_features_settings(wildcards):
+    """ntkadv.features.task.ScoreSettings of rule score_features."""
+    ft = config["features"]
+    keys = ("top_k", "chunk", "image_indices", "image_reference_n")
+    return canonical(
+        {
+            **pick(ft, *keys, "image_test_index", "prop1_points"),
+            "arch": config["architectures"][wildcards.arch],
+            "eps": config["datasets"][wildcards.dataset]["eps"],
+            "n_eval": features_n_eval(wildcards),
+            "block": config["kernels"]["block_size"],
+            "x64": config["kernels"]["x64"],
+        }
+    )
+
+
+def topr_settings(wildcards):
+    """ntkadv.features.task.ToprSettings of rule evaluate_topr_kernels."""
+    tp = config["features"]["topr"]
+    return canonical(
+        {
+            **pick(tp, "n_val", "n_candidates", "grid", "pgd_steps", "pgd_rel_step"),
+            "arch": config["architectures"][wildcards.arch],
+            "eps": config["datasets"][wildcards.dataset]["eps"],
+            "n_eval": features_n_eval(wildcards),
+            "block": config["kernels"]["block_size"],
+            "x64": config["kernels"]["x64"],
+        }
+    )
+
+
+def all_archs():
+    """Every architecture in canonical order (ntkadv.config.ordered_archs)."""
+    from ntkadv.config import ordered_archs
+
+    return ordered_archs(config["architectures"])
+
+
+def get_feature_archs(wildcards):
+    """Every architecture, in canonical order (the order of the inputs below)."""
+    return all_archs()
+
+
+def get_feature_scores(wildcards):
+    return [
+        f"results/features/{wildcards.dataset}/{arch}/scores.h5" for arch in all_archs()
+    ]
+
+
+def get_feature_spectra(wildcards):
+    return [
+        f"results/spectra/{wildcards.dataset}/{arch}/eigh.h5" for arch in all_archs()
+    ]
+
+
+def get_feature_ru_scores(wildcards):
+    """A dataset's kernels, or for 'main' the main_archs pair on every dataset."""
+    if wildcards.selection != "main":
+        datasets, archs = [wildcards.selection], all_archs()
+    else:
+        datasets = feature_datasets()
+        archs = config["features"]["main_archs"]
+        archs = [a for a in archs if a in config["architectures"]]
+    return [
+        f"results/features/{ds}/{arch}/scores.h5" for ds in datasets for arch in archs
+    ]
+
+
+def get_feature_ru_title(wildcards):
+    if wildcards.selection == "main":
+        return "NTK features in robustness-usefulness space (main Fig. 2)"
+    return f"NTK features in robustness-usefulness space: {wildcards.selection}"
+
+
+def get_feature_image_scores(wildcards):
+    arch = config["features"]["image_arch"]
+    return f"results/features/{wildcards.dataset}/{arch}/scores.h5"
+
+
+def get_topr_result(wildcards):
+    arch = config["features"]["topr"]["arch"]
+    return f"results/features/{wildcards.dataset}/{arch}/topr.h5"
+
+
+def get_all_feature_scores(wildcards):
+    return [
+        f"results/features/{ds}/{arch}/scores.h5"
+        for ds in feature_datasets()
+        for arch in all_archs()
+    ]
+
+
+def get_feature_consistency_tables(wildcards):
+    return [
+        f"results/tables/features_consistency_{ds}.csv" for ds in feature_datasets()
+    ]
+
+
+def get_all_topr_results(wildcards):
+    arch = config["features"]["topr"]["arch"]
+    return [f"results/features/{ds}/{arch}/topr.h5" for ds in feature_datasets()]
+
+
+def notebook_features():
+    """(dataset, arch) of the per-feature notebook rows, or None if not scored."""
+    nb = config["features"]["notebook"]
+    if nb["dataset"] in feature_datasets() and nb["arch"] in config["architectures"]:
+        return nb["dataset"], nb["arch"]
+    return None
+
+
+def get_notebook_feature_scores(wildcards):
+    ds, arch = notebook_features()
+    return f"results/features/{ds}/{arch}/scores.csv"
+
+
+def get_notebook_feature_n_train(wildcards):
+    return config["datasets"][notebook_features()[0]]["n_train"]

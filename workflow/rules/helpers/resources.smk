@@ -1,0 +1,128 @@
+"""mem_mb / runtime of every compute rule: thin wrappers over ntkadv.sizing that
+pass the job's sizes from the config; each retry doubles (sizing.on_attempt)."""
+
+from ntkadv import sizing
+
+
+def compute_ntk_gram_mem_mb(wildcards, attempt):
+    n, m, _ = dataset_sizes(wildcards.dataset)
+    return sizing.on_attempt(sizing.gram_mem_mb(n, m), attempt)
+
+
+def compute_ntk_input_jacobian_mem_mb(wildcards, attempt):
+    n, _, d = dataset_sizes(wildcards.dataset)
+    block = config["kernels"]["block_size"]
+    return sizing.on_attempt(sizing.jacobian_mem_mb(n, d, block), attempt)
+
+
+def kernel_runtime_min(wildcards, attempt):
+    return sizing.on_attempt(
+        sizing.kernel_runtime_min(*dataset_sizes(wildcards.dataset)), attempt
+    )
+
+
+def eigendecompose_gram_mem_mb(wildcards, attempt):
+    n, _, _ = dataset_sizes(wildcards.dataset)
+    return sizing.on_attempt(sizing.eigh_mem_mb(n), attempt)
+
+
+def attack_ntk_mem_mb(wildcards, attempt):
+    return sizing.on_attempt(
+        sizing.attack_mem_mb(*dataset_sizes(wildcards.dataset)), attempt
+    )
+
+
+def attack_ntk_runtime_min(wildcards, attempt):
+    return sizing.on_attempt(
+        sizing.attack_runtime_min(*dataset_sizes(wildcards.dataset)), attempt
+    )
+
+
+def _features_size(wildcards):
+    n, m, d = dataset_sizes(wildcards.dataset)
+    m = min(m, features_n_eval(wildcards) or m)
+    k = config["features"]["top_k"] + len(config["features"]["image_indices"])
+    return n, m, d, k
+
+
+def score_features_mem_mb(wildcards, attempt):
+    chunk = config["features"]["chunk"]
+    mb = sizing.features_mem_mb(*_features_size(wildcards), chunk)
+    return sizing.on_attempt(mb, attempt)
+
+
+def evaluate_topr_kernels_mem_mb(wildcards, attempt):
+    n, m, d, _ = _features_size(wildcards)
+    r_values = len(config["features"]["topr"]["grid"]) + 1
+    return sizing.on_attempt(sizing.topr_mem_mb(n, m, d, r_values), attempt)
+
+
+def features_runtime_min(wildcards, attempt):
+    mins = sizing.features_runtime_min(*_features_size(wildcards))
+    return sizing.on_attempt(mins, attempt)
+
+
+def compute_transfer_reference_mem_mb(wildcards, attempt):
+    _, m, d, _, n_eval = transfer_sizes(wildcards.dataset)
+    n_all = config["datasets"][wildcards.dataset]["n_train"]
+    mb = sizing.transfer_reference_mem_mb(n_all, m, d, n_eval)
+    return sizing.on_attempt(mb, attempt)
+
+
+def compute_transfer_reference_runtime_min(wildcards, attempt):
+    n, m, d, _, n_eval = transfer_sizes(wildcards.dataset)
+    mins = sizing.transfer_reference_runtime_min(n, m, d, n_eval)
+    return sizing.on_attempt(mins, attempt)
+
+
+def train_twolayer_net_mem_mb(wildcards, attempt):
+    n, m, d, r, n_eval = transfer_sizes(wildcards.dataset)
+    mb = sizing.twolayer_mem_mb(n, m, d, r, n_eval, int(wildcards.width))
+    return sizing.on_attempt(mb, attempt)
+
+
+def train_twolayer_net_runtime_min(wildcards, attempt):
+    n, _, _, r, _ = transfer_sizes(wildcards.dataset)
+    epochs = config["transfer"]["epochs"]
+    mins = sizing.twolayer_runtime_min(n, r, int(wildcards.width), epochs)
+    return sizing.on_attempt(mins, attempt)
+
+
+def _dynamics_size(wildcards):
+    """(settings, n_train, n_eval, example passes per epoch)."""
+    s = config["dynamics"]["datasets"][wildcards.dataset]
+    n_all, m_all, _ = dataset_sizes(wildcards.dataset)
+    n = s["n_train"] or n_all
+    n_eval = min(s["n_eval_train"] or n, n) + (s["n_eval_test"] or m_all)
+    passes = n * (s["pgd_steps"] + 1) + n_eval * (s["eval_pgd_steps"] + 2)
+    return s, n, n_eval, passes
+
+
+def train_dynamics_network_mem_mb(wildcards, attempt):
+    s, n, n_eval, _ = _dynamics_size(wildcards)
+    source = dataset_source(wildcards.dataset)
+    mb = sizing.dynamics_mem_mb(
+        s["model"], source, n, n_eval, s["kernel_batch"], s["ntk_block"]
+    )
+    return sizing.on_attempt(mb, attempt)
+
+
+def train_dynamics_network_runtime_min(wildcards, attempt):
+    s, _, _, passes = _dynamics_size(wildcards)
+    mins = sizing.dynamics_runtime_min(
+        s["model"], s["epochs"], passes, s["kernel_batch"]
+    )
+    return sizing.on_attempt(mins, attempt)
+
+
+def train_linearized_network_runtime_min(wildcards, attempt):
+    s, _, _, passes = _dynamics_size(wildcards)
+    mins = sizing.dynamics_runtime_min(
+        s["model"], s["epochs"], passes, s["kernel_batch"], linear=True
+    )
+    return sizing.on_attempt(mins, attempt)
+
+
+def measure_kernel_dynamics_mem_mb(wildcards, attempt):
+    s = config["dynamics"]["datasets"][wildcards.dataset]
+    return sizing.on_attempt(sizing.measures_mem_mb(s["kernel_batch"]), attempt)
