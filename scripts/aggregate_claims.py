@@ -15,7 +15,9 @@ def main(smk) -> None:
     table = merge_claims([pd.read_csv(p) for p in smk.input.tables], stages)
     table.to_csv(smk.output.csv, index=False)
     Path(smk.output.md).write_text(to_markdown(table))
-    log.info("%d claims rows: %s", len(table), table["status"].value_counts().to_dict())
+    log.info(
+        "%d claims rows: %s", len(table), table["verdict"].value_counts().to_dict()
+    )
 
 
 if __name__ == "__main__":

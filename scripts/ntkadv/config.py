@@ -94,12 +94,16 @@ class ConfigError(ValueError):
     """A config that the schema accepts but that cannot run (the key is named)."""
 
 
-def _fail(key: str, message: str) -> None:
+def fail(key: str, message: str) -> None:
+    """Raise `ConfigError` for config key `key` (dotted)."""
     raise ConfigError(f"config key {key}: {message}")
 
 
 def check_config(config: Mapping[str, Any]) -> None:
     """Cross-section checks JSON Schema cannot express; run before any job starts.
+
+    The shared checks are here; each stage adds its own in ``ntkadv.<stage>.checks``
+    (`STAGE_CHECKS`), which raise `ConfigError` through `fail`.
 
     Args:
         config: the validated config (defaults filled in).
@@ -107,20 +111,25 @@ def check_config(config: Mapping[str, Any]) -> None:
     Raises:
         ConfigError: naming the offending key.
     """
-    datasets, archs = config["datasets"], config["architectures"]
+    import importlib
+
+    datasets = config["datasets"]
     kernel_ds = config["kernels"]["datasets"]
     for name in kernel_ds:
         if name not in datasets:
-            _fail(
+            fail(
                 "kernels.datasets",
                 f"unknown dataset '{name}' (defined: {sorted(datasets)})",
             )
     for name, spec in datasets.items():
         if spec["source"] == "mnist" and len(spec["classes"]) > 10:
-            _fail(f"datasets.{name}.classes", "too many classes")
-    _check_attacks(config["attacks"], archs, kernel_ds)
-    _check_transfer(config["transfer"], archs, kernel_ds)
-    _check_dynamics(config["dynamics"], datasets)
+            fail(f"datasets.{name}.classes", "too many classes")
+    for stage in STAGE_CHECKS:
+        importlib.import_module(f"ntkadv.{stage}.checks").check(config)
+
+
+#: Stages with a ``checks.check(config)`` of their own, in paper order.
+STAGE_CHECKS = ("attacks", "transfer", "features", "dynamics")
 
 
 #: Family order of figures and tables (the paper's FC1-FC5, CONV1-CONV2, two-layer).
@@ -148,51 +157,6 @@ def attacked_archs(config: Mapping[str, Any]) -> list[str]:
     return list(
         config["attacks"]["architectures"] or ordered_archs(config["architectures"])
     )
-
-
-def _check_attacks(att: Mapping[str, Any], archs: Mapping, kernel_ds: list) -> None:
-    attacked = list(att["architectures"] or ordered_archs(archs))
-    for arch in attacked:
-        if arch not in archs:
-            _fail("attacks.architectures", f"unknown arch '{arch}'")
-    if att["example_arch"] not in attacked:
-        _fail(
-            "attacks.example_arch",
-            f"'{att['example_arch']}' is not attacked (attacked: {attacked})",
-        )
-    nb = att["notebook"]
-    if nb and (nb["arch"] not in attacked or nb["dataset"] not in kernel_ds):
-        _fail(
-            "attacks.notebook",
-            f"{nb} must name an attacked architecture and a kernels.datasets entry",
-        )
-
-
-def _check_transfer(tr: Mapping[str, Any], archs: Mapping, kernel_ds: list) -> None:
-    if not tr["datasets"]:
-        return
-    if tr["arch"] not in archs:
-        _fail("transfer.arch", f"unknown arch '{tr['arch']}'")
-    if archs[tr["arch"]]["family"] != "twolayer":
-        _fail("transfer.arch", "must be of family 'twolayer'")
-    for name in tr["datasets"]:
-        if name not in kernel_ds:
-            _fail(
-                "transfer.datasets",
-                f"'{name}' has no kernel cache (kernels.datasets: {kernel_ds})",
-            )
-
-
-def _check_dynamics(dyn: Mapping[str, Any], datasets: Mapping) -> None:
-    for name in dyn["datasets"]:
-        if name not in datasets:
-            _fail("dynamics.datasets", f"unknown dataset '{name}'")
-    for name in dyn["linearize"]["datasets"]:
-        if name not in dyn["datasets"]:
-            _fail(
-                "dynamics.linearize.datasets",
-                f"'{name}' has no dynamics.datasets entry",
-            )
 
 
 def deep_merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:

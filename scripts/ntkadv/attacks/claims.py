@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ntkadv.claims.table import COLUMNS
+from ntkadv.claims.table import LEGACY as COLUMNS  # converted in phase B
 
 MAJORITY = 0.75  # fraction of kernels that must show an effect for "pass"
 

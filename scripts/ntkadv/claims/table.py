@@ -1,17 +1,44 @@
-"""The claims table: one row per checkable finding of experiments.md §3.
+"""The claims table: every stage's rows joined, checked and rendered.
 
-Each stage writes ``results/tables/claims/<stage>.csv`` with the columns below;
-`merge_claims` joins them into the single table a reader checks the paper against.
+Each stage writes ``results/tables/claims/<stage>.csv`` with the columns of
+`ntkadv.claims.core.COLUMNS`; `merge_claims` joins them (sorted by finding) into
+the single table a reader checks the paper against, `to_markdown` renders it with
+measured vs null ± SE and a link to the figure of each row.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
+import numpy as np
 import pandas as pd
 
-COLUMNS = ["finding", "description", "paper_claim", "measured", "criterion", "status"]
-STATUSES = {"pass", "fail", "inconclusive"}
+from ntkadv.claims.core import COLUMNS, VERDICTS
+
+#: Columns of the stage tables written before the claims core (converted on merge
+#: until every stage writes `COLUMNS`).
+LEGACY = ["finding", "description", "paper_claim", "measured", "criterion", "status"]
+
+
+def from_legacy(table: pd.DataFrame) -> pd.DataFrame:
+    """A legacy stage table (`LEGACY` columns) in `COLUMNS` form (no null / SE)."""
+    return pd.DataFrame(
+        {
+            "finding": table["finding"],
+            "dataset": "",
+            "claim": table["paper_claim"],
+            "statistic": table["description"],
+            "measured": np.nan,
+            "null": np.nan,
+            "effect": np.nan,
+            "effect_se": np.nan,
+            "criterion": table["criterion"],
+            "verdict": table["status"],
+            "note": "legacy row (no null control): " + table["measured"].astype(str),
+            "figure": "",
+        }
+    )
 
 
 def merge_claims(tables: Iterable[pd.DataFrame], stages: Iterable[str]) -> pd.DataFrame:
@@ -22,31 +49,89 @@ def merge_claims(tables: Iterable[pd.DataFrame], stages: Iterable[str]) -> pd.Da
         stages: the stage names, recorded in a `stage` column.
 
     Returns:
-        Frame with columns `finding, stage, description, ..., status`.
+        Frame with columns `finding, stage, dataset, ...` (COLUMNS order).
 
     Raises:
-        ValueError: a table misses a column or uses an unknown status.
+        ValueError: a table misses a column or uses an unknown verdict.
     """
     frames = []
     for stage, table in zip(stages, tables, strict=True):
+        if "verdict" not in table.columns and set(LEGACY) <= set(table.columns):
+            table = from_legacy(table)
         missing = [c for c in COLUMNS if c not in table.columns]
         if missing:
             raise ValueError(f"claims table of stage '{stage}' lacks columns {missing}")
-        bad = set(table["status"]) - STATUSES
+        bad = set(table["verdict"]) - set(VERDICTS)
         if bad:
-            raise ValueError(f"claims table of stage '{stage}': unknown status {bad}")
+            raise ValueError(f"claims table of stage '{stage}': unknown verdict {bad}")
         frames.append(table[COLUMNS].assign(stage=stage))
     merged = pd.concat(frames, ignore_index=True)
-    merged = merged.sort_values("finding", kind="stable", key=pd.to_numeric)
+    merged = merged.sort_values(["finding", "dataset"], kind="stable")
     return merged[["finding", "stage", *COLUMNS[1:]]].reset_index(drop=True)
 
 
-def to_markdown(table: pd.DataFrame) -> str:
-    """A GitHub-flavoured markdown rendering (no extra dependency)."""
-    cells = [
-        [str(v).replace("|", "\\|").replace("\n", " ") for v in row]
-        for row in table.itertuples(index=False)
+def _num(x: float) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return ""
+    return f"{x:.3g}"
+
+
+def _cell(value: object) -> str:
+    text = (
+        ""
+        if value is None or (isinstance(value, float) and np.isnan(value))
+        else str(value)
+    )
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def to_markdown(table: pd.DataFrame, figures_prefix: str = "../figures/") -> str:
+    """Markdown of the claims table: one row per claim, then the notes by row.
+
+    Each row shows measured vs null, effect ± SE (effect signed so that positive
+    supports the paper; pass needs effect >= 2 SE), the verdict and the figure.
+    """
+    counts = table["verdict"].value_counts().to_dict()
+    lines = [
+        "# Claims of Tsilivis & Kempe (2022) tested in this run",
+        "",
+        "Each row compares a statistic with the same statistic on a null control "
+        "computed in the same run; effect is signed so that positive supports the "
+        "paper. Verdict: pass if effect >= 2 SE (and any stated minimum effect), "
+        "fail if effect <= -2 SE, otherwise inconclusive (the note gives the size "
+        "that would resolve it). Findings 14 and 15 are numerical identities.",
+        "",
+        "Verdicts: " + ", ".join(f"{v} {counts.get(v, 0)}" for v in VERDICTS),
+        "",
+        "| # | finding | dataset | claim | statistic | measured | null | "
+        "effect ± SE | verdict | figure |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    head = "| " + " | ".join(table.columns) + " |"
-    rule = "|" + "---|" * len(table.columns)
-    return "\n".join([head, rule, *("| " + " | ".join(r) + " |" for r in cells)]) + "\n"
+    notes = []
+    for i, row in enumerate(table.itertuples(index=False), 1):
+        fig = str(row.figure) if isinstance(row.figure, str) else ""
+        name = fig.rsplit("/", 1)[-1]
+        link = f"[{name}]({figures_prefix}{name})" if name else ""
+        effect = (
+            f"{_num(row.effect)} ± {_num(row.effect_se)}"
+            if not (isinstance(row.effect, float) and math.isnan(row.effect))
+            else ""
+        )
+        cells = [
+            str(i),
+            str(row.finding),
+            _cell(row.dataset),
+            _cell(row.claim),
+            _cell(row.statistic),
+            _num(row.measured),
+            _num(row.null),
+            effect,
+            f"**{row.verdict}**",
+            link,
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+        notes.append(
+            f"{i}. (finding {row.finding}, {_cell(row.dataset)}) criterion: "
+            f"{_cell(row.criterion)}. {_cell(row.note)}"
+        )
+    return "\n".join([*lines, "", "## Notes", "", *notes]) + "\n"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ntkadv.claims.table import COLUMNS
+from ntkadv.claims.table import LEGACY as COLUMNS  # converted in phase B
 
 
 def _status(ok: bool | None) -> str:

@@ -1,15 +1,20 @@
-"""Tests of ntkadv.claims.table: merging per-stage claims tables."""
+"""Tests of ntkadv.claims.table: merging per-stage claims tables, markdown."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from ntkadv.claims.table import COLUMNS, merge_claims, to_markdown
+from ntkadv.claims.core import COLUMNS, Evidence, claim_row
+from ntkadv.claims.table import LEGACY, merge_claims, to_markdown
 
 
-def row(finding, status="pass"):
-    return dict(zip(COLUMNS, [finding, "d", "p", "m | x", "c", status], strict=True))
+def row(finding, verdict="pass", dataset="mnist"):
+    ev = Evidence("s | x", 0.5, 0.1, 0.4 if verdict == "pass" else -0.4, 0.1, "boot")
+    out = claim_row(finding, dataset, "claim", ev, "c", "results/figures/f.png")
+    assert out["verdict"] == verdict
+    return out
 
 
 def test_merge_sorts_numerically_and_tags_stage():
@@ -18,16 +23,29 @@ def test_merge_sorts_numerically_and_tags_stage():
     merged = merge_claims([a, b], ["attacks", "features"])
     assert merged["finding"].tolist() == [2, 9, 10]
     assert merged["stage"].tolist() == ["attacks", "features", "attacks"]
+    assert list(merged.columns) == ["finding", "stage", *COLUMNS[1:]]
     md = to_markdown(merged)
-    assert md.count("\n") == 2 + len(merged)
-    assert "m \\| x" in md  # pipes escaped
+    assert "s \\| x" in md  # pipes escaped
+    assert "[f.png](../figures/f.png)" in md
+    assert "0.4 ± 0.1" in md and "**fail**" in md
+    assert md.count("\n1. (finding 2") == 1
+
+
+def test_legacy_stage_tables_are_converted():
+    legacy = pd.DataFrame(
+        [dict(zip(LEGACY, [3, "desc", "paper", "0.9", "crit", "pass"], strict=True))]
+    )
+    merged = merge_claims([legacy], ["old"])
+    assert merged.loc[0, "verdict"] == "pass"
+    assert np.isnan(merged.loc[0, "effect"])
+    assert "legacy row" in merged.loc[0, "note"]
 
 
 @pytest.mark.parametrize(
     ("table", "message"),
     [
-        (pd.DataFrame([row(1, "maybe")]), "unknown status"),
-        (pd.DataFrame([row(1)]).drop(columns="measured"), "measured"),
+        (pd.DataFrame([{**row(1), "verdict": "maybe"}]), "unknown verdict"),
+        (pd.DataFrame([row(1)]).drop(columns="effect_se"), "effect_se"),
     ],
 )
 def test_merge_rejects_malformed_tables(table, message):

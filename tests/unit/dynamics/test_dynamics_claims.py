@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ntkadv.claims.table import COLUMNS
+from ntkadv.claims.table import LEGACY as COLUMNS  # converted in phase B
 from ntkadv.dynamics import claims as dc
 
 

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from ntkadv.attacks.closed_form import fgsm_step
-from ntkadv.claims.table import COLUMNS
+from ntkadv.claims.table import LEGACY as COLUMNS  # converted in phase B
 from ntkadv.kernels import jacobians
 from ntkadv.kernels.analytic import twolayer_ntk
 from ntkadv.spectra import eigh, predictor
