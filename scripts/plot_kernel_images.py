@@ -11,7 +11,7 @@ def main(smk) -> None:
     from ntkadv.plotting import dynamics as pd
 
     def kernel(path, epoch):
-        with h5py.File(path, "r") as f:
+        with h5io.open_read(path) as f:
             return f["kernels"][epoch]
 
     std_attrs, pgd_attrs = (

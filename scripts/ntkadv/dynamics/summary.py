@@ -27,7 +27,7 @@ def run_measure(
 
     attrs = h5io.read_attrs(run_path)
     num_classes = attrs["spec"]["num_classes"]
-    with h5py.File(run_path, "r") as f:
+    with h5io.open_read(run_path) as f:
         kernels = f["kernels"]
         log.info("%s: kernels %s", run_path, kernels.shape)
         with timed(log, "Frobenius Gram of the series"):
