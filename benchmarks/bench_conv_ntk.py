@@ -1,4 +1,4 @@
-"""Benchmark the direct CONV NTK (`ntkadv.conv_ntk`) against neural-tangents.
+"""Benchmark the direct CONV NTK (`ntkadv.kernels.conv`) against neural-tangents.
 
 1. XLA thread pinning: child processes run a float64 matmul and a large
    elementwise arctan2 under different environments and report CPU time / wall
@@ -41,7 +41,6 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 PROJECT_XLA_FLAGS = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 if __name__ == "__main__" and "--thread-probe" not in sys.argv:
@@ -51,7 +50,6 @@ if __name__ == "__main__" and "--thread-probe" not in sys.argv:
     os.environ["PJRT_NPROC"] = "1"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
 import jax  # noqa: E402
 
@@ -60,7 +58,9 @@ jax.config.update("jax_enable_x64", True)
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from ntkadv import conv_ntk, jacobians, kernels  # noqa: E402
+from ntkadv.kernels import analytic as kernels  # noqa: E402
+from ntkadv.kernels import conv as conv_ntk  # noqa: E402
+from ntkadv.kernels import jacobians  # noqa: E402
 
 SHAPES = {"cifar": (32, 32, 3), "mnist": (28, 28, 1)}
 FILTER = 3
@@ -191,7 +191,7 @@ def bench_blocks(args, rates) -> list[dict]:
         h, w, c = shape
         for depth in args.depths:
             spec = {"family": "conv", "depth": depth}
-            nt_fn = jax.jit(kernels.kernel_fn_from_spec(spec))
+            nt_fn = jax.jit(kernels.kernel_fn_from_spec(spec, implementation="stax"))
             my_fn = jax.jit(conv_ntk.conv_ntk_fn(depth))
             for n in args.blocks:
                 rng = np.random.default_rng(n)
@@ -241,7 +241,9 @@ def bench_tiles(args) -> None:
         for depth in args.depths:
             spec = {"family": "conv", "depth": depth}
             nt_tile = jax.jit(
-                jacobians.dense_tile_fn(kernels.kernel_fn_from_spec(spec))
+                jacobians.dense_tile_fn(
+                    kernels.kernel_fn_from_spec(spec, implementation="stax")
+                )
             )
             my_tile = jax.jit(jacobians.dense_tile_fn(conv_ntk.conv_ntk_fn(depth)))
             w_nt, c_nt = timed(nt_tile, x_eval, x_train, repeats=args.repeats)

@@ -5,7 +5,6 @@ from _common import start
 
 def main(smk) -> None:
     start(smk)
-    import h5py
 
     from ntkadv import h5io
     from ntkadv.plotting import dynamics as pd

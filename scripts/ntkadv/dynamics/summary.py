@@ -23,7 +23,6 @@ def run_measure(
     log: logging.Logger,
 ) -> None:
     """Rule measure_kernel_dynamics: distances, polar dynamics, mass of a run."""
-    import h5py
 
     attrs = h5io.read_attrs(run_path)
     num_classes = attrs["spec"]["num_classes"]

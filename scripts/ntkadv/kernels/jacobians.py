@@ -36,7 +36,6 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-import h5py
 import jax
 import jax.numpy as jnp
 import numpy as np

@@ -1,4 +1,4 @@
-"""Tests of ntkadv.conv_ntk: the direct CONV NTK against neural-tangents' kernel_fn.
+"""Tests of ntkadv.kernels.conv: the direct CONV NTK against neural-tangents' kernel_fn.
 
 Reference values: `kernels.kernel_fn_from_spec({'family': 'conv', ...})`
 (neural-tangents stax, float64), run op by op, and an independent NumPy
@@ -28,7 +28,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ntkadv import conv_ntk, jacobians, kernels
+from ntkadv.kernels import analytic as kernels
+from ntkadv.kernels import conv as conv_ntk
+from ntkadv.kernels import jacobians
 
 W_STD, B_STD = math.sqrt(2.0), 0.1
 MNIST, CIFAR, SMALL = (28, 28, 1), (32, 32, 3), (8, 8, 3)
@@ -62,7 +64,7 @@ def _rel(a, b) -> float:
 def _nt(depth: int, get: str = "ntk", w_std=W_STD, b_std=B_STD, f: int = 3):
     """neural-tangents' kernel_fn, not jitted (see the module docstring)."""
     spec = {"family": "conv", "depth": depth, "W_std": w_std, "b_std": b_std}
-    return kernels.kernel_fn_from_spec({**spec, "filter_size": f}, get)
+    return kernels.kernel_fn_from_spec({**spec, "filter_size": f}, get, "stax")
 
 
 @functools.cache
