@@ -81,6 +81,28 @@ def guard_imports(rule: str) -> None:
     sys.meta_path.insert(0, EnvImportGuard(rule, entry["env"], set(entry["blocked"])))
 
 
+def report_errors_on_console(rule: str) -> None:
+    """An uncaught error goes to the log with its traceback AND, as one line naming
+    the rule (and for OSErrors such as a full disk, the path), to the console — the
+    log itself may be on the disk that just filled up."""
+
+    def hook(kind, err, tb) -> None:
+        import traceback
+
+        try:
+            traceback.print_exception(kind, err, tb)  # sys.stderr is the log
+            sys.stderr.flush()
+        except OSError:
+            pass
+        where = (
+            f" [{err.filename}]" if isinstance(err, OSError) and err.filename else ""
+        )
+        line = str(err).splitlines()[0] if str(err) else ""
+        print(f"rule {rule}: {kind.__name__}: {line}{where}", file=sys.__stderr__)
+
+    sys.excepthook = hook
+
+
 def start(smk: Any, *, jax: bool = False, x64: bool | None = None) -> logging.Logger:
     """Log to the job's log file; for jax jobs pin threads and set float64.
 
@@ -90,6 +112,7 @@ def start(smk: Any, *, jax: bool = False, x64: bool | None = None) -> logging.Lo
         x64: if not None, jax's ``jax_enable_x64`` flag.
     """
     log = setup_logging(smk.log[0])
+    report_errors_on_console(smk.rule)
     guard_imports(smk.rule)
     if jax:
         pin_threads(smk.threads)

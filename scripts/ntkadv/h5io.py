@@ -10,10 +10,12 @@ it (`PRODUCERS`, checked against the workflow by tests/workflow/test_workflow.py
 from __future__ import annotations
 
 import contextlib
+import errno
 import fnmatch
 import json
 import os
 import platform
+import shutil
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -102,17 +104,45 @@ def _decode_attr(value: Any) -> Any:
     return value
 
 
+def check_free_space(path: str | os.PathLike, needed_bytes: int) -> None:
+    """Refuse to start writing `needed_bytes` (+64 MB margin) where they do not fit.
+
+    Raises:
+        OSError: errno ENOSPC, naming the folder, what is needed and what is free.
+    """
+    folder = Path(path).parent
+    folder.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(folder).free
+    if free < needed_bytes + MARGIN_BYTES:
+        raise OSError(
+            errno.ENOSPC,
+            f"no space left for {Path(path).name}: needs ~{needed_bytes / 2**20:.0f} MB"
+            f" (+{MARGIN_BYTES // 2**20} MB margin), {free / 2**20:.0f} MB free; "
+            "free disk space or move results/",
+            str(folder),
+        )
+
+
+#: Free space kept beyond an output's expected size.
+MARGIN_BYTES = 64 * 2**20
+
+
 @contextlib.contextmanager
 def atomic_h5(
-    path: str | os.PathLike, attrs: Mapping[str, Any] | None = None
+    path: str | os.PathLike,
+    attrs: Mapping[str, Any] | None = None,
+    expected_bytes: int = 0,
 ) -> Iterator[h5py.File]:
     """Open a new HDF5 file for writing that appears at `path` only on success.
 
     Usage: ``with atomic_h5(out, attrs) as f: f.create_dataset(...)``. On any
-    exception the temporary file is removed and `path` is left untouched.
+    exception the temporary file is removed and `path` is left untouched. With
+    `expected_bytes`, a disk that cannot hold the file fails before anything is
+    written (`check_free_space`).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    check_free_space(path, expected_bytes)
     for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by a killed job
         stale.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -138,7 +168,8 @@ def write(
     attrs: Mapping[str, Any] | None = None,
 ) -> None:
     """Atomically write `arrays` (name -> array) and `attrs` to an HDF5 file."""
-    with atomic_h5(path, attrs) as f:
+    sizes = sum(np.asarray(v).nbytes for v in arrays.values())
+    with atomic_h5(path, attrs, expected_bytes=sizes) as f:
         for key, value in arrays.items():
             f.create_dataset(key, data=np.asarray(value))
 

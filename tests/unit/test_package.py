@@ -128,3 +128,32 @@ def test_one_thread_jobs_really_run_on_one_core():
     ratio, pins = _python(probe, env)
     assert float(ratio) < 1.3, f"CPU time / wall time {ratio}: the pin has no effect"
     assert pins.split() == ["1", "1"]
+
+
+def test_uncaught_errors_reach_the_console_in_one_line(tmp_path):
+    """A job's error is one console line naming the rule and the path (the full
+    traceback goes to the log), e.g. a disk that cannot hold an output."""
+    code = (
+        "import _common, types\n"
+        f"smk = types.SimpleNamespace(log=[{str(tmp_path / 'job.log')!r}], rule='r')\n"
+        "_common.start(smk)\n"
+        "from ntkadv import h5io\n"
+        f"h5io.check_free_space({str(tmp_path / 'big.h5')!r}, 2**60)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=SCRIPTS,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode != 0
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert (
+        lines[0].startswith("rule r: OSError:")
+        and "no space left for big.h5" in lines[0]
+    )
+    assert str(tmp_path) in lines[0]
+    assert "Traceback" in (tmp_path / "job.log").read_text()
+    assert not (tmp_path / "big.h5").exists()

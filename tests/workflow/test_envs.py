@@ -116,3 +116,19 @@ def test_import_guard_refuses_what_the_env_lacks(tmp_path):
 def test_guard_map_covers_every_rule(import_guard_file: Path):
     mapping = json.loads(import_guard_file.read_text())
     assert set(mapping) == {r for r in rule_table() if r != "all"}
+
+
+def test_every_hdf5_output_names_its_producer_in_read_errors():
+    """ntkadv.h5io.PRODUCERS (used in every read error) matches the workflow."""
+    from conftest import RULE_RE
+    from ntkadv import h5io
+
+    checked = 0
+    for smk in sorted((REPO / "workflow/rules").glob("*.smk")):
+        for rule, body in RULE_RE.findall(smk.read_text()):
+            outputs = body.split("output:", 1)[-1].split("log:", 1)[0]
+            for path in re.findall(r'"(results/[^"]+\.h5)"', outputs):
+                sample = re.sub(r"\{(\w+)\}", lambda m: f"x{m.group(1)}1", path)
+                assert h5io.producer(sample) == rule, (path, h5io.producer(sample))
+                checked += 1
+    assert checked >= 10

@@ -380,7 +380,8 @@ def write_input_jacobian(
     xe, xt = np.asarray(x_eval), np.asarray(x_train)
     m, n, d = xe.shape[0], xt.shape[0], int(np.prod(xe.shape[1:]))
     meta = {**(attrs or {}), "form": form, "m": m, "n": n, "d": d}
-    with h5io.atomic_h5(path, meta) as f:
+    size = m * n * (16 if form == "factored" else 4 * d) + (m + n) * d * xe.itemsize
+    with h5io.atomic_h5(path, meta, expected_bytes=size) as f:
         f.create_dataset("x_eval", data=xe.reshape(m, d))
         f.create_dataset("x_train", data=xt.reshape(n, d))
         if form == "factored":

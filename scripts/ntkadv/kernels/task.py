@@ -79,7 +79,9 @@ def compute_gram(
     spec = full_spec(s.arch)
     kernel_fn = kernel_fn_from_spec(spec)
     b = s.block_size
-    with h5io.atomic_h5(out_path, _cache_attrs(data_path, ids, spec, s)) as f:
+    size = (len(x_train) + len(x_test)) * len(x_train) * 8
+    attrs = _cache_attrs(data_path, ids, spec, s)
+    with h5io.atomic_h5(out_path, attrs, expected_bytes=size) as f:
         for key, x1, x2 in [
             ("k_train_train", x_train, None),
             ("k_test_train", x_test, x_train),
