@@ -1,7 +1,7 @@
 """One epoch of the dynamics stage at the laptop shapes: where the time goes.
 
 Builds the laptop runs of config.yaml (``dynamics.datasets``) with
-``ntkadv.training.spec_from_settings`` / ``prefix_subsets`` / ``DynamicsRun`` on
+``training.spec_from_settings`` / ``prefix_subsets`` / ``DynamicsRun`` on
 random data of the right shapes (PGD training; MNIST ``CNN``: 500 images, batch 25,
 PGD-10 at alpha 0.1 / eps 0.3, eval 100 + 100 images with PGD-10, eNTK B = 20;
 CIFAR-10 ``CNN_mega``: 100 images, batch 10, PGD-5 at 2/255 / 8/255, eval 40 + 60
@@ -19,7 +19,7 @@ with PGD-5, eNTK B = 10) and reports
    plain SGD), evaluation (of which the eval PGD), eNTK and the rest (Python,
    slicing, host transfers), with XLA's flop counts
    (``jit(f).lower(...).compile().cost_analysis()``) and the achieved GFLOP/s;
-5. measured speed-ups: the layerwise eNTK (ntkadv.entk), XLA's legacy (non-thunk)
+5. measured speed-ups: the layerwise eNTK (dynamics.entk), XLA's legacy (non-thunk)
    CPU runtime (``--xla_cpu_use_thunk_runtime=false``, in a fresh process), a
    whole epoch of SGD steps under one ``jit`` + ``lax.scan``, buffer donation,
    one merged evaluation call, and the compile time a persistent compilation
@@ -62,7 +62,7 @@ x1.84; CIFAR 5.97 -> 3.66 s, x1.63):
    train x1.46-1.71 and eval x1.35-1.50 (MNIST), x1.51-1.64 and x1.48-1.54
    (CIFAR); compile +10-30% (~0.1-0.5 s per function). It slows impl. 1 of the
    eNTK (x0.6-0.9) but speeds up the layerwise one (x1.16-1.34).
-2. The layerwise eNTK (ntkadv.entk): MNIST 1.6-1.7 -> 0.12-0.13 s per epoch
+2. The layerwise eNTK (ntkadv.dynamics.entk): MNIST 1.6-1.7 -> 0.12-0.13 s per epoch
    (-25% of the epoch; at B=50 6.4 -> 0.44 s), CIFAR 0.71-0.81 -> 0.57-0.61 s.
 3. The evaluation (18% MNIST, ~40% CIFAR): e.g. half the eval images or robust
    accuracy every other epoch saves ~9% / ~20% (estimated, proportional; it makes
@@ -77,8 +77,8 @@ save at most the compile seconds above (<= 0.6 s per epoch).
 Run: ``.venv/bin/python benchmarks/bench_dynamics_epoch.py [--datasets mnist,cifar10]
 [--repeats 2]`` (~8 min on a loaded machine). ``--pin {affinity,flags,none}`` and
 ``--runtime {thunk,legacy}`` choose how this process runs XLA; ``--entk layerwise``
-patches ``training.ntk_fn_for`` (here only) to emulate the stage using
-ntkadv.entk; ``--no-pin-check --no-legacy --no-candidates`` keep it short.
+patches ``dsteps.ntk_fn_for`` (here only) to emulate the stage using
+ntkadv.dynamics.entk; ``--no-pin-check --no-legacy --no-candidates`` keep it short.
 """
 
 from __future__ import annotations
@@ -92,7 +92,6 @@ import sys
 import tempfile
 import threading
 import time
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 _ALLOWED_CPUS = os.sched_getaffinity(0)
@@ -144,11 +143,9 @@ def release_cpu_affinity() -> None:
 PIN = _early_option("--pin", "affinity")
 RUNTIME = _early_option("--runtime", "thunk")
 pin_before_jax(PIN, RUNTIME)
-try:
-    import ntkadv  # noqa: F401 (first: neural_tangents then skips TensorFlow)
-except ImportError:  # not installed as a package: use the source tree
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-    import ntkadv  # noqa: F401
+from ntkadv import compat  # noqa: E402
+
+compat.skip_tensorflow_interop()
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
@@ -158,8 +155,9 @@ jax.devices()  # build the CPU client (and its thread pools) now
 if PIN == "affinity":
     release_cpu_affinity()
 
-from ntkadv import entk, training  # noqa: E402
-from ntkadv.dynamics import kernel_matrix  # noqa: E402
+from ntkadv.dynamics import entk, training  # noqa: E402
+from ntkadv.dynamics import steps as dsteps  # noqa: E402
+from ntkadv.dynamics.measures import kernel_matrix  # noqa: E402
 
 # config.yaml dynamics.datasets (laptop), merged with the shared dynamics keys
 SHARED = {
@@ -417,14 +415,14 @@ def epoch_parts(
     else:
         epochs, state = [], run.init_state()
     f, opt = run.apply_fn, run.optimizer
-    train_attack = training.pgd_attack_fn(f, spec.train_attack)
-    eval_attack = training.pgd_attack_fn(f, spec.eval_attack)
+    train_attack = dsteps.pgd_attack_fn(f, spec.train_attack)
+    eval_attack = dsteps.pgd_attack_fn(f, spec.eval_attack)
     jit_attack = jax.jit(train_attack)
     jit_eval_attack = jax.jit(eval_attack)
-    step = jax.jit(training.train_step_fn(f, opt, train_attack))
-    plain = jax.jit(training.train_step_fn(f, opt, None))
-    counts = jax.jit(training.correct_counts_fn(f, eval_attack))
-    ntk = training.ntk_fn_for(f, spec.ntk_implementation)
+    step = jax.jit(dsteps.train_step_fn(f, opt, train_attack))
+    plain = jax.jit(dsteps.train_step_fn(f, opt, None))
+    counts = jax.jit(dsteps.correct_counts_fn(f, eval_attack))
+    ntk = dsteps.ntk_fn_for(f, spec.ntk_implementation)
     ntk_fast = entk.empirical_ntk_fn(f, "layerwise")
 
     b, steps = spec.batch_size, run.steps_per_epoch
@@ -508,12 +506,10 @@ def candidates(run, p, o, xb, yb, counter: CompileCounter, repeats: int) -> dict
     * one ``counts`` call on the concatenated eval sets instead of one per set.
     """
     spec, f, opt = run.spec, run.apply_fn, run.optimizer
-    step_pure = training.train_step_fn(
-        f, opt, training.pgd_attack_fn(f, spec.train_attack)
-    )
+    step_pure = dsteps.train_step_fn(f, opt, dsteps.pgd_attack_fn(f, spec.train_attack))
     step = jax.jit(step_pure)
     counts = jax.jit(
-        training.correct_counts_fn(f, training.pgd_attack_fn(f, spec.eval_attack))
+        dsteps.correct_counts_fn(f, dsteps.pgd_attack_fn(f, spec.eval_attack))
     )
     n_scan = min(SCAN_BATCHES, len(xb))
 
@@ -575,7 +571,7 @@ def cache_probe(cache_dir: str) -> dict:
 
     jax.monitoring.register_event_listener(on_event)
     run = _run("cifar10")
-    attack = jax.jit(training.pgd_attack_fn(run.apply_fn, run.spec.eval_attack))
+    attack = jax.jit(dsteps.pgd_attack_fn(run.apply_fn, run.spec.eval_attack))
     params = run.init_state().params
     x, y = run.eval_sets["test"]
     w0 = time.perf_counter()
@@ -680,8 +676,8 @@ def main() -> None:
         "--entk",
         choices=("jacobian_contraction", "layerwise"),
         default="jacobian_contraction",
-        help="eNTK of DynamicsRun; 'layerwise' patches training.ntk_fn_for (this "
-        "benchmark only) to emulate switching the stage to ntkadv.entk",
+        help="eNTK of DynamicsRun; 'layerwise' patches dsteps.ntk_fn_for (this "
+        "benchmark only) to emulate switching the stage to ntkadv.dynamics.entk",
     )
     parser.add_argument("--no-pin-check", action="store_true")
     parser.add_argument("--no-candidates", action="store_true")
@@ -693,7 +689,7 @@ def main() -> None:
     logging.getLogger("jax").setLevel(logging.ERROR)
     names = [n for n in args.datasets.split(",") if n]
     if args.entk == "layerwise":
-        training.ntk_fn_for = lambda f, implementation, block=0: entk.empirical_ntk_fn(
+        dsteps.ntk_fn_for = lambda f, implementation, block=0: entk.empirical_ntk_fn(
             f, "layerwise", block
         )
     counter = CompileCounter()

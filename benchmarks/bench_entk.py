@@ -2,7 +2,7 @@
 
 For the MNIST ``CNN`` (P = 824,458) at B in {10, 20, 50} and CIFAR-10 ``CNN_mega``
 (P = 368,938) at B in {10, 25}, times every implementation of
-:func:`ntkadv.entk.empirical_ntk_fn` on ``x2=None`` (jitted, after one warm-up call,
+:func:`dynamics.entk.empirical_ntk_fn` on ``x2=None`` (jitted, after one warm-up call,
 best of `--repeats`; wall and CPU seconds), and prints
 
 * the ratio to the first implementation of ``--impls`` ("ref"; by default
@@ -80,11 +80,9 @@ def release_cpu_affinity() -> None:
 
 
 confine_xla_to_one_thread()
-try:
-    import ntkadv  # noqa: F401 (first: neural_tangents then skips TensorFlow)
-except ImportError:  # not installed as a package: use the source tree
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-    import ntkadv  # noqa: F401
+from ntkadv import compat  # noqa: E402
+
+compat.skip_tensorflow_interop()
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
@@ -93,7 +91,7 @@ import numpy as np  # noqa: E402
 jax.devices()  # create the CPU client (1-thread pools) ...
 release_cpu_affinity()  # ... then let the OS place its threads freely
 
-from ntkadv import entk, models  # noqa: E402
+from ntkadv.dynamics import entk, models  # noqa: E402
 
 SHAPES = {"cnn": (28, 28, 1), "cnn_mega": (32, 32, 3)}
 PARAMS = {"cnn": 824_458, "cnn_mega": 368_938}

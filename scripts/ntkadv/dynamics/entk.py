@@ -32,7 +32,7 @@ implementations (all agree to float32 round-off, see tests/unit/test_entk.py):
   from flax's kernel layout; a Gram matrix does not depend on that order.
 
 ``'auto'`` is ``'layerwise'`` when the network is supported (the two CNNs of
-:mod:`ntkadv.models` are), else ``'structured_derivatives'``. The choice rests on
+:mod:`dynamics.models` are), else ``'structured_derivatives'``. The choice rests on
 benchmarks/bench_entk.py (jax 0.4.35, XLA:CPU on one thread, float32, best-of-3
 CPU seconds, x2=None; impl. 1 = 'jacobian_contraction'):
 
@@ -79,7 +79,10 @@ from typing import Any, Literal
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import neural_tangents as nt
+
+from ntkadv.compat import import_neural_tangents
+
+nt = import_neural_tangents()
 
 ApplyFn = Callable[[Any, jax.Array], jax.Array]
 KernelFn = Callable[[jax.Array, jax.Array | None, Any], jax.Array]

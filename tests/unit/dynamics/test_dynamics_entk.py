@@ -1,4 +1,4 @@
-"""Tests of ntkadv.entk: every eNTK implementation equals neural-tangents' impl. 1.
+"""Tests of ntkadv.dynamics.entk: every eNTK implementation equals implementation 1.
 
 Both dynamics CNNs at their real input shapes (28x28x1, 32x32x3), float32 params,
 B = 3 (and 2 for a rectangular x1 / x2 pair). conftest turns x64 on; all arrays
@@ -15,7 +15,7 @@ import neural_tangents as nt
 import numpy as np
 import pytest
 
-from ntkadv import entk, models
+from ntkadv.dynamics import entk, models
 
 SHAPES = {"cnn": (28, 28, 1), "cnn_mega": (32, 32, 3)}
 CONCRETE = [i for i in entk.IMPLEMENTATIONS if i != "auto"]
