@@ -165,6 +165,37 @@ def test_bad_config_fails_before_any_job(tmp_path, override, named):
     assert not (tmp_path / "results").exists()
 
 
+@pytest.mark.parametrize(
+    ("overrides", "absent"),
+    [
+        ({"attacks.notebook": None}, "tabulate_notebook_kernel"),
+        ({"features.datasets": []}, "score_features"),
+        ({"transfer.datasets": []}, "summarize_transfer_claims"),
+        ({"dynamics.linearize.datasets": []}, "train_linearized_network"),
+        (
+            {
+                "kernels.datasets": [],
+                "features.datasets": [],
+                "transfer.datasets": [],
+                "attacks.notebook": None,
+            },
+            "summarize_attack_claims",
+        ),
+    ],
+    ids=["no-notebook", "no-features", "no-transfer", "no-linearized", "no-kernels"],
+)
+def test_every_disabling_setting_builds_a_dag_without_that_stage(
+    tmp_path, overrides, absent
+):
+    """Each "null / empty disables X" of the schema: the DAG builds, the disabled
+    stage has no job (not even its claims job), the rest is unchanged."""
+    cfg = write_config(tmp_path, REPO / "tests/config/smoke.yaml", **overrides)
+    out = snakemake(tmp_path, cfg, "-n", "--quiet", "rules").stdout
+    rules = {line.split()[0] for line in out.splitlines() if line.strip()}
+    assert absent not in rules, out
+    assert "aggregate_claims" in rules
+
+
 def test_missing_data_is_named_and_leaves_nothing(tmp_path):
     cfg = write_config(
         tmp_path,

@@ -69,10 +69,9 @@ def notebook_kernel_params(wildcards):
 
 
 def get_notebook_reference_tables(wildcards):
-    """The kernel rows, plus results/tables/notebook_reference_features.csv when a
-    rule of the included stages produces it (the features stage)."""
+    """The kernel rows, plus results/tables/notebook_reference_features.csv when the
+    features stage scores the notebook kernel."""
     features = "results/tables/notebook_reference_features.csv"
-    produced = any(str(f) == features for r in workflow.rules for f in r.output)
     return ["results/tables/notebook_reference_kernel.csv"] + (
-        [features] if produced else []
+        [features] if features in feature_targets() else []
     )

@@ -23,6 +23,8 @@ def spectra_targets():
 
 
 def attack_targets():
+    if not attack_pairs():
+        return []
     datasets = config["kernels"]["datasets"]
     figures = [
         f"results/figures/attacks_{name}_{ds}.png"
@@ -96,27 +98,22 @@ def dynamics_targets():
     return figures + tables
 
 
-def get_claims_tables(wildcards):
-    """Per-stage claims tables: every results/tables/claims/<stage>.csv that a rule
-    of the included stages produces (so a new stage only has to write its own)."""
-    return sorted(
-        str(f)
-        for r in workflow.rules
-        for f in r.output
-        if str(f).startswith("results/tables/claims/")
+def stage_targets():
+    """The targets of every enabled stage (a disabled stage contributes none)."""
+    return (
+        attack_targets() + feature_targets() + transfer_targets() + dynamics_targets()
     )
+
+
+def get_claims_tables(wildcards):
+    """Per-stage claims tables (results/tables/claims/<stage>.csv) of the stages this
+    config enables: a stage whose datasets are empty has no claims job."""
+    return sorted(t for t in stage_targets() if t.startswith("results/tables/claims/"))
 
 
 def get_final_targets():
     """Everything `snakemake` builds by default (rule all)."""
     claims = ["results/tables/claims.csv"] if get_claims_tables(None) else []
     return (
-        data_targets()
-        + kernel_targets()
-        + claims
-        + spectra_targets()
-        + attack_targets()
-        + feature_targets()
-        + transfer_targets()
-        + dynamics_targets()
+        data_targets() + kernel_targets() + spectra_targets() + stage_targets() + claims
     )
