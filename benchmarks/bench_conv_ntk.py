@@ -58,6 +58,7 @@ jax.config.update("jax_enable_x64", True)
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
+from _bench import emit  # noqa: E402
 from ntkadv.kernels import analytic as kernels  # noqa: E402
 from ntkadv.kernels import conv as conv_ntk  # noqa: E402
 from ntkadv.kernels import jacobians  # noqa: E402
@@ -214,6 +215,8 @@ def bench_blocks(args, rates) -> list[dict]:
                 bounds = "  ".join(
                     f"{c_nt / b:5.1f} {c_me / b:4.1f}" for b in (b_madd, b_pass, b_flop)
                 )
+                what = f"CONV{depth} Gram block {n}x{n} ({data})"
+                emit("kernels", what, c_me, b_madd, "madds at the vectorised rate")
                 print(
                     f"{data:5s} CONV{depth} {n:4d} | {c_nt * 1e3:10.1f} "
                     f"{c_me * 1e3:8.1f} {c_nt / c_me:6.2f}x | {w_nt * 1e3:11.1f} "
@@ -274,8 +277,9 @@ def main() -> None:
     if args.thread_probe:
         thread_probe()
         return
-    if args.quick:
-        args.blocks, args.repeats, args.tile = [20], 1, [2, 20]
+    if args.quick:  # laptop block size, CIFAR only, no thread report
+        args.blocks, args.repeats, args.datasets = [100], 2, ["cifar"]
+        args.skip_threads = True
     print(f"jax {jax.__version__} on {jax.devices()[0].device_kind}, x64")
     if not args.skip_threads:
         bench_threads()

@@ -1,48 +1,56 @@
-"""Start-up cost of a rule script: `import neural_tangents` with and without TensorFlow.
+"""Start-up cost of a compute job: the imports and first kernel call it pays once.
 
-Run: uv run python benchmarks/bench_imports.py [repeats]
-Each measurement is a fresh interpreter that imports ntkadv.kernels (which imports
-neural_tangents.stax). Baseline: NTKADV_LOAD_TENSORFLOW=1, i.e. neural-tangents'
-eager import of its TensorFlow interop; ntkadv's default skips it (ntkadv/__init__).
-Every kernel, attack, feature and dynamics job pays this once. Prints the median
-wall time of each and the ratio baseline / ntkadv.
+Each measurement is a fresh interpreter (wall time, median of repeats). The job:
+``import _common``; pin threads; ``import ntkadv.kernels.analytic`` (jax and
+neural-tangents without its TensorFlow interop, ntkadv.compat) and build one kernel
+function. The bound: a bare ``import jax`` (what any jax job pays). Before the
+TensorFlow interop was skipped, this job took 20.6 s (TensorFlow alone ~19 s).
+
+Run: ``./uvw run python benchmarks/bench_imports.py [--quick]``.
 """
 
 from __future__ import annotations
 
-import os
+import argparse
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from _bench import emit
+
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
-PROBE = "import ntkadv.kernels.analytic as a; a.kernel_fn_from_spec({'family': 'fc'})"
+JOB = (
+    "import _common; _common.pin_threads(1)\n"
+    "from ntkadv.kernels.analytic import kernel_fn_from_spec\n"
+    "kernel_fn_from_spec({'family': 'fc'})\n"
+)
+BOUND = "import jax"
 
 
-def wall(repeats: int, **env: str) -> float:
+def wall(code: str, repeats: int) -> float:
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        subprocess.run(
-            [sys.executable, "-c", PROBE],
-            cwd=SCRIPTS,
-            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **env},
-            check=True,
-            capture_output=True,
-        )
+        subprocess.run([sys.executable, "-c", code], cwd=SCRIPTS, check=True)
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 
 
-def main(repeats: int = 3) -> None:
-    fast = wall(repeats)
-    slow = wall(repeats, NTKADV_LOAD_TENSORFLOW="1")
-    print(f"import with TensorFlow interop (baseline): {slow:6.2f} s")
-    print(f"import via ntkadv (interop skipped):       {fast:6.2f} s")
-    print(f"ratio baseline / ntkadv: {slow / fast:.1f}x")
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    repeats = 2 if args.quick else 5
+    emit(
+        "startup",
+        "compute job imports",
+        wall(JOB, repeats),
+        wall(BOUND, repeats),
+        "bare import jax",
+    )
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 3)
+    main()

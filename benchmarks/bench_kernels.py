@@ -1,118 +1,101 @@
-"""Benchmark the NTK caches against plain float64 matmuls measured in the same run.
+"""Kernel-stage benchmarks: Gram blocks, input-Jacobian caches, eigendecomposition.
 
-1. Gram throughput of an FC and a CONV analytic NTK (`ntk_gram_blocked`, float64) in
-   kernel entries/s and effective GFLOP/s, vs NumPy ``X1 @ X2.T`` of the same shapes.
-   Flop counts (documented, approximate): every kernel entry needs the first-layer
-   inner products, 2·d flops per entry (the matmul's own count). CONV additionally
-   does, per layer and per pair, an f x f spatial sum over the H·W covariance map
-   and the ReLU arc-cosine map: depth·H·W·(2 f² + 20) flops per entry (the 20 stands
-   for the ~10 elementwise ops, arctan2/sqrt counted as one each, on NNGP and NTK).
-   FC's per-entry scalar ops (O(depth)) are ignored.
-2. Input-Jacobian cache build time for an FC kernel: dense per-pair gradients
-   (vmap of jax.grad) vs the factored form (two JVPs per pair and a 2 x 2 solve),
-   checked to give the same contraction D(x)ᵀ c.
+Each measurement is compared with a lower bound measured in the same run
+(benchmarks/_bench.py protocol, one pinned core, float64):
 
-Run: ``uv run python benchmarks/bench_kernels.py [--n 400 --n-conv 200 --m 20]``.
-Sizes are small by default (~1-2 min on 2 cores).
+* FC2 Gram (n x n, CIFAR shapes): `ntk_gram_blocked` vs the float64 matmul X Xᵀ of
+  the same inputs (the first-layer inner products every entry needs);
+* input-Jacobian caches: the FC2 factored cache (two JVPs per pair and a 2 x 2 solve)
+  and a CONV1 dense tile (vmap of jax.grad), each vs one evaluation of the kernel on
+  the same pairs (any derivative costs at least the function); the factored and
+  dense forms are checked to give the same contraction D(x)ᵀ c;
+* eigendecomposition (`ntkadv.spectra.eigh`, LAPACK syevd with vectors) vs ~4 n³
+  flops at this machine's measured matmul rate.
+CONV Gram blocks are benchmarked in bench_conv_ntk.py.
+
+Run: ``./uvw run python benchmarks/bench_kernels.py [--quick]``.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from _bench import best_of, emit, matmul_rate, pin_one_core
+
+pin_one_core()
 
 import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
 
-import numpy as np  # noqa: E402
+from ntkadv import compat  # noqa: E402
+
+compat.skip_tensorflow_interop()
 
 from ntkadv.kernels import analytic, blocked, jacobians  # noqa: E402
+from ntkadv.spectra import eigh  # noqa: E402
 
-SHAPES = {"mnist": (28, 28, 1), "cifar": (32, 32, 3)}
-
-
-def best_of(fn, repeats: int) -> float:
-    """Fastest wall time of `repeats` calls (after one warm-up call)."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+SHAPE = (32, 32, 3)
 
 
-def bench_gram(args, shape) -> None:
-    d, hw = int(np.prod(shape)), shape[0] * shape[1]
-    print(f"\n== Gram n x n, input {shape} (d = {d}), float64 ==")
-    for name, spec, f, n in [
-        ("fc2", {"family": "fc", "depth": 2}, 0, args.n),
-        ("conv2", {"family": "conv", "depth": 2}, 3, args.n_conv),
-    ]:
-        x = np.random.default_rng(0).uniform(size=(n, *shape))
-        flat = x.reshape(n, d)
-        t_mm = best_of(lambda flat=flat: flat @ flat.T, args.repeats)
-        gflops_mm = 2 * n * n * d / t_mm / 1e9
-        print(f"n = {n}: numpy X @ X.T {t_mm * 1e3:8.2f} ms, {gflops_mm:6.2f} GFLOP/s")
-        kernel_fn = analytic.kernel_fn_from_spec(spec)
-        flops_entry = 2 * d + (spec["depth"] * hw * (2 * f * f + 20) if f else 0)
-        # symmetric: only the upper block triangle is computed; count what is done
-        nb = -(-n // args.block_size)
-        done = n * n * (nb + 1) / (2 * nb)
-        start = time.perf_counter()
-        blocked.ntk_gram_blocked(kernel_fn, x, None, args.block_size)
-        first = time.perf_counter() - start
-        start = time.perf_counter()
-        blocked.ntk_gram_blocked(kernel_fn, x, None, args.block_size)
-        t = time.perf_counter() - start
-        print(
-            f"  {name:6s} NTK {t * 1e3:10.2f} ms, {done / t:9.3e} entries/s, "
-            f"{done * flops_entry / t / 1e9:6.2f} GFLOP/s effective "
-            f"(1st call incl. compile {first:.2f} s)\n"
-            f"  ratio NTK time / matmul time = {t / t_mm:.1f}x"
-        )
-
-
-def bench_jacobian(args, shape) -> None:
-    rng = np.random.default_rng(1)
-    x_train = rng.uniform(size=(args.n, *shape))
-    x_eval = rng.uniform(size=(args.m, *shape))
-    c = rng.standard_normal((args.n, 3))
+def bench_gram(n: int, block: int, repeats: int) -> None:
+    x = np.random.default_rng(0).uniform(size=(n, *SHAPE))
+    flat = jnp.asarray(x.reshape(n, -1))
+    mm = jax.jit(lambda a: a @ a.T)
+    t_mm = best_of(lambda: mm(flat).block_until_ready(), repeats)
     kernel_fn = analytic.kernel_fn_from_spec({"family": "fc", "depth": 2})
-    print(f"\n== FC2 input-Jacobian cache, {args.m} eval x {args.n} train points ==")
-    out = {}
+    t = best_of(lambda: blocked.ntk_gram_blocked(kernel_fn, x, None, block), repeats)
+    emit("kernels", f"FC2 Gram {n}x{n} (CIFAR)", t, t_mm, "X Xᵀ float64 matmul")
+
+
+def bench_jacobians(n: int, m: int, block: int, repeats: int) -> None:
+    rng = np.random.default_rng(1)
+    x_train = rng.uniform(size=(n, *SHAPE))
+    x_eval = rng.uniform(size=(m, *SHAPE))
+    c = rng.standard_normal((n, 3))
+    fc = analytic.kernel_fn_from_spec({"family": "fc", "depth": 2})
+    one = jax.jit(fc)
+    t_k = best_of(lambda: one(x_eval, x_train).block_until_ready(), repeats)
+    built = {}
     for form in ("factored", "dense"):
-        build = jacobians.input_jacobian_fn(kernel_fn, form)
-        start = time.perf_counter()
-        build(x_eval, x_train, args.block_size)
-        first = time.perf_counter() - start
-        start = time.perf_counter()
-        jac = build(x_eval, x_train, args.block_size)
-        out[form] = (time.perf_counter() - start, jac.contract(c))
-        print(f"{form:8s}: {out[form][0]:8.3f} s (1st incl. compile {first:.3f} s)")
-    err = np.abs(out["dense"][1] - out["factored"][1]).max()
-    scale = np.abs(out["dense"][1]).max()
-    print(f"max |dense - factored| / max|dense| = {err / scale:.2e} (same numbers)")
-    print(f"dense / factored build time = {out['dense'][0] / out['factored'][0]:.1f}x")
+        build = jacobians.input_jacobian_fn(fc, form)
+        built[form] = build(x_eval, x_train, block)
+        if form == "factored":
+            t = best_of(lambda b=build: b(x_eval, x_train, block), repeats)
+            emit("kernels", f"FC2 factored Jacobian {m}x{n}", t, t_k, "one kernel pass")
+    a, b = (built[f].contract(c) for f in ("factored", "dense"))
+    err = np.abs(a - b).max() / np.abs(b).max()
+    print(f"factored vs dense contraction: max rel {err:.1e}")
+    conv = analytic.kernel_fn_from_spec({"family": "conv", "depth": 1})
+    r, cols = 10, min(n, 100)
+    xe, xt = jnp.asarray(x_eval[:r]), jnp.asarray(x_train[:cols])
+    k_conv = jax.jit(conv)
+    t_kc = best_of(lambda: k_conv(xe, xt).block_until_ready(), repeats)
+    tile = jax.jit(jacobians.dense_tile_fn(conv))
+    t = best_of(lambda: tile(xe, xt).block_until_ready(), repeats)
+    emit("kernels", f"CONV1 dense Jacobian tile {r}x{cols}", t, t_kc, "one kernel pass")
+
+
+def bench_eigh(n: int, repeats: int) -> None:
+    x = np.random.default_rng(2).uniform(size=(n, 300))
+    k = x @ x.T + np.eye(n)
+    t = best_of(lambda: eigh.eigendecompose(k), repeats)
+    bound = 4 * n**3 / matmul_rate()
+    emit("spectra", f"eigh {n}x{n}", t, bound, "4 n³ flops at the matmul rate")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=400, help="training points")
-    parser.add_argument("--n-conv", type=int, default=200, help="CONV Gram size")
-    parser.add_argument("--m", type=int, default=20, help="Jacobian eval points")
-    parser.add_argument("--dataset", choices=sorted(SHAPES), default="cifar")
+    parser.add_argument("--quick", action="store_true")
     parser.add_argument("--block-size", type=int, default=100)
-    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    print(f"jax {jax.__version__} on {jax.devices()[0].device_kind}, x64")
-    shape = SHAPES[args.dataset]
-    bench_gram(args, shape)
-    bench_jacobian(args, shape)
+    n, m, reps = (300, 20, 2) if args.quick else (1000, 100, 3)
+    print(f"jax {jax.__version__} on {jax.devices()[0].device_kind}, x64, one core")
+    bench_gram(n, args.block_size, reps)
+    bench_jacobians(n, m, args.block_size, reps)
+    bench_eigh(n if not args.quick else 1000, reps)
 
 
 if __name__ == "__main__":
