@@ -26,7 +26,8 @@ def attack_ntk_settings(wildcards):
             "predictor": config["predictor"],
             "budget": att["budget"][arch_family(wildcards.arch)],
             **pick(att, "eps_multipliers", "pgd_steps", "pgd_rel_step"),
-            **pick(att, "block_size", "n_gradient_check"),
+            **pick(att, "block_size", "n_gradient_check", "null_permutations"),
+            "seed": config["seed"],
         }
     )
 
