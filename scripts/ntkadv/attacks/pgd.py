@@ -93,7 +93,7 @@ def pgd(
 
 
 def pgd_rows_fn(
-    kernel_fn: KernelFn, task: Task, steps: int, input_shape, loop: str = "python"
+    kernel_fn: KernelFn, task: Task, steps: int, input_shape, loop: str = "fori"
 ) -> Callable:
     """PGD on a block of rows, each row its own (point, kernel machine, ε) job.
 
