@@ -219,14 +219,23 @@ def pooled_evidence(
 # ---------------------------------------------------------------- finding 4
 
 
-def useful_times(pw: Pointwise, seed: int = 0) -> dict[int, tuple[float, float]]:
-    """Finite times at which f_t (true labels) is useful: {j: (clean, SE)}.
+def useful_times(
+    pw: Pointwise, points: np.ndarray | None = None, seed: int = 0
+) -> dict[int, tuple[float, float]]:
+    """Finite times at which f_t (true labels) is useful on `points`: {j: (clean, SE)}.
 
     Useful: clean(τ_j) >= clean(∞) − USEFUL_GAP and clean(τ_j) − majority rate >=
-    2 SE (paired bootstrap over the evaluation points, the majority rate recomputed
-    on each resample).
+    2 SE (paired bootstrap over the points, the majority rate recomputed on each
+    resample).
+
+    Args:
+        pw: the kernel's per-point correctness.
+        points: evaluation-point indices to judge on (default all).
+        seed: bootstrap seed.
     """
-    clean = pw.clean()[0].astype(np.float64)  # (T, m)
+    idx = np.arange(pw.m) if points is None else np.asarray(points)
+    clean = pw.clean()[0][:, idx].astype(np.float64)  # (T, |idx|)
+    labels = pw.labels[idx]
     inf_acc = float(clean[-1].mean())
     out = {}
     for j in range(len(pw.taus) - 1):
@@ -234,52 +243,90 @@ def useful_times(pw: Pointwise, seed: int = 0) -> dict[int, tuple[float, float]]
         if acc < inf_acc - USEFUL_GAP:
             continue
 
-        def stat(idx, row=clean[j]):
-            return float(row[idx].mean()) - core.majority_rate(pw.labels[idx])
+        def stat(r, row=clean[j]):
+            return float(row[r].mean()) - core.majority_rate(labels[r])
 
-        se = core.bootstrap_se(stat, pw.m, BOOT_REPS, seed + j)
-        if core.verdict(acc - core.majority_rate(pw.labels), se) == "pass":
+        se = core.bootstrap_se(stat, idx.size, BOOT_REPS, seed + j)
+        if core.verdict(acc - core.majority_rate(labels), se) == "pass":
             out[j] = (acc, se)
     return out
 
 
-def early_vs_late(pws: Sequence[Pointwise], seed: int = 0) -> pd.DataFrame:
-    """Per kernel and attack: the earliest useful attacked τ and robust accuracies.
+def halves(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The two folds of the cross-fit: alternate points of each class (stratified,
+    so both halves keep the class proportions and the majority rate)."""
+    labels = np.asarray(labels)
+    a, b = [], []
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        a.append(idx[0::2])
+        b.append(idx[1::2])
+    return np.sort(np.concatenate(a)), np.sort(np.concatenate(b))
 
-    Returns rows dataset, arch, attack, tau_early (NaN if none), j_early, clean_early,
-    clean_inf, robust_early, robust_inf, null_robust_early, null_robust_inf (means
-    over the permuted-label machines), reason (why there is no τ_early).
+
+def early_times(pw: Pointwise, attack: str, seed: int = 0) -> tuple[np.ndarray, str]:
+    """Cross-fitted τ_early of every evaluation point, or (empty, reason).
+
+    τ_early is the earliest `attack`-attacked finite τ at which the true-label f_t is
+    useful (`useful_times`). It is chosen on one half of the evaluation points and
+    used on the other (`halves`): choosing it on the same points would select the
+    time at which those points happen to be classified well, and robust accuracy
+    (AND clean) inherits that luck — enough for a permuted-label "true" machine to
+    beat its permuted controls. Returns (m,) time indices (each point gets the τ
+    chosen on the other half).
+    """
+    inf = len(pw.taus) - 1
+    if inf not in pw.ran(attack):
+        return np.zeros(0, int), f"{attack} not run at t = inf"
+    ran = [j for j in pw.ran(attack) if j < inf]
+    if not ran:
+        return np.zeros(0, int), f"{attack} run at t = inf only"
+    if pw.m < 4:
+        return np.zeros(0, int), "fewer than 4 evaluation points"
+    fold = halves(pw.labels)
+    chosen = []
+    for k, part in enumerate(fold):
+        useful = useful_times(pw, part, seed + 50 * k)
+        cand = [j for j in ran if j in useful]
+        if not cand:
+            return np.zeros(0, int), (
+                f"no {attack}-attacked τ < inf with clean >= clean(inf) − "
+                f"{USEFUL_GAP} and 2 SE above the majority rate on "
+                f"{'first second'.split()[k]} half of the evaluation points"
+            )
+        chosen.append(cand[0])
+    j_of = np.empty(pw.m, int)
+    j_of[fold[0]], j_of[fold[1]] = chosen[1], chosen[0]
+    return j_of, ""
+
+
+def early_vs_late(pws: Sequence[Pointwise], seed: int = 0) -> pd.DataFrame:
+    """Per kernel and attack: the cross-fitted τ_early and robust accuracies.
+
+    Returns rows dataset, arch, attack, tau_early (the two folds' τ, "a/b"),
+    clean_early, clean_inf, robust_early, robust_inf, null_robust_early,
+    null_robust_inf (means over the permuted-label machines), reason (why a kernel
+    has no τ_early, else "").
     """
     rows = []
     for pw in pws:
-        useful = useful_times(pw, seed)
-        clean = pw.clean().mean(axis=2)  # (S, T)
+        clean = pw.clean().astype(np.float64)  # (S, T, m)
+        pts = np.arange(pw.m)
         for attack in ROBUST_ATTACKS:
-            rob = pw.robust(attack).mean(axis=2)  # (S, T)
-            ran = [j for j in pw.ran(attack) if j < len(pw.taus) - 1]
-            cand = [j for j in ran if j in useful]
+            j_of, reason = early_times(pw, attack, seed)
             row = {"dataset": pw.dataset, "arch": pw.arch, "attack": attack}
-            if len(pw.taus) - 1 not in pw.ran(attack):
-                row["reason"] = f"{attack} not run at t = inf"
-            elif not ran:
-                row["reason"] = f"{attack} run at t = inf only"
-            elif not cand:
-                row["reason"] = (
-                    f"no {attack}-attacked τ < inf with clean >= clean(inf) − "
-                    f"{USEFUL_GAP} and 2 SE above the majority rate"
-                )
-            else:
-                j = cand[0]
+            row["reason"] = reason
+            if not reason:
+                rob = pw.robust(attack).astype(np.float64)
+                taus = sorted({float(pw.taus[j]) for j in j_of})
                 row |= {
-                    "tau_early": float(pw.taus[j]),
-                    "j_early": j,
-                    "clean_early": float(clean[0, j]),
-                    "clean_inf": float(clean[0, -1]),
-                    "robust_early": float(rob[0, j]),
-                    "robust_inf": float(rob[0, -1]),
-                    "null_robust_early": float(rob[1:, j].mean()),
+                    "tau_early": "/".join(f"{t:g}" for t in taus),
+                    "clean_early": float(clean[0, j_of, pts].mean()),
+                    "clean_inf": float(clean[0, -1].mean()),
+                    "robust_early": float(rob[0, j_of, pts].mean()),
+                    "robust_inf": float(rob[0, -1].mean()),
+                    "null_robust_early": float(rob[1:, j_of, pts].mean()),
                     "null_robust_inf": float(rob[1:, -1].mean()),
-                    "reason": "",
                 }
             rows.append(row)
     return pd.DataFrame(rows)
@@ -291,7 +338,7 @@ def finding4_rows(
     """One finding-4 row per dataset, pooled over its attacked kernels.
 
     Parts (a conjunction), for FGSM and PGD each, at the earliest attacked τ at
-    which the true-label f_t is useful (`useful_times`):
+    which the true-label f_t is useful (`early_times`, cross-fitted):
 
     * robust(τ_early), true labels − the permuted-label machines at the same τ: the
       early predictor is robustly useful beyond what a label-blind machine gets (a
@@ -313,13 +360,15 @@ def finding4_rows(
             for r in have.itertuples():
                 pw = next(p for p in kernels if p.arch == r.arch)
                 rob = pw.robust(attack).astype(np.float64)
-                j = int(r.j_early)
-                meas_a.append(rob[0, j])
-                null_a.append(rob[1:, j])
-                meas_b.append(rob[0, j] - rob[0, -1])
-                null_b.append(rob[1:, j] - rob[1:, -1])
+                j_of, _ = early_times(pw, attack, seed)
+                pts = np.arange(pw.m)
+                early = rob[:, j_of, pts]  # (S, m)
+                meas_a.append(early[0])
+                null_a.append(early[1:])
+                meas_b.append(early[0] - rob[0, -1])
+                null_b.append(early[1:] - rob[1:, -1])
                 notes.append(
-                    f"{r.arch} {attack.upper()}: τ_early {r.tau_early:g} (clean "
+                    f"{r.arch} {attack.upper()}: τ_early {r.tau_early} (clean "
                     f"{r.clean_early:.3f} vs {r.clean_inf:.3f} at inf), robust "
                     f"{r.robust_early:.3f} -> {r.robust_inf:.3f} (null "
                     f"{r.null_robust_early:.3f} -> {r.null_robust_inf:.3f})"
@@ -356,9 +405,11 @@ def finding4_rows(
                 parts,
                 "pooled over the attacked kernels: for FGSM and PGD, robust accuracy "
                 f"at the earliest attacked τ with clean >= clean(inf) − {USEFUL_GAP} "
-                "and clean 2 SE above the majority rate exceeds the permuted-label "
-                "machine's at that τ, and the drop to t = inf exceeds the permuted "
-                f"machine's; each part effect >= 2 SE ({ROBUST_CONVENTION})",
+                "and clean 2 SE above the majority rate (chosen on the other half "
+                "of the evaluation points: a class-stratified cross-fit) exceeds the "
+                "permuted-label machines' at that τ, and the drop to t = inf "
+                "exceeds theirs; each part effect >= 2 SE "
+                f"({ROBUST_CONVENTION})",
                 figure_of.get(ds, ""),
                 "; ".join(notes),
             )
