@@ -1,12 +1,25 @@
-"""Benchmark: closed-form FGSM via the input-Jacobian cache vs autodiff (kernel_fn).
+"""Benchmark of rule attack_ntk per family: time vs a lower bound measured in the run.
 
-The paper (supp. Eq. 9) computes ∇ₓf_t = D(x)ᵀ c_t from a precomputed Jacobian of the
-analytic kernel instead of differentiating the kernel machine; the authors' notebook
-differentiates the BCE loss of f_∞ through `kernel_fn` with `jax.grad`. Both routes are
-timed here on the same FC1 kernel on binary CIFAR (airplane vs automobile), the same
-adversarial points are asserted, and the speed-up is printed.
+For each architecture (default FC1 and CONV1 on binary CIFAR, the laptop config's
+sizes and budgets) it times, on the workflow's own caches (results/ of a run of the
+config):
 
-Run: uv run python benchmarks/bench_attacks.py [--n-train 1000] [--n-eval 100]
+* lower bound: the Jacobian contraction of the suite (every machine and time at
+  once) + every closed-form point's kernel row and every PGD step at the kernel-row
+  and gradient-row rates measured here on one block of the same shape (so the bound
+  is the suite's essential kernel work at its best measured throughput);
+* before: the previous implementation (per-job eager PGD in `block_size` blocks,
+  closed-form points evaluated in 50 x 50 Gram blocks, un-jitted gradient check
+  closing over x_train), true labels only;
+* after, P = 0 and P = config: `attack_kernel_machine` without and with the
+  permuted-label nulls and the random-sign control.
+
+It prints each time and its ratio to the lower bound. Peak memory is in the rule's
+benchmark TSV (results/benchmarks/attack_ntk/...; max_rss).
+
+Run (after the caches exist, e.g. `snakemake results/ntk/cifar2/conv1/jacobian.h5
+results/spectra/cifar2/conv1/eigh.h5 ...`):
+    uv run python benchmarks/bench_attacks.py --results results [--archs fc1,conv1]
 """
 
 from __future__ import annotations
@@ -17,6 +30,9 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault(
+    "XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+)
 REPO = Path(__file__).resolve().parents[1]
 
 import jax  # noqa: E402
@@ -24,126 +40,211 @@ import jax  # noqa: E402
 jax.config.update("jax_enable_x64", True)
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
+import yaml  # noqa: E402
 
-from ntkadv import data, losses  # noqa: E402
-from ntkadv.attacks import closed_form, pgd  # noqa: E402
-from ntkadv.kernels import analytic, blocked, jacobians  # noqa: E402
-from ntkadv.spectra import eigh, predictor  # noqa: E402
+from ntkadv import h5io, losses  # noqa: E402
+from ntkadv.attacks import closed_form, pgd, suite  # noqa: E402
+from ntkadv.attacks.task import AttackSettings, attack_kernel_machine  # noqa: E402
+from ntkadv.config import settings_from  # noqa: E402
+from ntkadv.data import load_prepared  # noqa: E402
+from ntkadv.kernels.analytic import full_spec, kernel_fn_from_spec  # noqa: E402
+from ntkadv.kernels.blocked import ntk_gram_blocked  # noqa: E402
+from ntkadv.kernels.jacobians import load_input_jacobian  # noqa: E402
+from ntkadv.spectra import predictor  # noqa: E402
 
 
-def load_cifar2(n_train: int, n_eval: int):
-    """First n images of airplane/automobile (the notebook's selection)."""
-    files = data.locate_raw("cifar10", [str(REPO.parent / "shared" / "data")])
-    if any(v is None for v in files.values()):
-        raise SystemExit("CIFAR-10 not found in ../shared/data")
-    train, test = data.load_raw("cifar10", {Path(p).name: p for p in files.values()})
-    arr = data.make_subset(train, test, [0, 1], n_train, n_eval, "first", 0)
-    return (
-        arr["x_train"].astype(np.float64),
-        arr["y_train"].astype(np.float64),
-        arr["x_test"].astype(np.float64),
-        arr["y_test"].astype(np.float64),
+def settings_for(config: dict, dataset: str, arch: str, n_perm=None) -> AttackSettings:
+    """AttackSettings as helpers/attacks.smk builds them (canonical params)."""
+    att = config["attacks"]
+    family = config["architectures"][arch]["family"]
+    keys = ("eps_multipliers", "pgd_steps", "pgd_rel_step", "block_size")
+    return settings_from(
+        AttackSettings,
+        {
+            "arch": config["architectures"][arch],
+            "eps": config["datasets"][dataset]["eps"],
+            "x64": True,
+            "predictor": config["predictor"],
+            "budget": att["budget"].get(family, {}),
+            **{k: att[k] for k in keys},
+            "n_gradient_check": att.get("n_gradient_check", 4),
+            "null_permutations": att.get("null_permutations", 2)
+            if n_perm is None
+            else n_perm,
+            "seed": config.get("seed", 0),
+        },
     )
 
 
-def best_of(fn, repeats: int) -> tuple[float, object]:
-    """Minimum wall time of `repeats` calls (after one warm-up) and the output."""
+def timed(fn):
+    start = time.perf_counter()
     out = fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - start)
-    return min(times), out
+    jax.block_until_ready(out) if isinstance(out, jax.Array) else None
+    return time.perf_counter() - start, out
 
 
-ARCHS = {"fc1": {"family": "fc", "depth": 1}, "conv1": {"family": "conv", "depth": 1}}
+def before(kernel_fn, data, k_test, spectrum, jac, s: AttackSettings) -> float:
+    """The previous attack_ntk: true labels only, eager PGD per job, 50 x 50 blocks."""
+    from ntkadv.spectra.predictor import input_gradient_fn, predictor_fn
 
-
-def bench_one(name: str, data, eps: float, repeats: int, block: int) -> float:
-    """Time and cross-check both FGSM routes for one kernel; returns the ratio."""
-    x_train, y_train, x_eval, y_eval = data
-    spec = ARCHS[name]
-    kernel_fn = analytic.kernel_fn_from_spec(spec)
-    gram = blocked.ntk_gram_blocked(kernel_fn, x_train, None, 100)
-    k_eval = blocked.ntk_gram_blocked(kernel_fn, x_eval, x_train, 100)
-    c = predictor.coefficients(eigh.eigendecompose(gram), y_train, np.inf, 1.0)
-    f = k_eval @ c
-    x_flat = x_eval.reshape(len(x_eval), -1)
-
+    task = data["attrs"]["task"]
+    p = s.predictor
+    taus, times = predictor.time_grid(
+        float(spectrum[0][0]), p.lr, p.tau_log10_min, p.tau_log10_max, p.tau_num
+    )
+    plan = suite.make_plan(taus, times, s.eps, s, data["x_test"].shape[0])
+    m, bs = plan.n_eval, s.block_size
+    x_train = np.asarray(data["x_train"], np.float64)
+    x_eval = np.asarray(data["x_test"][:m], np.float64)
+    y = np.asarray(data["y_test"][:m], np.float64)
     start = time.perf_counter()
-    jac = jacobians.input_jacobian_fn(kernel_fn, spec["family"])(x_eval, x_train, 100)
-    t_cache_build = time.perf_counter() - start
-
-    def via_cache():
-        grad_f = jac.contract(c)  # supp. Eq. 9
-        g = losses.loss_input_gradient(f, grad_f, y_eval, "binary")
-        return closed_form.fgsm_step(x_flat, g, eps)
-
-    grad_fn = jax.jit(pgd.loss_gradient_fn(kernel_fn, "binary"))
-    xe, ye, xt, cj = map(jnp.asarray, (x_eval, y_eval, x_train, c))
-
-    def autodiff_grad():  # the notebook's route: jax.grad through kernel_fn
-        parts = [
-            grad_fn(xe[i : i + block], ye[i : i + block], xt, cj)
-            for i in range(0, len(xe), block)
+    coefs = predictor.coefficients_path(spectrum, data["y_train"], times, p.lr)
+    f_clean = np.einsum("mn,tnk->tmk", k_test[:m], coefs)
+    need = sorted(set(plan.time_idx) | set(plan.pgd_time_idx))
+    k = coefs.shape[2]
+    grads = np.asarray(jac.contract(np.concatenate([coefs[j] for j in need], 1)))
+    grad_f = {j: grads[:m, :, i * k : (i + 1) * k] for i, j in enumerate(need)}
+    x = x_eval.reshape(m, -1)
+    points = []
+    for j in plan.time_idx:
+        dirs = [closed_form.fgsm_direction(f_clean[j], grad_f[j], y, task)]
+        dirs += [
+            closed_form.first_order_direction(f_clean[j], grad_f[j], meth)
+            for meth in closed_form.FIRST_ORDER[task]
         ]
-        return np.asarray(jnp.concatenate(parts)).reshape(len(xe), -1)
+        for e in plan.eps_list(0, j):
+            points += [closed_form.perturb(x, d, plan.eps_values[e]) for d in dirs]
+    grad_fn = jax.jit(pgd.loss_gradient_fn(kernel_fn, task))
+    for j in plan.pgd_time_idx:
+        g0 = losses.loss_input_gradient(f_clean[j], grad_f[j], y, task)
+        for e in plan.eps_list(0, j, pgd=True):
+            eps = plan.eps_values[e]
+            points.append(
+                pgd.pgd(
+                    kernel_fn,
+                    x,
+                    x_train,
+                    coefs[j],
+                    y,
+                    task,
+                    eps,
+                    plan.pgd_rel_step * eps,
+                    plan.pgd_steps,
+                    bs,
+                    init_grad=g0,
+                    grad_fn=grad_fn,
+                )  # fmt: skip
+            )
+    ntk_gram_blocked(
+        kernel_fn, np.concatenate(points).reshape(-1, *x_eval.shape[1:]), x_train, bs
+    )
+    n_check = min(s.n_gradient_check, m)
+    for j in sorted({need[len(need) // 2], len(taus) - 1}) if n_check else []:
+        xe, xt, cj = (jnp.asarray(a) for a in (x_eval[:n_check], x_train, coefs[j]))
+        np.asarray(input_gradient_fn(kernel_fn, xt, cj)(xe))
+        np.asarray(predictor_fn(kernel_fn, xt, cj)(xe))
+        np.asarray(grad_fn(xe, jnp.asarray(y[:n_check]), xt, cj))
+    return time.perf_counter() - start
 
-    start = time.perf_counter()
-    g_auto = autodiff_grad()
-    t_first = time.perf_counter() - start
 
-    def via_autodiff():
-        return closed_form.fgsm_step(x_flat, autodiff_grad(), eps)
-
-    t_cache, adv_cache = best_of(via_cache, repeats)
-    t_auto, adv_auto = best_of(via_autodiff, repeats)
-    # components whose sign is decided above round-off (the CONV cache is float32)
-    tol = 1e-9 if jac.form == "factored" else 1e-5
-    big = np.abs(g_auto) > tol * np.abs(g_auto).max()
-    np.testing.assert_array_equal(adv_cache[big], adv_auto[big])
-    agree = float(np.mean(adv_cache == adv_auto))
-    k_adv = blocked.ntk_gram_blocked(
-        kernel_fn, adv_cache.reshape(x_eval.shape), x_train, 100
+def lower_bound(kernel_fn, data, spectrum, jac, s: AttackSettings) -> dict:
+    """Contraction + kernel rows + PGD steps at rates measured on one block."""
+    task = data["attrs"]["task"]
+    p = s.predictor
+    taus, times = predictor.time_grid(
+        float(spectrum[0][0]), p.lr, p.tau_log10_min, p.tau_log10_max, p.tau_num
     )
-    print(
-        f"{name.upper()} NTK, binary CIFAR, n_train={len(x_train)}, "
-        f"n_eval={len(x_eval)}, eps=8/255, f_inf; best of {repeats}"
+    plan = suite.make_plan(taus, times, s.eps, s, data["x_test"].shape[0])
+    m, b, sets = plan.n_eval, plan.block_size, 1 + plan.n_perm
+    fo = len(closed_form.FIRST_ORDER[task])
+    closed = sum(
+        len(plan.eps_list(st, j)) * (1 + (fo if st == 0 else 0))
+        for st in range(sets)
+        for j in plan.time_idx
+    ) + len({e for j in plan.time_idx for e in plan.eps_list(0, j)})
+    pgd_jobs = sum(
+        len(plan.eps_list(st, j, pgd=True))
+        for st in range(sets)
+        for j in plan.pgd_time_idx
     )
-    print(
-        f"  accuracy clean {losses.accuracy(f, y_eval, 'binary'):.3f}, "
-        f"FGSM {losses.accuracy(k_adv @ c, y_eval, 'binary'):.3f}"
+    x_train = np.asarray(data["x_train"], np.float64)
+    n, k = x_train.shape[0], np.asarray(data["y_train"]).shape[1]
+    need = sorted(set(plan.time_idx) | set(plan.pgd_time_idx))
+    c = np.random.default_rng(0).normal(size=(n, sets * len(need) * k))
+    t_contract, _ = timed(lambda: jac.eval_subset(0, m).contract(c))
+    xb = np.resize(
+        np.asarray(data["x_test"], np.float64).reshape(-1, jac.d), (b, jac.d)
     )
-    print(f"  Jacobian cache build (one-off, every t and eps): {t_cache_build:8.2f} s")
-    print(f"  FGSM via cache (Eq. 9 contraction):              {t_cache:8.3f} s")
-    print(
-        f"  FGSM via jax.grad through kernel_fn:             {t_auto:8.3f} s"
-        f"  (first call incl. compile {t_first:.2f} s)"
+    rows = suite.kernel_rows_fn(kernel_fn, x_train, b)
+    rows(xb)
+    t_rows, _ = timed(lambda: rows(xb))
+    yb = np.resize(np.asarray(data["y_test"], np.float64), (b, k))
+    step = jax.jit(pgd.loss_gradient_fn(kernel_fn, task))
+    args = (jnp.asarray(xb.reshape(b, *x_train.shape[1:])), jnp.asarray(yb))
+    cj = jnp.asarray(c[:, :k])
+    step(*args, jnp.asarray(x_train), cj).block_until_ready()
+    t_grad, _ = timed(lambda: step(*args, jnp.asarray(x_train), cj))
+    per_row_fwd, per_row_grad = t_rows / b, t_grad / b
+    pgd_rows = pgd_jobs * m
+    bound = (
+        t_contract
+        + closed * m * per_row_fwd
+        + pgd_rows * ((plan.pgd_steps - 1) * per_row_grad + per_row_fwd)
     )
-    print(
-        f"  identical adversarial pixels: {agree:.6f} "
-        f"(asserted where |grad| > {tol:g} max)"
-    )
-    print(f"  ratio autodiff / cache: {t_auto / t_cache:.2f}x")
-    return t_auto / t_cache
+    return {
+        "bound": bound,
+        "contract": t_contract,
+        "rows": closed * m,
+        "pgd_rows": pgd_rows,
+        "fwd_entries_per_s": n / per_row_fwd,
+        "grad_entries_per_s": n / per_row_grad,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", default="results")
+    parser.add_argument("--config", default=str(REPO / "config.yaml"))
+    parser.add_argument("--dataset", default="cifar2")
     parser.add_argument("--archs", default="fc1,conv1")
-    parser.add_argument("--n-train", type=int, default=1000)
-    parser.add_argument("--n-eval", type=int, default=100)
-    parser.add_argument("--n-eval-conv", type=int, default=20)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument(
-        "--block", type=int, default=25, help="autodiff points per call"
-    )
+    parser.add_argument("--skip-before", action="store_true")
     args = parser.parse_args()
-    for name in args.archs.split(","):
-        n_eval = args.n_eval_conv if ARCHS[name]["family"] == "conv" else args.n_eval
-        data = load_cifar2(args.n_train, n_eval)
-        bench_one(name, data, 8 / 255, args.repeats, args.block)
+    config = yaml.safe_load(Path(args.config).read_text())
+    r = Path(args.results)
+    data = load_prepared(r / f"data/{args.dataset}.h5")
+    print(f"{args.dataset}: n_train {data['x_train'].shape[0]}, jax {jax.__version__}")
+    for arch in args.archs.split(","):
+        s = settings_for(config, args.dataset, arch)
+        kernel_fn = kernel_fn_from_spec(full_spec(s.arch))
+        k_test = h5io.read(r / f"ntk/{args.dataset}/{arch}/gram.h5", ["k_test_train"])
+        eig = h5io.read(
+            r / f"spectra/{args.dataset}/{arch}/eigh.h5", ["eigvals", "eigvecs"]
+        )
+        spectrum = (eig["eigvals"], eig["eigvecs"])
+        jac = load_input_jacobian(r / f"ntk/{args.dataset}/{arch}/jacobian.h5")
+        k_test = k_test["k_test_train"]
+        lb = lower_bound(kernel_fn, data, spectrum, jac, s)
+        out = {}
+        if not args.skip_before:
+            out["before (true labels only)"] = before(
+                kernel_fn, data, k_test, spectrum, jac, s
+            )
+        for label, n_perm in (
+            ("after, P = 0", 0),
+            (f"after, P = {s.null_permutations}", None),
+        ):
+            st = settings_for(config, args.dataset, arch, n_perm)
+            start = time.perf_counter()
+            attack_kernel_machine(kernel_fn, data, k_test, spectrum, jac, st)
+            out[label] = time.perf_counter() - start
+        print(
+            f"{arch} ({s.arch['family']}): lower bound {lb['bound']:.2f} s = "
+            f"contraction {lb['contract']:.2f} s + {lb['rows']} kernel rows at "
+            f"{lb['fwd_entries_per_s']:.3g} entries/s + {lb['pgd_rows']} PGD rows "
+            f"(gradient {lb['grad_entries_per_s']:.3g} entries/s)"
+        )
+        for label, t in out.items():
+            print(f"  {label:28s} {t:8.2f} s   ratio to bound {t / lb['bound']:6.2f}")
 
 
 if __name__ == "__main__":

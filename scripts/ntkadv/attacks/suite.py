@@ -40,7 +40,7 @@ from ntkadv.attacks.closed_form import (
     perturb,
 )
 from ntkadv.attacks.pgd import pgd_rows_fn
-from ntkadv.kernels.blocked import block_starts, pad_rows
+from ntkadv.kernels.blocked import block_starts
 from ntkadv.losses import loss_input_gradient, predictions_correct
 from ntkadv.typing import KernelFn, Task
 
@@ -145,6 +145,13 @@ def make_plan(
     )
 
 
+def _pad(x: np.ndarray, size: int) -> np.ndarray:
+    """NumPy twin of `ntkadv.kernels.blocked.pad_rows` (no eager jax ops, which
+    compile once per shape): repeat the last row up to `size` rows."""
+    short = size - x.shape[0]
+    return x if short == 0 else np.concatenate([x, np.repeat(x[-1:], short, axis=0)])
+
+
 def kernel_rows_fn(kernel_fn: KernelFn, x_train, block: int) -> Callable:
     """x (M, d) flattened -> Θ(x, X) (M, n) float64, in padded blocks of `block` rows.
 
@@ -156,11 +163,11 @@ def kernel_rows_fn(kernel_fn: KernelFn, x_train, block: int) -> Callable:
     fn = jax.jit(lambda xb, xtr: kernel_fn(xb.reshape((-1,) + shape), xtr))
 
     def rows(x: np.ndarray) -> np.ndarray:
-        x = jnp.asarray(x)
+        x = np.asarray(x)
         out = np.empty((x.shape[0], xt.shape[0]), dtype=np.float64)
         b = min(block, x.shape[0])
         for i0, i1 in block_starts(x.shape[0], b):
-            out[i0:i1] = np.asarray(fn(pad_rows(x[i0:i1], b), xt))[: i1 - i0]
+            out[i0:i1] = np.asarray(fn(_pad(x[i0:i1], b), xt))[: i1 - i0]
         return out
 
     return rows
@@ -330,7 +337,7 @@ def attack_suite(
         f_adv = np.empty((x0.shape[0], k))
         for p0, p1 in block_starts(x0.shape[0], b):
             args = [
-                pad_rows(jnp.asarray(a[p0:p1]), b)
+                _pad(a[p0:p1], b)
                 for a in (x0, y_rows, g0, cidx, eps, plan.pgd_rel_step * eps)
             ]
             xa, fa = pgd_fn(*args, x_train_j, c_all_j)
