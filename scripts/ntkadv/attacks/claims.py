@@ -15,6 +15,9 @@ standard errors are paired bootstraps over the evaluation points. Conventions:
   the (pooled) statistic across the permutations. Pooling the attacked kernels of a
   dataset: effect = mean over kernels, SE_boot = mean of the kernels' SE_boot.
 * Chance is the majority-class rate of the evaluation points.
+* Finding 4's early time is chosen on one half of the evaluation points and used on
+  the other (a class-stratified cross-fit, `early_times`): choosing the time on the
+  same points selects their luck, which robust accuracy (AND clean) inherits.
 
 No jax here (the claims rule runs in envs/cpu.yaml).
 """

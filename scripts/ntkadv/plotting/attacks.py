@@ -195,7 +195,7 @@ def accuracy_vs_eps(
         ax.set_xlabel("ℓ∞ budget ε")
         ax.set_ylim(-0.03, 1.03)
         ax.grid(alpha=0.3)
-    axes[0, 0].set_ylabel("robust accuracy of f_∞ (clean AND attacked)")
+    axes[0, 0].set_ylabel("robust accuracy (clean AND attacked)", fontsize=8)
     axes[0, -1].legend(fontsize=7, loc="upper right")
     fig.suptitle(
         f"{dataset}: robust accuracy of the NTK predictor f_∞ vs ε "
