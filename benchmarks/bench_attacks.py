@@ -147,58 +147,60 @@ def before(kernel_fn, data, k_test, spectrum, jac, s: AttackSettings) -> float:
     return time.perf_counter() - start
 
 
-def lower_bound(kernel_fn, data, spectrum, jac, s: AttackSettings) -> dict:
-    """Contraction + kernel rows + PGD steps at rates measured on one block."""
+def rates(kernel_fn, data, s: AttackSettings) -> dict:
+    """Seconds per kernel row and per PGD gradient row on one block of the suite's
+    shape (jitted, after compilation)."""
     task = data["attrs"]["task"]
-    p = s.predictor
-    taus, times = predictor.time_grid(
-        float(spectrum[0][0]), p.lr, p.tau_log10_min, p.tau_log10_max, p.tau_num
-    )
-    plan = suite.make_plan(taus, times, s.eps, s, data["x_test"].shape[0])
-    m, b, sets = plan.n_eval, plan.block_size, 1 + plan.n_perm
-    fo = len(closed_form.FIRST_ORDER[task])
-    closed = sum(
-        len(plan.eps_list(st, j)) * (1 + (fo if st == 0 else 0))
-        for st in range(sets)
-        for j in plan.time_idx
-    ) + len({e for j in plan.time_idx for e in plan.eps_list(0, j)})
-    pgd_jobs = sum(
-        len(plan.eps_list(st, j, pgd=True))
-        for st in range(sets)
-        for j in plan.pgd_time_idx
-    )
     x_train = np.asarray(data["x_train"], np.float64)
-    n, k = x_train.shape[0], np.asarray(data["y_train"]).shape[1]
-    need = sorted(set(plan.time_idx) | set(plan.pgd_time_idx))
-    c = np.random.default_rng(0).normal(size=(n, sets * len(need) * k))
-    t_contract, _ = timed(lambda: jac.eval_subset(0, m).contract(c))
-    xb = np.resize(
-        np.asarray(data["x_test"], np.float64).reshape(-1, jac.d), (b, jac.d)
-    )
+    k = np.asarray(data["y_train"]).shape[1]
+    b = s.budget.block_size or s.block_size
+    d = int(np.prod(x_train.shape[1:]))
+    xb = np.resize(np.asarray(data["x_test"], np.float64).reshape(-1, d), (b, d))
     rows = suite.kernel_rows_fn(kernel_fn, x_train, b)
     rows(xb)
     t_rows, _ = timed(lambda: rows(xb))
     yb = np.resize(np.asarray(data["y_test"], np.float64), (b, k))
     step = jax.jit(pgd.loss_gradient_fn(kernel_fn, task))
     args = (jnp.asarray(xb.reshape(b, *x_train.shape[1:])), jnp.asarray(yb))
-    cj = jnp.asarray(c[:, :k])
-    step(*args, jnp.asarray(x_train), cj).block_until_ready()
-    t_grad, _ = timed(lambda: step(*args, jnp.asarray(x_train), cj))
-    per_row_fwd, per_row_grad = t_rows / b, t_grad / b
+    c = jnp.asarray(np.random.default_rng(0).normal(size=(x_train.shape[0], k)))
+    step(*args, jnp.asarray(x_train), c).block_until_ready()
+    t_grad, _ = timed(lambda: step(*args, jnp.asarray(x_train), c))
+    return {"fwd": t_rows / b, "grad": t_grad / b, "n": x_train.shape[0]}
+
+
+def lower_bound(data, spectrum, jac, s: AttackSettings, rate, random_sign) -> dict:
+    """Contraction (timed) + kernel rows + PGD steps at the measured `rate`s."""
+    task = data["attrs"]["task"]
+    p = s.predictor
+    taus, times = predictor.time_grid(
+        float(spectrum[0][0]), p.lr, p.tau_log10_min, p.tau_log10_max, p.tau_num
+    )
+    plan = suite.make_plan(taus, times, s.eps, s, data["x_test"].shape[0])
+    m, sets = plan.n_eval, 1 + plan.n_perm
+    fo = len(closed_form.FIRST_ORDER[task])
+    closed = sum(
+        len(plan.eps_list(st, j)) * (1 + (fo if st == 0 else 0))
+        for st in range(sets)
+        for j in plan.time_idx
+    )
+    if random_sign:
+        closed += len({e for j in plan.time_idx for e in plan.eps_list(0, j)})
+    pgd_jobs = sum(
+        len(plan.eps_list(st, j, pgd=True))
+        for st in range(sets)
+        for j in plan.pgd_time_idx
+    )
+    k = np.asarray(data["y_train"]).shape[1]
+    need = sorted(set(plan.time_idx) | set(plan.pgd_time_idx))
+    c = np.random.default_rng(0).normal(size=(rate["n"], sets * len(need) * k))
+    t_contract, _ = timed(lambda: jac.eval_subset(0, m).contract(c))
     pgd_rows = pgd_jobs * m
     bound = (
         t_contract
-        + closed * m * per_row_fwd
-        + pgd_rows * ((plan.pgd_steps - 1) * per_row_grad + per_row_fwd)
+        + closed * m * rate["fwd"]
+        + pgd_rows * ((plan.pgd_steps - 1) * rate["grad"] + rate["fwd"])
     )
-    return {
-        "bound": bound,
-        "contract": t_contract,
-        "rows": closed * m,
-        "pgd_rows": pgd_rows,
-        "fwd_entries_per_s": n / per_row_fwd,
-        "grad_entries_per_s": n / per_row_grad,
-    }
+    return {"bound": bound, "contract": t_contract, "rows": closed * m, "pgd": pgd_rows}
 
 
 def main() -> None:
@@ -223,28 +225,32 @@ def main() -> None:
         spectrum = (eig["eigvals"], eig["eigvecs"])
         jac = load_input_jacobian(r / f"ntk/{args.dataset}/{arch}/jacobian.h5")
         k_test = k_test["k_test_train"]
-        lb = lower_bound(kernel_fn, data, spectrum, jac, s)
-        out = {}
-        if not args.skip_before:
-            out["before (true labels only)"] = before(
-                kernel_fn, data, k_test, spectrum, jac, s
-            )
-        for label, n_perm in (
-            ("after, P = 0", 0),
-            (f"after, P = {s.null_permutations}", None),
-        ):
-            st = settings_for(config, args.dataset, arch, n_perm)
-            start = time.perf_counter()
-            attack_kernel_machine(kernel_fn, data, k_test, spectrum, jac, st)
-            out[label] = time.perf_counter() - start
+        rate = rates(kernel_fn, data, s)
         print(
-            f"{arch} ({s.arch['family']}): lower bound {lb['bound']:.2f} s = "
-            f"contraction {lb['contract']:.2f} s + {lb['rows']} kernel rows at "
-            f"{lb['fwd_entries_per_s']:.3g} entries/s + {lb['pgd_rows']} PGD rows "
-            f"(gradient {lb['grad_entries_per_s']:.3g} entries/s)"
+            f"{arch} ({s.arch['family']}): kernel rows {rate['n'] / rate['fwd']:.3g} "
+            f"entries/s, PGD gradient rows {rate['n'] / rate['grad']:.3g} entries/s"
         )
-        for label, t in out.items():
-            print(f"  {label:28s} {t:8.2f} s   ratio to bound {t / lb['bound']:6.2f}")
+        variants = [
+            ("after, P = 0", 0, True),
+            (f"after, P = {s.null_permutations}", None, True),
+        ]
+        if not args.skip_before:
+            variants.insert(0, ("before (true labels only)", 0, False))
+        for label, n_perm, new in variants:
+            st = settings_for(config, args.dataset, arch, n_perm)
+            lb = lower_bound(data, spectrum, jac, st, rate, random_sign=new)
+            start = time.perf_counter()
+            if new:
+                attack_kernel_machine(kernel_fn, data, k_test, spectrum, jac, st)
+            else:
+                before(kernel_fn, data, k_test, spectrum, jac, st)
+            t = time.perf_counter() - start
+            print(
+                f"  {label:26s} {t:8.2f} s  bound {lb['bound']:7.2f} s "
+                f"(contraction {lb['contract']:.2f} s, {lb['rows']} kernel rows, "
+                f"{lb['pgd']} PGD rows)  ratio {t / lb['bound']:5.2f}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -44,8 +44,8 @@ from ntkadv.kernels.blocked import block_starts
 from ntkadv.losses import loss_input_gradient, predictions_correct
 from ntkadv.typing import KernelFn, Task
 
-#: Floats per evaluation tile (gradients and perturbed points): 2^24 = 128 MB.
-TILE_FLOATS = 2**24
+#: Floats per evaluation tile (gradients and perturbed points): 2^25 = 256 MB.
+TILE_FLOATS = 2**25
 
 
 def subsample_indices(n: int, k: int | None) -> list[int]:
@@ -152,11 +152,19 @@ def _pad(x: np.ndarray, size: int) -> np.ndarray:
     return x if short == 0 else np.concatenate([x, np.repeat(x[-1:], short, axis=0)])
 
 
-def kernel_rows_fn(kernel_fn: KernelFn, x_train, block: int) -> Callable:
-    """x (M, d) flattened -> Θ(x, X) (M, n) float64, in padded blocks of `block` rows.
+def balanced_block(rows: int, block: int) -> int:
+    """Rows per call when `rows` are split into ceil(rows / block) equal calls (the
+    padding of the last call is then < the number of calls)."""
+    calls = -(-rows // max(1, block))
+    return -(-rows // max(1, calls))
 
-    One jitted call per block (a single compiled shape; x_train is an argument, not
-    a constant). Rows are independent, so any block size gives the same values.
+
+def kernel_rows_fn(kernel_fn: KernelFn, x_train, block: int) -> Callable:
+    """x (M, d) flattened -> Θ(x, X) (M, n) float64, in blocks of <= `block` rows.
+
+    One jitted call per block (`balanced_block` rows, the last block padded: one
+    compiled shape per M; x_train is an argument, not a constant). Rows are
+    independent, so any block size gives the same values.
     """
     xt = jnp.asarray(x_train)
     shape = tuple(xt.shape[1:])
@@ -165,7 +173,7 @@ def kernel_rows_fn(kernel_fn: KernelFn, x_train, block: int) -> Callable:
     def rows(x: np.ndarray) -> np.ndarray:
         x = np.asarray(x)
         out = np.empty((x.shape[0], xt.shape[0]), dtype=np.float64)
-        b = min(block, x.shape[0])
+        b = balanced_block(x.shape[0], block)
         for i0, i1 in block_starts(x.shape[0], b):
             out[i0:i1] = np.asarray(fn(_pad(x[i0:i1], b), xt))[: i1 - i0]
         return out
@@ -332,7 +340,7 @@ def attack_suite(
         )
         cidx = np.repeat([s * n_times + j for s, j, _ in pjobs], r)
         eps = np.repeat([plan.eps_values[e] for _, _, e in pjobs], r)
-        b = min(plan.block_size, x0.shape[0])
+        b = balanced_block(x0.shape[0], plan.block_size)
         x_adv = np.empty_like(x0)
         f_adv = np.empty((x0.shape[0], k))
         for p0, p1 in block_starts(x0.shape[0], b):

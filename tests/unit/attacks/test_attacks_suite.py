@@ -304,3 +304,14 @@ def test_kernel_rows_fn_is_block_invariant():
     for block in (1, 3, 7, 50):
         got = suite.kernel_rows_fn(rbf_kernel_fn, x_train, block)(x)
         np.testing.assert_allclose(got, ref, rtol=1e-13, atol=0)
+
+
+@pytest.mark.parametrize(
+    ("rows", "block", "expected"),
+    [(1800, 500, 450), (1000, 500, 500), (650, 8, 8), (5, 500, 5), (7, 3, 3)],
+)
+def test_balanced_block(rows, block, expected):
+    b = suite.balanced_block(rows, block)
+    assert b == expected and b <= block
+    calls = -(-rows // b)
+    assert calls * b - rows < calls  # padding below one row per call
