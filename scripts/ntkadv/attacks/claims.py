@@ -558,6 +558,7 @@ def finding15_rows(checks: pd.DataFrame, figure_of: Mapping[str, str]) -> list[d
             )
         ]
     rows = []
+    checks = checks.reset_index(drop=True)
     for ds, sub in checks.groupby("dataset", sort=False):
         err = sub[["grad_f_rel_err", "loss_grad_rel_err"]].max(axis=1)
         worst = sub.loc[err.idxmax()]
