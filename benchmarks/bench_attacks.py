@@ -196,7 +196,7 @@ def lower_bound(data, spectrum, jac, s: AttackSettings, rate, random_sign) -> di
     pgd_jobs = sum(
         len(plan.eps_list(st, j, pgd=True))
         for st in range(sets)
-        for j in plan.pgd_time_idx
+        for j in plan.pgd_times(st)
     )
     k = np.asarray(data["y_train"]).shape[1]
     need = sorted(set(plan.time_idx) | set(plan.pgd_time_idx))

@@ -8,7 +8,8 @@ from the config and the architecture family's compute budget.
 
 Same-run null controls (`ntkadv.claims.nulls`): the machines c_t(Y_π) of P permuted
 training labels on the same spectrum are attacked with the same plan at the dataset's
-ε (FGSM at every attacked time, PGD at the PGD times), and a random-sign perturbation
+ε (FGSM at every attacked time, PGD at the PGD times unless those are t = ∞ only,
+`SuitePlan.pgd_times`), and a random-sign perturbation
 x + ε·r (one r per point, shared by every machine) is evaluated for every machine and
 time. Robust accuracy counts a point only if it is correct clean AND correct
 attacked, so a label-free attack that pushes a misclassified point to the right class
@@ -97,6 +98,13 @@ class SuitePlan:
     n_eval: int
     block_size: int
     n_perm: int = 0
+
+    def pgd_times(self, s: int) -> tuple[int, ...]:
+        """PGD times of label set s: the plan's, except that the permuted-label
+        machines skip PGD when it runs at t = ∞ only (their PGD enters finding 4
+        only, which needs a finite PGD time as well)."""
+        finite = any(j < len(self.taus) - 1 for j in self.pgd_time_idx)
+        return self.pgd_time_idx if (s == 0 or finite) else ()
 
     def eps_list(self, s: int, j: int, pgd: bool = False) -> list[int]:
         """ε indices of label set s at time j (the curve: true labels at t = ∞)."""
@@ -325,7 +333,7 @@ def attack_suite(
         pjobs = [
             (s, j, e)
             for s in range(n_sets)
-            for j in plan.pgd_time_idx
+            for j in plan.pgd_times(s)
             for e in plan.eps_list(s, j, pgd=True)
         ]
         if pgd_fn is None or not pjobs:

@@ -101,6 +101,7 @@ def test_make_plan_follows_the_family_budget(m):
     assert plan.pgd_steps == 5 and plan.block_size == 7
     assert plan.eps_curve and not plan.eps_curve_pgd
     assert plan.eps_list(0, 3, pgd=True) == [0] and plan.eps_list(0, 3) == [0, 1]
+    assert plan.pgd_times(0) == (3,) and plan.pgd_times(1) == ()
     np.testing.assert_allclose(plan.eps_values, [0.1, 0.2])
     assert plan.default_eps == 0
     assert plan.n_eval == min(m, 10)
@@ -289,7 +290,9 @@ def test_attack_kernel_machine_end_to_end():
     pgd_taus = {r["tau"] for r in rows if r["attack"] == "pgd"}
     assert pgd_taus == {math.inf}  # pgd_times = 1: the last time only
     assert pw["pgd"].shape == (3, 3, 5)
-    assert (pw["pgd"][:, :2] == -1).all() and (pw["pgd"][:, 2] >= 0).all()
+    # PGD at t = ∞ only: the permuted-label machines skip it (no claim uses it)
+    assert (pw["pgd"][:, :2] == -1).all() and (pw["pgd"][0, 2] >= 0).all()
+    assert (pw["pgd"][1:] == -1).all()
     # checked at the middle of the attacked times and at ∞
     assert [c["tau"] for c in checks] == [10.0, math.inf]
     for c in checks:
