@@ -433,8 +433,11 @@ def _inf_parts(
     notes = []
     for pw in kernels:
         c, rs = pw.clean()[:, -1], pw.robust("random_sign")[:, -1]
-        accs = {"clean": c[0].mean(), "null clean": c[1:].mean(), "random sign": rs[0]}
-        accs["random sign"] = rs[0].mean()
+        accs = {
+            "clean": c[0].mean(),
+            "null clean": c[1:].mean(),
+            "random sign": rs[0].mean(),
+        }
         for a in attacks:
             if len(pw.taus) - 1 in pw.ran(a):
                 accs[a.upper()] = pw.robust(a)[0, -1].mean()
