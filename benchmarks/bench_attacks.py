@@ -22,6 +22,7 @@ benchmark TSV (results/benchmarks/attack_ntk/...; max_rss).
 Run (after the caches exist, e.g. `snakemake results/ntk/cifar2/conv1/jacobian.h5
 results/spectra/cifar2/conv1/eigh.h5 ...`):
     uv run python benchmarks/bench_attacks.py --results results [--archs fc1,conv1]
+        [--loops]
 """
 
 from __future__ import annotations
@@ -211,6 +212,30 @@ def lower_bound(data, spectrum, jac, s: AttackSettings, rate, random_sign) -> di
     return {"bound": bound, "contract": t_contract, "rows": closed * m, "pgd": pgd_rows}
 
 
+def loop_variants(kernel_fn, data, s: AttackSettings) -> None:
+    """PGD steps as a Python loop of a jitted step, a lax.fori_loop or unrolled, on
+    one block of the suite's shape (compile and run CPU seconds)."""
+    task = data["attrs"]["task"]
+    x_train = jnp.asarray(data["x_train"], jnp.float64)
+    k = np.asarray(data["y_train"]).shape[1]
+    b = s.budget.block_size or s.block_size
+    d = int(np.prod(x_train.shape[1:]))
+    x0 = jnp.asarray(np.resize(np.asarray(data["x_test"], np.float64), (b, d)))
+    y = jnp.asarray(np.resize(np.asarray(data["y_test"], np.float64), (b, k)))
+    c = jnp.asarray(np.random.default_rng(0).normal(size=(x_train.shape[0], 3 * k)))
+    cidx, eps = jnp.arange(b) % 3, jnp.full(b, s.eps)
+    steps = s.budget.pgd_steps or s.pgd_steps
+    for loop in ("python", "fori", "unrolled"):
+        fn = pgd.pgd_rows_fn(kernel_fn, task, steps, x_train.shape[1:], loop)
+        args = (x0, y, jnp.ones_like(x0), cidx, eps, eps * s.pgd_rel_step, x_train, c)
+        t_first, _ = timed(lambda fn=fn, args=args: jax.block_until_ready(fn(*args)))
+        t_run, _ = timed(lambda fn=fn, args=args: jax.block_until_ready(fn(*args)))
+        print(
+            f"  PGD-{steps} loop {loop:8s} {b} rows: first call {t_first:6.2f} s, "
+            f"then {t_run:6.2f} s ({t_run / b * 1e3:.2f} ms per row)"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", default="results")
@@ -218,6 +243,9 @@ def main() -> None:
     parser.add_argument("--dataset", default="cifar2")
     parser.add_argument("--archs", default="fc1,conv1")
     parser.add_argument("--skip-before", action="store_true")
+    parser.add_argument(
+        "--loops", action="store_true", help="also compare PGD loop forms"
+    )
     args = parser.parse_args()
     config = yaml.safe_load(Path(args.config).read_text())
     r = Path(args.results)
@@ -238,6 +266,8 @@ def main() -> None:
             f"{arch} ({s.arch['family']}): kernel rows {rate['n'] / rate['fwd']:.3g} "
             f"entries/s, PGD gradient rows {rate['n'] / rate['grad']:.3g} entries/s"
         )
+        if args.loops:
+            loop_variants(kernel_fn, data, s)
         variants = [
             ("after, P = 0", 0, True),
             (f"after, P = {s.null_permutations}", None, True),
