@@ -1,12 +1,28 @@
-"""Benchmark: closed-form FGSM via the input-Jacobian cache vs autodiff (kernel_fn).
+"""Benchmark of rule attack_ntk per family: time vs a lower bound measured in the run.
 
-The paper (supp. Eq. 9) computes ∇ₓf_t = D(x)ᵀ c_t from a precomputed Jacobian of the
-analytic kernel instead of differentiating the kernel machine; the authors' notebook
-differentiates the BCE loss of f_∞ through `kernel_fn` with `jax.grad`. Both routes are
-timed here on the same FC1 kernel on binary CIFAR (airplane vs automobile), the same
-adversarial points are asserted, and the speed-up is printed.
+For each architecture (default FC1 and CONV1 on binary CIFAR, the laptop config's
+sizes and budgets) it times, on the workflow's own caches (results/ of a run of the
+config):
 
-Run: uv run python benchmarks/bench_attacks.py [--n-train 1000] [--n-eval 100]
+* lower bound: the Jacobian contraction of the suite (every machine and time at
+  once) + every closed-form point's kernel row and every PGD step at the kernel-row
+  and gradient-row rates measured here on one block of the same shape (so the bound
+  is the suite's essential kernel work at its best measured throughput);
+* before: the previous implementation (per-job eager PGD in `block_size` blocks,
+  closed-form points evaluated in 50 x 50 Gram blocks, un-jitted gradient check
+  closing over x_train), true labels only;
+* after, P = 0 and P = config: `attack_kernel_machine` without and with the
+  permuted-label nulls and the random-sign control.
+
+It prints each time (CPU seconds of the process: XLA runs on one thread, as in the
+rule, and CPU time does not count other users of a shared machine) and its ratio to
+the lower bound. Peak memory is in the rule's
+benchmark TSV (results/benchmarks/attack_ntk/...; max_rss).
+
+Run (after the caches exist, e.g. `snakemake results/ntk/cifar2/conv1/jacobian.h5
+results/spectra/cifar2/conv1/eigh.h5 ...`):
+    uv run python benchmarks/bench_attacks.py --results results [--archs fc1,conv1]
+        [--loops]
 """
 
 from __future__ import annotations
@@ -17,6 +33,9 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault(
+    "XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+)
 REPO = Path(__file__).resolve().parents[1]
 
 import jax  # noqa: E402
@@ -24,126 +43,253 @@ import jax  # noqa: E402
 jax.config.update("jax_enable_x64", True)
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
+import yaml  # noqa: E402
 
-from ntkadv import data, losses  # noqa: E402
-from ntkadv.attacks import closed_form, pgd  # noqa: E402
-from ntkadv.kernels import analytic, blocked, jacobians  # noqa: E402
-from ntkadv.spectra import eigh, predictor  # noqa: E402
+from ntkadv import h5io, losses  # noqa: E402
+from ntkadv.attacks import closed_form, pgd, suite  # noqa: E402
+from ntkadv.attacks.task import AttackSettings, attack_kernel_machine  # noqa: E402
+from ntkadv.config import settings_from  # noqa: E402
+from ntkadv.data import load_prepared  # noqa: E402
+from ntkadv.kernels.analytic import full_spec, kernel_fn_from_spec  # noqa: E402
+from ntkadv.kernels.blocked import ntk_gram_blocked  # noqa: E402
+from ntkadv.kernels.jacobians import load_input_jacobian  # noqa: E402
+from ntkadv.spectra import predictor  # noqa: E402
 
 
-def load_cifar2(n_train: int, n_eval: int):
-    """First n images of airplane/automobile (the notebook's selection)."""
-    files = data.locate_raw("cifar10", [str(REPO.parent / "shared" / "data")])
-    if any(v is None for v in files.values()):
-        raise SystemExit("CIFAR-10 not found in ../shared/data")
-    train, test = data.load_raw("cifar10", {Path(p).name: p for p in files.values()})
-    arr = data.make_subset(train, test, [0, 1], n_train, n_eval, "first", 0)
-    return (
-        arr["x_train"].astype(np.float64),
-        arr["y_train"].astype(np.float64),
-        arr["x_test"].astype(np.float64),
-        arr["y_test"].astype(np.float64),
+def settings_for(config: dict, dataset: str, arch: str, n_perm=None) -> AttackSettings:
+    """AttackSettings as helpers/attacks.smk builds them (canonical params)."""
+    att = config["attacks"]
+    family = config["architectures"][arch]["family"]
+    keys = ("eps_multipliers", "pgd_steps", "pgd_rel_step", "block_size")
+    return settings_from(
+        AttackSettings,
+        {
+            "arch": config["architectures"][arch],
+            "eps": config["datasets"][dataset]["eps"],
+            "x64": True,
+            "predictor": config["predictor"],
+            "budget": att["budget"].get(family, {}),
+            **{k: att[k] for k in keys},
+            "n_gradient_check": att.get("n_gradient_check", 4),
+            "null_permutations": att.get("null_permutations", 2)
+            if n_perm is None
+            else n_perm,
+            "seed": config.get("seed", 0),
+        },
     )
 
 
-def best_of(fn, repeats: int) -> tuple[float, object]:
-    """Minimum wall time of `repeats` calls (after one warm-up) and the output."""
+def clock() -> float:
+    """CPU seconds of this process: the jobs run XLA on one thread, and the machine
+    is shared, so CPU time (not wall time) is what the bound is compared with."""
+    return time.process_time()
+
+
+def timed(fn):
+    start = clock()
     out = fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - start)
-    return min(times), out
+    jax.block_until_ready(out) if isinstance(out, jax.Array) else None
+    return clock() - start, out
 
 
-ARCHS = {"fc1": {"family": "fc", "depth": 1}, "conv1": {"family": "conv", "depth": 1}}
+def before(kernel_fn, data, k_test, spectrum, jac, s: AttackSettings) -> float:
+    """The previous attack_ntk: true labels only, eager PGD per job, 50 x 50 blocks."""
+    from ntkadv.spectra.predictor import input_gradient_fn, predictor_fn
 
-
-def bench_one(name: str, data, eps: float, repeats: int, block: int) -> float:
-    """Time and cross-check both FGSM routes for one kernel; returns the ratio."""
-    x_train, y_train, x_eval, y_eval = data
-    spec = ARCHS[name]
-    kernel_fn = analytic.kernel_fn_from_spec(spec)
-    gram = blocked.ntk_gram_blocked(kernel_fn, x_train, None, 100)
-    k_eval = blocked.ntk_gram_blocked(kernel_fn, x_eval, x_train, 100)
-    c = predictor.coefficients(eigh.eigendecompose(gram), y_train, np.inf, 1.0)
-    f = k_eval @ c
-    x_flat = x_eval.reshape(len(x_eval), -1)
-
-    start = time.perf_counter()
-    jac = jacobians.input_jacobian_fn(kernel_fn, spec["family"])(x_eval, x_train, 100)
-    t_cache_build = time.perf_counter() - start
-
-    def via_cache():
-        grad_f = jac.contract(c)  # supp. Eq. 9
-        g = losses.loss_input_gradient(f, grad_f, y_eval, "binary")
-        return closed_form.fgsm_step(x_flat, g, eps)
-
-    grad_fn = jax.jit(pgd.loss_gradient_fn(kernel_fn, "binary"))
-    xe, ye, xt, cj = map(jnp.asarray, (x_eval, y_eval, x_train, c))
-
-    def autodiff_grad():  # the notebook's route: jax.grad through kernel_fn
-        parts = [
-            grad_fn(xe[i : i + block], ye[i : i + block], xt, cj)
-            for i in range(0, len(xe), block)
+    task = data["attrs"]["task"]
+    p = s.predictor
+    taus, times = predictor.time_grid(
+        float(spectrum[0][0]), p.lr, p.tau_log10_min, p.tau_log10_max, p.tau_num
+    )
+    plan = suite.make_plan(taus, times, s.eps, s, data["x_test"].shape[0])
+    m, bs = plan.n_eval, s.block_size
+    x_train = np.asarray(data["x_train"], np.float64)
+    x_eval = np.asarray(data["x_test"][:m], np.float64)
+    y = np.asarray(data["y_test"][:m], np.float64)
+    start = clock()
+    coefs = predictor.coefficients_path(spectrum, data["y_train"], times, p.lr)
+    f_clean = np.einsum("mn,tnk->tmk", k_test[:m], coefs)
+    need = sorted(set(plan.time_idx) | set(plan.pgd_time_idx))
+    k = coefs.shape[2]
+    grads = np.asarray(jac.contract(np.concatenate([coefs[j] for j in need], 1)))
+    grad_f = {j: grads[:m, :, i * k : (i + 1) * k] for i, j in enumerate(need)}
+    x = x_eval.reshape(m, -1)
+    points = []
+    for j in plan.time_idx:
+        dirs = [closed_form.fgsm_direction(f_clean[j], grad_f[j], y, task)]
+        dirs += [
+            closed_form.first_order_direction(f_clean[j], grad_f[j], meth)
+            for meth in closed_form.FIRST_ORDER[task]
         ]
-        return np.asarray(jnp.concatenate(parts)).reshape(len(xe), -1)
+        for e in plan.eps_list(0, j):
+            points += [closed_form.perturb(x, d, plan.eps_values[e]) for d in dirs]
+    grad_fn = jax.jit(pgd.loss_gradient_fn(kernel_fn, task))
+    for j in plan.pgd_time_idx:
+        g0 = losses.loss_input_gradient(f_clean[j], grad_f[j], y, task)
+        for e in plan.eps_list(0, j, pgd=True):
+            eps = plan.eps_values[e]
+            points.append(
+                pgd.pgd(
+                    kernel_fn,
+                    x,
+                    x_train,
+                    coefs[j],
+                    y,
+                    task,
+                    eps,
+                    plan.pgd_rel_step * eps,
+                    plan.pgd_steps,
+                    bs,
+                    init_grad=g0,
+                    grad_fn=grad_fn,
+                )  # fmt: skip
+            )
+    ntk_gram_blocked(
+        kernel_fn, np.concatenate(points).reshape(-1, *x_eval.shape[1:]), x_train, bs
+    )
+    n_check = min(s.n_gradient_check, m)
+    for j in sorted({need[len(need) // 2], len(taus) - 1}) if n_check else []:
+        xe, xt, cj = (jnp.asarray(a) for a in (x_eval[:n_check], x_train, coefs[j]))
+        np.asarray(input_gradient_fn(kernel_fn, xt, cj)(xe))
+        np.asarray(predictor_fn(kernel_fn, xt, cj)(xe))
+        np.asarray(grad_fn(xe, jnp.asarray(y[:n_check]), xt, cj))
+    return clock() - start
 
-    start = time.perf_counter()
-    g_auto = autodiff_grad()
-    t_first = time.perf_counter() - start
 
-    def via_autodiff():
-        return closed_form.fgsm_step(x_flat, autodiff_grad(), eps)
+def rates(kernel_fn, data, s: AttackSettings) -> dict:
+    """Seconds per kernel row and per PGD gradient row on one block of the suite's
+    shape (jitted, after compilation)."""
+    task = data["attrs"]["task"]
+    x_train = np.asarray(data["x_train"], np.float64)
+    k = np.asarray(data["y_train"]).shape[1]
+    b = s.budget.block_size or s.block_size
+    d = int(np.prod(x_train.shape[1:]))
+    xb = np.resize(np.asarray(data["x_test"], np.float64).reshape(-1, d), (b, d))
+    rows = suite.kernel_rows_fn(kernel_fn, x_train, b)
+    rows(xb)
+    t_rows, _ = timed(lambda: rows(xb))
+    yb = np.resize(np.asarray(data["y_test"], np.float64), (b, k))
+    step = jax.jit(pgd.loss_gradient_fn(kernel_fn, task))
+    args = (jnp.asarray(xb.reshape(b, *x_train.shape[1:])), jnp.asarray(yb))
+    c = jnp.asarray(np.random.default_rng(0).normal(size=(x_train.shape[0], k)))
+    step(*args, jnp.asarray(x_train), c).block_until_ready()
+    t_grad, _ = timed(lambda: step(*args, jnp.asarray(x_train), c))
+    return {"fwd": t_rows / b, "grad": t_grad / b, "n": x_train.shape[0]}
 
-    t_cache, adv_cache = best_of(via_cache, repeats)
-    t_auto, adv_auto = best_of(via_autodiff, repeats)
-    # components whose sign is decided above round-off (the CONV cache is float32)
-    tol = 1e-9 if jac.form == "factored" else 1e-5
-    big = np.abs(g_auto) > tol * np.abs(g_auto).max()
-    np.testing.assert_array_equal(adv_cache[big], adv_auto[big])
-    agree = float(np.mean(adv_cache == adv_auto))
-    k_adv = blocked.ntk_gram_blocked(
-        kernel_fn, adv_cache.reshape(x_eval.shape), x_train, 100
+
+def lower_bound(data, spectrum, jac, s: AttackSettings, rate, random_sign) -> dict:
+    """Contraction (timed) + kernel rows + PGD steps at the measured `rate`s."""
+    task = data["attrs"]["task"]
+    p = s.predictor
+    taus, times = predictor.time_grid(
+        float(spectrum[0][0]), p.lr, p.tau_log10_min, p.tau_log10_max, p.tau_num
     )
-    print(
-        f"{name.upper()} NTK, binary CIFAR, n_train={len(x_train)}, "
-        f"n_eval={len(x_eval)}, eps=8/255, f_inf; best of {repeats}"
+    plan = suite.make_plan(taus, times, s.eps, s, data["x_test"].shape[0])
+    m, sets = plan.n_eval, 1 + plan.n_perm
+    fo = len(closed_form.FIRST_ORDER[task])
+    closed = sum(
+        len(plan.eps_list(st, j)) * (1 + (fo if st == 0 else 0))
+        for st in range(sets)
+        for j in plan.time_idx
     )
-    print(
-        f"  accuracy clean {losses.accuracy(f, y_eval, 'binary'):.3f}, "
-        f"FGSM {losses.accuracy(k_adv @ c, y_eval, 'binary'):.3f}"
+    if random_sign:
+        closed += len({e for j in plan.time_idx for e in plan.eps_list(0, j)})
+    pgd_jobs = sum(
+        len(plan.eps_list(st, j, pgd=True))
+        for st in range(sets)
+        for j in plan.pgd_times(st)
     )
-    print(f"  Jacobian cache build (one-off, every t and eps): {t_cache_build:8.2f} s")
-    print(f"  FGSM via cache (Eq. 9 contraction):              {t_cache:8.3f} s")
-    print(
-        f"  FGSM via jax.grad through kernel_fn:             {t_auto:8.3f} s"
-        f"  (first call incl. compile {t_first:.2f} s)"
+    k = np.asarray(data["y_train"]).shape[1]
+    need = sorted(set(plan.time_idx) | set(plan.pgd_time_idx))
+    c = np.random.default_rng(0).normal(size=(rate["n"], sets * len(need) * k))
+    t_contract, _ = timed(lambda: jac.eval_subset(0, m).contract(c))
+    pgd_rows = pgd_jobs * m
+    bound = (
+        t_contract
+        + closed * m * rate["fwd"]
+        + pgd_rows * ((plan.pgd_steps - 1) * rate["grad"] + rate["fwd"])
     )
-    print(
-        f"  identical adversarial pixels: {agree:.6f} "
-        f"(asserted where |grad| > {tol:g} max)"
-    )
-    print(f"  ratio autodiff / cache: {t_auto / t_cache:.2f}x")
-    return t_auto / t_cache
+    return {"bound": bound, "contract": t_contract, "rows": closed * m, "pgd": pgd_rows}
+
+
+def loop_variants(kernel_fn, data, s: AttackSettings) -> None:
+    """PGD steps as a Python loop of a jitted step, a lax.fori_loop or unrolled, on
+    one block of the suite's shape (compile and run CPU seconds)."""
+    task = data["attrs"]["task"]
+    x_train = jnp.asarray(data["x_train"], jnp.float64)
+    k = np.asarray(data["y_train"]).shape[1]
+    b = s.budget.block_size or s.block_size
+    d = int(np.prod(x_train.shape[1:]))
+    x0 = jnp.asarray(np.resize(np.asarray(data["x_test"], np.float64), (b, d)))
+    y = jnp.asarray(np.resize(np.asarray(data["y_test"], np.float64), (b, k)))
+    c = jnp.asarray(np.random.default_rng(0).normal(size=(x_train.shape[0], 3 * k)))
+    cidx, eps = jnp.arange(b) % 3, jnp.full(b, s.eps)
+    steps = s.budget.pgd_steps or s.pgd_steps
+    for loop in ("python", "fori", "unrolled"):
+        fn = pgd.pgd_rows_fn(kernel_fn, task, steps, x_train.shape[1:], loop)
+        args = (x0, y, jnp.ones_like(x0), cidx, eps, eps * s.pgd_rel_step, x_train, c)
+        t_first, _ = timed(lambda fn=fn, args=args: jax.block_until_ready(fn(*args)))
+        t_run, _ = timed(lambda fn=fn, args=args: jax.block_until_ready(fn(*args)))
+        print(
+            f"  PGD-{steps} loop {loop:8s} {b} rows: first call {t_first:6.2f} s, "
+            f"then {t_run:6.2f} s ({t_run / b * 1e3:.2f} ms per row)"
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", default="results")
+    parser.add_argument("--config", default=str(REPO / "config.yaml"))
+    parser.add_argument("--dataset", default="cifar2")
     parser.add_argument("--archs", default="fc1,conv1")
-    parser.add_argument("--n-train", type=int, default=1000)
-    parser.add_argument("--n-eval", type=int, default=100)
-    parser.add_argument("--n-eval-conv", type=int, default=20)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--skip-before", action="store_true")
     parser.add_argument(
-        "--block", type=int, default=25, help="autodiff points per call"
+        "--loops", action="store_true", help="also compare PGD loop forms"
     )
     args = parser.parse_args()
-    for name in args.archs.split(","):
-        n_eval = args.n_eval_conv if ARCHS[name]["family"] == "conv" else args.n_eval
-        data = load_cifar2(args.n_train, n_eval)
-        bench_one(name, data, 8 / 255, args.repeats, args.block)
+    config = yaml.safe_load(Path(args.config).read_text())
+    r = Path(args.results)
+    data = load_prepared(r / f"data/{args.dataset}.h5")
+    print(f"{args.dataset}: n_train {data['x_train'].shape[0]}, jax {jax.__version__}")
+    for arch in args.archs.split(","):
+        s = settings_for(config, args.dataset, arch)
+        kernel_fn = kernel_fn_from_spec(full_spec(s.arch))
+        k_test = h5io.read(r / f"ntk/{args.dataset}/{arch}/gram.h5", ["k_test_train"])
+        eig = h5io.read(
+            r / f"spectra/{args.dataset}/{arch}/eigh.h5", ["eigvals", "eigvecs"]
+        )
+        spectrum = (eig["eigvals"], eig["eigvecs"])
+        jac = load_input_jacobian(r / f"ntk/{args.dataset}/{arch}/jacobian.h5")
+        k_test = k_test["k_test_train"]
+        rate = rates(kernel_fn, data, s)
+        print(
+            f"{arch} ({s.arch['family']}): kernel rows {rate['n'] / rate['fwd']:.3g} "
+            f"entries/s, PGD gradient rows {rate['n'] / rate['grad']:.3g} entries/s"
+        )
+        if args.loops:
+            loop_variants(kernel_fn, data, s)
+        variants = [
+            ("after, P = 0", 0, True),
+            (f"after, P = {s.null_permutations}", None, True),
+        ]
+        if not args.skip_before:
+            variants.insert(0, ("before (true labels only)", 0, False))
+        for label, n_perm, new in variants:
+            st = settings_for(config, args.dataset, arch, n_perm)
+            lb = lower_bound(data, spectrum, jac, st, rate, random_sign=new)
+            start, wall = clock(), time.perf_counter()
+            if new:
+                attack_kernel_machine(kernel_fn, data, k_test, spectrum, jac, st)
+            else:
+                before(kernel_fn, data, k_test, spectrum, jac, st)
+            t, wall = clock() - start, time.perf_counter() - wall
+            print(
+                f"  {label:26s} {t:7.2f} s CPU ({wall:.1f} s wall), "
+                f"bound {lb['bound']:7.2f} s "
+                f"(contraction {lb['contract']:.2f} s, {lb['rows']} kernel rows, "
+                f"{lb['pgd']} PGD rows)  ratio {t / lb['bound']:5.2f}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

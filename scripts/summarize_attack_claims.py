@@ -1,4 +1,4 @@
-"""Rule summarize_attack_claims: findings 4, 6 and 15 with measured numbers."""
+"""Rule summarize_attack_claims: findings 4, 6 and 15 against same-run nulls ± SE."""
 
 from _common import start
 
@@ -7,13 +7,14 @@ def main(smk) -> None:
     log = start(smk)
     import pandas as pd
 
-    from ntkadv.attacks.claims import attack_claims
+    from ntkadv.attacks.claims import attack_claims, read_pointwise
 
     claims = attack_claims(
-        pd.read_csv(smk.input.accuracy),
+        [read_pointwise(p) for p in smk.input.pointwise],
         pd.read_csv(smk.input.checks),
         smk.params.notebook,
         float(smk.params.near_zero),
+        int(smk.params.seed),
     )
     claims.to_csv(smk.output.claims, index=False)
     log.info("claims:\n%s", claims.to_string())

@@ -90,3 +90,74 @@ def pgd(
             )
         x_adv = project(x_adv + step * jnp.sign(g), x0, eps)
     return np.asarray(x_adv, dtype=x_in.dtype).reshape(x_in.shape)
+
+
+def pgd_rows_fn(
+    kernel_fn: KernelFn, task: Task, steps: int, input_shape, loop: str = "fori"
+) -> Callable:
+    """PGD on a block of rows, each row its own (point, kernel machine, ε) job.
+
+    Returns ``attack(x0, y, g0, cidx, eps, step, x_train, c_all) -> (x_adv, f_adv)``
+    with x0, g0 (B, d) flattened clean points and their cached loss gradients (the
+    first step, supp. Eqs. 5/8/9), y (B, k) targets, cidx (B,) int index of the
+    row's kernel machine in c_all (n, M·k) (M machines side by side), eps and step
+    (B,) the row's budget and step size, x_train (n, *input_shape). It runs the
+    iteration of `pgd` (sign steps, projection onto the ε-ball ∩ [0, 1]^d, no random
+    start) for `steps` steps and returns f_t at the final point (B, k), so the
+    adversarial points need no separate kernel evaluation. x_train and c_all are
+    arguments of the compiled functions (closing over them would constant-fold the
+    training set into the program); one compilation per block shape.
+
+    Args:
+        kernel_fn: analytic NTK.
+        task: "binary" or "multiclass".
+        steps: PGD iterations (>= 1; the first uses g0).
+        input_shape: shape of one input (H, W, C).
+        loop: "python" (a jitted step called `steps` − 1 times), "fori" (one jit
+            with a lax.fori_loop) or "unrolled" (one jit, steps unrolled);
+            benchmarks/bench_attacks.py compares them.
+    """
+    shape = tuple(input_shape)
+
+    def predict(x, cidx, x_train, c_all, k):
+        rows = kernel_fn(x.reshape((x.shape[0],) + shape), x_train)  # (B, n)
+        f_all = (rows @ c_all).reshape(x.shape[0], -1, k)  # (B, M, k)
+        return jnp.take_along_axis(f_all, cidx[:, None, None], axis=1)[:, 0]
+
+    def box(x0, eps):
+        return jnp.maximum(x0 - eps[:, None], 0.0), jnp.minimum(x0 + eps[:, None], 1.0)
+
+    def one_step(x, lo, hi, y, cidx, step, x_train, c_all):
+        def total(z):
+            return jnp.sum(loss(predict(z, cidx, x_train, c_all, y.shape[1]), y, task))
+
+        return jnp.clip(x + step[:, None] * jnp.sign(jax.grad(total)(x)), lo, hi)
+
+    def first(x0, g0, eps, step):
+        lo, hi = box(x0, eps)
+        return jnp.clip(x0 + step[:, None] * jnp.sign(g0), lo, hi), lo, hi
+
+    def fused(x0, y, g0, cidx, eps, step, x_train, c_all):
+        x, lo, hi = first(x0, g0, eps, step)
+        args = (lo, hi, y, cidx, step, x_train, c_all)
+        if loop == "fori":
+            x = jax.lax.fori_loop(0, steps - 1, lambda _, z: one_step(z, *args), x)
+        else:
+            for _ in range(steps - 1):
+                x = one_step(x, *args)
+        return x, predict(x, cidx, x_train, c_all, y.shape[1])
+
+    if loop in ("fori", "unrolled"):
+        return jax.jit(fused)
+    if loop != "python":
+        raise ValueError(f"loop must be 'python', 'fori' or 'unrolled', got {loop!r}")
+    first_j, step_j = jax.jit(first), jax.jit(one_step)
+    predict_j = jax.jit(predict, static_argnums=4)
+
+    def attack(x0, y, g0, cidx, eps, step, x_train, c_all):
+        x, lo, hi = first_j(x0, g0, eps, step)
+        for _ in range(steps - 1):
+            x = step_j(x, lo, hi, y, cidx, step, x_train, c_all)
+        return x, predict_j(x, cidx, x_train, c_all, y.shape[1])
+
+    return attack

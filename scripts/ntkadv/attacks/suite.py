@@ -1,21 +1,37 @@
-"""The attack suite of one kernel machine: every attack at every planned (t, ε).
+"""The attack suite of one kernel: every attack at every planned (t, ε), with nulls.
 
 All attacks act on the kernel machine f_t(x) = Θ(x, X) c_t itself
 (`ntkadv.spectra.predictor`), inside the box [0, 1]^d and the ball ‖x_adv − x‖∞ <= ε:
 closed-form FGSM and first-order directions (`ntkadv.attacks.closed_form`) and PGD
-(`ntkadv.attacks.pgd`). `make_plan` chooses the times, budgets and points from the
-config and the architecture family's compute budget.
+(`ntkadv.attacks.pgd.pgd_rows_fn`). `make_plan` chooses the times, budgets and points
+from the config and the architecture family's compute budget.
 
-Shapes: m evaluation points, n training points, d = flattened input dim, k outputs.
+Same-run null controls (`ntkadv.claims.nulls`): the machines c_t(Y_π) of P permuted
+training labels on the same spectrum are attacked with the same plan at the dataset's
+ε (FGSM at every attacked time, PGD at the PGD times unless those are t = ∞ only,
+`SuitePlan.pgd_times`), and a random-sign perturbation
+x + ε·r (one r per point, shared by every machine) is evaluated for every machine and
+time. Robust accuracy counts a point only if it is correct clean AND correct
+attacked, so a label-free attack that pushes a misclassified point to the right class
+does not count as robust; the plain accuracy under attack is kept for diagnosis.
+
+Cost: the evaluation points are processed in tiles; per tile one Jacobian
+contraction gives ∇ₓf for every (machine, time) at once (supp. Eq. 9), every
+closed-form point is evaluated with one blocked kernel-row pass, and PGD runs on
+blocks of (point, machine, ε) rows with its final prediction fused in.
+
+Shapes: m evaluation points, n training points, d = flattened input dim, k outputs,
+S = 1 + P label sets (set 0: the true labels), T times.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from ntkadv.attacks.closed_form import (
@@ -24,9 +40,13 @@ from ntkadv.attacks.closed_form import (
     first_order_direction,
     perturb,
 )
-from ntkadv.attacks.pgd import loss_gradient_fn, pgd
-from ntkadv.losses import accuracy, loss_input_gradient
+from ntkadv.attacks.pgd import pgd_rows_fn
+from ntkadv.kernels.blocked import block_starts
+from ntkadv.losses import loss_input_gradient, predictions_correct
 from ntkadv.typing import KernelFn, Task
+
+#: Floats per evaluation tile (gradients and perturbed points): 2^25 = 256 MB.
+TILE_FLOATS = 2**25
 
 
 def subsample_indices(n: int, k: int | None) -> list[int]:
@@ -53,14 +73,16 @@ class SuitePlan:
         eps_values: ℓ∞ budgets of the ε-curve; `eps_values[default_eps]` is the
             dataset's ε.
         default_eps: index of the dataset's ε in `eps_values`.
-        time_idx: times at which FGSM and the first-order attacks are run.
+        time_idx: times at which FGSM, the first-order attacks and the random-sign
+            control are run.
         pgd_time_idx: times at which PGD is run.
         pgd_steps: PGD iterations.
         pgd_rel_step: PGD step size relative to ε.
-        eps_curve: run the closed-form attacks at every ε at t = ∞.
+        eps_curve: run the closed-form attacks at every ε at t = ∞ (true labels).
         eps_curve_pgd: also run PGD at every ε at t = ∞.
         n_eval: evaluation points attacked (the first n_eval test points).
-        block_size: points per kernel / gradient block.
+        block_size: rows per kernel-row / PGD call (one compiled shape).
+        n_perm: permuted-label machines attacked as the null control.
     """
 
     taus: tuple[float, ...]
@@ -75,6 +97,21 @@ class SuitePlan:
     eps_curve_pgd: bool
     n_eval: int
     block_size: int
+    n_perm: int = 0
+
+    def pgd_times(self, s: int) -> tuple[int, ...]:
+        """PGD times of label set s: the plan's, except that the permuted-label
+        machines skip PGD when it runs at t = ∞ only (their PGD enters finding 4
+        only, which needs a finite PGD time as well)."""
+        finite = any(j < len(self.taus) - 1 for j in self.pgd_time_idx)
+        return self.pgd_time_idx if (s == 0 or finite) else ()
+
+    def eps_list(self, s: int, j: int, pgd: bool = False) -> list[int]:
+        """ε indices of label set s at time j (the curve: true labels at t = ∞)."""
+        curve = self.eps_curve and (self.eps_curve_pgd or not pgd)
+        if s == 0 and j == len(self.taus) - 1 and curve:
+            return list(range(len(self.eps_values)))
+        return [self.default_eps]
 
 
 def make_plan(
@@ -90,8 +127,9 @@ def make_plan(
         taus, times: (T,) from `ntkadv.spectra.predictor.time_grid` (last entry inf).
         eps: the dataset's ℓ∞ budget.
         settings: `ntkadv.attacks.task.AttackSettings` (eps_multipliers, pgd_steps,
-            pgd_rel_step, block_size and the family's budget: max_times, pgd_times,
-            pgd_steps, eps_curve, eps_curve_pgd, n_eval).
+            pgd_rel_step, block_size, null_permutations and the family's budget:
+            max_times, pgd_times, pgd_steps, eps_curve, eps_curve_pgd, n_eval,
+            block_size).
         m: number of available test points.
     """
     budget = settings.budget
@@ -110,8 +148,61 @@ def make_plan(
         eps_curve=bool(budget.eps_curve),
         eps_curve_pgd=bool(budget.eps_curve_pgd),
         n_eval=min(m, budget.n_eval or m),
-        block_size=int(settings.block_size),
+        block_size=int(budget.block_size or settings.block_size),
+        n_perm=int(getattr(settings, "null_permutations", 0)),
     )
+
+
+def _pad(x: np.ndarray, size: int) -> np.ndarray:
+    """NumPy twin of `ntkadv.kernels.blocked.pad_rows` (no eager jax ops, which
+    compile once per shape): repeat the last row up to `size` rows."""
+    short = size - x.shape[0]
+    return x if short == 0 else np.concatenate([x, np.repeat(x[-1:], short, axis=0)])
+
+
+def balanced_block(rows: int, block: int) -> int:
+    """Rows per call when `rows` are split into ceil(rows / block) equal calls (the
+    padding of the last call is then < the number of calls)."""
+    calls = -(-rows // max(1, block))
+    return -(-rows // max(1, calls))
+
+
+def kernel_rows_fn(kernel_fn: KernelFn, x_train, block: int) -> Callable:
+    """x (M, d) flattened -> Θ(x, X) (M, n) float64, in blocks of <= `block` rows.
+
+    One jitted call per block (`balanced_block` rows, the last block padded: one
+    compiled shape per M; x_train is an argument, not a constant). Rows are
+    independent, so any block size gives the same values.
+    """
+    xt = jnp.asarray(x_train)
+    shape = tuple(xt.shape[1:])
+    fn = jax.jit(lambda xb, xtr: kernel_fn(xb.reshape((-1,) + shape), xtr))
+
+    def rows(x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x)
+        out = np.empty((x.shape[0], xt.shape[0]), dtype=np.float64)
+        b = balanced_block(x.shape[0], block)
+        for i0, i1 in block_starts(x.shape[0], b):
+            out[i0:i1] = np.asarray(fn(_pad(x[i0:i1], b), xt))[: i1 - i0]
+        return out
+
+    return rows
+
+
+@dataclasses.dataclass
+class _Results:
+    """Per-point correctness (attacked, not AND-ed) of every job, and the arrays."""
+
+    correct: dict[tuple[str, int, int, int], np.ndarray]
+    arrays: dict[str, list[np.ndarray]]
+
+    def put(self, key, rows: slice, value: np.ndarray, m: int) -> None:
+        if key not in self.correct:
+            self.correct[key] = np.zeros(m, dtype=bool)
+        self.correct[key][rows] = value
+
+    def keep(self, name: str, value: np.ndarray) -> None:
+        self.arrays.setdefault(name, []).append(np.asarray(value))
 
 
 def attack_suite(
@@ -122,17 +213,17 @@ def attack_suite(
     task: Task,
     coefs,
     f_clean,
-    grad_f: Mapping[int, np.ndarray],
+    contract: Callable[[int, int, np.ndarray], np.ndarray],
     plan: SuitePlan,
+    signs: np.ndarray | None = None,
     kernel_matrix_fn: Callable | None = None,
     log=None,
-) -> tuple[list[dict], dict[str, np.ndarray]]:
-    """All attacks of one kernel machine at every planned (t, ε); robust accuracies.
+) -> tuple[list[dict], dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """All attacks of one kernel's machines at every planned (t, ε); robust accuracies.
 
     Closed-form attacks (FGSM, first-order) use the cached gradients at the clean
-    points; their sign direction does not depend on ε, so the ε-curve costs only one
-    kernel evaluation per ε. PGD recomputes gradients by VJP through `kernel_fn`. All
-    adversarial inputs are then evaluated with one blocked kernel evaluation.
+    points; their sign direction does not depend on ε, so the ε-curve costs one
+    kernel evaluation per ε. PGD recomputes gradients by VJP through `kernel_fn`.
 
     Args:
         kernel_fn: analytic NTK.
@@ -140,65 +231,166 @@ def attack_suite(
         x_eval: (m, *shape) clean evaluation points (m = plan.n_eval).
         y_eval: (m, k) their targets.
         task: "binary" or "multiclass".
-        coefs: (T, n, k) c_t for every planned time.
-        f_clean: (T, m, k) f_t at the clean points.
-        grad_f: {time index: (m, d, k) ∇ₓf_t} for every index in plan.time_idx and
-            plan.pgd_time_idx (supp. Eq. 9, from the Jacobian cache).
+        coefs: (S, T, n, k) c_t of every label set (set 0 true, 1..P permuted) and
+            time, S = 1 + plan.n_perm.
+        f_clean: (S, T, m, k) f_t at the clean points.
+        contract: (i0, i1, C (n, K)) -> (i1 − i0, d, K) ∇ₓ Σ_j Θ(x_i, x_j) C_j at
+            evaluation points i0:i1 (supp. Eq. 9, the Jacobian cache).
         plan: `make_plan` output.
-        kernel_matrix_fn: x (M, *shape) -> Θ(x, X) (M, n); default a blocked
-            evaluation of `kernel_fn` (`ntkadv.kernels.ntk_gram_blocked`).
+        signs: (m, d) ±1 random-sign directions (`ntkadv.claims.nulls.random_signs`);
+            None: no random-sign control.
+        kernel_matrix_fn: x (M, d) -> Θ(x, X) (M, n); default `kernel_rows_fn`.
         log: optional logger.
 
     Returns:
-        rows: one dict per (attack, t, ε) with keys attack, tau, t, eps, eps_mult,
-            accuracy, n_eval ("clean" rows at ε = 0 for every t);
-        arrays: x_clean, y, taus, times, eps_values, and per job
-            ``x_adv/{attack}/t{j}_e{e}`` (float32, input shape) and
-            ``f/{attack}/t{j}_e{e}`` (m, k) predictions (``f/clean/t{j}``).
+        rows: one dict per (labels, attack, t, ε) with keys labels ("true",
+            "perm1", ...), attack, tau, t, eps, eps_mult, accuracy (robust: clean
+            AND attacked correct), accuracy_attacked (plain), n_eval; "clean" rows
+            at ε = 0 for every t;
+        arrays: for the true labels, x_clean, y, taus, times, eps_values and per
+            job ``x_adv/{attack}/t{j}_e{e}`` (float32, input shape) and
+            ``f/{attack}/t{j}_e{e}`` (m, k) predictions (``f/clean/t{j}``);
+        pointwise: per-point correctness at the dataset's ε, ``clean`` and each
+            attack (S, T, m) int8 (1 / 0, −1 where not run).
     """
-    if kernel_matrix_fn is None:
-        from ntkadv.kernels.blocked import ntk_gram_blocked
-
-        def kernel_matrix_fn(x):
-            return ntk_gram_blocked(kernel_fn, x, x_train, plan.block_size)
-
     x_eval, y_eval = np.asarray(x_eval), np.asarray(y_eval)
+    coefs, f_clean = np.asarray(coefs), np.asarray(f_clean)
     shape, m = x_eval.shape[1:], x_eval.shape[0]
+    n_sets, n_times, n, k = coefs.shape
+    if n_sets != 1 + plan.n_perm:
+        raise ValueError(f"coefs has {n_sets} label sets, plan wants {1 + plan.n_perm}")
+    if kernel_matrix_fn is None:
+        kernel_matrix_fn = kernel_rows_fn(kernel_fn, x_train, plan.block_size)
     x = x_eval.reshape(m, -1)
-    inf_idx = len(plan.taus) - 1
-    e_default = plan.default_eps
-    e_all = list(range(len(plan.eps_values)))
-
-    def e_list(j: int, curve: bool) -> list[int]:
-        return e_all if (j == inf_idx and curve) else [e_default]
-
-    jobs: dict[tuple[str, int, int], np.ndarray] = {}
-    for j in plan.time_idx:
-        dirs = {"fgsm": fgsm_direction(f_clean[j], grad_f[j], y_eval, task)}
-        for method in FIRST_ORDER[task]:
-            dirs[method] = first_order_direction(f_clean[j], grad_f[j], method)
-        for name, direction in dirs.items():
-            for e in e_list(j, plan.eps_curve):
-                jobs[(name, j, e)] = perturb(x, direction, plan.eps_values[e])
-    grad_fn = jax.jit(loss_gradient_fn(kernel_fn, task))
-    for j in plan.pgd_time_idx:
-        g0 = loss_input_gradient(f_clean[j], grad_f[j], y_eval, task)
-        for e in e_list(j, plan.eps_curve and plan.eps_curve_pgd):
-            eps = plan.eps_values[e]
-            jobs[("pgd", j, e)] = pgd(
-                kernel_fn, x, x_train, coefs[j], y_eval, task, eps,
-                plan.pgd_rel_step * eps, plan.pgd_steps, plan.block_size,
-                init_grad=g0, grad_fn=grad_fn,
-            )  # fmt: skip
-        if log:
-            log.info("PGD-%d at tau=%g done", plan.pgd_steps, plan.taus[j])
-    keys = list(jobs)
-    k_adv = np.asarray(
-        kernel_matrix_fn(
-            np.concatenate([jobs[key] for key in keys]).reshape(-1, *shape)
-        )
+    d = x.shape[1]
+    need = sorted(set(plan.time_idx) | set(plan.pgd_time_idx))
+    pairs = [(s, j) for s in range(n_sets) for j in need]
+    col = {p: i for i, p in enumerate(pairs)}
+    c_need = np.concatenate([coefs[s, j] for s, j in pairs], axis=1)  # (n, |pairs|k)
+    c_all = coefs.transpose(2, 0, 1, 3).reshape(n, n_sets * n_times * k)
+    fo_names = FIRST_ORDER[task]
+    rs_eps = sorted({e for j in plan.time_idx for e in plan.eps_list(0, j)})
+    per_point = (
+        c_need.shape[1]
+        + len(plan.time_idx) * (n_sets + len(fo_names))
+        + len(rs_eps)
+        + len(plan.eps_values) * (1 + len(fo_names))
     )
+    tile = max(1, min(m, TILE_FLOATS // max(1, d * per_point)))
+    res = _Results({}, {})
+    pgd_fn = (
+        pgd_rows_fn(kernel_fn, task, plan.pgd_steps, shape) if plan.pgd_steps else None
+    )
+    x_train_j, c_all_j = jnp.asarray(x_train), jnp.asarray(c_all)
+    for i0, i1 in block_starts(m, tile):
+        rows = slice(i0, i1)
+        xt, yt = x[rows], y_eval[rows]
+        grads = np.asarray(contract(i0, i1, c_need))  # (r, d, |pairs|·k)
+
+        def grad_f(s, j, grads=grads):
+            c0 = col[(s, j)] * k
+            return grads[:, :, c0 : c0 + k]
+
+        # closed-form points of this tile, evaluated in one blocked kernel pass
+        jobs: list[tuple[str, int, int, int]] = []
+        points: list[np.ndarray] = []
+        for s in range(n_sets):
+            for j in plan.time_idx:
+                dirs = {
+                    "fgsm": fgsm_direction(f_clean[s, j, rows], grad_f(s, j), yt, task)
+                }
+                if s == 0:
+                    for method in fo_names:
+                        dirs[method] = first_order_direction(
+                            f_clean[s, j, rows], grad_f(s, j), method
+                        )
+                for name, direction in dirs.items():
+                    for e in plan.eps_list(s, j):
+                        jobs.append((name, s, j, e))
+                        points.append(perturb(xt, direction, plan.eps_values[e]))
+        n_closed = len(jobs)
+        if signs is not None:
+            for e in rs_eps:
+                points.append(perturb(xt, signs[rows], plan.eps_values[e]))
+        r = i1 - i0
+        k_rows = kernel_matrix_fn(np.concatenate(points)) if points else None
+        for q, (name, s, j, e) in enumerate(jobs):
+            f_adv = k_rows[q * r : (q + 1) * r] @ coefs[s, j]
+            res.put((name, s, j, e), rows, predictions_correct(f_adv, yt, task), m)
+            if s == 0:
+                res.keep(f"x_adv/{name}/t{j}_e{e}", points[q].astype(np.float32))
+                res.keep(f"f/{name}/t{j}_e{e}", f_adv)
+        for q, e in enumerate(rs_eps if signs is not None else []):
+            block = k_rows[(n_closed + q) * r : (n_closed + q + 1) * r]
+            f_rs = (block @ c_all).reshape(r, n_sets, n_times, k)
+            for s in range(n_sets):
+                for j in plan.time_idx:
+                    if e in plan.eps_list(s, j):
+                        ok = predictions_correct(f_rs[:, s, j], yt, task)
+                        res.put(("random_sign", s, j, e), rows, ok, m)
+        del k_rows, points
+        # PGD: one row per (point, machine, ε), in blocks of block_size rows
+        pjobs = [
+            (s, j, e)
+            for s in range(n_sets)
+            for j in plan.pgd_times(s)
+            for e in plan.eps_list(s, j, pgd=True)
+        ]
+        if pgd_fn is None or not pjobs:
+            continue
+        x0 = np.concatenate([xt] * len(pjobs))
+        y_rows = np.concatenate([yt] * len(pjobs))
+        g0 = np.concatenate(
+            [
+                loss_input_gradient(f_clean[s, j, rows], grad_f(s, j), yt, task)
+                for s, j, _ in pjobs
+            ]
+        )
+        cidx = np.repeat([s * n_times + j for s, j, _ in pjobs], r)
+        eps = np.repeat([plan.eps_values[e] for _, _, e in pjobs], r)
+        b = balanced_block(x0.shape[0], plan.block_size)
+        x_adv = np.empty_like(x0)
+        f_adv = np.empty((x0.shape[0], k))
+        for p0, p1 in block_starts(x0.shape[0], b):
+            args = [
+                _pad(a[p0:p1], b)
+                for a in (x0, y_rows, g0, cidx, eps, plan.pgd_rel_step * eps)
+            ]
+            xa, fa = pgd_fn(*args, x_train_j, c_all_j)
+            x_adv[p0:p1] = np.asarray(xa)[: p1 - p0]
+            f_adv[p0:p1] = np.asarray(fa)[: p1 - p0]
+        for q, (s, j, e) in enumerate(pjobs):
+            sl = slice(q * r, (q + 1) * r)
+            res.put(("pgd", s, j, e), rows, predictions_correct(f_adv[sl], yt, task), m)
+            if s == 0:
+                res.keep(f"x_adv/pgd/t{j}_e{e}", x_adv[sl].astype(np.float32))
+                res.keep(f"f/pgd/t{j}_e{e}", f_adv[sl])
+        if log:
+            log.info("tile %d:%d of %d: %d PGD rows done", i0, i1, m, x0.shape[0])
+    return _collect(
+        res, plan, f_clean, y_eval, x_eval, task, fo_names, signs is not None
+    )
+
+
+def _collect(res, plan, f_clean, y_eval, x_eval, task, fo_names, random_sign):
+    """Rows, the true-label arrays and the per-point tables from the tiles' results."""
+    n_sets, n_times, m = f_clean.shape[0], f_clean.shape[1], x_eval.shape[0]
+    shape = x_eval.shape[1:]
+    clean = predictions_correct(f_clean, y_eval, task)  # (S, T, m)
+    eps0 = plan.eps_values[plan.default_eps]
     rows: list[dict] = []
+    for s in range(n_sets):
+        for j in range(n_times):
+            acc = float(clean[s, j].mean())
+            rows.append(_row(s, "clean", plan, j, 0.0, acc, acc, m))
+    for (name, s, j, e), ok in res.correct.items():
+        eps = plan.eps_values[e]
+        rows.append(
+            _row(
+                s, name, plan, j, eps / eps0,
+                float(np.mean(ok & clean[s, j])), float(np.mean(ok)), m,
+            )
+        )  # fmt: skip
     arrays: dict[str, np.ndarray] = {
         "x_clean": x_eval.astype(np.float32),
         "y": y_eval,
@@ -206,31 +398,32 @@ def attack_suite(
         "times": np.asarray(plan.times),
         "eps_values": np.asarray(plan.eps_values),
     }
-    eps0 = plan.eps_values[e_default]
-    for j, (tau, t) in enumerate(zip(plan.taus, plan.times, strict=True)):
-        rows.append(
-            _row("clean", tau, t, 0.0, 0.0, accuracy(f_clean[j], y_eval, task), m)
-        )
-        arrays[f"f/clean/t{j}"] = np.asarray(f_clean[j])
-    for i, (name, j, e) in enumerate(keys):
-        f_adv = k_adv[i * m : (i + 1) * m] @ np.asarray(coefs[j])
-        eps = plan.eps_values[e]
-        acc = accuracy(f_adv, y_eval, task)
-        rows.append(_row(name, plan.taus[j], plan.times[j], eps, eps / eps0, acc, m))
-        arrays[f"x_adv/{name}/t{j}_e{e}"] = (
-            jobs[(name, j, e)].reshape(m, *shape).astype(np.float32)
-        )
-        arrays[f"f/{name}/t{j}_e{e}"] = f_adv
-    return rows, arrays
+    for j in range(n_times):
+        arrays[f"f/clean/t{j}"] = np.asarray(f_clean[0, j])
+    for name, parts in res.arrays.items():
+        value = np.concatenate(parts)
+        arrays[name] = value.reshape(m, *shape) if name.startswith("x_adv") else value
+    attacks = ["fgsm", "pgd", *fo_names] + (["random_sign"] if random_sign else [])
+    pointwise = {"clean": clean.astype(np.int8)}
+    for name in attacks:
+        table = np.full((n_sets, n_times, m), -1, dtype=np.int8)
+        for (a, s, j, e), ok in res.correct.items():
+            if a == name and e == plan.default_eps:
+                table[s, j] = ok
+        pointwise[name] = table
+    return rows, arrays, pointwise
 
 
-def _row(attack, tau, t, eps, eps_mult, acc, n_eval) -> dict:
+def _row(s, attack, plan, j, eps_mult, acc, acc_attacked, n_eval) -> dict:
+    eps = plan.eps_values[plan.default_eps] * eps_mult
     return {
+        "labels": "true" if s == 0 else f"perm{s}",
         "attack": attack,
-        "tau": tau,
-        "t": t,
+        "tau": plan.taus[j],
+        "t": plan.times[j],
         "eps": eps,
         "eps_mult": eps_mult,
         "accuracy": acc,
+        "accuracy_attacked": acc_attacked,
         "n_eval": n_eval,
     }

@@ -1,23 +1,26 @@
-"""Rule attack_ntk: f_t on the τ-grid, every attack, gradient checks (supp. App. B).
+"""Rule attack_ntk: f_t on the τ-grid, every attack, nulls, gradient checks (App. B).
 
 `run` reads the prepared data and the kernel caches, runs `attack_kernel_machine`
-and writes the accuracy table, the gradient-check table and the adversarial inputs.
+and writes the accuracy table, the gradient-check table, the adversarial inputs and
+the per-point correctness (pointwise.h5, what the claims rule bootstraps over).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
 from ntkadv import h5io
-from ntkadv.attacks.pgd import loss_gradient_fn
 from ntkadv.attacks.suite import attack_suite, make_plan
-from ntkadv.losses import loss_input_gradient
+from ntkadv.claims import nulls
+from ntkadv.losses import loss, loss_input_gradient
 from ntkadv.typing import KernelFn, Task
 
 
@@ -41,6 +44,7 @@ class AttackBudget:
     eps_curve: bool = True
     eps_curve_pgd: bool = True
     n_eval: int | None = None
+    block_size: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,9 +58,12 @@ class AttackSettings:
         predictor: the τ-grid.
         eps_multipliers: ε-curve at t = ∞ (× eps).
         pgd_steps, pgd_rel_step: PGD iterations and step / ε.
-        block_size: points per kernel / gradient block.
+        block_size: rows per kernel-row / PGD call (the family's budget may
+            override it).
         n_gradient_check: points of the autodiff check (finding 15).
         budget: the family's budget.
+        null_permutations: permuted-label machines attacked as the null control.
+        seed: config seed (label permutations, random signs).
     """
 
     arch: dict[str, Any]
@@ -69,6 +76,23 @@ class AttackSettings:
     block_size: int
     n_gradient_check: int
     budget: AttackBudget
+    null_permutations: int = 0
+    seed: int = 0
+
+
+@functools.lru_cache(maxsize=8)
+def _check_fns(kernel_fn: KernelFn, task: Task) -> tuple[Callable, Callable]:
+    """Jitted (f, VJP with a cotangent) and ∇ₓ Σ L through `kernel_fn`; x_train and c
+    are arguments (no constant folding of the training set)."""
+
+    def f_vjp(xe, xt, c, cot):
+        out, vjp = jax.vjp(lambda x: kernel_fn(x, xt) @ c, xe)
+        return out, vjp(cot)[0]
+
+    def loss_grad(xe, xt, c, y):
+        return jax.grad(lambda x: jnp.sum(loss(kernel_fn(x, xt) @ c, y, task)))(xe)
+
+    return jax.jit(f_vjp), jax.jit(loss_grad)
 
 
 def gradient_check(
@@ -78,7 +102,7 @@ def gradient_check(
 
     Compares ∇ₓf_t from the Jacobian cache (supp. Eq. 9) with per-output VJPs of the
     kernel predictor, and the closed-form loss gradient / FGSM direction (Eqs. 5-8)
-    with `jax.grad` of the cross-entropy through `kernel_fn`.
+    with `jax.grad` of the cross-entropy through `kernel_fn` (both jitted).
 
     Args:
         kernel_fn: analytic NTK.
@@ -93,14 +117,16 @@ def gradient_check(
         grad_f_rel_err (max abs error / max abs value), loss_grad_rel_err, and
         sign_agreement (FGSM sign agreement on components with |∂L| > 1e-6 max).
     """
-    from ntkadv.spectra.predictor import input_gradient_fn, predictor_fn
-
-    xe, xt, cj = jnp.asarray(x_eval), jnp.asarray(x_train), jnp.asarray(c)
-    auto_f = np.asarray(input_gradient_fn(kernel_fn, xt, cj)(xe))
-    f = np.asarray(predictor_fn(kernel_fn, xt, cj)(xe))
-    auto_l = np.asarray(loss_gradient_fn(kernel_fn, task)(xe, jnp.asarray(y), xt, cj))
-    auto_l = auto_l.reshape(auto_l.shape[0], -1)
-    closed_l = loss_input_gradient(f, grad_f_cache, y, task)
+    f_vjp, loss_grad = _check_fns(kernel_fn, task)
+    xe, xt, cj, yj = (jnp.asarray(a) for a in (x_eval, x_train, c, y))
+    p, k = xe.shape[0], cj.shape[1]
+    cols = []
+    for r in range(k):
+        f, g = f_vjp(xe, xt, cj, jnp.zeros((p, k), xe.dtype).at[:, r].set(1.0))
+        cols.append(np.asarray(g).reshape(p, -1))
+    auto_f = np.stack(cols, axis=-1)
+    auto_l = np.asarray(loss_grad(xe, xt, cj, yj)).reshape(p, -1)
+    closed_l = loss_input_gradient(np.asarray(f), grad_f_cache, y, task)
     big = np.abs(auto_l) > 1e-6 * np.abs(auto_l).max()
     return {
         "grad_f_rel_err": float(
@@ -112,8 +138,14 @@ def gradient_check(
         "sign_agreement": float(
             np.mean(np.sign(closed_l[big]) == np.sign(auto_l[big]))
         ),
-        "n_points": int(xe.shape[0]),
+        "n_points": int(p),
     }
+
+
+def label_sets(y_train: np.ndarray, n_perm: int, seed: int) -> np.ndarray:
+    """(1 + P, n, k): the true training targets, then P permutations of them."""
+    perms = nulls.label_permutations(y_train.shape[0], n_perm, seed)
+    return np.stack([y_train] + [y_train[p] for p in perms])
 
 
 def attack_kernel_machine(
@@ -124,20 +156,22 @@ def attack_kernel_machine(
     jacobian,
     s: AttackSettings,
     log=None,
-) -> tuple[list[dict], list[dict], dict[str, np.ndarray]]:
-    """Rule attack_ntk end to end: f_t on the τ-grid, every attack, gradient checks.
+) -> tuple[list[dict], list[dict], dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Rule attack_ntk end to end: f_t on the τ-grid, every attack, nulls, checks.
 
     Args:
         kernel_fn: analytic NTK of the architecture.
         data: prepared dataset (x_train, y_train, x_test, y_test, attrs.task).
         k_test_train: (m, n) Θ(X_test, X_train) from the Gram cache.
         spectrum: (eigvals, eigvecs) of Θ(X_train, X_train) (`ntkadv.spectra.eigh`).
-        jacobian: `ntkadv.kernels.jacobians.InputJacobian` at the test points.
+        jacobian: `ntkadv.kernels.jacobians.InputJacobian` at the test points
+            (anything with ``eval_subset(i0, i1).contract(c)``).
         s: the rule's settings (predictor grid, attacks, the family's budget, eps).
         log: optional logger.
 
     Returns:
-        (accuracy rows, gradient-check rows, arrays for the HDF5 output).
+        (accuracy rows, gradient-check rows, arrays for adversarial.h5, per-point
+        correctness for pointwise.h5 (`ntkadv.attacks.suite.attack_suite`)).
     """
     from ntkadv.spectra.predictor import coefficients_path, time_grid
 
@@ -153,29 +187,33 @@ def attack_kernel_machine(
     x_train = np.asarray(data["x_train"], dtype=np.float64)
     x_eval = np.asarray(data["x_test"][:m], dtype=np.float64)
     y_eval = np.asarray(data["y_test"][:m], dtype=np.float64)
-    coefs = coefficients_path(spectrum, data["y_train"], times, lr)  # (T, n, k)
-    f_clean = np.einsum("mn,tnk->tmk", np.asarray(k_test_train[:m], np.float64), coefs)
-    need = sorted(set(plan.time_idx) | set(plan.pgd_time_idx))
-    k = coefs.shape[2]
-    stacked = np.concatenate([coefs[j] for j in need], axis=1)  # one pass over D
-    contracted = np.asarray(jacobian.contract(stacked))[:m]  # (m, d, len(need)·k)
-    grad_f = {j: contracted[:, :, i * k : (i + 1) * k] for i, j in enumerate(need)}
+    ys = label_sets(np.asarray(data["y_train"]), plan.n_perm, s.seed)
+    coefs = np.stack([coefficients_path(spectrum, y, times, lr) for y in ys])
+    k_eval = np.asarray(k_test_train[:m], np.float64)
+    f_clean = np.einsum("mn,stnk->stmk", k_eval, coefs)  # (S, T, m, k)
+    signs = nulls.random_signs(x_eval.reshape(m, -1).shape, s.seed)
     if log:
         log.info("plan: %s", plan)
-    rows, arrays = attack_suite(
-        kernel_fn, x_train, x_eval, y_eval, task, coefs, f_clean, grad_f, plan, log=log
-    )
+
+    def contract(i0, i1, c):
+        return jacobian.eval_subset(i0, i1).contract(c)
+
+    rows, arrays, pointwise = attack_suite(
+        kernel_fn, x_train, x_eval, y_eval, task, coefs, f_clean, contract, plan,
+        signs=signs, log=log,
+    )  # fmt: skip
     n_check = min(int(s.n_gradient_check), m)
+    need = sorted(set(plan.time_idx) | set(plan.pgd_time_idx))
     checks = []
     for j in sorted({need[len(need) // 2], len(taus) - 1}) if n_check else []:
         res = gradient_check(
-            kernel_fn, x_train, x_eval[:n_check], coefs[j],
-            grad_f[j][:n_check], y_eval[:n_check], task,
+            kernel_fn, x_train, x_eval[:n_check], coefs[0, j],
+            contract(0, n_check, coefs[0, j]), y_eval[:n_check], task,
         )  # fmt: skip
         checks.append({"tau": taus[j], "t": times[j], **res})
     for row in rows:
         row["task"] = task
-    return rows, checks, arrays
+    return rows, checks, arrays, pointwise
 
 
 def run(
@@ -185,17 +223,18 @@ def run(
     ids: dict[str, str],
     log: logging.Logger,
 ) -> None:
-    """Rule attack_ntk: read data + caches, attack, write the three outputs.
+    """Rule attack_ntk: read data + caches, attack, write the four outputs.
 
     Args:
         inputs: paths data, gram, jacobian, eigh.
-        outputs: paths adversarial (HDF5), accuracy and checks (CSV).
+        outputs: paths adversarial, pointwise (HDF5), accuracy and checks (CSV).
         s: settings; ids: {dataset, arch}; log: the job's logger.
     """
     import time
 
     import pandas as pd
 
+    from ntkadv.attacks.claims import pointwise_arrays
     from ntkadv.data import load_prepared
     from ntkadv.kernels.analytic import full_spec, kernel_fn_from_spec
     from ntkadv.kernels.jacobians import load_input_jacobian
@@ -205,7 +244,7 @@ def run(
     eig = h5io.read(inputs["eigh"], ["eigvals", "eigvecs"])
     spec = full_spec(s.arch)
     start = time.perf_counter()
-    rows, checks, arrays = attack_kernel_machine(
+    rows, checks, arrays, pointwise = attack_kernel_machine(
         kernel_fn_from_spec(spec),
         data,
         k_test_train,
@@ -220,12 +259,30 @@ def run(
     pd.DataFrame([{**ids, **row} for row in checks]).to_csv(
         outputs["checks"], index=False
     )
-    log.info("accuracies:\n%s", table.to_string())
+    log.info("accuracies (true labels):\n%s", table[table["labels"] == "true"])
+    task = data["attrs"]["task"]
     attrs = h5io.provenance(
         **ids,
         arch_spec=spec,
         predictor=dataclasses.asdict(s.predictor),
         eps=s.eps,
-        task=data["attrs"]["task"],
+        task=task,
+        robust_accuracy="correct clean AND correct attacked",
     )
     h5io.write(outputs["adversarial"], arrays, attrs)
+    y = arrays["y"]
+    labels = (
+        (y[:, 0] > 0).astype(np.int64) if task == "binary" else np.argmax(y, axis=1)
+    )
+    h5io.write(
+        outputs["pointwise"],
+        pointwise_arrays(arrays["taus"], labels, pointwise),
+        {
+            **attrs,
+            "attacks": [a for a in pointwise if a != "clean"] + ["clean"],
+            "n_permutations": int(s.null_permutations),
+            "seed": int(s.seed),
+            "label_sets": "set 0: true training labels; 1..P: "
+            "ntkadv.claims.nulls.label_permutations(n_train, P, seed)",
+        },
+    )

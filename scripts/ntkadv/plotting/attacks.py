@@ -2,9 +2,13 @@
 
 * `robustness_vs_time`: clean and robust accuracy of f_t against normalised training
   time τ = η·λ_max·t (log axis, t = ∞ at the right end), one panel per kernel — the
-  abstract's "robust features are learned early" claim (experiments.md finding 4).
-* `accuracy_vs_eps`: accuracy of f_∞ against the ℓ∞ budget, one panel per attack, one
-  line per kernel.
+  abstract's "robust features are learned early" claim (experiments.md finding 4) —
+  with the permuted-label machines (the same-run null control) in grey.
+* `accuracy_vs_eps`: accuracy of f_∞ against the ℓ∞ budget, one panel per attack
+  (and the random-sign control), one line per kernel.
+
+Robust accuracy everywhere counts a point only if it is correct clean AND correct
+attacked (the `accuracy` column of the attack table).
 * `adversarial_examples`: clean image, perturbation (rescaled to the full grey range)
   and adversarial image for FGSM and PGD on f_∞, titled with the predicted classes.
 
@@ -32,7 +36,18 @@ ATTACK_STYLE: dict[str, tuple[str, str, str]] = {
     "first_order": ("first-order, label-free (Eq. 16-18)", "tab:green", "^"),
     "max_l1": ("Max-of-ℓ1 (Eq. 20)", "tab:purple", "^"),
     "sum_dz": ("Sum-of-Δz (Eq. 22)", "tab:orange", "v"),
+    "random_sign": ("random sign (control)", "tab:brown", "x"),
 }
+#: Style of the permuted-label (null) machines' curves.
+NULL_STYLE = {
+    "clean": ("null: clean", "0.55", "--"),
+    "fgsm": ("null: FGSM", "0.75", ":"),
+}
+
+
+def _true_labels(table: pd.DataFrame) -> pd.DataFrame:
+    """Rows of the true-label machine (tables without a labels column: all)."""
+    return table[table["labels"] == "true"] if "labels" in table else table
 
 
 def class_names(source: str, classes: Sequence[int]) -> list[str]:
@@ -80,6 +95,8 @@ def robustness_vs_time(
         dataset: name for the title.
         arch_order: preferred panel order.
     """
+    nulls = table[table["labels"] != "true"] if "labels" in table else table[:0]
+    table = _true_labels(table)
     archs = _order(table["arch"], arch_order)
     ncol = min(4, len(archs))
     nrow = int(np.ceil(len(archs) / ncol))
@@ -96,6 +113,15 @@ def robustness_vs_time(
             label, colour, marker = ATTACK_STYLE.get(attack, (attack, None, "x"))
             x = [pos[float(t)] for t in rows["tau"]]
             ax.plot(x, rows["accuracy"], marker=marker, ms=4, color=colour, label=label)
+        nul = nulls[
+            (nulls["arch"] == arch)
+            & ((nulls["attack"] == "clean") | np.isclose(nulls["eps_mult"], 1.0))
+        ]
+        for attack, (label, colour, ls) in NULL_STYLE.items():
+            rows = nul[nul["attack"] == attack].groupby("tau")["accuracy"].mean()
+            if len(rows):
+                x = [pos[float(t)] for t in rows.index]
+                ax.plot(x, rows.to_numpy(), ls=ls, color=colour, lw=1.2, label=label)
         ax.set_xscale("log")
         ax.set_xticks(ticks, labels)
         ax.minorticks_off()
@@ -127,8 +153,9 @@ def robustness_vs_time(
     at_eps = table[(table["attack"] != "clean") & np.isclose(table["eps_mult"], 1.0)]
     eps_text = f" (ε = {at_eps['eps'].iloc[0]:.4g})" if len(at_eps) else ""
     fig.suptitle(
-        f"{dataset}: clean and robust accuracy of f_t vs training time{eps_text}",
-        fontsize=10,
+        f"{dataset}: clean and robust accuracy of f_t vs training time{eps_text}; "
+        "robust = correct clean AND attacked; grey: permuted-label machines",
+        fontsize=9,
     )
     legend_rows = int(np.ceil(len(names) / legend_cols))
     fig.tight_layout(rect=(0, 0.045 * legend_rows * 3.3 / fig.get_figheight(), 1, 1))
@@ -145,6 +172,7 @@ def accuracy_vs_eps(
         dataset: name for the title.
         arch_order: preferred line order.
     """
+    table = _true_labels(table)
     inf = table[np.isinf(table["tau"].to_numpy(dtype=float))]
     clean = inf[inf["attack"] == "clean"].set_index("arch")["accuracy"]
     attacks = [a for a in _order(inf["attack"], list(ATTACK_STYLE)) if a != "clean"]
@@ -167,9 +195,13 @@ def accuracy_vs_eps(
         ax.set_xlabel("ℓ∞ budget ε")
         ax.set_ylim(-0.03, 1.03)
         ax.grid(alpha=0.3)
-    axes[0, 0].set_ylabel("accuracy of f_∞")
+    axes[0, 0].set_ylabel("robust accuracy (clean AND attacked)", fontsize=8)
     axes[0, -1].legend(fontsize=7, loc="upper right")
-    fig.suptitle(f"{dataset}: accuracy of the NTK predictor f_∞ vs ε", fontsize=10)
+    fig.suptitle(
+        f"{dataset}: robust accuracy of the NTK predictor f_∞ vs ε "
+        "(a point counts if correct clean AND attacked)",
+        fontsize=10,
+    )
     fig.tight_layout()
     return fig
 

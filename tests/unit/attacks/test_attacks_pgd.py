@@ -12,7 +12,7 @@ import pytest
 from _shared import TASKS, kernel_machine
 from ntkadv import losses
 from ntkadv.attacks import closed_form
-from ntkadv.attacks.pgd import loss_gradient_fn, pgd
+from ntkadv.attacks.pgd import loss_gradient_fn, pgd, pgd_rows_fn
 
 
 @pytest.mark.parametrize("k", [1, 3])
@@ -72,3 +72,46 @@ def test_zero_steps_return_the_clean_points_and_project_clips():
     on_device = closed_form.project(jnp.asarray(far), jnp.asarray(x), 0.1)
     assert isinstance(on_device, jax.Array)
     np.testing.assert_allclose(on_device, expected)
+
+
+@pytest.mark.parametrize("loop", ["python", "fori", "unrolled"])
+@pytest.mark.parametrize("k", [1, 3])
+def test_pgd_rows_fn_equals_pgd_per_machine_and_eps(loop, k):
+    """Rows of several machines and budgets in one block == `pgd` job by job, and
+    the fused prediction == f_t at the returned point."""
+    task = TASKS[k]
+    kernel_fn, x_train, x_test, c1, y, _, _ = kernel_machine("rbf", k, 2.0, seed=8)
+    c2 = 0.5 * c1[::-1].copy()  # a second machine (other coefficients)
+    m = len(x_test)
+    x = x_test.reshape(m, -1)
+    jobs = [(c1, 0, 0.1), (c2, 1, 0.05), (c1, 0, 0.2)]
+    x0 = np.concatenate([x] * len(jobs))
+    yy = np.concatenate([y] * len(jobs))
+    g0 = []
+    for c, _, _ in jobs:
+        gc = np.asarray(
+            loss_gradient_fn(kernel_fn, task)(
+                jnp.asarray(x_test),
+                jnp.asarray(y),
+                jnp.asarray(x_train),
+                jnp.asarray(c),
+            )
+        )
+        g0.append(gc.reshape(m, -1))
+    cidx = np.repeat([i for _, i, _ in jobs], m)
+    eps = np.repeat([e for _, _, e in jobs], m)
+    c_all = np.concatenate([c1, c2], axis=1)
+    attack = pgd_rows_fn(kernel_fn, task, 4, x_test.shape[1:], loop)
+    xa, fa = attack(
+        jnp.asarray(x0), jnp.asarray(yy), jnp.asarray(np.concatenate(g0)),
+        jnp.asarray(cidx), jnp.asarray(eps), jnp.asarray(eps / 3),
+        jnp.asarray(x_train), jnp.asarray(c_all),
+    )  # fmt: skip
+    for q, (c, _, e) in enumerate(jobs):
+        ref = pgd(kernel_fn, x, x_train, c, y, task, e, e / 3, 4)
+        got = np.asarray(xa)[q * m : (q + 1) * m]
+        np.testing.assert_allclose(got, ref, atol=1e-12)
+        f_ref = np.asarray(kernel_fn(jnp.asarray(got).reshape(x_test.shape), x_train))
+        np.testing.assert_allclose(
+            np.asarray(fa)[q * m : (q + 1) * m], f_ref @ c, rtol=1e-10, atol=1e-12
+        )

@@ -26,7 +26,8 @@ def attack_ntk_settings(wildcards):
             "predictor": config["predictor"],
             "budget": att["budget"][arch_family(wildcards.arch)],
             **pick(att, "eps_multipliers", "pgd_steps", "pgd_rel_step"),
-            **pick(att, "block_size", "n_gradient_check"),
+            **pick(att, "block_size", "n_gradient_check", "null_permutations"),
+            "seed": config["seed"],
         }
     )
 
@@ -44,15 +45,26 @@ def get_example_adversarial(wildcards):
     return f"results/attacks/{wildcards.dataset}/{arch}/adversarial.h5"
 
 
-def get_notebook_attack_table(wildcards):
+def notebook_kernel():
+    """config attacks.notebook, or a clear error when the notebook table is off."""
     nb = config["attacks"]["notebook"]
+    if not nb:
+        raise ValueError(
+            "config key attacks.notebook is null: the notebook reference tables are "
+            "disabled (set it to {dataset: cifar2, arch: fc1} to build them)"
+        )
+    return nb
+
+
+def get_notebook_attack_table(wildcards):
+    nb = notebook_kernel()
     return f"results/attacks/{nb['dataset']}/{nb['arch']}/accuracy.csv"
 
 
 def notebook_kernel_params(wildcards):
     """The notebook kernel, its dataset entry and the PGD settings it was run with."""
     att = config["attacks"]
-    nb = att["notebook"]
+    nb = notebook_kernel()
     budget = att["budget"][arch_family(nb["arch"])]
     return canonical(
         {
