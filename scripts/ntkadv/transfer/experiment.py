@@ -8,8 +8,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ntkadv.attacks.closed_form import fgsm_step
-from ntkadv.losses import accuracy
+from ntkadv.attacks.closed_form import fgsm_step, perturb
+from ntkadv.claims.nulls import mismatched
+from ntkadv.losses import predictions_correct
+from ntkadv.transfer.checks import check_descent, check_finite
 from ntkadv.transfer.net import (
     TwoLayerNet,
     apply,
@@ -22,7 +24,7 @@ from ntkadv.transfer.net import (
     reduced_loss,
     row_space_basis,
 )
-from ntkadv.transfer.records import METRICS
+from ntkadv.transfer.records import METRICS, POINT_ARRAYS
 from ntkadv.typing import Task
 
 
@@ -63,17 +65,30 @@ def run_transfer(
     image_index: int | None = None,
     image_epochs: Sequence[int] = (),
     log: Callable[[str], None] | None = None,
+    dataset: str = "?",
+    at: str = "",
 ) -> dict[str, np.ndarray]:
     """Train the net by full-batch GD; compare it with f_t at the reference's epochs.
 
-    At each evaluation epoch τ of `reference` (NTK time t = τ / n):
+    At each evaluation epoch τ of `reference` (NTK time t = τ / n), per test point i:
 
-    * cosine: mean over test points of cos(∇ₓL(f_t, y), ∇ₓL(f − f_0, y)) (supp.
-      Eq. 30); the NTK gradient from `reference`, the net's by autodiff;
-    * acc_clean / acc_own / acc_ntk: accuracy of f − f_0 on the clean test points,
-      on its own FGSM examples and on the NTK's FGSM examples (ℓ∞, `eps`);
-    * rel_output_error: ‖(f − f_0) − f_t‖_F / ‖f_t‖_F on the test points;
-    * train_loss: mean squared training loss of f; weight_change: ‖W − W_0‖_F / ‖W_0‖_F.
+    * cosine_per_point: cos(∇ₓL(f_t, y)_i, ∇ₓL(f − f_0, y)_i) (supp. Eq. 30); the NTK
+      gradient from `reference`, the net's by autodiff;
+    * cosine_mismatched_per_point: the same with the net's gradient of point
+      j = `nulls.mismatched(b)[i]` (i + 1 mod b): the cosine of unrelated gradients;
+    * correct_clean / correct_own / correct_ntk / correct_random: f − f_0 correct on
+      the clean point, and correct clean AND on its own FGSM example, on the NTK's
+      FGSM example, on the random-sign perturbation ``reference["random_signs"]``
+      (all ℓ∞ `eps`, clipped to [0, 1]).
+
+    Per epoch (the `METRICS`): the means of those (acc_*, cosine,
+    cosine_mismatched; NaN cosines of zero gradients are skipped),
+    rel_output_error ‖(f − f_0) − f_t‖_F / ‖f_t‖_F on the test points, train_loss
+    (mean squared loss of f) and weight_change ‖W − W_0‖_F / ‖W_0‖_F.
+
+    Every evaluation checks that loss, parameters, predictions and gradients are
+    finite and that the loss stays below `checks.LOSS_GROWTH` × its initial value;
+    a violation raises `checks.DivergenceError` naming `at`, the epoch and the lr key.
 
     Args:
         net: initial network (w0 (m, d), a (m, k)).
@@ -83,17 +98,21 @@ def run_transfer(
         y_test: (b, k) test targets.
         task: "binary" or "multiclass".
         lr: learning rate (the reference's).
-        reference: `ntk_transfer_reference` output (epoch, loss_grad, f).
+        reference: `ntk_transfer_reference` output (epoch, loss_grad, f,
+            random_signs).
         eps: ℓ∞ budget.
         image_index: test point whose gradient images are kept (None: none).
         image_epochs: epochs (among the reference's) at which they are kept.
         log: optional progress callback.
+        dataset: dataset name (for the lr key in error messages).
+        at: the run in error messages ("dataset mnist, width 1000, seed 0").
 
     Returns:
-        The `METRICS` arrays (E,), "cosine_per_point" (E, b), "f0_test" (b, k),
+        The `METRICS` arrays (E,), the `POINT_ARRAYS` (E, b), "f0_test" (b, k),
         "f_test" (E, b, k) (f − f_0); with `image_index`, "grad_image" (I, d).
     """
     dtype = net.w0.dtype
+    at = at or f"dataset {dataset}, width {net.w0.shape[0]}"
     basis = jnp.asarray(row_space_basis(x_train))
     problem = gd_problem(net, basis, x_train, y_train)
     run = jax.jit(gd_run_fn(lr))
@@ -101,49 +120,90 @@ def run_transfer(
     loss_grad = jax.jit(loss_input_gradient_fn(net, basis, task))
     train_loss = jax.jit(reduced_loss)
     x_test = np.asarray(x_test, dtype=np.float64)
+    b = x_test.shape[0]
     xt, yt = jnp.asarray(x_test, dtype), jnp.asarray(y_test, dtype)
+    x_random = perturb(x_test, reference["random_signs"], eps)
+    other = mismatched(b)
     w0_norm = float(jnp.linalg.norm(net.w0))
     c = jnp.zeros((net.w0.shape[0], basis.shape[1]), dtype)
+    loss0 = float(train_loss(c, *problem))
+    check_finite({"initial loss": loss0}, lr, dataset, f"{at}, epoch 0")
     keep = {int(e) for e in image_epochs}
-    out: dict[str, list] = {key: [] for key in METRICS}
-    out.update(cosine_per_point=[], f_test=[], grad_image=[])
+    out: dict[str, list] = {key: [] for key in (*METRICS, *POINT_ARRAYS)}
+    out.update(f_test=[], grad_image=[])
     done = 0
     for i, epoch in enumerate(int(e) for e in reference["epoch"]):
         c = run(c, problem, epoch - done)
         done = epoch
+        here = f"{at}, epoch {epoch}"
+        loss_now = float(train_loss(c, *problem))
         f_net = np.asarray(g(c, xt), dtype=np.float64)
         grad_net = np.asarray(loss_grad(c, xt, yt), dtype=np.float64)
+        check_finite(
+            {
+                "training loss": loss_now,
+                "parameters W - W0": c,
+                "test predictions": f_net,
+                "loss gradients": grad_net,
+            },
+            lr,
+            dataset,
+            here,
+        )
+        check_descent(loss_now, loss0, lr, dataset, here)
         grad_ntk = np.asarray(reference["loss_grad"][i], dtype=np.float64)
         f_ntk = np.asarray(reference["f"][i], dtype=np.float64)
-        x_own = jnp.asarray(fgsm_step(x_test, grad_net, eps), dtype)
-        x_ntk = jnp.asarray(fgsm_step(x_test, grad_ntk, eps), dtype)
+        x_adv = np.concatenate(
+            [
+                fgsm_step(x_test, grad_net, eps),
+                fgsm_step(x_test, grad_ntk, eps),
+                x_random,
+            ]
+        )
+        f_adv = np.asarray(g(c, jnp.asarray(x_adv, dtype)), dtype=np.float64)
+        clean = predictions_correct(f_net, y_test, task)
+        own, ntk, rand = (
+            clean & predictions_correct(f_adv[j * b : (j + 1) * b], y_test, task)
+            for j in range(3)
+        )
         cos = cosine_similarity(grad_ntk, grad_net)
+        cos_other = cosine_similarity(grad_ntk, grad_net[other])
+        points = {
+            "cosine_per_point": cos,
+            "cosine_mismatched_per_point": cos_other,
+            "correct_clean": clean,
+            "correct_own": own,
+            "correct_ntk": ntk,
+            "correct_random": rand,
+        }
         values = {
             "epoch": epoch,
             "t": ntk_time(epoch, x_train.shape[0]),
-            "cosine": float(np.nanmean(cos)),
-            "acc_clean": accuracy(f_net, y_test, task),
-            "acc_own": accuracy(np.asarray(g(c, x_own)), y_test, task),
-            "acc_ntk": accuracy(np.asarray(g(c, x_ntk)), y_test, task),
+            "cosine": _nanmean(cos),
+            "cosine_mismatched": _nanmean(cos_other),
+            "acc_clean": float(clean.mean()),
+            "acc_own": float(own.mean()),
+            "acc_ntk": float(ntk.mean()),
+            "acc_random": float(rand.mean()),
             "rel_output_error": float(
                 np.linalg.norm(f_net - f_ntk)
                 / max(float(np.linalg.norm(f_ntk)), np.finfo(np.float64).tiny)
             ),
-            "train_loss": float(train_loss(c, *problem)),
+            "train_loss": loss_now,
             "weight_change": float(jnp.linalg.norm(c)) / w0_norm,
         }
-        for key, value in values.items():
+        for key, value in (values | points).items():
             out[key].append(value)
-        out["cosine_per_point"].append(cos)
         out["f_test"].append(f_net)
         if image_index is not None and epoch in keep:
             out["grad_image"].append(grad_net[image_index])
         if log is not None:
             log(
-                f"epoch {epoch}: cos {values['cosine']:.3f} acc clean/own/ntk "
+                f"epoch {epoch}: cos {values['cosine']:.3f} (mismatched "
+                f"{values['cosine_mismatched']:.3f}) acc clean/own/ntk/random "
                 f"{values['acc_clean']:.2f}/{values['acc_own']:.2f}/"
-                f"{values['acc_ntk']:.2f} loss {values['train_loss']:.4g} "
-                f"|W-W0|/|W0| {values['weight_change']:.3g}"
+                f"{values['acc_ntk']:.2f}/{values['acc_random']:.2f} loss "
+                f"{values['train_loss']:.4g} |W-W0|/|W0| {values['weight_change']:.3g}"
             )
     result = {
         key: np.asarray(value) for key, value in out.items() if key != "grad_image"
@@ -154,3 +214,10 @@ def run_transfer(
             -1, x_test.shape[1]
         )
     return result
+
+
+def _nanmean(values: np.ndarray) -> float:
+    """Mean over the finite entries (NaN if there are none), without a warning."""
+    values = np.asarray(values, dtype=np.float64)
+    finite = np.isfinite(values)
+    return float(values[finite].mean()) if finite.any() else float("nan")

@@ -216,6 +216,7 @@ def gd_run_fn(lr: float) -> Callable[[jax.Array, GDProblem, jax.Array], jax.Arra
     evaluation epochs.
     """
     grad = jax.grad(reduced_loss)
+    lr = float(lr)  # a Python scalar keeps C in its dtype (weak typing)
 
     def run(c: jax.Array, problem: GDProblem, steps: jax.Array) -> jax.Array:
         def body(_, c):
