@@ -19,8 +19,8 @@ from ntkadv.transfer.net import (
     difference_fn,
     gd_problem,
     gd_run_fn,
-    loss_input_gradient_fn,
     ntk_time,
+    outputs_and_loss_gradient,
     reduced_loss,
     row_space_basis,
 )
@@ -116,8 +116,9 @@ def run_transfer(
     basis = jnp.asarray(row_space_basis(x_train))
     problem = gd_problem(net, basis, x_train, y_train)
     run = jax.jit(gd_run_fn(lr))
-    g = jax.jit(difference_fn(net, basis))
-    loss_grad = jax.jit(loss_input_gradient_fn(net, basis, task))
+    # the net and the basis are arguments (not constants) of the compiled functions
+    clean_fn = jax.jit(outputs_and_loss_gradient, static_argnames="task")
+    outputs_fn = jax.jit(lambda net, basis, c, x: difference_fn(net, basis)(c, x))
     train_loss = jax.jit(reduced_loss)
     x_test = np.asarray(x_test, dtype=np.float64)
     b = x_test.shape[0]
@@ -137,8 +138,10 @@ def run_transfer(
         done = epoch
         here = f"{at}, epoch {epoch}"
         loss_now = float(train_loss(c, *problem))
-        f_net = np.asarray(g(c, xt), dtype=np.float64)
-        grad_net = np.asarray(loss_grad(c, xt, yt), dtype=np.float64)
+        f_net, grad_net = (
+            np.asarray(v, dtype=np.float64)
+            for v in clean_fn(net, basis, c, xt, yt, task=task)
+        )
         check_finite(
             {
                 "training loss": loss_now,
@@ -160,7 +163,9 @@ def run_transfer(
                 x_random,
             ]
         )
-        f_adv = np.asarray(g(c, jnp.asarray(x_adv, dtype)), dtype=np.float64)
+        f_adv = np.asarray(
+            outputs_fn(net, basis, c, jnp.asarray(x_adv, dtype)), dtype=np.float64
+        )
         clean = predictions_correct(f_net, y_test, task)
         own, ntk, rand = (
             clean & predictions_correct(f_adv[j * b : (j + 1) * b], y_test, task)

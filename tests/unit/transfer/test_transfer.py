@@ -257,6 +257,12 @@ def test_net_loss_gradient_and_own_fgsm(task, k, jit):
         for xi, yi in zip(x_test, y_test, strict=True)
     ]
     np.testing.assert_allclose(grad, expected, rtol=1e-9, atol=1e-12)
+    out, grad_once = jax.jit(
+        twolayer.outputs_and_loss_gradient, static_argnames="task"
+    )(net, basis, c, jnp.asarray(x_test), jnp.asarray(y_test), task=task)
+    np.testing.assert_allclose(grad_once, expected, rtol=1e-9, atol=1e-12)
+    g = twolayer.difference_fn(net, basis)
+    np.testing.assert_allclose(out, g(c, jnp.asarray(x_test)), rtol=1e-12)
     x_adv = fgsm_step(x_test, grad, eps)
     inside = (x_test + eps * np.sign(grad) >= 0) & (x_test + eps * np.sign(grad) <= 1)
     np.testing.assert_allclose((x_adv - x_test)[inside], eps * np.sign(grad)[inside])
