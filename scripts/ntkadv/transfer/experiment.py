@@ -16,11 +16,11 @@ from ntkadv.transfer.net import (
     TwoLayerNet,
     apply,
     cosine_similarity,
-    difference_fn,
     gd_problem,
     gd_run_fn,
     ntk_time,
     outputs_and_loss_gradient,
+    outputs_fn_t,
     reduced_loss,
     row_space_basis,
 )
@@ -118,7 +118,8 @@ def run_transfer(
     run = jax.jit(gd_run_fn(lr))
     # the net and the basis are arguments (not constants) of the compiled functions
     clean_fn = jax.jit(outputs_and_loss_gradient, static_argnames="task")
-    outputs_fn = jax.jit(lambda net, basis, c, x: difference_fn(net, basis)(c, x))
+    outputs_fn = jax.jit(outputs_fn_t)
+    w0t = jnp.asarray(np.ascontiguousarray(np.asarray(net.w0).T))
     train_loss = jax.jit(reduced_loss)
     x_test = np.asarray(x_test, dtype=np.float64)
     b = x_test.shape[0]
@@ -140,7 +141,7 @@ def run_transfer(
         loss_now = float(train_loss(c, *problem))
         f_net, grad_net = (
             np.asarray(v, dtype=np.float64)
-            for v in clean_fn(net, basis, c, xt, yt, task=task)
+            for v in clean_fn(net, w0t, basis, c, xt, yt, task=task)
         )
         check_finite(
             {
@@ -164,7 +165,8 @@ def run_transfer(
             ]
         )
         f_adv = np.asarray(
-            outputs_fn(net, basis, c, jnp.asarray(x_adv, dtype)), dtype=np.float64
+            outputs_fn(w0t, net.a, basis, c, jnp.asarray(x_adv, dtype)),
+            dtype=np.float64,
         )
         clean = predictions_correct(f_net, y_test, task)
         own, ntk, rand = (

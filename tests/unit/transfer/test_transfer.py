@@ -257,12 +257,16 @@ def test_net_loss_gradient_and_own_fgsm(task, k, jit):
         for xi, yi in zip(x_test, y_test, strict=True)
     ]
     np.testing.assert_allclose(grad, expected, rtol=1e-9, atol=1e-12)
-    out, grad_once = jax.jit(
-        twolayer.outputs_and_loss_gradient, static_argnames="task"
-    )(net, basis, c, jnp.asarray(x_test), jnp.asarray(y_test), task=task)
+    w0t = jnp.asarray(np.asarray(net.w0).T)
+    fn_once = jax.jit(twolayer.outputs_and_loss_gradient, static_argnames="task")
+    xt, yt = jnp.asarray(x_test), jnp.asarray(y_test)
+    out, grad_once = fn_once(net, w0t, basis, c, xt, yt, task=task)
     np.testing.assert_allclose(grad_once, expected, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(grad_once, grad, rtol=1e-10, atol=1e-14)  # autodiff
     g = twolayer.difference_fn(net, basis)
-    np.testing.assert_allclose(out, g(c, jnp.asarray(x_test)), rtol=1e-12)
+    np.testing.assert_allclose(out, g(c, xt), rtol=1e-12)
+    out_t = twolayer.outputs_fn_t(w0t, net.a, basis, c, xt)
+    np.testing.assert_allclose(out_t, out, rtol=1e-12)
     x_adv = fgsm_step(x_test, grad, eps)
     inside = (x_test + eps * np.sign(grad) >= 0) & (x_test + eps * np.sign(grad) <= 1)
     np.testing.assert_allclose((x_adv - x_test)[inside], eps * np.sign(grad)[inside])
