@@ -3,7 +3,7 @@
 * `plot_transfer_curves`: supp. Fig. 1a (MNIST) and its binary-CIFAR counterpart
   (main Fig. 1). Top: cosine similarity of the NTK and net loss gradients (supp.
   Eq. 30) against the training epoch, one colour per width, seed mean with a CI
-  across seeds, and the mismatched-pair control. Bottom: robust accuracy of the net
+  across seeds, and the mismatched-pair controls. Bottom: robust accuracy of the net
   (f − f_0) against its own FGSM examples (solid), the NTK's (dashed) and random
   signs (dotted); the NTK's robust accuracy against its own examples in grey.
 * `plot_gradient_grid`: supp. Fig. 1b, loss-gradient images of one test image. The
@@ -22,6 +22,12 @@ import numpy as np
 
 from ntkadv.data import CIFAR10_NAMES
 
+#: Cosine curves: the paper's statistic and its two mismatched-pair controls.
+PAIRS = {
+    "cosine": "same point",
+    "cosine_same_class": "other point, same class",
+    "cosine_mismatched": "other point (i+1)",
+}
 #: Width colours: the paper's blue / red.
 WIDTH_COLOURS = ("tab:blue", "tab:red", "tab:green", "tab:purple")
 
@@ -47,8 +53,9 @@ def plot_transfer_curves(
 
     Seaborn line plots of the seed mean with a 95% bootstrap CI across seeds (a band
     only with >= 2 seeds), one colour per width. Top: cosine of the NTK and net loss
-    gradients of the same test point (solid) and of mismatched pairs, point i vs
-    i + 1 (dotted: the control of claim 5a). Bottom: robust accuracy of the net
+    gradients of the same test point (solid) and of mismatched pairs, the next
+    test point of the same class (dashed) and point i + 1 (dotted): the controls of
+    claim 5a. Bottom: robust accuracy of the net
     (f − f_0; correct clean AND perturbed) against its own FGSM examples (solid),
     the NTK's (dashed) and a random-sign perturbation of the same ε (dotted: the
     control of claim 5b); the NTK predictor against its own FGSM in grey.
@@ -67,7 +74,6 @@ def plot_transfer_curves(
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import pandas as pd
     import seaborn as sns
 
     data = table[table["dataset"] == dataset].copy()
@@ -79,10 +85,10 @@ def plot_transfer_curves(
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(6.4, 7.0), sharex=True)
     cosines = data.melt(
         id_vars=["width", "seed", "epoch"],
-        value_vars=["cosine", "cosine_mismatched"],
+        value_vars=["cosine", "cosine_same_class", "cosine_mismatched"],
         var_name="pair",
         value_name="value",
-    ).replace({"pair": {"cosine": "same point", "cosine_mismatched": "mismatched"}})
+    ).replace({"pair": PAIRS})
     sns.lineplot(
         cosines,
         x="epoch",
@@ -91,8 +97,8 @@ def plot_transfer_curves(
         hue_order=order,
         palette=palette,
         style="pair",
-        style_order=["same point", "mismatched"],
-        dashes={"same point": "", "mismatched": (1, 2)},
+        style_order=list(PAIRS.values()),
+        dashes=dict(zip(PAIRS.values(), ("", (4, 2), (1, 2)), strict=True)),
         errorbar=("ci", 95),
         ax=top,
     )
@@ -133,7 +139,7 @@ def plot_transfer_curves(
         ax.set_xscale("log")
     top.axhline(0.0, color="0.85", lw=0.8, zorder=0)
     top.axhline(1.0, color="0.85", lw=0.8, zorder=0)
-    low = float(pd.concat([data["cosine"], data["cosine_mismatched"]]).min())
+    low = float(data[list(PAIRS)].min().min())
     top.set_ylim(min(0.0, low - 0.05), 1.02)
     top.set_ylabel("cosine of loss gradients (Eq. 30)")
     top.legend(loc="lower right", fontsize=7, ncol=2)

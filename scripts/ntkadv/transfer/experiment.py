@@ -52,6 +52,43 @@ def nearest_epoch(epochs: Sequence[int], target: int) -> int:
     return int(epochs[np.argmin(np.abs(np.log(epochs) - np.log(max(target, 1))))])
 
 
+def class_labels(y: np.ndarray, task: Task) -> np.ndarray:
+    """Class index (b,) of targets y (b, k): ±1 -> 0/1 (binary) or the argmax."""
+    y = np.asarray(y)
+    return (y[:, 0] > 0).astype(np.int64) if task == "binary" else y.argmax(axis=1)
+
+
+def same_class_partners(labels: np.ndarray) -> np.ndarray:
+    """Partner j ≠ i of each point with the same label: the next point of its class.
+
+    Within each class (points in index order) the partner is `nulls.mismatched`
+    (i -> i + 1 mod the class size); a point alone in its class gets -1 (no partner).
+
+    Args:
+        labels: (b,) class indices.
+
+    Returns:
+        (b,) int64 partner indices (-1: none).
+    """
+    labels = np.asarray(labels)
+    out = np.full(labels.shape[0], -1, dtype=np.int64)
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        if idx.size >= 2:
+            out[idx] = idx[mismatched(idx.size)]
+    return out
+
+
+def partner_cosine(
+    grad_ntk: np.ndarray, grad_net: np.ndarray, partners: np.ndarray
+) -> np.ndarray:
+    """cos(grad_ntk[i], grad_net[partners[i]]) (b,); NaN where partners[i] < 0."""
+    ok = partners >= 0
+    out = np.full(partners.shape[0], np.nan)
+    out[ok] = cosine_similarity(grad_ntk[ok], grad_net[partners[ok]])
+    return out
+
+
 def run_transfer(
     net: TwoLayerNet,
     x_train: np.ndarray,
@@ -76,13 +113,18 @@ def run_transfer(
       gradient from `reference`, the net's by autodiff;
     * cosine_mismatched_per_point: the same with the net's gradient of point
       j = `nulls.mismatched(b)[i]` (i + 1 mod b): the cosine of unrelated gradients;
+    * cosine_same_class_per_point: the same with the next test point of the same
+      class (`same_class_partners`; NaN for a point alone in its class): loss
+      gradients share a class-dependent direction (on binary CIFAR the cosine of
+      two different airplanes is ~0.9), which this control keeps and the same-point
+      cosine must exceed;
     * correct_clean / correct_own / correct_ntk / correct_random: f − f_0 correct on
       the clean point, and correct clean AND on its own FGSM example, on the NTK's
       FGSM example, on the random-sign perturbation ``reference["random_signs"]``
       (all ℓ∞ `eps`, clipped to [0, 1]).
 
     Per epoch (the `METRICS`): the means of those (acc_*, cosine,
-    cosine_mismatched; NaN cosines of zero gradients are skipped),
+    cosine_mismatched, cosine_same_class; NaN cosines are skipped),
     rel_output_error ‖(f − f_0) − f_t‖_F / ‖f_t‖_F on the test points, train_loss
     (mean squared loss of f) and weight_change ‖W − W_0‖_F / ‖W_0‖_F.
 
@@ -126,6 +168,7 @@ def run_transfer(
     xt, yt = jnp.asarray(x_test, dtype), jnp.asarray(y_test, dtype)
     x_random = perturb(x_test, reference["random_signs"], eps)
     other = mismatched(b)
+    same_class = same_class_partners(class_labels(y_test, task))
     w0_norm = float(jnp.linalg.norm(net.w0))
     c = jnp.zeros((net.w0.shape[0], basis.shape[1]), dtype)
     loss0 = float(train_loss(c, *problem))
@@ -175,9 +218,11 @@ def run_transfer(
         )
         cos = cosine_similarity(grad_ntk, grad_net)
         cos_other = cosine_similarity(grad_ntk, grad_net[other])
+        cos_class = partner_cosine(grad_ntk, grad_net, same_class)
         points = {
             "cosine_per_point": cos,
             "cosine_mismatched_per_point": cos_other,
+            "cosine_same_class_per_point": cos_class,
             "correct_clean": clean,
             "correct_own": own,
             "correct_ntk": ntk,
@@ -188,6 +233,7 @@ def run_transfer(
             "t": ntk_time(epoch, x_train.shape[0]),
             "cosine": _nanmean(cos),
             "cosine_mismatched": _nanmean(cos_other),
+            "cosine_same_class": _nanmean(cos_class),
             "acc_clean": float(clean.mean()),
             "acc_own": float(own.mean()),
             "acc_ntk": float(ntk.mean()),
@@ -207,7 +253,8 @@ def run_transfer(
         if log is not None:
             log(
                 f"epoch {epoch}: cos {values['cosine']:.3f} (mismatched "
-                f"{values['cosine_mismatched']:.3f}) acc clean/own/ntk/random "
+                f"{values['cosine_mismatched']:.3f}, same class "
+                f"{values['cosine_same_class']:.3f}) acc clean/own/ntk/random "
                 f"{values['acc_clean']:.2f}/{values['acc_own']:.2f}/"
                 f"{values['acc_ntk']:.2f}/{values['acc_random']:.2f} loss "
                 f"{values['train_loss']:.4g} |W-W0|/|W0| {values['weight_change']:.3g}"

@@ -10,6 +10,7 @@ METRICS = (
     "t",
     "cosine",
     "cosine_mismatched",
+    "cosine_same_class",
     "acc_clean",
     "acc_own",
     "acc_ntk",
@@ -22,10 +23,12 @@ METRICS = (
 #: Per-epoch, per-test-point arrays of `run_transfer` (each (E, b)), kept so that the
 #: claims can bootstrap over test points: cosine of the NTK and net loss gradients
 #: of the same point, of point i (NTK) with point `nulls.mismatched(b)[i]` (net),
+#: of point i with the next test point of the same class (`same_class_partners`),
 #: and correctness clean / clean AND after each perturbation.
 POINT_ARRAYS = (
     "cosine_per_point",
     "cosine_mismatched_per_point",
+    "cosine_same_class_per_point",
     "correct_clean",
     "correct_own",
     "correct_ntk",

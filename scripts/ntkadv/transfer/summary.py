@@ -96,6 +96,7 @@ def load_runs(paths: Sequence[str]) -> list[Any]:
                 epochs=np.asarray(first["epoch"]),
                 cosine=a["cosine_per_point"],
                 cosine_mismatched=a["cosine_mismatched_per_point"],
+                cosine_same_class=a["cosine_same_class_per_point"],
                 correct_clean=a["correct_clean"].astype(bool),
                 correct_own=a["correct_own"].astype(bool),
                 correct_ntk=a["correct_ntk"].astype(bool),

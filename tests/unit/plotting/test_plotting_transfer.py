@@ -38,12 +38,12 @@ def test_curves_draw_every_width_and_control(seeds):
     top, bottom = fig.axes
     assert top.get_xscale() == "log" and bottom.get_xscale() == "log"
     labels = {t.get_text() for t in top.get_legend().get_texts()}
-    assert {"width $10^{3}$", "width $10^{4}$", "same point", "mismatched"} <= labels
+    assert {"width $10^{3}$", "width $10^{4}$", *pt.PAIRS.values()} <= labels
     labels = {t.get_text() for t in bottom.get_legend().get_texts()}
     assert {"own FGSM", "NTK FGSM", "random signs", "NTK $f_t$, own FGSM"} <= labels
-    # 2 widths x 2 pairs of cosine curves; the other dataset is not drawn
+    # 2 widths x 3 pairs of cosine curves; the other dataset is not drawn
     data = [line.get_ydata() for line in top.get_lines() if len(line.get_ydata()) == 3]
-    assert len(data) == 4 and min(np.min(d) for d in data) > -1
+    assert len(data) == 6 and min(np.min(d) for d in data) > -1
     mean = table[(table.dataset == "toy") & (table.width == 1000)]
     expected = mean.groupby("epoch")["cosine"].mean().to_numpy()
     assert any(np.allclose(d, expected) for d in data)

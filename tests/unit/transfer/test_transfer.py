@@ -403,6 +403,24 @@ def test_run_transfer_end_to_end_tiny():
     np.testing.assert_allclose(out["cosine_per_point"][-1], cos, atol=2e-3)
     mm = out["cosine_mismatched_per_point"][-1]
     np.testing.assert_allclose(mm, cos_mm, atol=2e-3)
+    labels = y_test.argmax(axis=1)
+    cos_class = [
+        next(
+            (
+                grad_ntk[i]
+                @ grad_net[j]
+                / np.linalg.norm(grad_ntk[i])
+                / np.linalg.norm(grad_net[j])
+                for j in [*range(i + 1, b), *range(i)]
+                if labels[j] == labels[i]
+            ),
+            np.nan,
+        )
+        for i in range(b)
+    ]  # the next point of the same class, cyclically
+    np.testing.assert_allclose(
+        out["cosine_same_class_per_point"][-1], cos_class, atol=2e-3
+    )
     clean = predictions_correct(g(x_test), y_test, "multiclass")
     expected = {
         "correct_own": fgsm_step(x_test, grad_net, 0.1),

@@ -22,6 +22,7 @@ from ntkadv.transfer.claims import (
     transfer_claims,
     width_row,
 )
+from ntkadv.transfer.experiment import partner_cosine, same_class_partners
 from ntkadv.transfer.net import cosine_similarity
 
 W, S, E, B, D = 2, 3, 4, 200, 40
@@ -55,7 +56,9 @@ def _cosines(ntk, net):
     return cos.reshape(ntk.shape[:-1]), mm.reshape(ntk.shape[:-1])
 
 
-def _runs(cos, mm, own=None, ntk=None, rnd=None, widths=(1000, 10000), seeds=None):
+def _runs(
+    cos, mm, own=None, ntk=None, rnd=None, widths=(1000, 10000), seeds=None, same=None
+):
     shape = cos.shape
     ones = np.ones(shape, bool)
     return TransferRuns(
@@ -65,6 +68,7 @@ def _runs(cos, mm, own=None, ntk=None, rnd=None, widths=(1000, 10000), seeds=Non
         epochs=EPOCHS[: shape[2]],
         cosine=cos,
         cosine_mismatched=mm,
+        cosine_same_class=mm if same is None else same,
         correct_clean=ones,
         correct_own=ones if own is None else own,
         correct_ntk=ones if ntk is None else ntk,
@@ -106,6 +110,41 @@ def test_cosine_near_one_for_every_pair_does_not_pass():
     row = cosine_row(_runs(cos, mm), 0.9, 1000, 300, 0)
     assert _verdict(row) != "pass"
     assert "mismatched" in row["statistic"]  # the binding part is the control
+
+
+def test_cosine_of_a_shared_class_direction_does_not_pass():
+    """Binary-CIFAR-like gradients: ±(class direction) plus a small point-specific
+    part, and the net's gradient is the NTK's of ANOTHER point of the same class.
+    The same-point cosine is ~0.95 and the i+1 control (classes alternate, ~0) is
+    beaten, but the same-class control shows there is no point-specific agreement."""
+    rng = np.random.default_rng(20)
+    labels = rng.integers(0, 2, B)
+    u = rng.normal(size=D)
+    sign = np.where(labels == 1, 1.0, -1.0)[:, None]
+    ntk = sign * u * 4 + rng.normal(size=(W, S, E, B, D))
+    partner = same_class_partners(labels)
+    net = ntk[:, :, :, partner] + 0.1 * rng.normal(size=ntk.shape)
+    cos, mm = _cosines(ntk, net)
+    flat_ntk, flat_net = ntk.reshape(-1, B, D), net.reshape(-1, B, D)
+    same = np.stack(
+        [partner_cosine(a, b, partner) for a, b in zip(flat_ntk, flat_net, strict=True)]
+    ).reshape(cos.shape)
+    assert cos.mean() > 0.9 and cos.mean() - mm.mean() > 0.5
+    row = cosine_row(_runs(cos, mm, same=same), 0.9, 1000, 300, 0)
+    assert _verdict(row) != "pass"
+    assert "same class" in row["statistic"]
+
+
+def test_same_class_partners_are_a_derangement_within_each_class():
+    labels = np.array([0, 1, 0, 2, 1, 0])
+    partner = same_class_partners(labels)
+    np.testing.assert_array_equal(partner, [2, 4, 5, -1, 1, 0])
+    ok = partner >= 0
+    assert (labels[partner[ok]] == labels[ok]).all() and (
+        partner[ok] != np.flatnonzero(ok)
+    ).all()
+    cos = partner_cosine(np.eye(6), np.eye(6), partner)
+    assert np.isnan(cos[3]) and np.allclose(cos[ok], 0.0)
 
 
 def test_cosine_below_min_cosine_does_not_pass():
