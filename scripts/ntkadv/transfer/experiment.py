@@ -14,7 +14,6 @@ from ntkadv.losses import predictions_correct
 from ntkadv.transfer.checks import check_descent, check_finite
 from ntkadv.transfer.net import (
     TwoLayerNet,
-    apply,
     cosine_similarity,
     gd_problem,
     gd_run_fn,
@@ -156,12 +155,12 @@ def run_transfer(
     dtype = net.w0.dtype
     at = at or f"dataset {dataset}, width {net.w0.shape[0]}"
     basis = jnp.asarray(row_space_basis(x_train))
-    problem = gd_problem(net, basis, x_train, y_train)
     run = jax.jit(gd_run_fn(lr))
     # the net and the basis are arguments (not constants) of the compiled functions
     clean_fn = jax.jit(outputs_and_loss_gradient, static_argnames="task")
     outputs_fn = jax.jit(outputs_fn_t)
     w0t = jnp.asarray(np.ascontiguousarray(np.asarray(net.w0).T))
+    problem = gd_problem(net, basis, x_train, y_train, w0t)
     train_loss = jax.jit(reduced_loss)
     x_test = np.asarray(x_test, dtype=np.float64)
     b = x_test.shape[0]
@@ -262,7 +261,8 @@ def run_transfer(
     result = {
         key: np.asarray(value) for key, value in out.items() if key != "grad_image"
     }
-    result["f0_test"] = np.asarray(apply(net.w0, net.a, xt), dtype=np.float64)
+    f0 = jax.nn.relu(xt @ w0t) @ net.a / np.sqrt(net.a.shape[0])  # `apply`, fast layout
+    result["f0_test"] = np.asarray(f0, dtype=np.float64)
     if image_index is not None:
         result["grad_image"] = np.asarray(out["grad_image"]).reshape(
             -1, x_test.shape[1]

@@ -194,14 +194,22 @@ class GDProblem(NamedTuple):
 
 
 def gd_problem(
-    net: TwoLayerNet, basis: jax.Array, x_train: jax.Array, y_train: jax.Array
+    net: TwoLayerNet,
+    basis: jax.Array,
+    x_train: jax.Array,
+    y_train: jax.Array,
+    w0t: jax.Array | None = None,
 ) -> GDProblem:
-    """Precompute z0 = X W_0ᵀ and p = X V in the net's dtype."""
+    """Precompute z0 = X W_0ᵀ and p = X V in the net's dtype.
+
+    `w0t` (d, m), W_0ᵀ stored contiguously, makes the (n, d) @ (d, m) product take
+    the fast layout (`outputs_fn_t`); the result is the same.
+    """
     dtype = net.w0.dtype
     x = jnp.asarray(x_train, dtype)
     return GDProblem(
         a=net.a,
-        z0=x @ net.w0.T,
+        z0=x @ (net.w0.T if w0t is None else w0t),
         p=x @ jnp.asarray(basis, dtype),
         y=jnp.asarray(y_train, dtype),
     )

@@ -103,6 +103,10 @@ def test_row_space_gd_equals_gd_on_w(n, d, rank, k):
     basis = jnp.asarray(twolayer.row_space_basis(x))
     assert basis.shape[1] == min(n, d, rank or d)
     problem = twolayer.gd_problem(net, basis, x, y)
+    w0t = jnp.asarray(np.asarray(net.w0).T.copy())
+    np.testing.assert_allclose(
+        twolayer.gd_problem(net, basis, x, y, w0t).z0, problem.z0, rtol=1e-13
+    )
     run = jax.jit(twolayer.gd_run_fn(0.05))
     c = jnp.zeros((40, basis.shape[1]))
     w = net.w0
