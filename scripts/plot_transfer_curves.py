@@ -10,7 +10,8 @@ def main(smk) -> None:
     from ntkadv.plotting.transfer import plot_transfer_curves
 
     table = pd.read_csv(smk.input.epochs)
-    fig = plot_transfer_curves(table, smk.wildcards.dataset, smk.params.title)
+    p = smk.params
+    fig = plot_transfer_curves(table, smk.wildcards.dataset, p.title, p.align_epoch)
     fig.savefig(smk.output.figure, dpi=150)
 
 

@@ -1,17 +1,16 @@
-"""Rule summarize_transfer_claims: finding 5 from the per-epoch transfer table."""
+"""Rule summarize_transfer_claims: finding 5 from the per-test-point run arrays."""
 
 from _common import start
 
 
 def main(smk) -> None:
     log = start(smk)
-    import pandas as pd
+    from ntkadv.transfer.summary import run_claims
 
-    from ntkadv.transfer.claims import transfer_claims
-
-    claims = transfer_claims(pd.read_csv(smk.input.epochs), smk.params.criteria)
-    claims.to_csv(smk.output.claims, index=False)
-    log.info("claims:\n%s", claims.to_string())
+    p = smk.params
+    run_claims(
+        list(smk.input.runs), smk.output.claims, p.criteria, p.align_epoch, p.seed, log
+    )
 
 
 if __name__ == "__main__":

@@ -78,9 +78,10 @@ rule aggregate_transfer:
 
 
 rule summarize_transfer_claims:
-    """Finding 5 (experiments.md §3): gradient alignment and attack transfer."""
+    """Finding 5 (experiments.md §3): gradient alignment vs mismatched pairs, attack
+    transfer at informative epochs, seed spread, width; bootstrap over test points."""
     input:
-        epochs="results/tables/transfer_epochs.csv",
+        runs=get_transfer_runs,
     output:
         claims="results/tables/claims/transfer.csv",
     log:
@@ -89,13 +90,16 @@ rule summarize_transfer_claims:
         "../../envs/cpu.yaml"
     params:
         criteria=canonical(config["transfer"]["criteria"]),
+        align_epoch=config["transfer"]["align_epoch"],
+        seed=config["seed"],
     script:
         "../../scripts/summarize_transfer_claims.py"
 
 
 rule plot_transfer_curves:
     """main-Fig1 (cifar2) and supp-Fig1a (mnist): cosine similarity of loss gradients
-    and robust accuracy against own (solid) / NTK (dashed) FGSM vs epoch."""
+    (and of mismatched pairs) and robust accuracy against own (solid) / NTK (dashed)
+    FGSM and random signs (dotted) vs epoch."""
     input:
         epochs="results/tables/transfer_epochs.csv",
     output:
@@ -110,6 +114,7 @@ rule plot_transfer_curves:
         "../../envs/cpu.yaml"
     params:
         title=get_transfer_title,
+        align_epoch=config["transfer"]["align_epoch"],
     script:
         "../../scripts/plot_transfer_curves.py"
 

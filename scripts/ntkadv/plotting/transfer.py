@@ -2,10 +2,10 @@
 
 * `plot_transfer_curves`: supp. Fig. 1a (MNIST) and its binary-CIFAR counterpart
   (main Fig. 1). Top: cosine similarity of the NTK and net loss gradients (supp.
-  Eq. 30) against the training epoch, one colour per width, one thin line per seed
-  and the seed mean in bold. Bottom: robust accuracy of the net (f − f_0) against
-  its own FGSM examples (solid) and the NTK's (dashed); the NTK's robust accuracy
-  against its own examples in grey for reference.
+  Eq. 30) against the training epoch, one colour per width, seed mean with a CI
+  across seeds, and the mismatched-pair controls. Bottom: robust accuracy of the net
+  (f − f_0) against its own FGSM examples (solid), the NTK's (dashed) and random
+  signs (dotted); the NTK's robust accuracy against its own examples in grey.
 * `plot_gradient_grid`: supp. Fig. 1b, loss-gradient images of one test image. The
   caption of the paper names the columns (width 10³ left, 10⁴ middle, NTK right)
   and then says "columns show gradients for different epochs (10², 10³, 10⁴)"; we
@@ -22,6 +22,12 @@ import numpy as np
 
 from ntkadv.data import CIFAR10_NAMES
 
+#: Cosine curves: the paper's statistic and its two mismatched-pair controls.
+PAIRS = {
+    "cosine": "same point",
+    "cosine_same_class": "other point, same class",
+    "cosine_mismatched": "other point (i+1)",
+}
 #: Width colours: the paper's blue / red.
 WIDTH_COLOURS = ("tab:blue", "tab:red", "tab:green", "tab:purple")
 
@@ -40,15 +46,26 @@ def _width_label(width: int) -> str:
     return f"width {width}"
 
 
-def plot_transfer_curves(table, dataset: str, title: str | None = None):
+def plot_transfer_curves(
+    table, dataset: str, title: str | None = None, align_epoch: int | None = None
+):
     """Cosine similarity (top) and robust accuracies (bottom) against the epoch.
 
+    Seaborn line plots of the seed mean with a 95% bootstrap CI across seeds (a band
+    only with >= 2 seeds), one colour per width. Top: cosine of the NTK and net loss
+    gradients of the same test point (solid) and of mismatched pairs, the next
+    test point of the same class (dashed) and point i + 1 (dotted): the controls of
+    claim 5a. Bottom: robust accuracy of the net
+    (f − f_0; correct clean AND perturbed) against its own FGSM examples (solid),
+    the NTK's (dashed) and a random-sign perturbation of the same ε (dotted: the
+    control of claim 5b); the NTK predictor against its own FGSM in grey.
+
     Args:
-        table: per-epoch table (`ntkadv.twolayer.epoch_table`), rows of one or more
-            datasets; columns dataset, width, seed, epoch, cosine, acc_own, acc_ntk,
-            ntk_acc_own.
+        table: per-epoch table (`ntkadv.transfer.tables.epoch_table`), rows of one
+            or more datasets.
         dataset: the dataset to plot.
         title: figure title (default: the dataset).
+        align_epoch: transfer.align_epoch, marked by a vertical line (claim 5a).
 
     Returns:
         matplotlib Figure with two stacked axes sharing the log-scaled epoch axis.
@@ -57,52 +74,85 @@ def plot_transfer_curves(table, dataset: str, title: str | None = None):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import seaborn as sns
 
-    data = table[table["dataset"] == dataset]
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(6.0, 6.4), sharex=True)
-    for i, (width, by_width) in enumerate(data.groupby("width", sort=True)):
-        colour = WIDTH_COLOURS[i % len(WIDTH_COLOURS)]
-        seeds = sorted(by_width["seed"].unique())
-        for seed in seeds:
-            run = by_width[by_width["seed"] == seed].sort_values("epoch")
-            top.plot(run["epoch"], run["cosine"], color=colour, lw=0.8, alpha=0.45)
-            bottom.plot(run["epoch"], run["acc_own"], color=colour, lw=0.8, alpha=0.45)
-            bottom.plot(
-                run["epoch"], run["acc_ntk"], color=colour, lw=0.8, ls="--", alpha=0.45
-            )
-        mean = by_width.groupby("epoch")[["cosine", "acc_own", "acc_ntk"]].mean()
-        plural = "s" if len(seeds) > 1 else ""
-        label = f"{_width_label(int(width))} ({len(seeds)} seed{plural})"
-        top.plot(mean.index, mean["cosine"], color=colour, lw=2.0, label=label)
-        bottom.plot(
-            mean.index,
-            mean["acc_own"],
-            color=colour,
-            lw=2.0,
-            label=f"{_width_label(int(width))}, own FGSM",
-        )
-        bottom.plot(
-            mean.index,
-            mean["acc_ntk"],
-            color=colour,
-            lw=2.0,
-            ls="--",
-            label=f"{_width_label(int(width))}, NTK FGSM",
-        )
+    data = table[table["dataset"] == dataset].copy()
+    widths = sorted(int(w) for w in data["width"].unique())
+    data["width"] = data["width"].astype(int).map(_width_label)
+    order = [_width_label(w) for w in widths]
+    palette = dict(zip(order, WIDTH_COLOURS, strict=False))
+    n_seeds = int(data["seed"].nunique())
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(6.4, 7.0), sharex=True)
+    cosines = data.melt(
+        id_vars=["width", "seed", "epoch"],
+        value_vars=["cosine", "cosine_same_class", "cosine_mismatched"],
+        var_name="pair",
+        value_name="value",
+    ).replace({"pair": PAIRS})
+    sns.lineplot(
+        cosines,
+        x="epoch",
+        y="value",
+        hue="width",
+        hue_order=order,
+        palette=palette,
+        style="pair",
+        style_order=list(PAIRS.values()),
+        dashes=dict(zip(PAIRS.values(), ("", (4, 2), (1, 2)), strict=True)),
+        errorbar=("ci", 95),
+        ax=top,
+    )
+    accs = data.melt(
+        id_vars=["width", "seed", "epoch"],
+        value_vars=["acc_own", "acc_ntk", "acc_random"],
+        var_name="perturbation",
+        value_name="value",
+    ).replace(
+        {
+            "perturbation": {
+                "acc_own": "own FGSM",
+                "acc_ntk": "NTK FGSM",
+                "acc_random": "random signs",
+            }
+        }
+    )
+    sns.lineplot(
+        accs,
+        x="epoch",
+        y="value",
+        hue="width",
+        hue_order=order,
+        palette=palette,
+        style="perturbation",
+        style_order=["own FGSM", "NTK FGSM", "random signs"],
+        dashes={"own FGSM": "", "NTK FGSM": (4, 2), "random signs": (1, 2)},
+        errorbar=("ci", 95),
+        ax=bottom,
+    )
     ntk = data.groupby("epoch")["ntk_acc_own"].first()
     bottom.plot(
-        ntk.index, ntk.values, color="0.5", lw=1.2, ls=":", label="NTK, own FGSM"
+        ntk.index, ntk.values, color="0.55", lw=1.2, label="NTK $f_t$, own FGSM"
     )
-    top.set_ylabel("cosine similarity of\nloss gradients (Eq. 30)")
-    top.set_ylim(min(0.0, float(data["cosine"].min()) - 0.05), 1.0)
-    top.axhline(1.0, color="0.8", lw=0.8)
-    top.legend(loc="lower right", fontsize=8)
-    bottom.set_ylabel("robust accuracy of $f - f_0$")
-    bottom.set_xlabel("epoch (full-batch GD; NTK time $t$ = epoch / $n$)")
+    for ax in (top, bottom):
+        if align_epoch is not None:
+            ax.axvline(align_epoch, color="0.7", lw=0.8, ls="-.", zorder=0)
+        ax.set_xscale("log")
+    top.axhline(0.0, color="0.85", lw=0.8, zorder=0)
+    top.axhline(1.0, color="0.85", lw=0.8, zorder=0)
+    low = float(data[list(PAIRS)].min().min())
+    top.set_ylim(min(0.0, low - 0.05), 1.02)
+    top.set_ylabel("cosine of loss gradients (Eq. 30)")
+    top.legend(loc="lower right", fontsize=7, ncol=2)
     bottom.set_ylim(-0.02, 1.02)
-    bottom.set_xscale("log")
-    bottom.legend(loc="upper right", fontsize=7, ncol=2)
-    fig.suptitle(title or dataset)
+    bottom.set_ylabel("robust accuracy of $f - f_0$\n(correct clean and perturbed)")
+    bottom.set_xlabel("epoch (full-batch GD; NTK time $t$ = epoch / $n$)")
+    bottom.legend(loc="best", fontsize=7, ncol=2)
+    plural = "s" if n_seeds > 1 else ""
+    band = "95% CI across seeds" if n_seeds > 1 else "one seed, no band"
+    suffix = f"{n_seeds} seed{plural} ({band})"
+    if align_epoch is not None:
+        suffix += f"; dash-dot: alignment epoch {align_epoch}"
+    fig.suptitle(f"{title or dataset}\n{suffix}", fontsize=10)
     fig.tight_layout()
     return fig
 

@@ -1,133 +1,466 @@
-"""Claims rows of the transfer stage: finding 5 (experiments.md §3)."""
+"""Claims rows of the transfer stage: finding 5 (experiments.md §3; supp. App. C).
+
+Every row is a test against a same-run control (``ntkadv.claims.core``), computed
+from the per-test-point arrays of the runs (`TransferRuns`), with standard errors
+from a paired bootstrap over the b test points (every quantity of a statistic, the
+measured value and its control alike, on the same resample) plus, where the
+statistic is a mean over S seeds, the seed-to-seed spread: SE² = SE_boot² +
+sd_seed² / S (the same test points enter every seed, so sd_seed is the spread due
+to the initialisation alone).
+
+* 5a (widest width, the alignment epoch = the evaluation epoch nearest
+  ``transfer.align_epoch`` on a log scale, `alignment_epoch`): cosine of the NTK and
+  net loss gradients of the same test point minus the cosine of the NTK gradient of
+  point i with the net gradient of point i + 1 (`nulls.mismatched`), > 0; minus the
+  same with the next point of the same class, > 0 (loss gradients share a
+  class-dependent direction: on binary CIFAR two different airplanes have cosine
+  ~0.9, so "near 1" alone does not show that the NTK predicts the net's gradient of
+  *this* point); and the cosine minus ``criteria.min_cosine`` > 0 ("near 1"). All
+  means over test points (with a partner) and seeds.
+* 5b (widest width): the robust-accuracy comparison only where the attacks are
+  informative: evaluation epochs at which the own-FGSM robust accuracy is below the
+  random-sign accuracy (same ε) by >= 2 SE (paired over test points). An
+  equivalence test, effect = ``criteria.max_robust_gap`` − mean |acc_own − acc_ntk|
+  (over informative epochs and seeds), > 0; and the NTK attack must be closer to
+  the own attack than the random-sign control is, mean |acc_own − acc_random| −
+  mean |acc_own − acc_ntk| > 0. No informative epoch: inconclusive, saying so.
+* 5c (every width, a conjunction): ``criteria.max_seed_std`` − the across-seed
+  standard deviation of the point-mean cosine, averaged over the evaluation epochs,
+  > 0; SE by bootstrap over test points for the seeds run (the std of S seeds is
+  uncertain by a further ~1/√(2(S−1)) as an estimate of the initialisation's
+  spread; adding that term would make the row unable to fail for S <= 4, so the
+  note states it instead). Needs >= 2 seeds.
+* 5d: epoch-mean cosine of the widest minus the narrowest width > 0 (the control is
+  the less lazy net); SE² = SE_boot² (paired over test points) + seed_se².
+
+Robust accuracies count a point only if it is correct clean AND correct perturbed
+(`ntkadv.transfer.experiment.run_transfer`).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+import math
+from collections.abc import Callable, Mapping, Sequence
 
-from ntkadv.claims.table import LEGACY as COLUMNS  # converted in phase B
+import numpy as np
+
+from ntkadv.claims import core
+
+CLAIM_COSINE = (
+    "loss gradients of the nets (different seeds) are all centred on the NTK loss "
+    "gradient: cosine near 1 in the matched time window (supp. App. C)"
+)
+CLAIM_ROBUST = (
+    "robust accuracy against the NTK's adversarial examples nearly coincides with "
+    'that against the net\'s own ("blue and red lines overlap", supp. App. C)'
+)
+CLAIM_SEED = "the effect of the random seed is insignificant (supp. App. C)"
+CLAIM_WIDTH = "agreement with the NTK is better at the larger width (lazier nets)"
 
 
-def _status(ok: bool | None) -> str:
-    return "inconclusive" if ok is None else ("pass" if ok else "fail")
+@dataclasses.dataclass(frozen=True)
+class TransferRuns:
+    """Per-test-point arrays of every run of one dataset.
+
+    Attributes:
+        dataset: dataset name.
+        widths: (W,) increasing widths.
+        seeds: (S,) seeds.
+        epochs: (E,) increasing evaluation epochs.
+        cosine: (W, S, E, b) cos(∇ₓL_NTK(x_i), ∇ₓL_net(x_i)) (NaN: zero gradient).
+        cosine_mismatched: (W, S, E, b) cos(∇ₓL_NTK(x_i), ∇ₓL_net(x_{i+1 mod b})).
+        cosine_same_class: (W, S, E, b) the same with the next test point of the
+            same class (NaN: no other point of the class).
+        correct_clean: (W, S, E, b) bool, the net correct on the clean point.
+        correct_own, correct_ntk, correct_random: (W, S, E, b) bool, correct clean
+            AND on the own-FGSM / NTK-FGSM / random-sign perturbed point.
+    """
+
+    dataset: str
+    widths: np.ndarray
+    seeds: np.ndarray
+    epochs: np.ndarray
+    cosine: np.ndarray
+    cosine_mismatched: np.ndarray
+    cosine_same_class: np.ndarray
+    correct_clean: np.ndarray
+    correct_own: np.ndarray
+    correct_ntk: np.ndarray
+    correct_random: np.ndarray
+
+    @property
+    def n_points(self) -> int:
+        return int(self.cosine.shape[-1])
 
 
-def transfer_claims(table, criteria: Mapping[str, float]):
-    """Finding 5 (experiments.md §3) per dataset, measured on `epoch_table`.
+def alignment_epoch(epochs: Sequence[int], align_epoch: int) -> int:
+    """Index of the evaluation epoch nearest `align_epoch` on a log scale."""
+    epochs = np.asarray(epochs, dtype=np.float64)
+    return int(np.argmin(np.abs(np.log(epochs) - math.log(max(align_epoch, 1)))))
 
-    Rows per dataset: (a) loss-gradient cosine similarity is high at the widest
-    width (max over epochs of the seed-mean cosine >= min_cosine); (b) robust
-    accuracy against the NTK's FGSM examples ≈ against the net's own (mean over
-    epochs and seeds of |acc_own − acc_ntk| <= max_robust_gap at the widest width);
-    (c) the seed has little effect (mean over epochs of the across-seed std of the
-    cosine <= max_seed_std at every width; inconclusive with one seed); (d)
-    agreement improves with width (epoch-mean cosine of the widest width > of the
-    narrowest; inconclusive with one width).
+
+def informative_epochs(own: np.ndarray, random: np.ndarray) -> np.ndarray:
+    """Epochs at which the own attack beats the random-sign control by >= 2 SE.
 
     Args:
-        table: `epoch_table` output.
-        criteria: {min_cosine, max_robust_gap, max_seed_std}.
+        own: (S, E, b) bool, correct clean AND on the own-FGSM example.
+        random: (S, E, b) bool, correct clean AND on the random-sign perturbation.
 
     Returns:
-        pandas DataFrame with columns finding, description, paper_claim, measured,
-        criterion, status.
+        (E,) bool: D_e = mean_i d_ei > 0 and D_e >= 2 SE_e, with d_ei the seed mean
+        of random − own at point i and SE_e = sd_i(d_ei) / √b (paired over points).
+    """
+    d = (np.asarray(random, float) - np.asarray(own, float)).mean(axis=0)  # (E, b)
+    b = d.shape[-1]
+    mean = d.mean(axis=-1)
+    se = d.std(axis=-1, ddof=1) / math.sqrt(b) if b > 1 else np.full_like(mean, np.nan)
+    return (mean > 0) & (mean >= core.Z_CRIT * se)
+
+
+def _nanmean(x: np.ndarray, axis=None) -> np.ndarray:
+    """Mean over finite entries (NaN where there are none), without warnings."""
+    x = np.asarray(x, dtype=np.float64)
+    ok = np.isfinite(x)
+    total = np.where(ok, x, 0.0).sum(axis=axis)
+    count = ok.sum(axis=axis)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return total / np.where(count > 0, count, np.nan)
+
+
+def _evidence(
+    statistic: str,
+    per_seed: Callable[[np.ndarray], np.ndarray],
+    null_per_seed: Callable[[np.ndarray], np.ndarray] | None,
+    effect_of: Callable[[float, float | None], float],
+    b: int,
+    reps: int,
+    seed: int,
+    what: str,
+) -> core.Evidence:
+    """Evidence of a seed-mean statistic: paired bootstrap over points + seed spread.
+
+    Args:
+        statistic: description of the statistic.
+        per_seed: idx (b,) -> (S,) the statistic per seed on test points idx.
+        null_per_seed: the same for the control (None: a fixed threshold).
+        effect_of: (measured, null) -> signed effect.
+        b: test points.
+        reps, seed: bootstrap resamples and their seed.
+        what: the quantity in the SE description.
+    """
+    full = np.arange(b)
+
+    def effects(idx: np.ndarray) -> np.ndarray:
+        m = per_seed(idx)
+        nl = null_per_seed(idx) if null_per_seed is not None else None
+        return np.array(
+            [effect_of(m[s], None if nl is None else nl[s]) for s in range(m.size)]
+        )
+
+    measured_s = per_seed(full)
+    null_s = null_per_seed(full) if null_per_seed is not None else None
+    measured = float(np.mean(measured_s))
+    null = None if null_s is None else float(np.mean(null_s))
+    effect = effect_of(measured, null)
+    se_boot = core.bootstrap_se(lambda idx: float(np.mean(effects(idx))), b, reps, seed)
+    per_seed_effect = effects(full)
+    n_seeds = per_seed_effect.size
+    sd_seed = float(np.std(per_seed_effect, ddof=1)) if n_seeds > 1 else 0.0
+    se = math.sqrt(se_boot**2 + sd_seed**2 / n_seeds)
+    method = (
+        f"paired bootstrap over {b} test points ({reps} resamples) of {what}, "
+        f"plus the spread over {n_seeds} seed(s): SE² = SE_boot² + sd_seed²/S "
+        f"(SE_boot {se_boot:.3g}, sd_seed {sd_seed:.3g})"
+    )
+    if n_seeds == 1:
+        method += "; one seed: the initialisation is not in the SE"
+    return core.Evidence(
+        statistic, measured, null, effect, se, method, n=b, unit="test points"
+    )
+
+
+def _figure(dataset: str) -> str:
+    return f"results/figures/transfer_curves_{dataset}.png"
+
+
+def _width(w: int) -> str:
+    exponent = math.log10(w)
+    return f"1e{round(exponent)}" if np.isclose(exponent, round(exponent)) else str(w)
+
+
+def cosine_row(
+    runs: TransferRuns, min_cosine: float, align_epoch: int, reps: int, seed: int
+) -> dict:
+    """5a: gradient cosine at the alignment epoch vs mismatched pairs (any and same
+    class) and min_cosine."""
+    e = alignment_epoch(runs.epochs, align_epoch)
+    cos = runs.cosine[-1, :, e, :]  # (S, b)
+    mm = runs.cosine_mismatched[-1, :, e, :]
+    mm_class = runs.cosine_same_class[-1, :, e, :]
+    epoch, wide = int(runs.epochs[e]), _width(int(runs.widths[-1]))
+    has_partner = np.isfinite(mm_class).all(axis=0)  # (b,) the same for every seed
+
+    def mean_of(values, keep=None):
+        def per_seed(idx):
+            idx = idx if keep is None else idx[keep[idx]]
+            return _nanmean(values[:, idx], axis=1)
+
+        return per_seed
+
+    what = "the point-mean cosine"
+    stat = f"cosine of NTK and net loss gradients (supp. Eq. 30), width {wide}, epoch "
+    n_class = int(has_partner.sum())
+    parts = [
+        _evidence(
+            stat + f"{epoch}, same point vs mismatched pairs (point i vs i+1)",
+            mean_of(cos),
+            mean_of(mm),
+            lambda m, n: m - n,
+            runs.n_points,
+            reps,
+            seed,
+            what + " minus the mismatched-pair cosine",
+        ),
+        _evidence(
+            stat + f"{epoch}, same point vs the next point of the same class "
+            f"({n_class} points with a partner)",
+            mean_of(cos, has_partner),
+            mean_of(mm_class, has_partner),
+            lambda m, n: m - n,
+            runs.n_points,
+            reps,
+            seed,
+            what + " minus the same-class-pair cosine (points with a partner)",
+        ),
+        _evidence(
+            stat + f"{epoch}, minus criteria.min_cosine = {min_cosine:g}",
+            mean_of(cos),
+            None,
+            lambda m, n: m - min_cosine,
+            runs.n_points,
+            reps,
+            seed,
+            what,
+        ),
+    ]
+    criterion = (
+        f"at the widest width (m = {wide}) and the alignment epoch {epoch} (the "
+        f"evaluation epoch nearest transfer.align_epoch = {align_epoch}): mean cosine "
+        f"− mean mismatched-pair cosine (point i vs i+1) >= 2 SE AND mean cosine − "
+        f"mean same-class-pair cosine (point i vs the next test point of its class) "
+        f">= 2 SE AND mean cosine − {min_cosine:g} >= 2 SE (means over "
+        f"{runs.n_points} test points and {runs.seeds.size} seeds)"
+    )
+    return core.claim_row(
+        5, runs.dataset, CLAIM_COSINE, parts, criterion, _figure(runs.dataset)
+    )
+
+
+def robust_row(runs: TransferRuns, max_gap: float, reps: int, seed: int) -> dict:
+    """5b: own- vs NTK-attack robust accuracy at the informative epochs (widest)."""
+    own = runs.correct_own[-1].astype(np.float64)  # (S, E, b)
+    ntk = runs.correct_ntk[-1].astype(np.float64)
+    rnd = runs.correct_random[-1].astype(np.float64)
+    informative = informative_epochs(own, rnd)
+    wide = _width(int(runs.widths[-1]))
+    epochs = runs.epochs[informative].tolist()
+    criterion = (
+        f"at the widest width (m = {wide}), over the informative epochs (own-FGSM "
+        f"robust accuracy below the random-sign accuracy at the same ε by >= 2 SE, "
+        f"paired over test points): {max_gap:g} − mean |acc_own − acc_ntk| >= 2 SE "
+        f"(equivalence within transfer.criteria.max_robust_gap) AND mean "
+        f"|acc_own − acc_random| − mean |acc_own − acc_ntk| >= 2 SE (the NTK attack "
+        f"is closer to the own attack than random signs are); robust = correct clean "
+        f"AND attacked"
+    )
+    note = (
+        f"informative epochs {epochs} of {runs.epochs.tolist()}; "
+        f"{runs.n_points} test points (accuracy resolution {1 / runs.n_points:.3g}), "
+        f"{runs.seeds.size} seed(s)"
+    )
+    if not informative.any():
+        ev = core.Evidence(
+            "mean |acc_own − acc_ntk| over informative epochs",
+            math.nan,
+            math.nan,
+            math.nan,
+            math.nan,
+            "none: no informative epoch",
+        )
+        note = (
+            "no informative epoch: the own FGSM never lowers the robust accuracy "
+            "below the random-sign accuracy by 2 SE, so agreement of the two attacks "
+            "would be trivial; " + note
+        )
+        return core.claim_row(
+            5, runs.dataset, CLAIM_ROBUST, ev, criterion, _figure(runs.dataset), note
+        )
+
+    def gap(a: np.ndarray, c: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+        def per_seed(idx):
+            acc_a = a[:, informative][:, :, idx].mean(axis=-1)
+            acc_c = c[:, informative][:, :, idx].mean(axis=-1)
+            return np.abs(acc_a - acc_c).mean(axis=-1)  # (S,)
+
+        return per_seed
+
+    stat = f"|acc_own − acc_ntk| of the net, width {wide}, mean over informative epochs"
+    parts = [
+        _evidence(
+            stat + f", vs transfer.criteria.max_robust_gap = {max_gap:g}",
+            gap(own, ntk),
+            None,
+            lambda m, n: max_gap - m,
+            runs.n_points,
+            reps,
+            seed,
+            "the mean |acc_own − acc_ntk|",
+        ),
+        _evidence(
+            stat + " vs |acc_own − acc_random| (random-sign control)",
+            gap(own, ntk),
+            gap(own, rnd),
+            lambda m, n: n - m,
+            runs.n_points,
+            reps,
+            seed,
+            "the difference of the two mean gaps",
+        ),
+    ]
+    return core.claim_row(
+        5, runs.dataset, CLAIM_ROBUST, parts, criterion, _figure(runs.dataset), note
+    )
+
+
+def seed_row(runs: TransferRuns, max_std: float, reps: int, seed: int) -> dict:
+    """5c: across-seed std of the point-mean cosine (mean over epochs), every width."""
+    n_seeds = runs.seeds.size
+    if n_seeds < 2:
+        return core.missing_row(
+            5,
+            runs.dataset,
+            CLAIM_SEED,
+            f"{n_seeds} seed (transfer.seeds): the seed spread needs >= 2",
+            _figure(runs.dataset),
+        )
+    b = runs.n_points
+    parts = []
+    for w, width in enumerate(runs.widths):
+        cos = runs.cosine[w]  # (S, E, b)
+
+        def spread(idx, cos=cos):
+            means = _nanmean(cos[:, :, idx], axis=-1)  # (S, E)
+            return float(np.nanmean(np.std(means, axis=0, ddof=1)))
+
+        s_bar = spread(np.arange(b))
+        parts.append(
+            core.Evidence(
+                f"across-seed std of the point-mean cosine, width "
+                f"{_width(int(width))}, mean over epochs",
+                s_bar,
+                None,
+                max_std - s_bar,
+                core.bootstrap_se(spread, b, reps, seed),
+                f"bootstrap over {b} test points ({reps} resamples; the same "
+                f"resample for every seed and epoch), the {n_seeds} seeds as given",
+                n=b,
+                unit="test points",
+            )
+        )
+    criterion = (
+        f"at every width: transfer.criteria.max_seed_std = {max_std:g} − (mean over "
+        f"the {runs.epochs.size} evaluation epochs of the across-seed std, ddof 1, "
+        f"of the point-mean cosine) >= 2 SE; {n_seeds} seeds"
+    )
+    note = (
+        f"the SE is over test points for these {n_seeds} seeds; as an estimate of "
+        f"the spread of the initialisation the std of {n_seeds} seeds is uncertain "
+        f"by a further ~1/√(2(S−1)) = {1 / math.sqrt(2 * (n_seeds - 1)):.0%} of its "
+        f"value (not in the SE: with it the row could never fail at S <= 4)"
+    )
+    return core.claim_row(
+        5, runs.dataset, CLAIM_SEED, parts, criterion, _figure(runs.dataset), note
+    )
+
+
+def width_row(runs: TransferRuns, reps: int, seed: int) -> dict:
+    """5d: epoch-mean cosine of the widest minus the narrowest width."""
+    if runs.widths.size < 2:
+        return core.missing_row(
+            5,
+            runs.dataset,
+            CLAIM_WIDTH,
+            "one width (transfer.widths): the comparison needs two",
+            _figure(runs.dataset),
+        )
+    b, n_seeds = runs.n_points, runs.seeds.size
+    wide, narrow = runs.cosine[-1], runs.cosine[0]  # (S, E, b)
+
+    def epoch_mean(cos, idx):
+        return _nanmean(cos[:, :, idx], axis=-1).mean(axis=-1)  # (S,)
+
+    def effect(idx):
+        return float(epoch_mean(wide, idx).mean() - epoch_mean(narrow, idx).mean())
+
+    full = np.arange(b)
+    measured = float(epoch_mean(wide, full).mean())
+    null = float(epoch_mean(narrow, full).mean())
+    se_boot = core.bootstrap_se(effect, b, reps, seed)
+    se_seed = core.seed_se(epoch_mean(wide, full), epoch_mean(narrow, full))
+    se_seed = 0.0 if not np.isfinite(se_seed) else se_seed
+    names = (_width(int(runs.widths[-1])), _width(int(runs.widths[0])))
+    method = (
+        f"paired bootstrap over {b} test points ({reps} resamples), plus the seed "
+        f"spread of each width (core.seed_se, {n_seeds} seeds per width): SE² = "
+        f"SE_boot² + seed_se² (SE_boot {se_boot:.3g}, seed_se {se_seed:.3g})"
+    )
+    if n_seeds == 1:
+        method += "; one seed: the initialisation is not in the SE"
+    ev = core.Evidence(
+        f"epoch-mean cosine of NTK and net loss gradients, width {names[0]} "
+        f"(measured) vs width {names[1]} (null)",
+        measured,
+        null,
+        measured - null,
+        math.sqrt(se_boot**2 + se_seed**2),
+        method,
+        n=b,
+        unit="test points",
+    )
+    criterion = (
+        f"mean over the {runs.epochs.size} evaluation epochs, {b} test points and "
+        f"{n_seeds} seeds of the cosine: width {names[0]} − width {names[1]} >= 2 SE"
+    )
+    return core.claim_row(
+        5, runs.dataset, CLAIM_WIDTH, ev, criterion, _figure(runs.dataset)
+    )
+
+
+def transfer_claims(
+    runs: Sequence[TransferRuns],
+    criteria: Mapping[str, float],
+    align_epoch: int,
+    seed: int = 0,
+):
+    """Finding 5 (experiments.md §3): rows 5a-5d per dataset (see module docstring).
+
+    Args:
+        runs: one `TransferRuns` per transfer dataset (may be empty: no rows).
+        criteria: {min_cosine, max_robust_gap, max_seed_std, bootstrap_reps}.
+        align_epoch: transfer.align_epoch.
+        seed: seed of the bootstrap resamples.
+
+    Returns:
+        pandas DataFrame with the columns of `core.COLUMNS`.
     """
     import pandas as pd
 
+    reps = int(criteria["bootstrap_reps"])
     rows = []
-    table = table.assign(gap=(table["acc_own"] - table["acc_ntk"]).abs())
-    for dataset, data in table.groupby("dataset", sort=True):
-        widths = sorted(data["width"].unique())
-        wide, narrow = widths[-1], widths[0]
-        by_width = {w: data[data["width"] == w] for w in widths}
-        mean_cos = {w: d.groupby("epoch")["cosine"].mean() for w, d in by_width.items()}
-        final = {
-            w: d[d["epoch"] == d["epoch"].max()]["cosine"] for w, d in by_width.items()
-        }
-        n_seeds = int(data["seed"].nunique())
-        measured = "; ".join(
-            f"width {w}: max {mean_cos[w].max():.3f} at epoch "
-            f"{int(mean_cos[w].idxmax())}, final {final[w].mean():.3f}"
-            f"±{final[w].std(ddof=0):.3f}"
-            for w in widths
-        )
-        rows.append(
-            {
-                "finding": 5,
-                "description": f"{dataset}: cosine similarity of NTK and net loss "
-                "gradients (supp. Eq. 30), seed mean",
-                "paper_claim": "loss gradients of the nets are centred on the NTK's "
-                "(cosine near 1 in the matched time window)",
-                "measured": measured,
-                "criterion": f"max over epochs at width {wide} >= "
-                f"{criteria['min_cosine']}",
-                "status": _status(mean_cos[wide].max() >= criteria["min_cosine"]),
-            }
-        )
-        gaps = {w: d["gap"] for w, d in by_width.items()}
-        gap_max = {
-            w: d.groupby("epoch")["gap"].mean().max() for w, d in by_width.items()
-        }
-        rows.append(
-            {
-                "finding": 5,
-                "description": f"{dataset}: |robust acc vs own FGSM - robust acc vs "
-                "NTK FGSM| of the net (f - f0)",
-                "paper_claim": "own-attack and NTK-attack robust accuracy curves "
-                "nearly coincide",
-                "measured": "; ".join(
-                    f"width {w}: mean {gaps[w].mean():.3f}, max over epochs "
-                    f"{gap_max[w]:.3f}"
-                    for w in widths
-                ),
-                "criterion": f"mean over epochs and seeds at width {wide} <= "
-                f"{criteria['max_robust_gap']}",
-                "status": _status(gaps[wide].mean() <= criteria["max_robust_gap"]),
-            }
-        )
-        std = {
-            w: d.groupby("epoch")[["cosine", "acc_own", "acc_ntk"]].std(ddof=0)
-            for w, d in by_width.items()
-        }
-        rows.append(
-            {
-                "finding": 5,
-                "description": f"{dataset}: spread across {n_seeds} seed(s): "
-                "across-seed std per epoch, mean (max) over epochs",
-                "paper_claim": "the effect of the random seed is insignificant",
-                "measured": "; ".join(
-                    f"width {w}: cosine {std[w]['cosine'].mean():.3f} "
-                    f"({std[w]['cosine'].max():.3f}), acc vs own FGSM "
-                    f"{std[w]['acc_own'].mean():.3f} ({std[w]['acc_own'].max():.3f}), "
-                    f"acc vs NTK FGSM {std[w]['acc_ntk'].mean():.3f} "
-                    f"({std[w]['acc_ntk'].max():.3f})"
-                    for w in widths
-                ),
-                "criterion": f"mean cosine std <= {criteria['max_seed_std']} at every "
-                "width (needs >= 2 seeds)",
-                "status": _status(
-                    None
-                    if n_seeds < 2
-                    else all(
-                        std[w]["cosine"].mean() <= criteria["max_seed_std"]
-                        for w in widths
-                    )
-                ),
-            }
-        )
-        epoch_mean = {w: mean_cos[w].mean() for w in widths}
-        rows.append(
-            {
-                "finding": 5,
-                "description": f"{dataset}: cosine similarity averaged over the "
-                "evaluation epochs, by width",
-                "paper_claim": "agreement is better at width 1e4 than 1e3 (lazier)",
-                "measured": "; ".join(
-                    f"width {w}: {epoch_mean[w]:.3f}" for w in widths
-                ),
-                "criterion": f"width {wide} > width {narrow}",
-                "status": _status(
-                    None if len(widths) < 2 else epoch_mean[wide] > epoch_mean[narrow]
-                ),
-            }
-        )
-    return pd.DataFrame(rows, columns=COLUMNS)
+    for r in sorted(runs, key=lambda r: r.dataset):
+        rows.append(cosine_row(r, criteria["min_cosine"], align_epoch, reps, seed))
+        rows.append(robust_row(r, criteria["max_robust_gap"], reps, seed))
+        rows.append(seed_row(r, criteria["max_seed_std"], reps, seed))
+        rows.append(width_row(r, reps, seed))
+    return pd.DataFrame(rows, columns=core.COLUMNS)

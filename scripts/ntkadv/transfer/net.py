@@ -52,7 +52,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ntkadv.losses import loss
+from ntkadv.losses import loss, loss_output_gradient
 from ntkadv.typing import Task
 
 # ---------------------------------------------------------------- the network
@@ -194,14 +194,22 @@ class GDProblem(NamedTuple):
 
 
 def gd_problem(
-    net: TwoLayerNet, basis: jax.Array, x_train: jax.Array, y_train: jax.Array
+    net: TwoLayerNet,
+    basis: jax.Array,
+    x_train: jax.Array,
+    y_train: jax.Array,
+    w0t: jax.Array | None = None,
 ) -> GDProblem:
-    """Precompute z0 = X W_0ᵀ and p = X V in the net's dtype."""
+    """Precompute z0 = X W_0ᵀ and p = X V in the net's dtype.
+
+    `w0t` (d, m), W_0ᵀ stored contiguously, makes the (n, d) @ (d, m) product take
+    the fast layout (`outputs_fn_t`); the result is the same.
+    """
     dtype = net.w0.dtype
     x = jnp.asarray(x_train, dtype)
     return GDProblem(
         a=net.a,
-        z0=x @ net.w0.T,
+        z0=x @ (net.w0.T if w0t is None else w0t),
         p=x @ jnp.asarray(basis, dtype),
         y=jnp.asarray(y_train, dtype),
     )
@@ -216,6 +224,7 @@ def gd_run_fn(lr: float) -> Callable[[jax.Array, GDProblem, jax.Array], jax.Arra
     evaluation epochs.
     """
     grad = jax.grad(reduced_loss)
+    lr = float(lr)  # a Python scalar keeps C in its dtype (weak typing)
 
     def run(c: jax.Array, problem: GDProblem, steps: jax.Array) -> jax.Array:
         def body(_, c):
@@ -271,6 +280,65 @@ def loss_input_gradient_fn(
         return grad(x, c, y)
 
     return loss_grad
+
+
+def outputs_fn_t(
+    w0t: jax.Array, a: jax.Array, basis: jax.Array, c: jax.Array, x: jax.Array
+) -> jax.Array:
+    """g(x) = f_W(x) − f_{W_0}(x) (b, k) from the transposed first layer W_0ᵀ (d, m).
+
+    The same function as `difference_fn`. XLA:CPU multiplies (b, d) @ (d, m) about
+    3.5x faster than (b, d) @ (m, d)ᵀ at d = 3072, m = 10⁴ (benchmarks/
+    bench_twolayer.py), so the evaluation keeps both layouts of W_0.
+    """
+    scale = 1.0 / math.sqrt(a.shape[0])
+    z0 = x @ w0t
+    z = z0 + (x @ basis.astype(w0t.dtype)) @ c.T
+    return (jax.nn.relu(z) - jax.nn.relu(z0)) @ a * scale
+
+
+def outputs_and_loss_gradient(
+    net: TwoLayerNet,
+    w0t: jax.Array,
+    basis: jax.Array,
+    c: jax.Array,
+    x: jax.Array,
+    y: jax.Array,
+    task: Task,
+) -> tuple[jax.Array, jax.Array]:
+    """(g(x) (b, k), ∇ₓ L(g(x_i), y_i) (b, d)) in closed form, both W_0 layouts.
+
+    With u_i = ∂L/∂g (σ(g) − ŷ or softmax(g) − y, `ntkadv.losses`) and
+    β = (u Aᵀ / √m) (b, m), W = W_0 + C Vᵀ:
+
+        ∇ₓ L = (β ⊙ 1[x Wᵀ > 0] − β ⊙ 1[x W_0ᵀ > 0]) W_0 + ((β ⊙ 1[x Wᵀ > 0]) C) Vᵀ
+
+    (the autodiff gradient of `loss_input_gradient_fn`, with relu'(0) = 0). Every
+    product has the fast layout: (b, d) @ (d, m) forward, (b, m) @ (m, d) backward.
+    Jit with ``static_argnames="task"``; the parameters are then inputs of the
+    compiled function, not constants folded into it (folding the (m, d) first layer
+    took ~25 s per compilation at m = 10⁴, d = 3072).
+
+    Args:
+        net: w0 (m, d), a (m, k).
+        w0t: (d, m) W_0ᵀ (contiguous).
+        basis: (d, r) row-space basis V.
+        c: (m, r) coordinates C.
+        x: (b, d) inputs.
+        y: (b, k) targets.
+        task: "binary" or "multiclass".
+    """
+    dtype = w0t.dtype
+    v = basis.astype(dtype)
+    scale = 1.0 / math.sqrt(net.a.shape[0])
+    z0 = x @ w0t
+    z = z0 + (x @ v) @ c.T
+    out = (jax.nn.relu(z) - jax.nn.relu(z0)) @ net.a * scale
+    u = loss_output_gradient(out, y.astype(dtype), task, backend="jax")
+    beta = (u @ net.a.T) * scale
+    on, on0 = beta * (z > 0), beta * (z0 > 0)
+    grad = (on - on0) @ net.w0 + (on @ c) @ v.T
+    return out, grad
 
 
 def cosine_similarity(u, v) -> np.ndarray:

@@ -14,8 +14,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ntkadv.attacks.closed_form import fgsm_step
-from ntkadv.losses import accuracy, loss_input_gradient
+from ntkadv.attacks.closed_form import fgsm_step, perturb
+from ntkadv.losses import loss_input_gradient, predictions_correct
 from ntkadv.spectra import eigh, predictor
 from ntkadv.transfer.net import ntk_time
 from ntkadv.typing import Task
@@ -66,13 +66,16 @@ def ntk_reference(
         k_test_train: (b, N) Θ(x_test, X).
         y_train: (N, k) targets.
         lr: learning rate η.
-        n_train: use the first n_train training points (None or >= N: all N).
+        n_train: use the first n_train training points (None: all N; > N is
+            an error).
         spectrum: precomputed spectrum of the full Gram (used when all points are
             used); the Gram of a subset is eigendecomposed here
             (`eigh.eigendecompose`).
     """
     n_full = k_test_train.shape[1]
-    n = n_full if n_train is None else min(int(n_train), n_full)
+    n = n_full if n_train is None else int(n_train)
+    if not 1 <= n <= n_full:
+        raise ValueError(f"n_train = {n_train}: the kernel cache has {n_full} points")
     if n == n_full and spectrum is not None:
         spec = eigh.Spectrum(np.asarray(spectrum[0]), np.asarray(spectrum[1]), 0)
     else:
@@ -97,6 +100,7 @@ def ntk_transfer_reference(
     eps: float,
     align_epoch: int | None = None,
     align_factors: Sequence[float] | None = None,
+    random_signs: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """NTK quantities at the NTK times t = epoch / n of the evaluation epochs.
 
@@ -106,41 +110,60 @@ def ntk_transfer_reference(
         ref: the NTK reference on the first n training points.
         jacobian: input-Jacobian cache of the test points (`contract(c) -> (b, d, k)`),
             over the same first n training points (`InputJacobian.train_subset`).
-        kernel_fn: analytic NTK, for f_t at the adversarial points.
+        kernel_fn: analytic NTK, for f_t at the perturbed points.
         x_train: (n, d) training inputs used.
         x_test: (b, d) test inputs (the cache's evaluation points).
         y_test: (b, k) test targets.
         task: "binary" or "multiclass".
         epochs: evaluation epochs.
-        eps: ℓ∞ FGSM budget.
+        eps: ℓ∞ budget of the FGSM and random-sign perturbations.
         align_epoch: epoch of the hand-alignment diagnostic (`fit_time_factor`).
         align_factors: candidate factors α (default log-spaced in [0.1, 10]).
+        random_signs: (b, d) ±1 directions of the random-sign control
+            (`ntkadv.claims.nulls.random_signs`; default: drawn with seed 0). The
+            nets use the same directions.
 
     Returns:
         epoch (E,), t (E,), f (E, b, k) = f_t(x_test), loss_grad (E, b, d) float32 =
-        ∇ₓL(f_t, y) (supp. Eqs. 5/8 with Eq. 9), acc_clean (E,), acc_own (E,) (f_t on
-        its own FGSM examples), and for the alignment diagnostic align_factors (A,)
-        and align_f (A, b, k) = f_{α t(align_epoch)}(x_test).
+        ∇ₓL(f_t, y) (supp. Eqs. 5/8 with Eq. 9); correctness of f_t (E, b)
+        correct_clean, and clean AND after the perturbation correct_own (its own
+        FGSM examples), correct_random (x + ε·signs, clipped); their means
+        acc_clean, acc_own, acc_random (E,); random_signs (b, d) int8; for the
+        alignment diagnostic align_factors (A,) and align_f (A, b, k) =
+        f_{α t(align_epoch)}(x_test).
     """
+    from ntkadv.claims.nulls import random_signs as draw_signs
+
     fn = jax.jit(kernel_fn)
     x_train_j = jnp.asarray(x_train)
-    out: dict[str, list] = {
-        k: [] for k in ("t", "f", "loss_grad", "acc_clean", "acc_own")
-    }
+    x_test = np.asarray(x_test, dtype=np.float64)
+    b = x_test.shape[0]
+    signs = draw_signs(x_test.shape, 0) if random_signs is None else random_signs
+    signs = np.asarray(signs)
+    x_random = perturb(x_test, signs, eps)
+    keys = ("t", "f", "loss_grad", "correct_clean", "correct_own", "correct_random")
+    out: dict[str, list] = {k: [] for k in keys}
     for epoch in epochs:
         t = ntk_time(epoch, ref.n)
         c = ref.coefficients(t)
         f = predictor.predict(ref.k_test_train, c)
         grad = loss_input_gradient(f, jacobian.contract(c), y_test, task)
-        x_adv = fgsm_step(x_test, grad, eps)
+        x_adv = np.concatenate([fgsm_step(x_test, grad, eps), x_random])
         f_adv = np.asarray(fn(jnp.asarray(x_adv, x_train_j.dtype), x_train_j)) @ c
+        clean = predictions_correct(f, y_test, task)
         out["t"].append(t)
         out["f"].append(f)
         out["loss_grad"].append(grad.astype(np.float32))
-        out["acc_clean"].append(accuracy(f, y_test, task))
-        out["acc_own"].append(accuracy(f_adv, y_test, task))
+        out["correct_clean"].append(clean)
+        out["correct_own"].append(clean & predictions_correct(f_adv[:b], y_test, task))
+        out["correct_random"].append(
+            clean & predictions_correct(f_adv[b:], y_test, task)
+        )
     result = {k: np.asarray(v) for k, v in out.items()}
+    for name in ("clean", "own", "random"):
+        result[f"acc_{name}"] = result[f"correct_{name}"].mean(axis=1)
     result["epoch"] = np.asarray(epochs, dtype=np.int64)
+    result["random_signs"] = signs.astype(np.int8)
     if align_epoch is not None:
         factors = np.asarray(
             np.logspace(-1, 1, 161) if align_factors is None else align_factors

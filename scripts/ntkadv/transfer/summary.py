@@ -1,14 +1,20 @@
-"""Rule aggregate_transfer: the per-epoch and per-run tables (pandas; no jax)."""
+"""Rules aggregate_transfer and summarize_transfer_claims (pandas / NumPy; no jax)."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from typing import Any
 
-import pandas as pd
+import numpy as np
 
 from ntkadv import h5io
-from ntkadv.transfer.records import METRICS, RUN_ATTRS
+from ntkadv.transfer.records import (
+    METRICS,
+    POINT_ARRAYS,
+    REFERENCE_METRICS,
+    RUN_ATTRS,
+)
 
 
 def run_aggregate(
@@ -17,14 +23,18 @@ def run_aggregate(
     outputs: Mapping[str, str],
     log: logging.Logger,
 ) -> None:
-    """Write the epoch table (outputs['epochs']) and the run table (['runs'])."""
+    """Write the epoch table (outputs['epochs']) and the run table (['runs']).
+
+    With no runs (the stage disabled) both tables are written with their header only.
+    """
+    import pandas as pd
+
     from ntkadv.transfer.tables import epoch_table
 
     refs = {}
     for path in references:
-        refs[h5io.read_attrs(path)["dataset"]] = h5io.read(
-            path, ["epoch", "acc_clean", "acc_own"]
-        )
+        dataset = h5io.read_attrs(path)["dataset"]
+        refs[dataset] = h5io.read(path, list(REFERENCE_METRICS))
     loaded, summaries = [], []
     for path in runs:
         meta = h5io.read_attrs(path)
@@ -32,5 +42,81 @@ def run_aggregate(
         summaries.append({k: meta[k] for k in RUN_ATTRS})
     table = epoch_table(loaded, refs)
     table.to_csv(outputs["epochs"], index=False)
-    pd.DataFrame(summaries).to_csv(outputs["runs"], index=False)
+    runs_table = pd.DataFrame(summaries, columns=list(RUN_ATTRS))
+    runs_table.to_csv(outputs["runs"], index=False)
     log.info("%d epoch rows of %d runs", len(table), len(runs))
+
+
+def load_runs(paths: Sequence[str]) -> list[Any]:
+    """`TransferRuns` per dataset from the train_twolayer_net outputs.
+
+    Every (width, seed) of a dataset must be present and share the evaluation
+    epochs and test points.
+
+    Raises:
+        ValueError: naming the dataset and the missing run or the mismatching file.
+    """
+    from ntkadv.transfer.claims import TransferRuns
+
+    by_dataset: dict[str, dict[tuple[int, int], tuple[str, dict]]] = {}
+    for path in paths:
+        meta = h5io.read_attrs(path)
+        arrays = h5io.read(path, ["epoch", *POINT_ARRAYS])
+        key = (int(meta["width"]), int(meta["seed"]))
+        by_dataset.setdefault(str(meta["dataset"]), {})[key] = (path, arrays)
+    out = []
+    for dataset, found in sorted(by_dataset.items()):
+        widths = sorted({w for w, _ in found})
+        seeds = sorted({s for _, s in found})
+        first_path, first = next(iter(found.values()))
+        stacked = {k: [] for k in POINT_ARRAYS}
+        for w in widths:
+            rows = {k: [] for k in POINT_ARRAYS}
+            for s in seeds:
+                if (w, s) not in found:
+                    raise ValueError(f"{dataset}: no run of width {w}, seed {s}")
+                path, arrays = found[(w, s)]
+                if not np.array_equal(arrays["epoch"], first["epoch"]) or (
+                    arrays["cosine_per_point"].shape != first["cosine_per_point"].shape
+                ):
+                    raise ValueError(
+                        f"{dataset}: {path} has other epochs or test points than "
+                        f"{first_path}"
+                    )
+                for k in POINT_ARRAYS:
+                    rows[k].append(arrays[k])
+            for k in POINT_ARRAYS:
+                stacked[k].append(np.stack(rows[k]))
+        a = {k: np.stack(v) for k, v in stacked.items()}
+        out.append(
+            TransferRuns(
+                dataset=dataset,
+                widths=np.asarray(widths),
+                seeds=np.asarray(seeds),
+                epochs=np.asarray(first["epoch"]),
+                cosine=a["cosine_per_point"],
+                cosine_mismatched=a["cosine_mismatched_per_point"],
+                cosine_same_class=a["cosine_same_class_per_point"],
+                correct_clean=a["correct_clean"].astype(bool),
+                correct_own=a["correct_own"].astype(bool),
+                correct_ntk=a["correct_ntk"].astype(bool),
+                correct_random=a["correct_random"].astype(bool),
+            )
+        )
+    return out
+
+
+def run_claims(
+    runs: Sequence[str],
+    out_path: str,
+    criteria: Mapping[str, float],
+    align_epoch: int,
+    seed: int,
+    log: logging.Logger,
+) -> None:
+    """Rule summarize_transfer_claims: finding 5 rows (header only with no runs)."""
+    from ntkadv.transfer.claims import transfer_claims
+
+    claims = transfer_claims(load_runs(runs), criteria, align_epoch, seed)
+    claims.to_csv(out_path, index=False)
+    log.info("claims:\n%s", claims.to_string())

@@ -21,17 +21,20 @@ class ReferenceSettings:
         eps: the dataset's ℓ∞ budget.
         epochs: GD epochs; n_eval: log-spaced evaluation epochs.
         align_epoch: epoch of the hand-alignment diagnostic.
-        image_index, image_epochs: test image and epochs of the gradient images.
+        image_index, image_epochs: test image (None: this dataset is not
+            transfer.image_dataset) and epochs of the gradient images.
+        seed: config seed of the random-sign control (`nulls.random_signs`).
         x64: float64 kernels.
     """
 
     n_train: int | None
     lr: float
     eps: float
+    seed: int
     epochs: int
     n_eval: int
     align_epoch: int
-    image_index: int
+    image_index: int | None
     image_epochs: tuple[int, ...]
     x64: bool
 
@@ -59,7 +62,7 @@ class NetSettings:
     w_std: float
     dtype: str
     align_epoch: int
-    image_index: int
+    image_index: int | None
     x64: bool
 
 
@@ -72,10 +75,11 @@ def run_reference(
     log: logging.Logger,
 ) -> None:
     """Rule compute_transfer_reference: f_t, its FGSM gradient and accuracies."""
+    from ntkadv.claims.nulls import random_signs
     from ntkadv.data import load_prepared
     from ntkadv.kernels.analytic import kernel_fn_from_spec
     from ntkadv.kernels.jacobians import load_input_jacobian
-    from ntkadv.transfer import net, reference
+    from ntkadv.transfer import checks, net, reference
 
     data = load_prepared(inputs["data"])
     task = data["attrs"]["task"]
@@ -93,12 +97,21 @@ def run_reference(
     )
     x_train = data["x_train"].reshape(n_cached, -1)[: ref.n]
     x_test = data["x_test"].reshape(data["x_test"].shape[0], -1)
-    jac = load_input_jacobian(inputs["jacobian"]).train_subset(ref.n)
-    epochs = s.eval_epochs()
-    stability = net.gd_stability(ref.spectrum.eigvals[0], ref.n, s.lr)
+    lam_max = float(ref.spectrum.eigvals[0])
+    stability = net.gd_stability(lam_max, ref.n, s.lr)
     log.info(
         "n=%d lr=%g: lr*lambda_max/n = %.3f (GD stable < 2)", ref.n, s.lr, stability
     )
+    checks.check_stability(
+        stability,
+        lam_max,
+        ref.n,
+        s.lr,
+        ids["dataset"],
+        f"{checks.where(ids['dataset'])} (every width and seed), n_train {ref.n}",
+    )
+    jac = load_input_jacobian(inputs["jacobian"]).train_subset(ref.n)
+    epochs = s.eval_epochs()
     with timed(log, f"NTK reference at {len(epochs)} epochs"):
         out = reference.ntk_transfer_reference(
             ref,
@@ -111,29 +124,42 @@ def run_reference(
             epochs,
             s.eps,
             align_epoch=s.align_epoch,
+            random_signs=random_signs(x_test.shape, s.seed),
         )
-    image = s.image_index
+    checks.check_finite(
+        {"f_t": out["f"], "NTK loss gradients": out["loss_grad"]},
+        s.lr,
+        ids["dataset"],
+        checks.where(ids["dataset"]),
+    )
     kept = [i for i, e in enumerate(epochs) if e in set(s.image_epochs)]
-    out.update(image=x_test[image], image_epochs=epochs[kept])
-    out["grad_image"] = out["loss_grad"][kept, image]
-    label = int(data["labels_test"][image])
+    out["image_epochs"] = epochs[kept]
+    image_attrs = {}
+    if s.image_index is not None:
+        image = s.image_index
+        out.update(image=x_test[image], grad_image=out["loss_grad"][kept, image])
+        label = int(data["labels_test"][image])
+        image_attrs = dict(
+            image_label=label, image_class=int(data["attrs"]["classes"][label])
+        )
     attrs = h5io.provenance(
         **ids,
         task=task,
         transfer=dataclasses.asdict(s),
         n_train=ref.n,
         gd_stability=stability,
+        lambda_max=lam_max,
         n_clipped=int(ref.spectrum.n_clipped),
         image_shape=list(data["x_test"].shape[1:]),
-        image_label=label,
-        image_class=int(data["attrs"]["classes"][label]),
         source=data["attrs"]["source"],
+        **image_attrs,
     )
     h5io.write(out_path, out, attrs)
     log.info(
-        "NTK accuracy clean/own-FGSM at the last epoch: %.3f/%.3f",
+        "NTK accuracy clean/own-FGSM/random-sign at the last epoch: %.3f/%.3f/%.3f",
         out["acc_clean"][-1],
         out["acc_own"][-1],
+        out["acc_random"][-1],
     )
 
 
@@ -150,12 +176,22 @@ def run_net(
     import jax
 
     from ntkadv.data import load_prepared
-    from ntkadv.transfer import experiment, net, reference
+    from ntkadv.transfer import checks, experiment, net, reference
 
     data = load_prepared(inputs["data"])
     ref = h5io.read(inputs["reference"])
     meta = h5io.read_attrs(inputs["reference"])
     n = int(meta["n_train"])
+    dataset = ids["dataset"]
+    at = checks.where(dataset, width, seed)
+    checks.check_stability(
+        float(meta["gd_stability"]),
+        float(meta["lambda_max"]),
+        n,
+        s.lr,
+        dataset,
+        f"{at}, epoch 0",
+    )
     x_train = data["x_train"].reshape(data["x_train"].shape[0], -1)[:n]
     x_test = data["x_test"].reshape(data["x_test"].shape[0], -1)
     y_train = data["y_train"][:n]
@@ -177,6 +213,8 @@ def run_net(
             s.image_index,
             ref["image_epochs"],
             log=log.info,
+            dataset=dataset,
+            at=at,
         )
     i = int(
         np.flatnonzero(

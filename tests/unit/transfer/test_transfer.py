@@ -9,23 +9,23 @@ import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pandas as pd
 import pytest
 
-from ntkadv.attacks.closed_form import fgsm_step
-from ntkadv.claims.table import LEGACY as COLUMNS  # converted in phase B
+from ntkadv.attacks.closed_form import fgsm_step, perturb
+from ntkadv.claims.nulls import mismatched, random_signs
 from ntkadv.kernels import jacobians
 from ntkadv.kernels.analytic import twolayer_ntk
+from ntkadv.losses import predictions_correct
 from ntkadv.spectra import eigh, predictor
 from ntkadv.transfer import net as twolayer
-from ntkadv.transfer.claims import transfer_claims
+from ntkadv.transfer.checks import DivergenceError
 from ntkadv.transfer.experiment import (
     eval_epochs,
     nearest_epoch,
     run_transfer,
     transfer_epochs,
 )
-from ntkadv.transfer.records import METRICS
+from ntkadv.transfer.records import METRICS, POINT_ARRAYS, REFERENCE_POINT_ARRAYS
 from ntkadv.transfer.reference import (
     fit_time_factor,
     ntk_reference,
@@ -103,6 +103,10 @@ def test_row_space_gd_equals_gd_on_w(n, d, rank, k):
     basis = jnp.asarray(twolayer.row_space_basis(x))
     assert basis.shape[1] == min(n, d, rank or d)
     problem = twolayer.gd_problem(net, basis, x, y)
+    w0t = jnp.asarray(np.asarray(net.w0).T.copy())
+    np.testing.assert_allclose(
+        twolayer.gd_problem(net, basis, x, y, w0t).z0, problem.z0, rtol=1e-13
+    )
     run = jax.jit(twolayer.gd_run_fn(0.05))
     c = jnp.zeros((40, basis.shape[1]))
     w = net.w0
@@ -257,6 +261,16 @@ def test_net_loss_gradient_and_own_fgsm(task, k, jit):
         for xi, yi in zip(x_test, y_test, strict=True)
     ]
     np.testing.assert_allclose(grad, expected, rtol=1e-9, atol=1e-12)
+    w0t = jnp.asarray(np.asarray(net.w0).T)
+    fn_once = jax.jit(twolayer.outputs_and_loss_gradient, static_argnames="task")
+    xt, yt = jnp.asarray(x_test), jnp.asarray(y_test)
+    out, grad_once = fn_once(net, w0t, basis, c, xt, yt, task=task)
+    np.testing.assert_allclose(grad_once, expected, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(grad_once, grad, rtol=1e-10, atol=1e-14)  # autodiff
+    g = twolayer.difference_fn(net, basis)
+    np.testing.assert_allclose(out, g(c, xt), rtol=1e-12)
+    out_t = twolayer.outputs_fn_t(w0t, net.a, basis, c, xt)
+    np.testing.assert_allclose(out_t, out, rtol=1e-12)
     x_adv = fgsm_step(x_test, grad, eps)
     inside = (x_test + eps * np.sign(grad) >= 0) & (x_test + eps * np.sign(grad) <= 1)
     np.testing.assert_allclose((x_adv - x_test)[inside], eps * np.sign(grad)[inside])
@@ -317,8 +331,7 @@ def test_transfer_epochs_add_the_image_and_alignment_epochs():
     assert {1, 13, 200, 1000} <= set(epochs.tolist()) and 2000 not in epochs
 
 
-def test_run_transfer_end_to_end_tiny():
-    n, d, b, k, m = 8, 12, 5, 3, 64
+def _tiny_problem(task="multiclass", k=3, n=8, d=12, b=5):
     x, y = _inputs(n, d), _targets(n, k)
     x_test, y_test = _inputs(b, d, seed=6), _targets(b, k, seed=7)
     gram = np.asarray(twolayer_ntk(jnp.asarray(x), jnp.asarray(x)))
@@ -326,9 +339,37 @@ def test_run_transfer_end_to_end_tiny():
     ref = ntk_reference(gram, k_test, y, 0.05)
     jac = jacobians.input_jacobian_fn(twolayer_ntk, "twolayer")(x_test, x)
     epochs = eval_epochs(10, 4, [2])
+    signs = random_signs(x_test.shape, 3)
     reference = ntk_transfer_reference(
-        ref, jac, twolayer_ntk, x, x_test, y_test, "multiclass", epochs, 0.1, 5
-    )
+        ref, jac, twolayer_ntk, x, x_test, y_test, task, epochs, 0.1, 5,
+        random_signs=signs,
+    )  # fmt: skip
+    return x, y, x_test, y_test, ref, epochs, signs, reference
+
+
+@pytest.mark.parametrize(("task", "k"), [("binary", 1), ("multiclass", 3)])
+def test_ntk_reference_robust_correctness_is_and_robust(task, k):
+    x, _, x_test, y_test, ref, epochs, signs, out = _tiny_problem(task, k)
+    b = x_test.shape[0]
+    for key in REFERENCE_POINT_ARRAYS:
+        chex.assert_shape(out[key], (len(epochs), b))
+    np.testing.assert_array_equal(out["random_signs"], signs)
+    for e, epoch in enumerate(epochs):
+        c = ref.coefficients(epoch / ref.n)
+        f = ref.predict(epoch / ref.n)
+        clean = predictions_correct(f, y_test, task)
+        x_rand = perturb(x_test, signs, 0.1)
+        f_rand = np.asarray(twolayer_ntk(jnp.asarray(x_rand), jnp.asarray(x))) @ c
+        rand = clean & predictions_correct(f_rand, y_test, task)
+        np.testing.assert_array_equal(out["correct_clean"][e], clean)
+        np.testing.assert_array_equal(out["correct_random"][e], rand)
+        assert not (out["correct_own"][e] & ~clean).any()
+        assert out["acc_random"][e] == pytest.approx(rand.mean())
+
+
+def test_run_transfer_end_to_end_tiny():
+    n, d, b, k, m = 8, 12, 5, 3, 64
+    x, y, x_test, y_test, ref, epochs, signs, reference = _tiny_problem()
     chex.assert_shape(reference["loss_grad"], (len(epochs), b, d))
     np.testing.assert_allclose(reference["f"][-1], ref.predict(10 / n))
     net = twolayer.init_net(jax.random.PRNGKey(0), d, m, k)
@@ -338,34 +379,79 @@ def test_run_transfer_end_to_end_tiny():
     for key in METRICS:
         chex.assert_shape(out[key], (len(epochs),))
         chex.assert_tree_all_finite(out[key])
+    for key in POINT_ARRAYS:
+        chex.assert_shape(out[key], (len(epochs), b))
     chex.assert_shape(out["grad_image"], (2, d))
     assert np.all(np.abs(out["cosine"]) <= 1 + 1e-9)
     np.testing.assert_array_equal(out["epoch"], epochs)
     assert np.all(np.diff(out["train_loss"]) < 0)  # GD descends at this small lr
+    # independent recomputation at the last epoch: W from plain GD on W
+    w = net.w0
+    for _ in range(int(epochs[-1])):
+        w = w - 0.05 * twolayer.mse_grad(w, net.a, x, y)
+    w, w0, a = (np.asarray(v, dtype=np.float64) for v in (w, net.w0, net.a))
+
+    def g(z):
+        return (np.maximum(z @ w.T, 0) - np.maximum(z @ w0.T, 0)) @ a / math.sqrt(m)
+
+    grad_net = np.array(
+        [_net_input_gradient(w, w0, a, xi, yi, "multiclass")
+         for xi, yi in zip(x_test, y_test, strict=True)]
+    )  # fmt: skip
+    grad_ntk = reference["loss_grad"][-1].astype(np.float64)
+    other = mismatched(b)
+    cos = [grad_ntk[i] @ grad_net[i] / np.linalg.norm(grad_ntk[i])
+           / np.linalg.norm(grad_net[i]) for i in range(b)]  # fmt: skip
+    cos_mm = [grad_ntk[i] @ grad_net[other[i]] / np.linalg.norm(grad_ntk[i])
+              / np.linalg.norm(grad_net[other[i]]) for i in range(b)]  # fmt: skip
+    np.testing.assert_allclose(out["cosine_per_point"][-1], cos, atol=2e-3)
+    mm = out["cosine_mismatched_per_point"][-1]
+    np.testing.assert_allclose(mm, cos_mm, atol=2e-3)
+    labels = y_test.argmax(axis=1)
+    cos_class = [
+        next(
+            (
+                grad_ntk[i]
+                @ grad_net[j]
+                / np.linalg.norm(grad_ntk[i])
+                / np.linalg.norm(grad_net[j])
+                for j in [*range(i + 1, b), *range(i)]
+                if labels[j] == labels[i]
+            ),
+            np.nan,
+        )
+        for i in range(b)
+    ]  # the next point of the same class, cyclically
+    np.testing.assert_allclose(
+        out["cosine_same_class_per_point"][-1], cos_class, atol=2e-3
+    )
+    clean = predictions_correct(g(x_test), y_test, "multiclass")
+    expected = {
+        "correct_own": fgsm_step(x_test, grad_net, 0.1),
+        "correct_ntk": fgsm_step(x_test, grad_ntk, 0.1),
+        "correct_random": perturb(x_test, signs, 0.1),
+    }
+    np.testing.assert_array_equal(out["correct_clean"][-1], clean)
+    for key, x_adv in expected.items():
+        robust = clean & predictions_correct(g(x_adv), y_test, "multiclass")
+        np.testing.assert_array_equal(out[key][-1], robust, err_msg=key)
+        acc = "acc_" + key.split("_")[1]
+        assert out[acc][-1] == pytest.approx(robust.mean())
+    assert out["cosine"][-1] == pytest.approx(np.mean(cos), abs=2e-3)
 
 
-def test_transfer_claims_statuses():
-    rows = []
-    for width, cos, gap in ((1000, 0.6, 0.2), (10000, 0.95, 0.01)):
-        for seed in (0, 1):
-            for epoch in (1, 10, 100):
-                rows.append(
-                    dict(
-                        dataset="toy",
-                        width=width,
-                        seed=seed,
-                        epoch=epoch,
-                        cosine=cos - 0.01 * seed,
-                        acc_own=0.5,
-                        acc_ntk=0.5 + gap,
-                    )
-                )
-    table = pd.DataFrame(rows)
-    criteria = {"min_cosine": 0.9, "max_robust_gap": 0.05, "max_seed_std": 0.05}
-    claims = transfer_claims(table, criteria)
-    assert list(claims.columns) == COLUMNS
-    assert list(claims["status"]) == ["pass", "pass", "pass", "pass"]
-    one_seed = transfer_claims(table[table["seed"] == 0], criteria)
-    assert one_seed["status"].iloc[2] == "inconclusive"
-    worse = table.assign(cosine=table["cosine"] * 0.5)
-    assert transfer_claims(worse, criteria)["status"].iloc[0] == "fail"
+def test_run_transfer_fails_on_divergence_with_the_run_named():
+    """lr far above 2 n / lambda_max: the loss grows; the error names the run,
+    the epoch and the config key (no output is returned)."""
+    x, y, x_test, y_test, ref, epochs, _, reference = _tiny_problem()
+    lam = ref.spectrum.eigvals[0]
+    lr = 50 * 2 * ref.n / lam
+    net = twolayer.init_net(jax.random.PRNGKey(0), x.shape[1], 64, 3, 1.0)
+    with pytest.raises(DivergenceError) as err:
+        run_transfer(
+            net, x, y, x_test, y_test, "multiclass", lr, reference, 0.1,
+            dataset="toy", at="dataset toy, width 64, seed 0",
+        )  # fmt: skip
+    message = str(err.value)
+    assert "dataset toy, width 64, seed 0, epoch" in message
+    assert "transfer.lr_overrides.toy" in message

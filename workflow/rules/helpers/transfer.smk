@@ -16,15 +16,23 @@ def transfer_sizes(dataset):
     return n, m, d, min(n, d), n_eval
 
 
+def transfer_image_index(dataset):
+    """transfer.image_index on the image dataset, None elsewhere (no image kept)."""
+    tr = config["transfer"]
+    return tr["image_index"] if dataset == tr["image_dataset"] else None
+
+
 def transfer_reference_settings(wildcards):
     """ntkadv.transfer.task.ReferenceSettings of rule compute_transfer_reference."""
     tr = config["transfer"]
-    keys = ("n_train", "epochs", "n_eval", "align_epoch", "image_index")
+    keys = ("n_train", "epochs", "n_eval", "align_epoch", "image_epochs")
     return canonical(
         {
-            **pick(tr, *keys, "image_epochs"),
+            **pick(tr, *keys),
+            "image_index": transfer_image_index(wildcards.dataset),
             "lr": transfer_lr(wildcards.dataset),
             "eps": config["datasets"][wildcards.dataset]["eps"],
+            "seed": config["seed"],
             "x64": config["kernels"]["x64"],
         }
     )
@@ -35,7 +43,8 @@ def twolayer_net_settings(wildcards):
     tr = config["transfer"]
     return canonical(
         {
-            **pick(tr, "w_std", "dtype", "align_epoch", "image_index"),
+            **pick(tr, "w_std", "dtype", "align_epoch"),
+            "image_index": transfer_image_index(wildcards.dataset),
             "lr": transfer_lr(wildcards.dataset),
             "eps": config["datasets"][wildcards.dataset]["eps"],
             "x64": config["kernels"]["x64"],
