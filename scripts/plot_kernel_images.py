@@ -5,13 +5,12 @@ from _common import start
 
 def main(smk) -> None:
     start(smk)
-    import h5py
 
     from ntkadv import h5io
     from ntkadv.plotting import dynamics as pd
 
     def kernel(path, epoch):
-        with h5py.File(path, "r") as f:
+        with h5io.open_read(path) as f:
             return f["kernels"][epoch]
 
     std_attrs, pgd_attrs = (

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -121,9 +122,24 @@ def check_config(config: Mapping[str, Any]) -> None:
                 "kernels.datasets",
                 f"unknown dataset '{name}' (defined: {sorted(datasets)})",
             )
+    from ntkadv.data.raw import CLASS_COUNTS
+
     for name, spec in datasets.items():
-        if spec["source"] == "mnist" and len(spec["classes"]) > 10:
-            fail(f"datasets.{name}.classes", "too many classes")
+        counts = CLASS_COUNTS[spec["source"]]
+        for split in ("train", "test"):
+            have = sum(counts[split][c] for c in spec["classes"])
+            if spec[f"n_{split}"] > have:
+                fail(
+                    f"datasets.{name}.n_{split}",
+                    f"{spec[f'n_{split}']} exceeds the {have} {split} images of "
+                    f"{spec['source']} classes {spec['classes']}",
+                )
+    pred = config["predictor"]
+    if pred["tau_log10_min"] > pred["tau_log10_max"]:
+        fail(
+            "predictor.tau_log10_min",
+            f"{pred['tau_log10_min']} > tau_log10_max {pred['tau_log10_max']}",
+        )
     for stage in STAGE_CHECKS:
         importlib.import_module(f"ntkadv.{stage}.checks").check(config)
 
@@ -193,3 +209,41 @@ def resolve_extends(config: dict[str, Any], project_dir: str) -> dict[str, Any]:
             base = yaml.safe_load(f) or {}
         config = deep_merge(base, config)
     return config
+
+
+#: A float written without a dot (``1e-2``): YAML 1.1 (PyYAML) reads it as a string.
+_FLOAT_WITHOUT_DOT = re.compile(r"^[-+]?\d+[eE][-+]?\d+$")
+
+
+def coerce_floats(node: Any) -> Any:
+    """Config with YAML-1.1 strings such as ``'1e-2'`` turned into floats.
+
+    PyYAML reads ``1e-2`` (no dot) as a string; every such value in this config is
+    meant as a number (no string key accepts that form), so it is converted before
+    validation instead of failing with a confusing type error.
+    """
+    if isinstance(node, dict):
+        return {k: coerce_floats(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [coerce_floats(v) for v in node]
+    if isinstance(node, str) and _FLOAT_WITHOUT_DOT.match(node):
+        return float(node)
+    return node
+
+
+def schema_errors(config: Mapping[str, Any], schema_path: str) -> list[str]:
+    """One line per schema violation: the dotted key and what is wrong.
+
+    (Snakemake's own validation error prints the whole schema.)
+    """
+    import jsonschema
+    import yaml
+
+    with open(schema_path) as f:
+        schema = yaml.safe_load(f)
+    validator = jsonschema.Draft202012Validator(schema)
+    out = []
+    for err in sorted(validator.iter_errors(config), key=lambda e: list(e.path)):
+        key = ".".join(str(p) for p in err.absolute_path) or "(top level)"
+        out.append(f"config key {key}: {err.message}")
+    return out

@@ -2,12 +2,15 @@
 
 Every write goes to a temporary file in the destination folder and is renamed into
 place only after it is complete, so a killed job never leaves a half-written HDF5
-file behind (a rerun simply starts again).
+file behind (a rerun simply starts again). Every read error (truncated or corrupt
+file, missing dataset) raises `H5ReadError` naming the file and the rule that makes
+it (`PRODUCERS`, checked against the workflow by tests/workflow/test_workflow.py).
 """
 
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import json
 import os
 import platform
@@ -18,6 +21,65 @@ from typing import Any
 
 import h5py
 import numpy as np
+
+#: (pattern below results/, rule) of every HDF5 file the workflow writes; first match.
+PRODUCERS: tuple[tuple[str, str], ...] = (
+    ("data/*.h5", "prepare_dataset"),
+    ("ntk/*/*/gram.h5", "compute_ntk_gram"),
+    ("ntk/*/*/jacobian.h5", "compute_ntk_input_jacobian"),
+    ("spectra/*/*/eigh.h5", "eigendecompose_gram"),
+    ("attacks/*/*/*.h5", "attack_ntk"),
+    ("features/*/*/scores.h5", "score_features"),
+    ("features/*/*/topr.h5", "evaluate_topr_kernels"),
+    ("transfer/*/*/ntk_reference.h5", "compute_transfer_reference"),
+    ("transfer/*/*/width*_seed*.h5", "train_twolayer_net"),
+    ("dynamics/*/linearized/*/*", "train_linearized_network"),
+    ("dynamics/*/*/measures.h5", "measure_kernel_dynamics"),
+    ("dynamics/*", "train_dynamics_network"),
+)
+
+
+class H5ReadError(OSError):
+    """An HDF5 file of the workflow cannot be read (the file and its rule named)."""
+
+
+def producer(path: str | os.PathLike) -> str | None:
+    """The rule that writes `path` (None if it is not a workflow output)."""
+    text = Path(path).as_posix()
+    if "results/" not in text:
+        return None
+    below = text.rsplit("results/", 1)[1]
+    for pattern, rule in PRODUCERS:
+        if fnmatch.fnmatch(below, pattern):
+            return rule
+    return None
+
+
+def _read_error(path: str | os.PathLike, err: BaseException) -> H5ReadError:
+    rule = producer(path)
+    how = (
+        f"it is written by rule {rule}: delete it and rerun (or run snakemake with "
+        f"--forcerun {rule})"
+        if rule
+        else "delete or replace it"
+    )
+    return H5ReadError(f"{path}: cannot read this HDF5 file ({err}); {how}")
+
+
+@contextlib.contextmanager
+def open_read(path: str | os.PathLike) -> Iterator[h5py.File]:
+    """``h5py.File(path, 'r')`` whose open and read errors name the file and rule."""
+    try:
+        f = h5py.File(path, "r")
+    except (OSError, ValueError) as err:
+        raise _read_error(path, err) from err
+    try:
+        with f:
+            yield f
+    except (OSError, ValueError, KeyError) as err:
+        if isinstance(err, H5ReadError):
+            raise
+        raise _read_error(path, err) from err
 
 
 def _encode_attr(value: Any) -> Any:
@@ -84,18 +146,26 @@ def write(
 def read(
     path: str | os.PathLike, keys: Sequence[str] | None = None
 ) -> dict[str, np.ndarray]:
-    """Read datasets (all, or `keys`) of an HDF5 file into memory."""
-    with h5py.File(path, "r") as f:
+    """Read datasets (all, or `keys`) of an HDF5 file into memory.
+
+    Raises:
+        KeyError: a requested dataset is absent (the file and what it has named).
+        H5ReadError: the file cannot be read (truncated, corrupt, not HDF5).
+    """
+    with open_read(path) as f:
         names = list(f.keys()) if keys is None else list(keys)
         missing = [k for k in names if k not in f]
         if missing:
             raise KeyError(f"{path}: no dataset(s) {missing}; has {sorted(f.keys())}")
-        return {k: f[k][()] for k in names}
+        try:
+            return {k: f[k][()] for k in names}
+        except (OSError, ValueError) as err:
+            raise _read_error(path, err) from err
 
 
 def read_attrs(path: str | os.PathLike) -> dict[str, Any]:
     """Read the file-level attributes (JSON-encoded values are decoded)."""
-    with h5py.File(path, "r") as f:
+    with open_read(path) as f:
         return {k: _decode_attr(v) for k, v in f.attrs.items()}
 
 

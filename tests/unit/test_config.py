@@ -114,3 +114,66 @@ def test_check_config_names_an_unknown_kernel_dataset(config):
     with pytest.raises(ConfigError, match=r"kernels\.datasets.*'svhn'"):
         check_config(bad)
     assert issubclass(ConfigError, ValueError)
+
+
+# ---------------------------------------------------------------- phase-B config tools
+
+
+def test_extends_merges_recursively_and_detects_cycles(tmp_path):
+    from ntkadv.config import resolve_extends
+
+    (tmp_path / "base.yaml").write_text("a: {x: 1, y: 2}\nb: 3\n")
+    (tmp_path / "loop.yaml").write_text("extends: loop.yaml\n")
+    merged = resolve_extends({"extends": "base.yaml", "a": {"y": 5}}, str(tmp_path))
+    assert merged == {"a": {"x": 1, "y": 5}, "b": 3}
+    with pytest.raises(ConfigError, match="cycle"):
+        resolve_extends({"extends": "loop.yaml"}, str(tmp_path))
+    with pytest.raises(ConfigError, match="no such file"):
+        resolve_extends({"extends": "nope.yaml"}, str(tmp_path))
+
+
+def test_yaml_floats_without_a_dot_are_numbers():
+    from ntkadv.config import coerce_floats
+
+    out = coerce_floats({"lr": "1e-2", "l": ["2E3", "fc1", "1e"], "s": "float32"})
+    assert out == {"lr": 0.01, "l": [2000.0, "fc1", "1e"], "s": "float32"}
+
+
+def test_schema_errors_are_one_line_per_key(repo):
+    from ntkadv.config import schema_errors
+
+    config = yaml.safe_load((repo / "config.yaml").read_text())
+    config["kernels"]["blok_size"] = 3
+    config["datasets"]["mnist"]["eps"] = 5.0
+    errors = schema_errors(config, str(repo / "workflow/schemas/config.schema.yaml"))
+    assert len(errors) == 2
+    assert any(e.startswith("config key kernels:") and "blok_size" in e for e in errors)
+    assert any(e.startswith("config key datasets.mnist.eps:") for e in errors)
+    assert all(len(e) < 300 for e in errors)
+    assert (
+        schema_errors(
+            yaml.safe_load((repo / "config.yaml").read_text()),
+            str(repo / "workflow/schemas/config.schema.yaml"),
+        )
+        == []
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "named"),
+    [
+        ("datasets.cifar2.n_train", 20000, "datasets.cifar2.n_train"),
+        ("datasets.mnist.n_test", 10001, "datasets.mnist.n_test"),
+        ("predictor.tau_log10_min", 9, "predictor.tau_log10_min"),
+        ("features.image_arch", "nope", "features.image_arch"),
+    ],
+)
+def test_cross_section_checks_name_the_key(config, key, value, named):
+    config = copy.deepcopy(config)
+    node = config
+    *parents, leaf = key.split(".")
+    for part in parents:
+        node = node[part]
+    node[leaf] = value
+    with pytest.raises(ConfigError, match=named.replace(".", r"\.")):
+        check_config(config)

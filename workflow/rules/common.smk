@@ -7,8 +7,21 @@ helpers/<stage>.smk    per-stage inputs and params (canonical: exactly the keys 
 helpers/targets.smk    what `rule all` builds
 """
 
+from pathlib import Path
+
+from ntkadv.config import coerce_floats, resolve_extends, schema_errors
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
+# a config may hold only what differs from a base config ("extends", e.g. null.yaml)
+_merged = coerce_floats(resolve_extends(dict(config), workflow.basedir))
+config.clear()
+config.update(_merged)
+_errors = schema_errors(
+    config, str(Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
+)
+if _errors:
+    raise WorkflowError("invalid config:\n  " + "\n  ".join(_errors))
 validate(config, schema="../schemas/config.schema.yaml")
 
 

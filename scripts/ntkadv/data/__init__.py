@@ -9,6 +9,7 @@ from ntkadv.data.download import download_raw
 from ntkadv.data.raw import (
     CIFAR10_FILES,
     CIFAR10_NAMES,
+    CLASS_COUNTS,
     INPUT_SHAPES,
     MNIST_FILES,
     RAW_FILES,
@@ -33,6 +34,7 @@ from ntkadv.data.subsets import (
 __all__ = [
     "CIFAR10_FILES",
     "CIFAR10_NAMES",
+    "CLASS_COUNTS",
     "INPUT_SHAPES",
     "MNIST_FILES",
     "RAW_FILES",

@@ -65,6 +65,14 @@ INPUT_SHAPES: dict[str, tuple[int, int, int]] = {
     "mnist": (28, 28, 1),
     "cifar10": (32, 32, 3),
 }
+#: Images per class (0..9) of each split (shared/data/README.md); bounds subset sizes.
+CLASS_COUNTS: dict[str, dict[str, tuple[int, ...]]] = {
+    "mnist": {
+        "train": (5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949),
+        "test": (980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009),
+    },
+    "cifar10": {"train": (5000,) * 10, "test": (1000,) * 10},
+}
 #: CIFAR-10 class names by label (batches.meta).
 CIFAR10_NAMES = (
     "airplane",

@@ -23,11 +23,10 @@ def run_measure(
     log: logging.Logger,
 ) -> None:
     """Rule measure_kernel_dynamics: distances, polar dynamics, mass of a run."""
-    import h5py
 
     attrs = h5io.read_attrs(run_path)
     num_classes = attrs["spec"]["num_classes"]
-    with h5py.File(run_path, "r") as f:
+    with h5io.open_read(run_path) as f:
         kernels = f["kernels"]
         log.info("%s: kernels %s", run_path, kernels.shape)
         with timed(log, "Frobenius Gram of the series"):

@@ -130,7 +130,9 @@ def twolayer_ntk(x1: jax.Array, x2: jax.Array) -> jax.Array:
     return (0.5 - theta / (2 * jnp.pi)) * dots
 
 
-def kernel_fn_from_spec(spec: Mapping[str, Any], get: Get = "ntk") -> KernelFn:
+def kernel_fn_from_spec(
+    spec: Mapping[str, Any], get: Get = "ntk", implementation: str = "auto"
+) -> KernelFn:
     """Analytic infinite-width kernel of an architecture spec (pure, jittable).
 
     Args:
@@ -138,6 +140,10 @@ def kernel_fn_from_spec(spec: Mapping[str, Any], get: Get = "ntk") -> KernelFn:
             parameterization, filter_size} (missing keys take `SPEC_DEFAULTS`).
         get: 'ntk' (Θ) or 'nngp' (the output covariance at initialisation, fc/conv
             only; supp. Eq. 29 gives only the NTK of the two-layer net).
+        implementation: 'auto' (conv with NTK parameterization: the direct
+            diagonal-spatial kernel `ntkadv.kernels.conv.conv_ntk_fn`, 5-8x faster
+            and equal to neural-tangents to ~4e-15; everything else: stax) or
+            'stax' (always neural-tangents, the reference).
 
     Returns:
         kernel_fn(x1 (n1, H, W, C), x2 (n2, H, W, C)) -> (n1, n2) array. fc and
@@ -146,10 +152,30 @@ def kernel_fn_from_spec(spec: Mapping[str, Any], get: Get = "ntk") -> KernelFn:
     s = full_spec(spec)
     if get not in ("ntk", "nngp"):
         raise ValueError(f"get must be 'ntk' or 'nngp', got {get!r}")
+    if implementation not in ("auto", "stax"):
+        raise ValueError(
+            f"implementation must be 'auto' or 'stax', got {implementation!r}"
+        )
     if s["family"] == "twolayer":
         if get != "ntk":
             raise ValueError("the twolayer family (supp. Eq. 29) has only an NTK")
         return twolayer_ntk
+    if (
+        implementation == "auto"
+        and s["family"] == "conv"
+        and s["parameterization"] == "ntk"
+    ):
+        from ntkadv.kernels.conv import conv_ntk_fn
+
+        direct = conv_ntk_fn(s["depth"], s["W_std"], s["b_std"], s["filter_size"], get)
+
+        def conv_kernel_fn(x1: jax.Array, x2: jax.Array) -> jax.Array:
+            # the input dtype sets the precision: cast to jax's default float (float64
+            # under x64), as neural-tangents computes
+            dtype = jnp.result_type(float)
+            return direct(jnp.asarray(x1, dtype), jnp.asarray(x2, dtype))
+
+        return conv_kernel_fn
     _, _, nt_kernel_fn = stax_from_spec(s)
 
     def kernel_fn(x1: jax.Array, x2: jax.Array) -> jax.Array:

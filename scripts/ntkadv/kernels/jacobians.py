@@ -36,7 +36,6 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-import h5py
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -268,7 +267,7 @@ class InputJacobian:
                 yield i0, i1, self.dense[i0:i1]
             return
         off, cols = self.row_offset, slice(0, self.train_stop)
-        with h5py.File(self.path, "r") as f:
+        with h5io.open_read(self.path) as f:
             data = f["jacobian"]
             for i0, i1 in block_starts(self.m, step):
                 yield i0, i1, data[off + i0 : off + i1, cols]
@@ -284,7 +283,7 @@ class InputJacobian:
         if self.dense is not None:
             return np.asarray(self.dense[i0:i1], dtype=np.float64)
         off, cols = self.row_offset, slice(0, self.train_stop)
-        with h5py.File(self.path, "r") as f:
+        with h5io.open_read(self.path) as f:
             return np.asarray(f["jacobian"][off + i0 : off + i1, cols], np.float64)
 
     def contract(self, c: np.ndarray) -> np.ndarray:

@@ -19,6 +19,19 @@ from typing import NamedTuple
 
 import numpy as np
 
+#: Largest accepted asymmetry max|K − Kᵀ| / max|K|: the Gram caches are written
+#: exactly symmetric (blocks mirrored), so anything above round-off is corruption.
+SYM_RTOL = 1e-10
+#: Most negative accepted raw eigenvalue, relative to λ_max: round-off of a PSD
+#: float64 kernel is ~n·ε·λ_max (2e-13 at n = 1000); a tampered or non-PSD matrix
+#: has eigenvalues of order λ_max below zero.
+NEG_RTOL = 1e-8
+
+
+class GramIntegrityError(ValueError):
+    """A Gram matrix that cannot be a (PSD, symmetric) NTK: corrupt or not a kernel."""
+
+
 #: Absolute floor used when the matrix is (numerically) zero.
 ATOL = float(np.finfo(np.float64).tiny) ** 0.5  # ~1.5e-154: 1/atol stays finite
 
@@ -55,12 +68,16 @@ def clip_floor(eigvals: np.ndarray, rtol: float | None = None) -> float:
     return max(rtol * max(top, 0.0), ATOL)
 
 
-def eigendecompose(k: np.ndarray, rtol: float | None = None) -> Spectrum:
+def eigendecompose(
+    k: np.ndarray, rtol: float | None = None, neg_rtol: float | None = NEG_RTOL
+) -> Spectrum:
     """Θ(X, X) = V diag(λ) Vᵀ, descending, with tiny/negative eigenvalues clipped.
 
     Args:
         k: (n, n) symmetric Gram matrix Θ(X, X) (symmetrised as (K + Kᵀ)/2 first).
         rtol: relative clipping tolerance (see `clip_floor`).
+        neg_rtol: fail if a raw eigenvalue is below −neg_rtol·λ_max (None: clip
+            any negative eigenvalue, for matrices that need not be kernels).
 
     Returns:
         `Spectrum` with eigvals (n,) descending and >= floor, eigvecs (n, n), and the
@@ -68,19 +85,44 @@ def eigendecompose(k: np.ndarray, rtol: float | None = None) -> Spectrum:
 
     Raises:
         ValueError: if `k` is not square or holds non-finite values.
+        GramIntegrityError: see `eigendecompose_with_info`.
     """
-    return eigendecompose_with_info(k, rtol)[0]
+    return eigendecompose_with_info(k, rtol, neg_rtol=neg_rtol)[0]
 
 
 def eigendecompose_with_info(
-    k: np.ndarray, rtol: float | None = None
+    k: np.ndarray,
+    rtol: float | None = None,
+    source: str = "Gram matrix",
+    neg_rtol: float | None = NEG_RTOL,
 ) -> tuple[Spectrum, dict[str, float]]:
-    """`eigendecompose` plus diagnostics {floor, raw_min, raw_max} for logging."""
+    """`eigendecompose` plus diagnostics {floor, raw_min, raw_max} for logging.
+
+    Args:
+        k: (n, n) Gram matrix.
+        rtol: relative clipping tolerance (see `clip_floor`).
+        source: what `k` is (e.g. its file), named in errors.
+        neg_rtol: tolerance of negative eigenvalues (None: no check).
+
+    Raises:
+        ValueError: not square or not finite.
+        GramIntegrityError: asymmetric beyond `SYM_RTOL`, or a raw eigenvalue below
+            −`NEG_RTOL`·λ_max (clipping of round-off negatives stays, and is logged
+            by the caller from `info`).
+    """
     k = np.asarray(k, dtype=np.float64)
     if k.ndim != 2 or k.shape[0] != k.shape[1]:
-        raise ValueError(f"Gram matrix must be square, got shape {k.shape}")
+        raise ValueError(f"{source}: must be square, got shape {k.shape}")
     if not np.all(np.isfinite(k)):
-        raise ValueError("Gram matrix holds non-finite values")
+        raise ValueError(f"{source}: holds non-finite values")
+    scale = float(np.abs(k).max()) if k.size else 0.0
+    asym = float(np.abs(k - k.T).max()) / scale if scale > 0 else 0.0
+    if neg_rtol is not None and asym > SYM_RTOL:
+        i, j = np.unravel_index(int(np.argmax(np.abs(k - k.T))), k.shape)
+        raise GramIntegrityError(
+            f"{source}: not symmetric (|K - K^T| / max|K| = {asym:.3g} at [{i}, {j}],"
+            f" tolerance {SYM_RTOL:g}): the file is corrupt; delete it and rerun"
+        )
     sym = 0.5 * (k + k.T)
     eigvals, eigvecs = np.linalg.eigh(sym)  # ascending
     eigvals, eigvecs = eigvals[::-1].copy(), eigvecs[:, ::-1].copy()
@@ -90,6 +132,13 @@ def eigendecompose_with_info(
         "raw_min": float(eigvals[-1]) if eigvals.size else 0.0,
         "raw_max": float(eigvals[0]) if eigvals.size else 0.0,
     }
+    top = max(info["raw_max"], 0.0)
+    if neg_rtol is not None and eigvals.size and info["raw_min"] < -neg_rtol * top:
+        raise GramIntegrityError(
+            f"{source}: not positive semi-definite (most negative eigenvalue "
+            f"{info['raw_min']:.4g}, lambda_max {info['raw_max']:.4g}; tolerance "
+            f"-{neg_rtol:g} lambda_max): the kernel is corrupt or not an NTK"
+        )
     clipped = eigvals < floor
     eigvals = np.where(clipped, floor, eigvals)
     spec = Spectrum(eigvals=eigvals, eigvecs=eigvecs, n_clipped=int(clipped.sum()))

@@ -15,7 +15,7 @@ def eigendecompose_gram(
     """Eigendecompose the cached Θ(X_train, X_train); write eigvals / eigvecs."""
     k = h5io.read(gram_path, ["k_train_train"])["k_train_train"]
     start = time.perf_counter()
-    spec, info = eigh.eigendecompose_with_info(k)
+    spec, info = eigh.eigendecompose_with_info(k, source=f"{gram_path}:k_train_train")
     log.info(
         "eigh of a %s Gram matrix took %.2f s", k.shape, time.perf_counter() - start
     )

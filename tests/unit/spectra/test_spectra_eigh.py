@@ -53,7 +53,9 @@ def test_indefinite_matrix_counts_negative_eigenvalues():
     q, _ = np.linalg.qr(rng.normal(size=(6, 6)))
     lam = np.array([5.0, 2.0, 1.0, 1e-3, -0.5, -2.0])
     k = (q * lam) @ q.T
-    spec = eigh.eigendecompose(k)
+    with pytest.raises(eigh.GramIntegrityError, match="positive semi-definite"):
+        eigh.eigendecompose(k)
+    spec = eigh.eigendecompose(k, neg_rtol=None)
     assert spec.n_clipped == 2
     np.testing.assert_allclose(spec.eigvals[:4], lam[:4], rtol=1e-12)
     np.testing.assert_allclose(spec.eigvals[4:], eigh.clip_floor(lam), rtol=1e-9)
@@ -75,3 +77,19 @@ def test_asymmetric_rounding_is_symmetrised():
     noisy = k + 1e-14 * np.triu(np.ones_like(k), 1)
     spec = eigh.eigendecompose(noisy)
     np.testing.assert_allclose(eigh.reconstruct(spec), k, atol=1e-12)
+
+
+def test_tampered_kernel_gram_is_refused_with_the_source_named():
+    """One entry of a real-looking PSD Gram multiplied by 50 (valid HDF5, wrong
+    numbers) breaks symmetry; the mirrored tamper breaks positive semi-definiteness."""
+    x = np.random.default_rng(0).uniform(size=(30, 5))
+    k = x @ x.T + 0.1
+    bad = k.copy()
+    bad[3, 7] *= 50
+    with pytest.raises(eigh.GramIntegrityError, match=r"gram.h5.*not symmetric"):
+        eigh.eigendecompose_with_info(bad, source="gram.h5")
+    bad[7, 3] *= 50
+    with pytest.raises(eigh.GramIntegrityError, match=r"gram.h5.*semi-definite"):
+        eigh.eigendecompose_with_info(bad, source="gram.h5")
+    spec, info = eigh.eigendecompose_with_info(k)  # the untouched one passes
+    assert info["raw_min"] > -1e-12 * info["raw_max"]

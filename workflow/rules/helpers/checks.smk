@@ -1,7 +1,6 @@
 """Cross-section config checks and job-scheduling constants (no rules)."""
 
 from ntkadv.config import ConfigError, canonical, check_config, pick
-from snakemake.exceptions import WorkflowError
 
 try:
     check_config(config)

@@ -1,0 +1,287 @@
+"""Benchmark the direct CONV NTK (`ntkadv.kernels.conv`) against neural-tangents.
+
+1. XLA thread pinning: child processes run a float64 matmul and a large
+   elementwise arctan2 under different environments and report CPU time / wall
+   time. On jax 0.4.35 the project's ``XLA_FLAGS="--xla_cpu_multi_thread_eigen=false
+   intra_op_parallelism_threads=1"`` does not pin XLA:CPU to one thread (the
+   thunk runtime's intra-op pool ignores the first flag; the second is no XLA flag
+   and is silently dropped after a ``--`` flag), while ``PJRT_NPROC=1`` (read by
+   the CPU client when it creates its thread pools) does. This process pins with
+   both, set before jax is imported, and prints CPU / wall for every timing.
+2. Kernel blocks: neural-tangents' ``kernel_fn(x1, x2, 'ntk')``
+   (`kernels.kernel_fn_from_spec`) vs `conv_ntk.conv_ntk_fn`, both jitted, best
+   of --repeats after a warm-up, on n x n float64 blocks of CIFAR- and
+   MNIST-shaped uniform images, CONV1 and CONV2. Printed: time, speed-up, max
+   relative difference (max |a − b| / max |a|) and each implementation's ratio
+   to three lower bounds measured in this run:
+   * ``madd``: madds per kernel entry x entries x the time of one float64
+     multiply-add in a vectorised, cache-resident XLA loop. Madds per entry
+     (documented count): H·W·(C + 2 + depth·(2 f² + 30)), i.e. the channel
+     products and the final means, and per layer the two f x f window sums (K and
+     Θ) plus ~30 for the affine maps, √, the arc-cosine angle (range reduction,
+     one division and a 10-term polynomial, counted 1 each) and the updates;
+   * ``pass``: depth x the time of one fused read-modify-write pass over an
+     (n1·n2·H·W) float64 array (at least one pass over the maps per layer);
+   * ``flop``: bench_kernels.py's count 2·d + depth·H·W·(2 f² + 20) flops per
+     entry at the measured float64 matmul rate (comparable with the Gram jobs'
+     "x off their flop bound").
+3. Dense input-Jacobian tiles: `jacobians.dense_tile_fn` (vmap over pairs of
+   jax.grad of the pair kernel) with either kernel, r x c tiles.
+
+Run: ``.venv/bin/python benchmarks/bench_conv_ntk.py [--blocks 50 100]
+[--repeats 3] [--tile 10 100]`` (~2 min on 2 cores by default; ``--quick`` for a
+smoke run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+PROJECT_XLA_FLAGS = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+if __name__ == "__main__" and "--thread-probe" not in sys.argv:
+    os.environ["XLA_FLAGS"] = (
+        os.environ.get("XLA_FLAGS", "") + " " + PROJECT_XLA_FLAGS
+    ).strip()
+    os.environ["PJRT_NPROC"] = "1"
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+import jax  # noqa: E402
+
+jax.config.update("jax_enable_x64", True)
+
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+
+from ntkadv.kernels import analytic as kernels  # noqa: E402
+from ntkadv.kernels import conv as conv_ntk  # noqa: E402
+from ntkadv.kernels import jacobians  # noqa: E402
+
+SHAPES = {"cifar": (32, 32, 3), "mnist": (28, 28, 1)}
+FILTER = 3
+
+
+def timed(fn, *args, repeats: int) -> tuple[float, float]:
+    """(best wall time, best CPU time) of `repeats` calls after a warm-up.
+
+    With XLA pinned to one thread CPU time is the time the core spent on the
+    call, unaffected by other processes taking the core away (the 2-core
+    development machine is shared); the speed-ups and bound ratios use it.
+    """
+    jax.block_until_ready(fn(*args))
+    walls, cpus = [], []
+    for _ in range(repeats):
+        w0, c0 = time.perf_counter(), time.process_time()
+        jax.block_until_ready(fn(*args))
+        walls.append(time.perf_counter() - w0)
+        cpus.append(time.process_time() - c0)
+    return min(walls), min(cpus)
+
+
+def rel_diff(a, b) -> float:
+    a, b = np.asarray(a), np.asarray(b)
+    return float(np.max(np.abs(a - b)) / np.max(np.abs(a)))
+
+
+# --- 1. thread pinning ---------------------------------------------------------------
+
+
+def _thread_ticks() -> dict[str, int]:
+    """CPU clock ticks (user + system) of each OS thread of this process."""
+    ticks = {}
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{tid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks[tid] = int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks
+
+
+def thread_probe() -> None:
+    """Child: per workload (a matmul, a large elementwise op) CPU/wall and the
+    number of threads that did >= 10% of its CPU work; prints JSON."""
+    x = jnp.ones((1500, 1500))
+    y = jnp.full((16, 1000, 1000), 0.3)
+    out = {}
+    for name, fn, arg in [
+        ("matmul", jax.jit(lambda a: (a @ a).sum()), x),
+        ("arctan2", jax.jit(lambda a: jnp.arctan2(a, a + 1.0).sum()), y),
+    ]:
+        jax.block_until_ready(fn(arg))
+        before = _thread_ticks()
+        w0, c0 = time.perf_counter(), time.process_time()
+        for _ in range(3):
+            jax.block_until_ready(fn(arg))
+        ratio = (time.process_time() - c0) / (time.perf_counter() - w0)
+        delta = [t - before.get(tid, 0) for tid, t in _thread_ticks().items()]
+        busy = sum(d >= 0.1 * max(sum(delta), 1) for d in delta)
+        out[name] = [round(ratio, 2), busy]
+    print(json.dumps(out))
+
+
+def bench_threads() -> None:
+    print(
+        "== XLA:CPU thread pinning: CPU time / wall time (> 1: several threads; "
+        "< 1: core shared with other processes), threads doing >= 10% of the work =="
+    )
+    base = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "PJRT_NPROC")}
+    variants = [
+        ("no pinning", {}),
+        (f"XLA_FLAGS='{PROJECT_XLA_FLAGS}'", {"XLA_FLAGS": PROJECT_XLA_FLAGS}),
+        ("PJRT_NPROC=1", {"PJRT_NPROC": "1"}),
+    ]
+    for name, env in variants:
+        proc = subprocess.run(
+            [sys.executable, __file__, "--thread-probe"],
+            env={**base, **env},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        r = json.loads(proc.stdout.strip().splitlines()[-1])
+        (mm, mm_busy), (at, at_busy) = r["matmul"], r["arctan2"]
+        print(
+            f"  {name:80s} matmul {mm:.2f} ({mm_busy} busy)  "
+            f"arctan2 {at:.2f} ({at_busy} busy)"
+        )
+    print(f"  (this process: XLA_FLAGS={os.environ['XLA_FLAGS']!r}, PJRT_NPROC=1)")
+
+
+# --- 2. kernel blocks ----------------------------------------------------------------
+
+
+def measure_bounds(repeats: int) -> dict[str, float]:
+    """Machine rates: ns per vectorised madd, matmul GFLOP/s."""
+    chain = 64
+    x = jnp.linspace(0.0, 1.0, 1 << 15)  # 256 KB: cache-resident
+
+    def madds(a):
+        for _ in range(chain):
+            a = a * 0.999 + 0.001
+        return a
+
+    _, t_madd = timed(jax.jit(madds), x, repeats=repeats + 2)
+    m = jnp.asarray(np.random.default_rng(0).uniform(size=(1024, 1024)))
+    _, t_mm = timed(jax.jit(lambda a: a @ a), m, repeats=repeats)
+    return {
+        "ns_per_madd": t_madd / (chain * x.size) * 1e9,
+        "matmul_gflops": 2 * 1024**3 / t_mm / 1e9,
+    }
+
+
+def bench_blocks(args, rates) -> list[dict]:
+    print(
+        f"\n== kernel blocks n x n, float64: {rates['ns_per_madd']:.3f} ns per "
+        f"vectorised madd, matmul {rates['matmul_gflops']:.1f} GFLOP/s (CPU time) =="
+    )
+    print(
+        "data  net      n | CPU ms: nt     mine  speed-up | wall ms: nt     mine  "
+        "speed-up | max rel | CPU time / bound, nt mine: madd  pass  flop"
+    )
+    rows = []
+    for data in args.datasets:
+        shape = SHAPES[data]
+        h, w, c = shape
+        for depth in args.depths:
+            spec = {"family": "conv", "depth": depth}
+            nt_fn = jax.jit(kernels.kernel_fn_from_spec(spec, implementation="stax"))
+            my_fn = jax.jit(conv_ntk.conv_ntk_fn(depth))
+            for n in args.blocks:
+                rng = np.random.default_rng(n)
+                x1 = jnp.asarray(rng.uniform(size=(n, *shape)))
+                x2 = jnp.asarray(rng.uniform(size=(n, *shape)))
+                w_nt, c_nt = timed(nt_fn, x1, x2, repeats=args.repeats)
+                w_me, c_me = timed(my_fn, x1, x2, repeats=args.repeats)
+                err = rel_diff(nt_fn(x1, x2), my_fn(x1, x2))
+                entries = n * n
+                madds = h * w * (c + 2 + depth * (2 * FILTER**2 + 30))
+                b_madd = entries * madds * rates["ns_per_madd"] * 1e-9
+                maps = jnp.zeros(entries * h * w)
+                one_pass = jax.jit(lambda a: a * 1.0001 + 0.5)
+                b_pass = depth * timed(one_pass, maps, repeats=args.repeats)[1]
+                flops = 2 * h * w * c + depth * h * w * (2 * FILTER**2 + 20)
+                b_flop = entries * flops / (rates["matmul_gflops"] * 1e9)
+                rows.append(
+                    dict(data=data, depth=depth, n=n, cpu_nt=c_nt, cpu_mine=c_me)
+                )
+                bounds = "  ".join(
+                    f"{c_nt / b:5.1f} {c_me / b:4.1f}" for b in (b_madd, b_pass, b_flop)
+                )
+                print(
+                    f"{data:5s} CONV{depth} {n:4d} | {c_nt * 1e3:10.1f} "
+                    f"{c_me * 1e3:8.1f} {c_nt / c_me:6.2f}x | {w_nt * 1e3:11.1f} "
+                    f"{w_me * 1e3:8.1f} {w_nt / w_me:6.2f}x | {err:7.1e} | "
+                    f"{' ' * 22}{bounds}",
+                    flush=True,
+                )
+    return rows
+
+
+# --- 3. Jacobian tiles ---------------------------------------------------------------
+
+
+def bench_tiles(args) -> None:
+    r, c = args.tile
+    print(
+        f"\n== dense input-Jacobian tile {r} x {c} (jacobians.dense_tile_fn: vmap of "
+        "jax.grad), float64 =="
+    )
+    for data in args.datasets:
+        shape = SHAPES[data]
+        rng = np.random.default_rng(1)
+        x_eval = jnp.asarray(rng.uniform(size=(r, *shape)))
+        x_train = jnp.asarray(rng.uniform(size=(c, *shape)))
+        for depth in args.depths:
+            spec = {"family": "conv", "depth": depth}
+            nt_tile = jax.jit(
+                jacobians.dense_tile_fn(
+                    kernels.kernel_fn_from_spec(spec, implementation="stax")
+                )
+            )
+            my_tile = jax.jit(jacobians.dense_tile_fn(conv_ntk.conv_ntk_fn(depth)))
+            w_nt, c_nt = timed(nt_tile, x_eval, x_train, repeats=args.repeats)
+            w_me, c_me = timed(my_tile, x_eval, x_train, repeats=args.repeats)
+            err = rel_diff(nt_tile(x_eval, x_train), my_tile(x_eval, x_train))
+            print(
+                f"{data:5s} CONV{depth}: CPU ms nt {c_nt * 1e3:8.1f} mine "
+                f"{c_me * 1e3:8.1f} ({c_nt / c_me:4.2f}x); wall ms nt "
+                f"{w_nt * 1e3:8.1f} mine {w_me * 1e3:8.1f} ({w_nt / w_me:4.2f}x); "
+                f"max rel {err:.1e}",
+                flush=True,
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--blocks", type=int, nargs="+", default=[50, 100])
+    parser.add_argument("--depths", type=int, nargs="+", default=[1, 2])
+    parser.add_argument(
+        "--datasets", nargs="+", choices=sorted(SHAPES), default=["cifar", "mnist"]
+    )
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--tile", type=int, nargs=2, default=[10, 100])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, 1 repeat")
+    parser.add_argument("--skip-threads", action="store_true")
+    parser.add_argument("--thread-probe", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.thread_probe:
+        thread_probe()
+        return
+    if args.quick:
+        args.blocks, args.repeats, args.tile = [20], 1, [2, 20]
+    print(f"jax {jax.__version__} on {jax.devices()[0].device_kind}, x64")
+    if not args.skip_threads:
+        bench_threads()
+    bench_blocks(args, measure_bounds(args.repeats))
+    bench_tiles(args)
+
+
+if __name__ == "__main__":
+    main()
