@@ -213,6 +213,11 @@ def pool(
 
 
 def _se_method(pooled: Pooled, what: str) -> str:
+    if not pooled.permutations:
+        return (
+            "undefined: the statistic is constant or undefined on every unit (e.g. "
+            "no feature robust at any evaluation point)"
+        )
     return (
         f"SE² = SE_boot² + sd_perm²(1 + 1/P): paired bootstrap over evaluation "
         f"points ({pooled.reps} resamples, {what}) SE_boot = {pooled.se_boot:.3g}; "
