@@ -130,9 +130,6 @@ rule plot_feature_gradients:
         "results/logs/plot_feature_gradients/{dataset}.log",
     conda:
         "../../envs/cpu.yaml"
-    params:
-        indices=config["features"]["image_indices"],
-        reference_n=config["features"]["image_reference_n"],
     script:
         "../../scripts/plot_feature_gradients.py"
 
