@@ -334,7 +334,8 @@ def run_evaluate_topr(
         )
     y_train = ds["y_train"]
     val, ev = slice(0, v), slice(v, stop)
-    cand = c.nonnull(log)[: s.n_candidates or n]
+    valid = c.nonnull(log)
+    cand = valid[: s.n_candidates or n]
     perms = label_permutations(n, s.null_permutations, s.seed)
     ys = np.concatenate([y_train[None], rescore.permuted_targets(y_train, perms)])
     project = c.projector()
@@ -397,7 +398,7 @@ def run_evaluate_topr(
         n_eval=stop - v,
         topr=dataclasses.asdict(s),
         arch_spec=s.arch,
-        n_null_space=int(n - c.nonnull(log).size),
+        n_null_space=int(n - valid.size),
         **full,
     )
     arrays = {
