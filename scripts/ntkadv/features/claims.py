@@ -67,11 +67,22 @@ class ArchCorrectness:
         return int(self.clean.shape[0] - 1)
 
 
+def _float(x: np.ndarray) -> np.ndarray:
+    """Correctness as float64 once (a bool @ float product converts on every call)."""
+    return np.asarray(x, dtype=np.float64)
+
+
 def _acc(x: np.ndarray, w: np.ndarray | None) -> np.ndarray:
     """Accuracy over the last axis, with bootstrap multiplicities w (m,) if given."""
     if w is None:
         return x.mean(axis=-1)
     return (x @ w) / w.sum()
+
+
+def _count(x: np.ndarray, w: np.ndarray | None) -> np.ndarray:
+    """Correct points over the last axis (with multiplicities w), as exact int64."""
+    total = x.sum(axis=-1) if w is None else x @ w
+    return np.rint(total).astype(np.int64)
 
 
 def _maj(labels: np.ndarray, w: np.ndarray | None) -> float:
@@ -302,13 +313,12 @@ def spectrum_claims(
             )
         )
     else:
-        units = {
-            a.arch: (
-                lambda w, a=a: band_gap(_acc(a.robust, w), a.index, top, tail),
-                a.m,
-            )
-            for a in archs
-        }
+
+        def gap_stat(a):
+            x = _float(a.robust)
+            return lambda w: band_gap(_acc(x, w), a.index, top, tail)
+
+        units = {a.arch: (gap_stat(a), a.m) for a in archs}
         pooled = pool(units)
         rho = {a.arch: spearman_rows(a.index, a.robust.mean(axis=-1)) for a in archs}
         rho_t = np.nanmean([r[0] for r in rho.values()])
@@ -335,12 +345,17 @@ def spectrum_claims(
             )
         )
 
-    def count_stat(w, a):
-        use, rob = _acc(a.clean, w), _acc(a.robust, w)
-        m_eff = a.m  # the resample has m points
-        return useful_nonrobust_count(use, rob, _maj(a.labels, w), m_eff, nonrobust_max)
+    def count_stat(a):
+        clean, robust = _float(a.clean), _float(a.robust)
 
-    units = {a.arch: (lambda w, a=a: count_stat(w, a), a.m) for a in archs}
+        def stat(w):
+            use, rob = _acc(clean, w), _acc(robust, w)
+            maj = _maj(a.labels, w)
+            return useful_nonrobust_count(use, rob, maj, a.m, nonrobust_max)
+
+        return stat
+
+    units = {a.arch: (count_stat(a), a.m) for a in archs}
     pooled = pool(units)
     stat = (
         f"number of the first {top_k} features that are useful (usefulness - "
@@ -399,13 +414,15 @@ def consistency_claim(
         units = {}
         for i, a in enumerate(archs):
             for b in archs[i + 1 :]:
-                xa, xb = common_pair(
-                    getattr(a, field), a.index, getattr(b, field), b.index
+                xa, xb = map(
+                    _float,
+                    common_pair(getattr(a, field), a.index, getattr(b, field), b.index),
                 )
                 sizes.add(xa.shape[-1])
 
                 def stat(w, xa=xa, xb=xb):
-                    meas, null = pair_spearman(_acc(xa, w), _acc(xb, w))
+                    # counts of correct points (exact integers): ranks by counting
+                    meas, null = pair_spearman(_count(xa, w), _count(xb, w))
                     return np.concatenate([[meas], null])
 
                 units[f"{a.arch}-{b.arch}"] = (stat, xa.shape[-1])
@@ -462,6 +479,7 @@ def topr_claim(
     """
     m = labels.size
     p_count = clean.shape[0] - 1
+    clean, robust = _float(clean), _float(robust)
     note = (
         f"n = {m} evaluation points (disjoint from the ranking split); r in "
         f"{[int(x) for x in r]}; own-FGSM robust accuracy (true labels) "

@@ -35,9 +35,53 @@ def subspace_overlap(va: np.ndarray, vb: np.ndarray) -> float:
     return float(np.mean(subspace_cosines(va, vb) ** 2))
 
 
+def average_ranks(x: np.ndarray) -> np.ndarray:
+    """Ranks 1..K along the last axis, ties given their average rank.
+
+    Equal to `scipy.stats.rankdata(x, axis=-1)` (method "average") without
+    arithmetic on the values: one lexsort of (row, value), tie groups from equal
+    neighbours, group bounds by `reduceat`; non-negative integer input (counts of
+    correct points, what the bootstrap of finding 3 ranks) by a counting sort.
+    """
+    x = np.asarray(x)
+    if np.issubdtype(x.dtype, np.integer) and x.size and x.min() >= 0:
+        return _count_ranks(x)
+    x = x.astype(np.float64)
+    shape = x.shape
+    k = shape[-1]
+    flat = x.reshape(-1, k)
+    rows = np.repeat(np.arange(flat.shape[0]), k)
+    order = np.lexsort((flat.ravel(), rows))
+    sv, sr = flat.ravel()[order], rows[order]
+    start = np.ones(sv.size, dtype=bool)
+    start[1:] = (sv[1:] != sv[:-1]) | (sr[1:] != sr[:-1])
+    bounds = np.flatnonzero(start)
+    pos = np.arange(sv.size) - sr * k  # position within the row, 0-based
+    first = np.minimum.reduceat(pos, bounds)
+    last = np.maximum.reduceat(pos, bounds)
+    group = np.cumsum(start) - 1
+    ranks = np.empty(sv.size)
+    ranks[order] = 0.5 * (first + last)[group] + 1.0
+    return ranks.reshape(shape)
+
+
+def _count_ranks(codes: np.ndarray) -> np.ndarray:
+    """`average_ranks` of non-negative integers (e.g. correct-point counts) by a
+    counting sort: rank = #(smaller) + (#(equal) + 1) / 2, O(K + max) per row."""
+    shape = codes.shape
+    flat = codes.reshape(-1, shape[-1]).astype(np.int64)
+    width = int(flat.max()) + 1
+    rows = np.arange(flat.shape[0])[:, None]
+    hist = np.bincount((flat + rows * width).ravel(), minlength=flat.shape[0] * width)
+    hist = hist.reshape(flat.shape[0], width)
+    below = np.cumsum(hist, axis=1) - hist
+    ranks = below[rows, flat] + 0.5 * (hist[rows, flat] + 1)
+    return ranks.reshape(shape).astype(np.float64)
+
+
 def _centred_ranks(x: np.ndarray) -> np.ndarray:
     """Average ranks (ties as `scipy.stats.spearmanr`) minus their mean, last axis."""
-    r = stats.rankdata(x, axis=-1)
+    r = average_ranks(x)
     return r - r.mean(axis=-1, keepdims=True)
 
 
@@ -62,9 +106,10 @@ def pair_spearman(acc_a: np.ndarray, acc_b: np.ndarray) -> tuple[Any, Any]:
     """Cross-architecture Spearman of per-feature accuracies and its null (finding 3).
 
     Args:
-        acc_a, acc_b: (L, K) per-feature accuracies of two architectures under L
-            label sets (index 0: the true training labels, 1..P: permutations, the
-            same permutation j for both), on the same points and features.
+        acc_a, acc_b: (L, K) per-feature accuracies (or counts of correct points:
+            ranks are scale-free) of two architectures under L label sets (index 0:
+            the true training labels, 1..P: permutations, the same permutation j
+            for both), on the same points and features.
 
     Returns:
         measured ρ(a_true, b_true) and the null (P,) ρ(a_perm_j, b_perm_j): the
@@ -74,7 +119,7 @@ def pair_spearman(acc_a: np.ndarray, acc_b: np.ndarray) -> tuple[Any, Any]:
         valid null: two kernels given the same labels agree more than two kernels
         given different labels, informative or not.
     """
-    ranks = _centred_ranks(np.concatenate([acc_a, acc_b]).astype(float))
+    ranks = _centred_ranks(np.concatenate([acc_a, acc_b]))
     ra, rb = ranks[: len(acc_a)], ranks[len(acc_a) :]
     both = _rank_corr(ra, rb)  # (L,)
     return both[0], both[1:]

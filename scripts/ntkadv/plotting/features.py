@@ -97,9 +97,9 @@ def ru_grid(
         ax.scatter(
             p["null_usefulness"],
             p["null_robustness"],
-            s=7,
-            color="0.72",
-            alpha=0.35,
+            s=8,
+            color="0.6",
+            alpha=0.4,
             lw=0,
             label="permuted training labels",
             zorder=1,
@@ -201,8 +201,8 @@ def consistency_heatmaps(
 
     labels = [arch_label(a) for a in archs]
     k = len(matrices)
-    size = 0.75 * len(archs) + 1.6
-    fig, axes = plt.subplots(1, k, figsize=(size * k + 0.8, size + 0.5), squeeze=False)
+    size = 0.6 * len(archs) + 1.8
+    fig, axes = plt.subplots(1, k, figsize=(size * k + 0.6, size + 0.4), squeeze=False)
     for ax, (name, (mat, null)) in zip(axes[0], matrices.items(), strict=True):
         text = np.vectorize(lambda v: "nan" if np.isnan(v) else f"{v:.2f}")(mat)
         if null is not None:
@@ -220,7 +220,7 @@ def consistency_heatmaps(
             cmap="viridis",
             annot=text,
             fmt="",
-            annot_kws={"fontsize": 6.5},
+            annot_kws={"fontsize": 6 if len(archs) > 5 else 7.5},
             xticklabels=labels,
             yticklabels=labels,
             square=True,
@@ -264,7 +264,7 @@ def topr_curves(
         null_own: (P, R) own-FGSM robust accuracy with permuted training labels
             (each re-ranked), drawn in light grey.
     """
-    fig, ax = plt.subplots(figsize=(5.8, 3.9))
+    fig, ax = plt.subplots(figsize=(7.6, 3.9))
     if null_own is not None:
         for j, row in enumerate(np.atleast_2d(null_own)):
             ax.plot(
@@ -284,6 +284,6 @@ def topr_curves(
         f"{full['full_fgsm']:.2f}, PGD10 {full['full_pgd']:.2f}",
         fontsize=9,
     )
-    ax.legend(fontsize=6.5, loc="best")
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     return fig

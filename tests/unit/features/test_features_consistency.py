@@ -24,6 +24,23 @@ def test_subspace_overlap_against_scipy_angles(r):
     )
 
 
+@pytest.mark.parametrize("shape", [(7,), (3, 12), (2, 4, 30)])
+def test_average_ranks_match_scipy(shape):
+    rng = np.random.default_rng(len(shape))
+    x = rng.integers(0, 4, size=shape) / 3.0  # many ties
+    np.testing.assert_array_equal(
+        consistency.average_ranks(x), stats.rankdata(x, axis=-1)
+    )
+    y = rng.normal(size=shape)
+    np.testing.assert_array_equal(
+        consistency.average_ranks(y), stats.rankdata(y, axis=-1)
+    )
+    counts = rng.integers(0, 9, size=shape)  # the counting-sort path
+    np.testing.assert_array_equal(
+        consistency.average_ranks(counts), stats.rankdata(counts, axis=-1)
+    )
+
+
 def test_spearman_rows_and_pair_null_match_scipy():
     rng = np.random.default_rng(2)
     a = rng.integers(0, 5, size=(4, 30)).astype(float)  # ties
