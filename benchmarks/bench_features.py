@@ -1,25 +1,32 @@
-"""Benchmark: loss gradients of K eigenfeatures, Jacobian-cache contraction vs autodiff.
+"""Benchmark: label-free feature scoring (rule score_features) against its bounds.
 
-The quantity is what rule `score_features` needs for FGSM on every feature:
-∇ₓL(f⁽ⁱ⁾(x), y) for K features f⁽ⁱ⁾(x) = λ_i⁻¹ Θ(x, X) v_i v_iᵀ Y at m test points
-(binary CIFAR shapes, 32x32x3, labels ±1).
+What rule `score_features` computes for K eigenfeatures at m test points (binary
+CIFAR shapes, 32x32x3, n training points): the Jacobian contraction D(x)ᵀ V_K, the
+clean projections, one exact perturbed kernel row Θ(x_adv, X) per (feature, point)
+pair (the side that moves p_i toward zero, `ntkadv.features.rescore`), and the
+rescoring of the true labels and P label permutations.
 
-* cache (ours): ONE contraction D(x)ᵀ V_K of the input-Jacobian cache
-  (`ntkadv.kernels.jacobians`, built once per kernel and shared with the attack
-  stage), then the rank-one loss-gradient formula
-  (`ntkadv.features.algebra.feature_loss_gradients`).
-* baseline (the authors' notebook): one jitted `jax.grad` of the loss of f⁽ⁱ⁾ through
-  `kernel_fn` per feature (compiled once, reused with the feature's coefficients).
-  For expensive kernels only `--sample` features are timed and the time is
-  extrapolated linearly to K (printed as such).
+Printed per family (FC1, CONV1; one thread, as the jobs run):
 
-The gradients of the timed features are asserted equal (float64 cache: rtol 1e-8;
-float32 dense cache of the CONV kernel: 1e-4 of the largest entry). The eigenvectors
-are those of the FC1 Gram matrix for every family (only V's values, not its origin,
-enter the cost). Usage (paper-sized default, n_train = 2000, K = 100):
+* cache build: the input-Jacobian cache (built once per kernel, shared with the
+  attack stage), beside the scoring time;
+* new: end-to-end label-free scoring (`label_free_projections` with a jitted-once
+  `PairProjector`, then `rescore` of 1 + P label sets), per feature;
+* before: the previous direct computation (loss gradients, FGSM points, kernel rows
+  recomputed there with `ntk_gram_blocked`, true labels only), per feature, with
+  the same kernel; `--stax` also times it with neural-tangents' CONV kernel (the
+  kernel before the direct CONV NTK);
+* rows: the K·m perturbed kernel rows alone in one blocked call (the kernel's own
+  cost; new / rows is the scoring overhead);
+* roofline: a float64 GEMM with the kernel rows' inner products (K·m·n·d
+  multiply-adds, the contraction every kernel entry contains), measured in the same
+  run; new / roofline is printed.
 
-    uv run python benchmarks/bench_features.py
-    uv run python benchmarks/bench_features.py --n-train 300 --n-test 20 --k 30  # quick
+The true-label correctness of the new and the old route is asserted equal (robust =
+clean AND attacked, the convention of both). Usage:
+
+    uv run python benchmarks/bench_features.py                       # K=100, n=1000
+    uv run python benchmarks/bench_features.py --n-train 300 --k 20  # quick
 """
 
 from __future__ import annotations
@@ -29,96 +36,160 @@ import os
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+for _var in ("PJRT_NPROC", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")  # one thread, as the compute jobs
 
 import jax  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
-import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from ntkadv.features import algebra as features  # noqa: E402
+from ntkadv import losses  # noqa: E402
+from ntkadv.claims.nulls import label_permutations  # noqa: E402
+from ntkadv.features import algebra, rescore, scoring  # noqa: E402
+from ntkadv.features.projections import PairProjector  # noqa: E402
 from ntkadv.kernels import jacobians  # noqa: E402
 from ntkadv.kernels.analytic import kernel_fn_from_spec  # noqa: E402
 from ntkadv.kernels.blocked import ntk_gram_blocked  # noqa: E402
 
 SPECS = {"fc": {"family": "fc", "depth": 1}, "conv": {"family": "conv", "depth": 1}}
+SHAPE = (32, 32, 3)
 
 
-def _timed(fn, *args):
+def _timed(fn, *args, **kw):
     start = time.perf_counter()
-    out = fn(*args)
+    out = fn(*args, **kw)
     return out, time.perf_counter() - start
+
+
+def direct_scores(kernel_fn, jac, k_x, x, x_train, eigvals, eigvecs, idx, y_tr, y, eps):
+    """The previous `score_features`: FGSM points from the loss gradients, exact
+    rows recomputed there (true labels only). Returns (clean, robust) (K, m)."""
+    v = eigvecs[:, idx]
+    w = algebra.feature_weights(eigvals, eigvecs, y_tr, idx)
+    f = algebra.feature_outputs(k_x, v, w)
+    grad = algebra.feature_loss_gradients(f, jac.contract(v), w, y, "binary")
+    x_adv = algebra.fgsm_points(x[None], grad, eps).reshape(-1, x.shape[1])
+    rows = ntk_gram_blocked(
+        kernel_fn, x_adv.reshape(-1, *SHAPE), x_train, 100, symmetric=False
+    ).reshape(idx.size, x.shape[0], -1)
+    f_adv = np.einsum("imn,ni,ir->imr", rows, v, w)
+    clean = losses.predictions_correct(f, y, "binary")
+    return clean, clean & losses.predictions_correct(f_adv, y, "binary")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--n-train", type=int, default=2000)
+    ap.add_argument("--n-train", type=int, default=1000)
     ap.add_argument("--n-test", type=int, default=100, help="test points (FC)")
     ap.add_argument("--n-test-conv", type=int, default=20, help="test points (CONV)")
     ap.add_argument("--k", type=int, default=100, help="number of features K")
+    ap.add_argument("--perms", type=int, default=32, help="label permutations P")
     ap.add_argument("--families", default="fc,conv")
-    ap.add_argument("--sample", type=int, default=3, help="CONV features timed")
+    ap.add_argument("--stax", action="store_true", help="also time the NT kernel")
     args = ap.parse_args()
     rng = np.random.default_rng(0)
-    shape = (32, 32, 3)
-    x_train = rng.uniform(size=(args.n_train, *shape))
-    y_train = rng.choice([-1.0, 1.0], size=(args.n_train, 1))
-    fc_fn = kernel_fn_from_spec(SPECS["fc"])
-    gram = ntk_gram_blocked(fc_fn, x_train, None, 500)
+    eps = 8 / 255
+    n = args.n_train
+    x_train = rng.uniform(size=(n, *SHAPE))
+    y_train = rng.choice([-1.0, 1.0], size=(n, 1))
+    gram = ntk_gram_blocked(kernel_fn_from_spec(SPECS["fc"]), x_train, None, 500)
     eigvals, eigvecs = np.linalg.eigh(gram)
     eigvals, eigvecs = eigvals[::-1].copy(), eigvecs[:, ::-1].copy()
     idx = np.arange(args.k)
-    w = features.feature_weights(eigvals, eigvecs, y_train, idx)
-    coefs = features.feature_coefficients(eigvals, eigvecs, y_train, idx)[:, :, 0]
-    print(f"n_train={args.n_train}, K={args.k}, d={np.prod(shape)}")
+    perms = label_permutations(n, args.perms, 0)
+    ys = np.concatenate([y_train[None], rescore.permuted_targets(y_train, perms)])
+    d = int(np.prod(SHAPE))
+    print(f"n_train={n}, K={args.k}, d={d}, P={args.perms}, one thread")
     for family in args.families.split(","):
         m = args.n_test if family == "fc" else args.n_test_conv
-        x = rng.uniform(size=(m, *shape))
+        x = rng.uniform(size=(m, *SHAPE))
+        xf = x.reshape(m, d)
         y = rng.choice([-1.0, 1.0], size=(m, 1))
         kernel_fn = kernel_fn_from_spec(SPECS[family])
         build = jacobians.input_jacobian_fn(kernel_fn, family)
         jac, t_build = _timed(build, x, x_train, 100)
-        k_x = np.asarray(jax.jit(kernel_fn)(x, x_train))
+        k_x = ntk_gram_blocked(kernel_fn, x, x_train, 100, symmetric=False)
+        project = PairProjector(kernel_fn, x_train, 100, 100)
+        project(xf[:1], np.ones((1, d)), np.ones(1), eigvecs[:, :1], eps)  # compile
 
-        def cache_route(jac=jac, k_x=k_x, y=y):
-            grad_p = jac.contract(eigvecs[:, idx])  # ONE contraction, (m, d, K)
-            f = features.feature_outputs(k_x, eigvecs[:, idx], w)
-            return features.feature_loss_gradients(f, grad_p, w, y, "binary")
+        def new_route(jac=jac, k_x=k_x, project=project, xf=xf, y=y):
+            lf = scoring.label_free_projections(
+                eigvals=eigvals,
+                eigvecs=eigvecs,
+                indices=idx,
+                k_eval_train=k_x,
+                grad_p=jac.contract(eigvecs[:, idx]),
+                x_eval=xf,
+                project=project,
+                eps=eps,
+            )
+            return rescore.rescore(lf, ys, y, "binary")
 
-        ours, t_cache = _timed(cache_route)
-
-        @jax.jit
-        def grad_one(x, c, x_train, kernel_fn=kernel_fn, y=y):
-            def loss(x):
-                f = kernel_fn(x, x_train) @ c
-                return jnp.sum(jax.nn.softplus(f) - 0.5 * (y[:, 0] + 1) * f)
-
-            return jax.grad(loss)(x)
-
-        n_timed = args.k if family == "fc" else min(args.sample, args.k)
-        grad_one(x, coefs[:, 0], x_train).block_until_ready()  # compile once, not timed
-        start = time.perf_counter()
-        ref = [
-            np.asarray(grad_one(x, coefs[:, i], x_train)).reshape(m, -1)
-            for i in range(n_timed)
-        ]
-        t_auto = (time.perf_counter() - start) * args.k / n_timed
-        ref = np.stack(ref)
-        tol = 1e-8 if jac.form == "factored" else 1e-4
-        err = np.abs(ours[:n_timed] - ref).max() / np.abs(ref).max()
-        assert err <= tol, f"{family}: gradients differ (relative {err:.2e} > {tol})"
-        extrap = (
-            "" if n_timed == args.k else f" ({n_timed} timed, x{args.k / n_timed:g})"
+        res, t_new = _timed(new_route)
+        (clean, robust), t_old = _timed(
+            direct_scores,
+            kernel_fn,
+            jac,
+            k_x,
+            xf,
+            x_train,
+            eigvals,
+            eigvecs,
+            idx,
+            y_train,
+            y,
+            eps,
         )
+        np.testing.assert_array_equal(res.correct_clean[0], clean)
+        np.testing.assert_array_equal(res.correct_robust[0], robust)
+        # the kernel's own cost: K·m rows in one blocked call (compiled beforehand)
+        pts = np.clip(xf[None] + eps * rng.choice([-1.0, 1.0], (args.k, m, d)), 0, 1)
+        pts = pts.reshape(-1, *SHAPE)
+        ntk_gram_blocked(kernel_fn, pts[:100], x_train, 100, symmetric=False)
+        _, t_rows = _timed(
+            ntk_gram_blocked, kernel_fn, pts, x_train, 100, symmetric=False
+        )
+        # roofline: the inner products of every kernel entry as one float64 GEMM
+        a = pts.reshape(-1, d)
+        b = x_train.reshape(n, d).T.copy()
+        a[:10] @ b
+        _, t_gemm = _timed(np.matmul, a, b)
+        k = args.k
+        line = (
+            f"[{family}] m={m}: cache build {t_build:.2f} s (once per kernel) | "
+            f"new {t_new / k * 1e3:.1f} ms/feature ({t_new:.2f} s, 1 + {args.perms} "
+            f"label sets) | before {t_old / k * 1e3:.1f} ms/feature (true labels "
+            f"only) | rows alone {t_rows / k * 1e3:.1f} ms/feature | roofline (GEMM "
+            f"of the inner products) {t_gemm / k * 1e3:.2f} ms/feature"
+        )
+        print(line)
         print(
-            f"[{family}] m={m}: cache build {t_build:.2f} s (once per kernel); "
-            f"contraction route {t_cache:.2f} s; per-feature autodiff "
-            f"{t_auto:.2f} s{extrap}; max relative difference {err:.1e}"
+            f"[{family}] ratios: before / new = {t_old / t_new:.2f}x; new / rows "
+            f"alone = {t_new / t_rows:.2f}x; new / roofline = {t_new / t_gemm:.1f}x "
+            f"(new + cache build) / roofline = {(t_new + t_build) / t_gemm:.1f}x"
         )
-        print(
-            f"[{family}] ratio autodiff / contraction = {t_auto / t_cache:.1f}x "
-            f"(including the cache build: {t_auto / (t_cache + t_build):.1f}x)"
-        )
+        if args.stax and family == "conv":
+            nt_fn = kernel_fn_from_spec(SPECS[family], implementation="stax")
+            ntk_gram_blocked(nt_fn, x[:2], x_train[:100], 100, symmetric=False)
+            _, t_nt = _timed(
+                direct_scores,
+                nt_fn,
+                jac,
+                k_x,
+                xf,
+                x_train,
+                eigvals,
+                eigvecs,
+                idx,
+                y_train,
+                y,
+                eps,
+            )
+            print(
+                f"[{family}] before, neural-tangents kernel: {t_nt / k * 1e3:.1f} "
+                f"ms/feature; before(NT) / new = {t_nt / t_new:.2f}x"
+            )
 
 
 if __name__ == "__main__":

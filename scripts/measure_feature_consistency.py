@@ -16,6 +16,8 @@ def main(smk) -> None:
         smk.wildcards.dataset,
         p.top,
         p.top_k,
+        p.null["permutations"],
+        p.null["seed"],
         log,
     )
 

@@ -11,18 +11,30 @@ def main(smk) -> None:
 
     table = pd.read_csv(smk.input.csv)
     archs = list(dict.fromkeys(table["arch_a"]))
-    wide = {
-        k: table.pivot(index="arch_a", columns="arch_b", values=k)
-        .loc[archs, archs]
-        .to_numpy()
-        for k in ("spearman_robustness", "subspace_overlap")
-    }
+
+    def wide(key):
+        pivot = table.pivot(index="arch_a", columns="arch_b", values=key)
+        return pivot.loc[archs, archs].to_numpy()
+
+    perms = int(table["permutations"].iloc[0])
     fig = pf.consistency_heatmaps(
         archs,
-        wide["spearman_robustness"],
-        wide["subspace_overlap"],
-        smk.params.top,
-        f"{smk.wildcards.dataset}: consistency of NTK eigenfeatures across kernels",
+        {
+            "Spearman(robustness)\n(null: permuted labels)": (
+                wide("spearman_robustness"),
+                wide("spearman_robustness_null"),
+            ),
+            "Spearman(usefulness)\n(null: permuted labels)": (
+                wide("spearman_usefulness"),
+                wide("spearman_usefulness_null"),
+            ),
+            f"top-{smk.params.top} eigenspace overlap\n(mean cos², label-free)": (
+                wide("subspace_overlap"),
+                None,
+            ),
+        },
+        f"{smk.wildcards.dataset}: consistency of NTK eigenfeatures across kernels "
+        f"(null: mean over {perms} training-label permutations)",
     )
     fig.savefig(smk.output.png, dpi=150)
 

@@ -12,17 +12,16 @@ def main(smk) -> None:
     s, a = h5io.read(smk.input.scores), h5io.read_attrs(smk.input.scores)
     t, shape = a["image_test_index"], a["image_shape"]
     x_test = data.load_prepared(smk.input.data)["x_test"]
-    ref = scoring.scale_feature_indices(
-        smk.params.indices, a["n_train"], smk.params.reference_n
-    )
+    shown = s["image_indices"]  # the notebook's indices at n_train, null space out
+    lam = s["eigvals"][s["indices"].searchsorted(shown)]
     fig = pf.gradient_grid(
         scoring.gradient_images(s["gradients"]),
-        s["image_indices"],
+        shown,
         x_test[t].reshape(-1),
         shape,
         f"{a['dataset']} {pf.arch_label(a['arch'])} (n={a['n_train']}): "
         f"min-max normalised ∇ₓL(f⁽ⁱ⁾(x), y), test image {t}",
-        labels=[f"λ={lam:.2g}" for lam in s["eigvals"][s["indices"].searchsorted(ref)]],
+        labels=[f"λ={v:.2g}" for v in lam],
     )
     fig.savefig(smk.output.png, dpi=150)
 

@@ -1,26 +1,24 @@
-"""Rule plot_feature_ru: R-U scatters of the first K eigenfeatures per architecture."""
+"""Rule plot_feature_ru: R-U scatters of the first K eigenfeatures per architecture,
+with the permuted-training-label null cloud."""
 
 from _common import start
 
 
 def main(smk) -> None:
     start(smk)
-    from ntkadv import h5io
+    from ntkadv.features.summary import ru_panel
     from ntkadv.plotting import features as pf
 
+    p = smk.params
     panels = {}
     for path in smk.input.scores:
-        s, a = h5io.read(path), h5io.read_attrs(path)
-        first = s["indices"] < smk.params.top_k
-        title = f"{a['dataset']} {pf.arch_label(a['arch'])} (m={a['n_eval']})"
-        panels[(a["dataset"], a["arch"])] = {
-            "index": s["indices"][first],
-            "usefulness": s["usefulness"][first],
-            "robustness": s["robustness"][first],
-            "chance": 1.0 / len(a["classes"]),
-            "title": title,
-        }
-    fig = pf.ru_grid(panels, smk.params.nonrobust_max, smk.params.title)
+        panel = ru_panel(path, p.top_k, p.null["permutations"], p.null["seed"])
+        panel["title"] = (
+            f"{panel['dataset']} {pf.arch_label(panel['arch'])} (m={panel['m']})"
+        )
+        panels[(panel["dataset"], panel["arch"])] = panel
+    title = f"{p.title}; grey: {p.null['permutations']} permuted training labels"
+    fig = pf.ru_grid(panels, p.nonrobust_max, title)
     fig.savefig(smk.output.png, dpi=150)
 
 

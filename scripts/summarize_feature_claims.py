@@ -13,10 +13,13 @@ def main(smk) -> None:
         i.consistency,
         i.topr,
         smk.output.csv,
-        p.top_k,
-        p.nonrobust_max,
-        p.consistency_top,
-        log,
+        top_k=p.top_k,
+        nonrobust_max=p.nonrobust_max,
+        consistency_top=p.consistency_top,
+        bands=dict(p.bands),
+        permutations=p.null["permutations"],
+        seed=p.null["seed"],
+        log=log,
     )
 
 

@@ -12,8 +12,9 @@ localrules:
 
 
 rule score_features:
-    """Usefulness and FGSM robustness of the first K eigenfeatures (+ image indices);
-    all gradients from one contraction of the Jacobian cache; Prop. 1 check."""
+    """Label-free projections p_i = Θ(x, X) v_i of the first K eigenfeatures (+ image
+    indices) at the clean and FGSM candidate points (the ± trick), true-label
+    usefulness / robustness, gradient images, Prop. 1 check."""
     input:
         data="results/data/{dataset}.h5",
         gram="results/ntk/{dataset}/{arch}/gram.h5",
@@ -39,8 +40,9 @@ rule score_features:
 
 
 rule evaluate_topr_kernels:
-    """supp. D.3: rank features on a validation split, then clean / FGSM / PGD10
-    accuracy of f'_r = Θ(x, X) Θ'_r⁺ Y (transfer and own attacks) over a grid of r."""
+    """supp. D.3: rank features on a validation split (true and permuted training
+    labels), then clean / FGSM / PGD10 accuracy of f'_r = Θ(x, X) Θ'_r⁺ Y (transfer
+    and own attacks) over a grid of r; own FGSM for every label set."""
     input:
         data="results/data/{dataset}.h5",
         gram="results/ntk/{dataset}/{arch}/gram.h5",
@@ -66,8 +68,8 @@ rule evaluate_topr_kernels:
 
 
 rule measure_feature_consistency:
-    """Finding 3: Spearman of robustness vectors and top eigenspace overlap between
-    every pair of architectures."""
+    """Finding 3: Spearman of robustness / usefulness vectors (true and permuted
+    training labels) and top eigenspace overlap between every pair of kernels."""
     input:
         scores=get_feature_scores,
         eigh=get_feature_spectra,
@@ -81,6 +83,7 @@ rule measure_feature_consistency:
         archs=get_feature_archs,
         top=config["features"]["consistency_top"],
         top_k=config["features"]["top_k"],
+        null=feature_null_params(),
     script:
         "../../scripts/measure_feature_consistency.py"
 
@@ -106,6 +109,7 @@ rule plot_feature_ru:
         top_k=config["features"]["top_k"],
         nonrobust_max=config["features"]["nonrobust_max"],
         title=get_feature_ru_title,
+        null=feature_null_params(),
     script:
         "../../scripts/plot_feature_ru.py"
 
@@ -126,9 +130,6 @@ rule plot_feature_gradients:
         "results/logs/plot_feature_gradients/{dataset}.log",
     conda:
         "../../envs/cpu.yaml"
-    params:
-        indices=config["features"]["image_indices"],
-        reference_n=config["features"]["image_reference_n"],
     script:
         "../../scripts/plot_feature_gradients.py"
 
@@ -191,7 +192,8 @@ rule tabulate_notebook_features:
 
 
 rule summarize_feature_claims:
-    """Findings 1, 2, 3, 7 and 14 (experiments.md §3) with measured numbers."""
+    """Findings 1, 2, 3, 7 and 14 (experiments.md §3): measured vs the training-label
+    permutation null, effect ± SE, verdict (ntkadv.claims.core)."""
     input:
         scores=get_all_feature_scores,
         consistency=get_feature_consistency_tables,
@@ -206,5 +208,7 @@ rule summarize_feature_claims:
         top_k=config["features"]["top_k"],
         nonrobust_max=config["features"]["nonrobust_max"],
         consistency_top=config["features"]["consistency_top"],
+        bands=canonical(config["features"]["bands"]),
+        null=feature_null_params(),
     script:
         "../../scripts/summarize_feature_claims.py"

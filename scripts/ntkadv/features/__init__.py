@@ -1,7 +1,10 @@
 """Stage 6 (paper Sec. 4, supp. App. D): NTK eigenfeatures, robust vs useful.
 
-Modules: `algebra` (feature weights, outputs, gradients from one contraction),
-`scoring` (usefulness / robustness, gradient images), `prop1` (Proposition 1),
+Modules: `algebra` (feature weights, outputs, gradients; the ± trick's FGSM sides),
+`projections` (jax: p_i = Θ(x, X) v_i at perturbed points, jitted once),
+`scoring` (label-free projections, null space, gradient images), `rescore` (scores
+of any training labels from the projections, NumPy only), `prop1` (Proposition 1),
 `topr` (top-r robust kernels), `consistency` (across architectures), `tables`,
-`claims` (findings 1, 2, 3, 7, 14), `task` (the jax rules), `summary` (CPU rules).
+`claims` (findings 1, 2, 3, 7 and 14 against label-permutation nulls), `checks`,
+`task` (the jax rules), `summary` (CPU rules).
 """

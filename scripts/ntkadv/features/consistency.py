@@ -35,45 +35,148 @@ def subspace_overlap(va: np.ndarray, vb: np.ndarray) -> float:
     return float(np.mean(subspace_cosines(va, vb) ** 2))
 
 
+def average_ranks(x: np.ndarray) -> np.ndarray:
+    """Ranks 1..K along the last axis, ties given their average rank.
+
+    Equal to `scipy.stats.rankdata(x, axis=-1)` (method "average") without
+    arithmetic on the values: one lexsort of (row, value), tie groups from equal
+    neighbours, group bounds by `reduceat`; non-negative integer input (counts of
+    correct points, what the bootstrap of finding 3 ranks) by a counting sort.
+    """
+    x = np.asarray(x)
+    if np.issubdtype(x.dtype, np.integer) and x.size and x.min() >= 0:
+        return _count_ranks(x)
+    x = x.astype(np.float64)
+    shape = x.shape
+    k = shape[-1]
+    flat = x.reshape(-1, k)
+    rows = np.repeat(np.arange(flat.shape[0]), k)
+    order = np.lexsort((flat.ravel(), rows))
+    sv, sr = flat.ravel()[order], rows[order]
+    start = np.ones(sv.size, dtype=bool)
+    start[1:] = (sv[1:] != sv[:-1]) | (sr[1:] != sr[:-1])
+    bounds = np.flatnonzero(start)
+    pos = np.arange(sv.size) - sr * k  # position within the row, 0-based
+    first = np.minimum.reduceat(pos, bounds)
+    last = np.maximum.reduceat(pos, bounds)
+    group = np.cumsum(start) - 1
+    ranks = np.empty(sv.size)
+    ranks[order] = 0.5 * (first + last)[group] + 1.0
+    return ranks.reshape(shape)
+
+
+def _count_ranks(codes: np.ndarray) -> np.ndarray:
+    """`average_ranks` of non-negative integers (e.g. correct-point counts) by a
+    counting sort: rank = #(smaller) + (#(equal) + 1) / 2, O(K + max) per row."""
+    shape = codes.shape
+    flat = codes.reshape(-1, shape[-1]).astype(np.int64)
+    width = int(flat.max()) + 1
+    rows = np.arange(flat.shape[0])[:, None]
+    hist = np.bincount((flat + rows * width).ravel(), minlength=flat.shape[0] * width)
+    hist = hist.reshape(flat.shape[0], width)
+    below = np.cumsum(hist, axis=1) - hist
+    ranks = below[rows, flat] + 0.5 * (hist[rows, flat] + 1)
+    return ranks.reshape(shape).astype(np.float64)
+
+
+def _centred_ranks(x: np.ndarray) -> np.ndarray:
+    """Average ranks (ties as `scipy.stats.spearmanr`) minus their mean, last axis."""
+    r = average_ranks(x)
+    return r - r.mean(axis=-1, keepdims=True)
+
+
+def _rank_corr(ra: np.ndarray, rb: np.ndarray) -> np.ndarray:
+    den = np.sqrt(np.sum(ra * ra, axis=-1) * np.sum(rb * rb, axis=-1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.sum(ra * rb, axis=-1) / den
+    return np.where(den > 0, out, np.nan)
+
+
+def spearman_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Spearman correlation of a[..., :] and b[..., :] along the last axis.
+
+    Average ranks for ties (as `scipy.stats.spearmanr`); NaN where either row is
+    constant. Leading axes broadcast.
+    """
+    a, b = np.broadcast_arrays(np.asarray(a, float), np.asarray(b, float))
+    return _rank_corr(_centred_ranks(a), _centred_ranks(b))
+
+
+def pair_spearman(acc_a: np.ndarray, acc_b: np.ndarray) -> tuple[Any, Any]:
+    """Cross-architecture Spearman of per-feature accuracies and its null (finding 3).
+
+    Args:
+        acc_a, acc_b: (L, K) per-feature accuracies (or counts of correct points:
+            ranks are scale-free) of two architectures under L label sets (index 0:
+            the true training labels, 1..P: permutations, the same permutation j
+            for both), on the same points and features.
+
+    Returns:
+        measured ρ(a_true, b_true) and the null (P,) ρ(a_perm_j, b_perm_j): the
+        same statistic with both kernels trained on the same permuted labels (an
+        exchangeable control: with uninformative "true" labels the measured value
+        is one more draw of it). Comparing a_true with b_perm_j instead is not a
+        valid null: two kernels given the same labels agree more than two kernels
+        given different labels, informative or not.
+    """
+    ranks = _centred_ranks(np.concatenate([acc_a, acc_b]))
+    ra, rb = ranks[: len(acc_a)], ranks[len(acc_a) :]
+    both = _rank_corr(ra, rb)  # (L,)
+    return both[0], both[1:]
+
+
+def common_pair(
+    x_a: np.ndarray, idx_a: np.ndarray, x_b: np.ndarray, idx_b: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Two (L, K, m) correctness arrays on their shared eigen-indices and on the
+    common prefix of evaluation points (every test subset starts at test point 0)."""
+    shared = np.intersect1d(idx_a, idx_b)
+    m = min(x_a.shape[-1], x_b.shape[-1])
+    ia = np.searchsorted(idx_a, shared)
+    ib = np.searchsorted(idx_b, shared)
+    return x_a[:, ia, :m], x_b[:, ib, :m]
+
+
 def consistency_table(
-    correct_adv: dict[str, np.ndarray],
-    correct_clean: dict[str, np.ndarray],
+    index: dict[str, np.ndarray],
+    clean: dict[str, np.ndarray],
+    robust: dict[str, np.ndarray],
     top_eigvecs: dict[str, np.ndarray],
 ) -> Any:
     """Pairwise cross-architecture consistency of eigenfeatures (finding 3).
 
     Args:
-        correct_adv, correct_clean: arch -> (K, m_arch) FGSM / clean correctness of
-            the first K features on the first m_arch evaluation points (a common
-            prefix of the test subset).
+        index: arch -> (K_a,) scored eigen-indices (ascending).
+        clean, robust: arch -> (L, K_a, m_a) clean / robust correctness under L
+            label sets (true labels first, then the same permutations for every
+            arch), on the first m_a evaluation points.
         top_eigvecs: arch -> (n, r) top-r eigenvectors of Θ(X, X) (same X).
 
     Returns:
         pandas DataFrame, one row per ordered pair (arch_a, arch_b) including the
-        diagonal: n_eval (points both kernels were scored on; the scores of the pair
-        are recomputed on them), spearman_robustness, spearman_usefulness,
-        subspace_overlap (mean squared principal-angle cosine of the top-r spaces),
+        diagonal: n_eval, n_features (shared points / eigen-indices the pair is
+        scored on), spearman_robustness and spearman_robustness_null (`pair_spearman`:
+        both kernels on the same permuted labels, mean over permutations), the same
+        for usefulness, subspace_overlap (mean
+        squared principal-angle cosine of the top-r spaces, label-free),
         min_cosine (cosine of the largest principal angle).
     """
     import pandas as pd
 
     rows = []
-    for a in correct_adv:
-        for b in correct_adv:
-            k = min(correct_adv[a].shape[0], correct_adv[b].shape[0])
-            m = min(correct_adv[a].shape[1], correct_adv[b].shape[1])
-            rob = {x: correct_adv[x][:k, :m].mean(axis=1) for x in (a, b)}
-            use = {x: correct_clean[x][:k, :m].mean(axis=1) for x in (a, b)}
+    for a in robust:
+        for b in robust:
+            row = {"arch_a": a, "arch_b": b}
+            for name, x in (("robustness", robust), ("usefulness", clean)):
+                xa, xb = common_pair(x[a], index[a], x[b], index[b])
+                meas, null = pair_spearman(xa.mean(axis=-1), xb.mean(axis=-1))
+                row["n_eval"], row["n_features"] = xa.shape[-1], xa.shape[1]
+                row[f"spearman_{name}"] = float(meas)
+                row[f"spearman_{name}_null"] = (
+                    float(np.nanmean(null)) if np.isfinite(null).any() else np.nan
+                )
             cos = subspace_cosines(top_eigvecs[a], top_eigvecs[b])
-            rows.append(
-                {
-                    "arch_a": a,
-                    "arch_b": b,
-                    "n_eval": m,
-                    "spearman_robustness": spearman(rob[a], rob[b]),
-                    "spearman_usefulness": spearman(use[a], use[b]),
-                    "subspace_overlap": float(np.mean(cos**2)),
-                    "min_cosine": float(cos.min()),
-                }
-            )
+            row["subspace_overlap"] = float(np.mean(cos**2))
+            row["min_cosine"] = float(cos.min())
+            rows.append(row)
     return pd.DataFrame(rows)

@@ -1,15 +1,17 @@
-"""Usefulness and robustness of eigenfeatures, and their gradient images (supp. D.2).
+"""Label-free scoring of eigenfeatures and their gradient images (supp. D.2).
 
 Each feature f⁽ⁱ⁾ (`ntkadv.features.algebra`) is a classifier (sign for binary,
 argmax for multiclass) scored by usefulness ρ_i (clean accuracy, supp. Eq. 1) and
 robustness γ_i (accuracy under an ℓ∞ FGSM attack computed on the feature itself,
-supp. Eq. 2 / App. D.3).
+supp. Eq. 2 / App. D.3; a point counts only if it is correct clean and attacked).
+`label_free_projections` computes what any training labels need (the ± trick);
+`ntkadv.features.rescore` turns it into scores for the true labels and for label
+permutations without evaluating the kernel again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -17,103 +19,152 @@ from ntkadv.features.algebra import (
     feature_loss_gradients,
     feature_outputs,
     feature_weights,
-    fgsm_points,
+    toward_sides,
 )
-from ntkadv.losses import class_accuracies, predictions_correct
-from ntkadv.typing import KernelRowsFn
+from ntkadv.features.rescore import FeatureScores, LabelFree, feature_scores
+
+#: (x0 (P, d), sign_g (P, d), side (P,), v (n, P), eps) -> p (P,) at the perturbed
+#: points, with an attribute `batch` (`ntkadv.features.projections.PairProjector`).
+PairProjectFn = Callable[..., np.ndarray]
 
 
-@dataclass(frozen=True)
-class FeatureScores:
-    """Usefulness and robustness of K eigenfeatures on m evaluation points.
+def perturbed_projections(
+    project: PairProjectFn,
+    x_eval: np.ndarray,
+    sign_grad_p: np.ndarray,
+    eigvecs_sel: np.ndarray,
+    sides: np.ndarray,
+    eps: float,
+) -> np.ndarray:
+    """p_i(clip(x + ε·side_i(x)·sign ∇p_i(x), 0, 1)) for K features at m points.
 
-    Attributes:
-        indices: (K,) eigen-indices (0-based, descending eigenvalue).
-        usefulness: (K,) clean accuracy ρ_i.
-        robustness: (K,) FGSM accuracy γ_i (attack on the feature itself).
-        usefulness_per_class: (K, C).
-        robustness_per_class: (K, C).
-        correct_clean: (K, m) bool.
-        correct_adv: (K, m) bool.
+    Args:
+        project: a `PairProjectFn` (e.g. `projections.PairProjector`) with a
+            `batch` attribute (pairs per call).
+        x_eval: (m, d) clean points in [0, 1].
+        sign_grad_p: (m, d, K) sign of D(x)ᵀ v_i (int8 or float).
+        eigvecs_sel: (n, K) the features' eigenvectors v_i.
+        sides: (K, m) in {−1, 0, +1} (NaN: pair not evaluated, left NaN).
+        eps: ℓ∞ budget.
+
+    Returns:
+        (K, m) float64 projections (NaN where `sides` is NaN).
     """
+    k_feat, m = sides.shape
+    out = np.full((k_feat, m), np.nan)
+    feat, pt = np.nonzero(np.isfinite(sides))  # feature-major pair order
+    if feat.size == 0:
+        return out
+    b = project.batch
+    for lo in range(0, feat.size, b):
+        f, q = feat[lo : lo + b], pt[lo : lo + b]
+        out[f, q] = project(
+            x_eval[q],
+            sign_grad_p[q, :, f],
+            sides[f, q],
+            eigvecs_sel[:, f],
+            eps,
+        )
+    return out
 
-    indices: np.ndarray
-    usefulness: np.ndarray
-    robustness: np.ndarray
-    usefulness_per_class: np.ndarray
-    robustness_per_class: np.ndarray
-    correct_clean: np.ndarray
-    correct_adv: np.ndarray
 
-
-def score_features(
+def label_free_projections(
     *,
     eigvals: np.ndarray,
     eigvecs: np.ndarray,
-    y_train: np.ndarray,
     indices: Sequence[int],
     k_eval_train: np.ndarray,
     grad_p: np.ndarray,
     x_eval: np.ndarray,
-    y_eval: np.ndarray,
-    labels_eval: np.ndarray,
-    kernel_rows_fn: KernelRowsFn,
+    project: PairProjectFn,
     eps: float,
-    task: str,
-    num_classes: int,
-    chunk: int = 25,
-) -> FeatureScores:
-    """Usefulness and FGSM robustness of eigenfeatures (Sec. 4, supp. D.2).
+    sides: str = "toward",
+) -> LabelFree:
+    """Label-free projections of K features at m points (the ± trick, Sec. 4).
 
-    For each feature i: x_adv = clip(x + ε sign ∇ₓL(f⁽ⁱ⁾(x), y), 0, 1) with the
-    gradient at the clean point from the Jacobian contraction, and robustness is
-    the accuracy of f⁽ⁱ⁾(x_adv) = λ_i⁻¹ Θ(x_adv, X) v_i v_iᵀ Y, where Θ(x_adv, X) is
-    the exact kernel at the perturbed point (`kernel_rows_fn`).
+    p_i(x) = Θ(x, X) v_i at the clean points (from the cached kernel rows) and at
+    the FGSM candidates x± = clip(x ± ε sign ∇p_i(x), 0, 1), with exact kernel rows
+    Θ(x±, X) (`project`). With sides="toward" only the side that moves p_i toward
+    zero is evaluated (the side of every correctly classified point, see
+    `ntkadv.features.rescore`): K·m perturbed rows; "both" evaluates x+ and x−
+    (2·K·m rows, needed only for attacked accuracy of misclassified points).
 
     Args:
         eigvals, eigvecs: spectrum of Θ(X, X), (n,), (n, n).
-        y_train: (n, k) training targets.
         indices: (K,) eigen-indices to score.
         k_eval_train: (m, n) Θ(x, X) at the clean evaluation points.
         grad_p: (m, d, K) = D(x)ᵀ V[:, indices] (one contraction).
         x_eval: (m, d) flattened clean evaluation inputs in [0, 1].
-        y_eval: (m, k) targets; labels_eval: (m,) integer labels.
-        kernel_rows_fn: x (p, d) -> Θ(x, X) (p, n).
+        project: a `PairProjectFn` over the training set.
         eps: ℓ∞ budget.
-        task: "binary" or "multiclass"; num_classes: C.
-        chunk: features whose perturbed kernel rows are evaluated per call
-            (one call holds chunk·m rows).
+        sides: "toward" or "both".
 
     Returns:
-        `FeatureScores`.
+        `LabelFree` (NaN on the sides not evaluated).
     """
     idx = np.asarray(indices, dtype=np.int64)
     v = np.asarray(eigvecs, dtype=np.float64)[:, idx]
-    w = feature_weights(eigvals, eigvecs, y_train, idx)
-    f_clean = feature_outputs(k_eval_train, v, w)  # (K, m, k)
-    correct_clean = predictions_correct(f_clean, y_eval, task)
-    m, d = x_eval.shape
-    correct_adv = np.zeros_like(correct_clean)
-    for lo in range(0, idx.size, chunk):
-        sl = slice(lo, min(lo + chunk, idx.size))
-        grad = feature_loss_gradients(
-            f_clean[sl], grad_p[:, :, sl], w[sl], y_eval, task
-        )  # (c, m, d)
-        x_adv = fgsm_points(x_eval[None], grad, eps)
-        rows = np.asarray(kernel_rows_fn(x_adv.reshape(-1, d))).reshape(
-            -1, m, v.shape[0]
-        )
-        f_adv = np.einsum("imn,ni,ir->imr", rows, v[:, sl], w[sl])
-        correct_adv[sl] = predictions_correct(f_adv, y_eval, task)
-    return FeatureScores(
+    p_clean = (np.asarray(k_eval_train) @ v).T  # (K, m)
+    sign_g = np.sign(grad_p).astype(np.int8)  # (m, d, K)
+    if sides == "toward":
+        t = toward_sides(p_clean)
+        p_t = perturbed_projections(project, x_eval, sign_g, v, t, eps)
+        p_plus = np.where(t > 0, p_t, np.nan)
+        p_minus = np.where(t < 0, p_t, np.nan)
+    elif sides == "both":
+        ones = np.ones_like(p_clean)
+        p_plus = perturbed_projections(project, x_eval, sign_g, v, ones, eps)
+        p_minus = perturbed_projections(project, x_eval, sign_g, v, -ones, eps)
+    else:
+        raise ValueError(f"sides must be 'toward' or 'both', got {sides!r}")
+    return LabelFree(
         indices=idx,
-        usefulness=correct_clean.mean(axis=1),
-        robustness=correct_adv.mean(axis=1),
-        usefulness_per_class=class_accuracies(correct_clean, labels_eval, num_classes),
-        robustness_per_class=class_accuracies(correct_adv, labels_eval, num_classes),
-        correct_clean=correct_clean,
-        correct_adv=correct_adv,
+        eigvals=np.asarray(eigvals, dtype=np.float64)[idx],
+        eigvecs=v,
+        p_clean=p_clean,
+        p_plus=p_plus,
+        p_minus=p_minus,
     )
+
+
+def score_features(
+    *,
+    y_train: np.ndarray,
+    y_eval: np.ndarray,
+    labels_eval: np.ndarray,
+    task: str,
+    num_classes: int,
+    **projection_args,
+) -> tuple[LabelFree, FeatureScores]:
+    """Label-free projections and the scores of the given training labels.
+
+    Args:
+        y_train: (n, k) training targets; y_eval: (m, k); labels_eval: (m,).
+        task: "binary" or "multiclass"; num_classes: C.
+        **projection_args: the keyword arguments of `label_free_projections`.
+
+    Returns:
+        (`LabelFree`, `FeatureScores` of y_train).
+    """
+    lf = label_free_projections(**projection_args)
+    return lf, feature_scores(lf, y_train, y_eval, labels_eval, task, num_classes)
+
+
+def nonnull_indices(eigvals: np.ndarray, clip_floor: float, n_clipped: int):
+    """Eigen-indices outside the clipped null space of Θ(X, X), and how many not.
+
+    Eigenvalues raised to the clipping floor by `ntkadv.spectra.eigh` (e.g. from
+    duplicated training images) carry no feature: λ_i⁻¹ would only amplify
+    rounding. They are the last `n_clipped` (descending order); any eigenvalue at
+    or below the floor is excluded as well.
+
+    Returns:
+        (valid (n',) int64 ascending, excluded count).
+    """
+    lam = np.asarray(eigvals)
+    keep = (lam > clip_floor) & (np.arange(lam.size) < lam.size - int(n_clipped))
+    valid = np.flatnonzero(keep)
+    return valid, int(lam.size - valid.size)
 
 
 def scale_feature_indices(

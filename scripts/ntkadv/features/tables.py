@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ntkadv.features.scoring import FeatureScores
+from ntkadv.features.rescore import FeatureScores
 
 
 def scores_frame(scores: FeatureScores, eigvals: np.ndarray, classes: Sequence[Any]):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import time
 from typing import Any
 
 import numpy as np
@@ -25,11 +26,14 @@ class ScoreSettings:
         eps: the dataset's ℓ∞ budget.
         n_eval: evaluation points (first n of the test subset), None = all.
         top_k: first K eigenfeatures scored.
-        chunk: features whose perturbed kernel rows are evaluated per call.
-        image_indices, image_reference_n: notebook eigen-indices (at n_ref) imaged.
+        chunk: features whose gradients are contracted and whose perturbed kernel
+            rows are evaluated per pass.
+        image_indices, image_reference_n: notebook eigen-indices (at n_ref) imaged
+            and tabulated (empty for kernels that are neither).
         image_test_index: test image of the gradient grid.
         prop1_points: evaluation points of the Prop. 1 check (binary datasets).
-        block: kernel block size; x64: float64 kernels.
+        block: kernel block size (pairs per call and training points per block);
+        x64: float64 kernels.
     """
 
     arch: dict[str, Any]
@@ -52,9 +56,13 @@ class ToprSettings:
     Attributes:
         arch, eps, n_eval, block, x64: as `ScoreSettings`.
         n_val: first n_val test points rank the features; the next n_eval evaluate.
-        n_candidates: leading eigenfeatures ranked (None = all).
+        n_candidates: leading eigenfeatures ranked (None = all outside the null
+            space).
         grid: numbers r of kept features.
         pgd_steps, pgd_rel_step: PGD iterations and step / ε.
+        null_permutations: training-label permutations re-ranked and evaluated with
+            own FGSM (the null control of finding 7).
+        seed: the config seed (`ntkadv.claims.nulls.label_permutations`).
     """
 
     arch: dict[str, Any]
@@ -67,10 +75,13 @@ class ToprSettings:
     grid: tuple[int, ...]
     pgd_steps: int
     pgd_rel_step: float
+    null_permutations: int
+    seed: int
 
 
 class _Caches:
-    """Prepared data, Gram, spectrum, Jacobian cache and kernel rows of one kernel."""
+    """Prepared data, spectrum (null space marked), Jacobian cache and kernel rows
+    of one kernel."""
 
     def __init__(self, inputs: dict[str, str], arch: dict, block: int, x64: bool):
         from ntkadv.data import load_prepared
@@ -82,12 +93,31 @@ class _Caches:
         self.classes = list(self.ds["attrs"]["classes"])
         self.gram_path = inputs["gram"]
         eig = h5io.read(inputs["eigh"], ["eigvals", "eigvecs"])
+        eig_attrs = h5io.read_attrs(inputs["eigh"])
         self.eigvals, self.eigvecs = eig["eigvals"], eig["eigvecs"]
+        self.clip_floor = float(eig_attrs.get("clip_floor", 0.0))
+        self.n_clipped = int(eig_attrs.get("n_clipped", 0))
         self.dtype = np.float64 if x64 else np.float32
         self.x_train = self.ds["x_train"].astype(self.dtype)
+        self.x_test = self.ds["x_test"].reshape(len(self.ds["x_test"]), -1)
         self.kernel_fn = kernel_fn_from_spec(arch)
         self.block = block
         self.jac = load_input_jacobian(inputs["jacobian"])
+        self.where = f"{inputs['eigh']} ({inputs['gram']})"
+
+    def nonnull(self, log: logging.Logger) -> np.ndarray:
+        """Eigen-indices outside the clipped null space (the count is logged)."""
+        from ntkadv.features.scoring import nonnull_indices
+
+        valid, excluded = nonnull_indices(self.eigvals, self.clip_floor, self.n_clipped)
+        log.info(
+            "null space: %d eigenfeature(s) at the clipping floor %.3e excluded from "
+            "scoring and ranking (eigh.h5 n_clipped = %d)",
+            excluded,
+            self.clip_floor,
+            self.n_clipped,
+        )
+        return valid
 
     def rows(self, x_flat: np.ndarray) -> np.ndarray:
         """Θ(x, X_train) (p, n) at flattened points x (p, d)."""
@@ -98,6 +128,73 @@ class _Caches:
             self.kernel_fn, x, self.x_train, self.block, symmetric=False
         )
 
+    def projector(self):
+        """A `PairProjector` over the training set (jitted once per job)."""
+        from ntkadv.features.projections import PairProjector
+
+        return PairProjector(
+            self.kernel_fn, self.x_train, self.block, self.block, self.dtype
+        )
+
+    def label_free(
+        self,
+        indices: np.ndarray,
+        k_eval_train: np.ndarray,
+        i0: int,
+        i1: int,
+        eps: float,
+        chunk: int,
+        project,
+    ):
+        """`label_free_projections` of `indices` at test points i0:i1, contracted
+        and perturbed `chunk` features at a time."""
+        from ntkadv.features.rescore import LabelFree
+        from ntkadv.features.scoring import label_free_projections
+
+        jac = self.jac.eval_subset(i0, i1)
+        parts = []
+        for lo in range(0, indices.size, chunk):
+            sel = indices[lo : lo + chunk]
+            parts.append(
+                label_free_projections(
+                    eigvals=self.eigvals,
+                    eigvecs=self.eigvecs,
+                    indices=sel,
+                    k_eval_train=k_eval_train,
+                    grad_p=jac.contract(self.eigvecs[:, sel]),
+                    x_eval=self.x_test[i0:i1],
+                    project=project,
+                    eps=eps,
+                )
+            )
+        lf = LabelFree(
+            indices=np.concatenate([p.indices for p in parts]),
+            eigvals=np.concatenate([p.eigvals for p in parts]),
+            eigvecs=np.concatenate([p.eigvecs for p in parts], axis=1),
+            p_clean=np.concatenate([p.p_clean for p in parts]),
+            p_plus=np.concatenate([p.p_plus for p in parts]),
+            p_minus=np.concatenate([p.p_minus for p in parts]),
+        )
+        stored = np.where(np.isfinite(lf.p_plus), lf.p_plus, lf.p_minus)
+        if not (np.all(np.isfinite(lf.p_clean)) and np.all(np.isfinite(stored))):
+            raise FloatingPointError(
+                f"non-finite feature projections from {self.where}: the kernel or "
+                "its spectrum is corrupt; rebuild it (delete the file)"
+            )
+        return lf
+
+
+def _image_indices(s: ScoreSettings, n: int, valid: np.ndarray, log) -> np.ndarray:
+    from ntkadv.features.scoring import scale_feature_indices
+
+    if not s.image_indices:
+        return np.zeros(0, dtype=np.int64)
+    img = scale_feature_indices(s.image_indices, n, s.image_reference_n)
+    dropped = np.setdiff1d(img, valid)
+    if dropped.size:
+        log.info("image indices %s lie in the null space: dropped", dropped.tolist())
+    return np.intersect1d(img, valid)
+
 
 def run_score_features(
     inputs: dict[str, str],
@@ -106,58 +203,80 @@ def run_score_features(
     ids: dict[str, str],
     log: logging.Logger,
 ) -> None:
-    """Rule score_features: usefulness, FGSM robustness, gradient images, Prop. 1."""
-    from ntkadv.features import prop1, scoring, tables
+    """Rule score_features: label-free projections (the ± trick), the true-label
+    usefulness / robustness, gradient images and the Prop. 1 check."""
+    from ntkadv.features import prop1, rescore, scoring, tables
 
     c = _Caches(inputs, s.arch, s.block, s.x64)
     ds, task, classes = c.ds, c.task, c.classes
     gram = h5io.read(c.gram_path)
     eigvals, eigvecs = c.eigvals, c.eigvecs
-    n, m = eigvals.size, min(s.n_eval or 10**9, ds["x_test"].shape[0])
-    img_idx = scoring.scale_feature_indices(s.image_indices, n, s.image_reference_n)
-    indices = np.union1d(np.arange(min(s.top_k, n)), img_idx)
+    n, m = eigvals.size, min(s.n_eval or 10**9, c.x_test.shape[0])
+    valid = c.nonnull(log)
+    img_idx = _image_indices(s, n, valid, log)
+    top = valid[valid < s.top_k]
+    indices = np.union1d(top, img_idx)
     k_eval = gram["k_test_train"][:m]
-    with timed(log, f"one contraction for {indices.size} features, {m} points"):
-        grad_p = c.jac.eval_subset(0, m).contract(eigvecs[:, indices])
-    common = {"eigvals": eigvals, "eigvecs": eigvecs, "y_train": ds["y_train"]}
-    with timed(log, f"FGSM robustness ({indices.size}x{m} perturbed kernel rows)"):
-        scores = scoring.score_features(
-            **common,
-            indices=indices,
-            k_eval_train=k_eval,
-            grad_p=grad_p,
-            x_eval=c.jac.x_eval[:m],
-            y_eval=ds["y_test"][:m],
-            labels_eval=ds["labels_test"][:m],
-            kernel_rows_fn=c.rows,
-            eps=s.eps,
-            task=task,
-            num_classes=len(classes),
-            chunk=s.chunk,
+    project = c.projector()
+    start = time.perf_counter()
+    with timed(log, f"label-free projections: {indices.size} features x {m} points"):
+        lf = c.label_free(indices, k_eval, 0, m, s.eps, s.chunk, project)
+    seconds = time.perf_counter() - start
+    log.info(
+        "%.3f s per feature (%d perturbed kernel rows of %d training points)",
+        seconds / indices.size,
+        indices.size * m,
+        n,
+    )
+    y_eval, labels_eval = ds["y_test"][:m], ds["labels_test"][:m]
+    scores = rescore.feature_scores(
+        lf, ds["y_train"], y_eval, labels_eval, task, len(classes)
+    )
+    if scores.unresolved:
+        log.warning(
+            "%d correctly classified pairs without a stored FGSM side (p = 0)",
+            scores.unresolved,
         )
     t = s.image_test_index
-    grads = scoring.gradient_image_stack(
-        **common,
-        indices=img_idx,
-        k_point_train=k_eval[t : t + 1],
-        grad_p_point=grad_p[t : t + 1][:, :, np.searchsorted(indices, img_idx)],
-        y_point=ds["y_test"][t : t + 1],
-        task=task,
-    )
+    grads = np.zeros((0, c.x_test.shape[1]))
+    if img_idx.size:
+        grads = scoring.gradient_image_stack(
+            eigvals=eigvals,
+            eigvecs=eigvecs,
+            y_train=ds["y_train"],
+            indices=img_idx,
+            k_point_train=gram["k_test_train"][t : t + 1],
+            grad_p_point=c.jac.eval_subset(t, t + 1).contract(eigvecs[:, img_idx]),
+            y_point=ds["y_test"][t : t + 1],
+            task=task,
+        )
     check = {}
     if task == "binary":
         q = min(s.prop1_points, m)
+        ref = gram["k_train_train"]
+        if c.n_clipped:  # the identity holds for the clipped spectrum
+            ref = (eigvecs * eigvals) @ eigvecs.T
         check = prop1.proposition1_check(
-            **common,
-            gram=gram["k_train_train"],
+            eigvals=eigvals,
+            eigvecs=eigvecs,
+            y_train=ds["y_train"],
+            gram=ref,
             k_eval_train=k_eval[:q],
             y_eval=ds["y_test"][:q],
             contract=c.jac.eval_subset(0, q).contract,
         )
         log.info("Proposition 1 check: %s", check)
-    arrays = {f: getattr(scores, f) for f in scores.__dataclass_fields__}
+    arrays = {f: getattr(lf, f) for f in lf.__dataclass_fields__}
     arrays |= {
-        "eigvals": eigvals[indices],
+        "y_train": ds["y_train"],
+        "y_eval": y_eval,
+        "labels_eval": labels_eval,
+        "usefulness": scores.usefulness,
+        "robustness": scores.robustness,
+        "usefulness_per_class": scores.usefulness_per_class,
+        "robustness_per_class": scores.robustness_per_class,
+        "correct_clean": scores.correct_clean,
+        "correct_robust": scores.correct_robust,
         "image_indices": img_idx,
         "gradients": grads,
     }
@@ -173,6 +292,11 @@ def run_score_features(
         image_test_index=t,
         image_shape=list(c.x_train.shape[1:]),
         prop1=check,
+        sides="toward",
+        n_null_space=int(n - valid.size),
+        unresolved=scores.unresolved,
+        projection_seconds=seconds,
+        seconds_per_feature=seconds / max(indices.size, 1),
     )
     h5io.write(outputs["scores"], arrays, attrs)
     table = tables.scores_frame(scores, eigvals, classes)
@@ -188,12 +312,14 @@ def run_evaluate_topr(
     ids: dict[str, str],
     log: logging.Logger,
 ) -> None:
-    """Rule evaluate_topr_kernels: rank on a validation split, evaluate f'_r."""
+    """Rule evaluate_topr_kernels: rank on a validation split under the true and
+    P permuted training labels (label-free projections), evaluate f'_r."""
     import jax
     import pandas as pd
 
     from ntkadv.attacks.pgd import loss_gradient_fn, pgd
-    from ntkadv.features import topr
+    from ntkadv.claims.nulls import label_permutations
+    from ntkadv.features import rescore, topr
     from ntkadv.spectra.predictor import coefficients
 
     c = _Caches(inputs, s.arch, s.block, s.x64)
@@ -203,38 +329,32 @@ def run_evaluate_topr(
     n, v, eps = eigvals.size, s.n_val, s.eps
     stop = min(v + (s.n_eval or 10**9), k_test.shape[0])
     if not 0 < v < stop:
-        raise ValueError(f"topr.n_val={v} leaves no evaluation points (m={stop})")
+        raise ValueError(
+            f"features.topr.n_val={v} leaves no evaluation points (n_test={stop})"
+        )
     y_train = ds["y_train"]
     val, ev = slice(0, v), slice(v, stop)
-    cand = np.arange(min(s.n_candidates or n, n))
-    with timed(log, f"ranking {cand.size} features on {v} validation points"):
-        ranked, rob_val = topr.rank_by_validation_robustness(
-            eigvals=eigvals,
-            eigvecs=eigvecs,
-            y_train=y_train,
-            candidates=cand,
-            k_val_train=k_test[val],
-            contract=c.jac.eval_subset(0, v).contract,
-            x_val=c.jac.x_eval[val],
-            y_val=ds["y_test"][val],
-            labels_val=ds["labels_test"][val],
-            kernel_rows_fn=c.rows,
-            eps=eps,
-            task=task,
-            num_classes=len(c.classes),
-        )
+    valid = c.nonnull(log)
+    cand = valid[: s.n_candidates or n]
+    perms = label_permutations(n, s.null_permutations, s.seed)
+    ys = np.concatenate([y_train[None], rescore.permuted_targets(y_train, perms)])
+    project = c.projector()
+    with timed(log, f"label-free projections of {cand.size} features, {v} points"):
+        lf_val = c.label_free(cand, k_test[val], 0, v, eps, 200, project)
+    ranked, rob_val = topr.rank_label_sets(lf_val, ys, ds["y_test"][val], task)
     rs = topr.topr_grid(cand.size, s.grid)
-    coefs = topr.topr_coefficients(eigvals, eigvecs, y_train, ranked, rs)
     c_full = coefficients((eigvals, eigvecs), y_train, math.inf, 1.0)
     grad_fn = jax.jit(loss_gradient_fn(c.kernel_fn, task))
+    x_ev, y_ev = c.x_test[ev], ds["y_test"][ev]
+    contract = c.jac.eval_subset(v, stop).contract
 
     def pgd_fn(coef: np.ndarray) -> np.ndarray:
         return pgd(
             c.kernel_fn,
-            c.jac.x_eval[ev],
+            x_ev,
             c.x_train,
             coef,
-            ds["y_test"][ev],
+            y_ev,
             task,
             eps,
             s.pgd_rel_step * eps,
@@ -242,21 +362,33 @@ def run_evaluate_topr(
             grad_fn=grad_fn,
         )
 
-    with timed(log, f"top-r evaluation on {stop - v} points, r = {rs.tolist()}"):
-        res = topr.evaluate_topr(
-            coefs=coefs,
-            c_full=c_full,
-            k_eval_train=k_test[ev],
-            x_eval=c.jac.x_eval[ev],
-            y_eval=ds["y_test"][ev],
-            contract=c.jac.eval_subset(v, stop).contract,
-            kernel_rows_fn=c.rows,
-            pgd_fn=pgd_fn,
-            eps=eps,
-            task=task,
+    clean_l, robust_l = [], []
+    for j, y in enumerate(ys):
+        coefs = topr.topr_coefficients(eigvals, eigvecs, y, ranked[j], rs)
+        common = {
+            "coefs": coefs,
+            "k_eval_train": k_test[ev],
+            "x_eval": x_ev,
+            "y_eval": y_ev,
+            "contract": contract,
+            "kernel_rows_fn": c.rows,
+            "eps": eps,
+            "task": task,
+        }
+        if j == 0:
+            with timed(
+                log, f"top-r evaluation on {stop - v} points, r = {rs.tolist()}"
+            ):
+                res = topr.evaluate_topr(c_full=c_full, pgd_fn=pgd_fn, **common)
+            clean, robust = res["clean"], res["fgsm_own"]
+        else:
+            clean, robust = topr.own_fgsm_correctness(**common)
+        clean_l.append(clean)
+        robust_l.append(robust)
+        log.info(
+            "label set %d: own-FGSM robust accuracy %s", j, robust.mean(-1).round(3)
         )
-    curves = {k: np.asarray(a) for k, a in res.items() if np.ndim(a) == 1}
-    full = {k: float(a) for k, a in res.items() if np.ndim(a) == 0}
+    full = {k: float(a.mean()) for k, a in res.items() if k.startswith("full_")}
     log.info("full kernel: %s", full)
     attrs = h5io.provenance(
         **ids,
@@ -266,10 +398,21 @@ def run_evaluate_topr(
         n_eval=stop - v,
         topr=dataclasses.asdict(s),
         arch_spec=s.arch,
+        n_null_space=int(n - valid.size),
         **full,
     )
-    arrays = {"r": rs, "ranked": ranked, "candidates": cand, "val_robustness": rob_val}
-    h5io.write(outputs["topr"], arrays | curves, attrs)
+    arrays = {
+        "r": rs,
+        "candidates": cand,
+        "ranked": ranked,
+        "val_robustness": rob_val,
+        "clean_sets": np.stack(clean_l),
+        "fgsm_own_sets": np.stack(robust_l),
+        "labels_eval": ds["labels_test"][ev],
+        **{k: a for k, a in res.items()},
+    }
+    h5io.write(outputs["topr"], arrays, attrs)
+    curves = {k: a.mean(-1) for k, a in res.items() if not k.startswith("full_")}
     table = pd.DataFrame({"r": rs, **curves})
     table.insert(0, "arch", ids["arch"])
     table.insert(0, "dataset", ids["dataset"])

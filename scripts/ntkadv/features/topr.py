@@ -4,6 +4,11 @@ With S_r the r most robust features (ranked on a validation split),
 Θ'_r = Σ_{i∈S_r} λ_i v_i v_iᵀ and f'_r(x) = Θ(x, X) Θ'_r⁺ Y; since
 Θ'_r⁺ = Σ_{i∈S_r} λ_i⁻¹ v_i v_iᵀ, f'_r = Σ_{i∈S_r} f⁽ⁱ⁾ with coefficients
 c_r = V_S diag(1/λ_S) V_Sᵀ Y.
+
+The ranking uses validation robustness of the single features, from label-free
+projections (`ntkadv.features.scoring.label_free_projections`), so that the null
+control (permuted training labels) re-ranks from the same projections: only the
+own-FGSM evaluation of each label set's f'_r needs new kernel rows (R·m).
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from ntkadv.features.algebra import feature_weights, fgsm_points
-from ntkadv.features.scoring import score_features
+from ntkadv.features.rescore import LabelFree, rescore
 from ntkadv.losses import loss_output_gradient, predictions_correct
 from ntkadv.typing import ContractFn, KernelRowsFn
 
@@ -25,55 +30,29 @@ def robustness_ranking(robustness: np.ndarray, indices: Sequence[int]) -> np.nda
     return idx[order]
 
 
-def rank_by_validation_robustness(
-    *,
-    eigvals: np.ndarray,
-    eigvecs: np.ndarray,
-    y_train: np.ndarray,
-    candidates: Sequence[int],
-    k_val_train: np.ndarray,
-    contract: ContractFn,
-    x_val: np.ndarray,
-    y_val: np.ndarray,
-    labels_val: np.ndarray,
-    kernel_rows_fn: KernelRowsFn,
-    eps: float,
-    task: str,
-    num_classes: int,
-    group: int = 200,
-    chunk: int = 25,
+def rank_label_sets(
+    lf_val: LabelFree, y_train: np.ndarray, y_val: np.ndarray, task: str
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Rank eigenfeatures by FGSM robustness on a validation split (supp. D.3).
+    """Rank the candidates by validation robustness under each label set (D.3).
 
-    The candidates are scored in groups of `group` features (one Jacobian
-    contraction per group, which bounds the (m, d, group) gradient array).
+    The ranking depends on the training labels (robustness of f⁽ⁱ⁾ does), so every
+    label set of the null control gets its own, from the same label-free
+    validation projections (`ntkadv.features.rescore`).
+
+    Args:
+        lf_val: label-free projections of the N candidates at the validation points.
+        y_train: (L, n, k) training targets (true labels first, then permutations).
+        y_val: (v, k) validation targets.
+        task: "binary" or "multiclass".
 
     Returns:
-        ranked eigen-indices (most robust first) and the candidates' validation
-        robustness (in candidate order).
+        ranked (L, N) eigen-indices, most robust first; robustness (L, N) in
+        candidate order.
     """
-    cand = np.asarray(candidates, dtype=np.int64)
-    rob = np.empty(cand.size)
-    for lo in range(0, cand.size, group):
-        sel = cand[lo : lo + group]
-        s = score_features(
-            eigvals=eigvals,
-            eigvecs=eigvecs,
-            y_train=y_train,
-            indices=sel,
-            k_eval_train=k_val_train,
-            grad_p=contract(np.asarray(eigvecs)[:, sel]),
-            x_eval=x_val,
-            y_eval=y_val,
-            labels_eval=labels_val,
-            kernel_rows_fn=kernel_rows_fn,
-            eps=eps,
-            task=task,
-            num_classes=num_classes,
-            chunk=chunk,
-        )
-        rob[lo : lo + sel.size] = s.robustness
-    return robustness_ranking(rob, cand), rob
+    r = rescore(lf_val, y_train, y_val, task)
+    rob = r.robustness  # (L, N)
+    ranked = np.stack([robustness_ranking(row, lf_val.indices) for row in rob])
+    return ranked, rob
 
 
 def topr_gram(eigvals: np.ndarray, eigvecs: np.ndarray, selected: Sequence[int]):
@@ -113,6 +92,52 @@ def topr_grid(n_max: int, grid: Sequence[int]) -> np.ndarray:
     return np.unique(np.asarray(rs, dtype=np.int64))
 
 
+def _fgsm_points(f, grad_f, x_eval, y_eval, eps, task):
+    """FGSM points of J machines: f (J, m, k), grad_f (m, d, J, k) -> (J, m, d)."""
+    s = loss_output_gradient(f, y_eval, task)  # (J, m, k)
+    grad = np.einsum("jmr,mdjr->jmd", s, grad_f)
+    return fgsm_points(x_eval[None], grad, eps)
+
+
+def own_fgsm_correctness(
+    *,
+    coefs: np.ndarray,
+    k_eval_train: np.ndarray,
+    x_eval: np.ndarray,
+    y_eval: np.ndarray,
+    contract: ContractFn,
+    kernel_rows_fn: KernelRowsFn,
+    eps: float,
+    task: str,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Clean and own-FGSM robust correctness of the top-r machines f'_r (supp. D.3).
+
+    The attack on f'_r(x) = Θ(x, X) c_r uses its own gradient D(x)ᵀ c_r (one
+    contraction with all R coefficient sets) and exact kernel rows at the FGSM
+    points (R·m rows). Robust = correct clean AND correct at the FGSM point.
+
+    Args:
+        coefs: (R, n, k) top-r coefficients.
+        k_eval_train: (m, n) Θ(x, X) at the clean evaluation points.
+        x_eval: (m, d) flattened clean inputs; y_eval: (m, k).
+        contract: c (n, J) -> D(x)ᵀ c (m, d, J) at the evaluation points.
+        kernel_rows_fn: x (p, d) -> Θ(x, X) (p, n).
+        eps: ℓ∞ budget; task: "binary" | "multiclass".
+
+    Returns:
+        (clean (R, m) bool, robust (R, m) bool).
+    """
+    n_r, n, k = coefs.shape
+    m, d = x_eval.shape
+    f_clean = np.einsum("mn,jnr->jmr", k_eval_train, coefs)
+    grad = contract(coefs.transpose(1, 0, 2).reshape(n, n_r * k)).reshape(m, d, n_r, k)
+    x_adv = _fgsm_points(f_clean, grad, x_eval, y_eval, eps, task)  # (R, m, d)
+    rows = np.asarray(kernel_rows_fn(x_adv.reshape(-1, d))).reshape(n_r, m, n)
+    clean = predictions_correct(f_clean, y_eval, task)
+    attacked = predictions_correct(np.einsum("jmn,jnr->jmr", rows, coefs), y_eval, task)
+    return clean, clean & attacked
+
+
 def evaluate_topr(
     *,
     coefs: np.ndarray,
@@ -126,10 +151,11 @@ def evaluate_topr(
     eps: float,
     task: str,
 ) -> dict[str, np.ndarray]:
-    """Clean, FGSM and PGD accuracy of the top-r kernel machines f'_r (supp. D.3).
+    """Clean, FGSM and PGD correctness of the top-r kernel machines f'_r (supp. D.3).
 
     Attacks: "transfer" ones are computed on the full kernel machine f_∞ (c_full),
-    "own" ones on f'_r itself; all are evaluated on f'_r.
+    "own" ones on f'_r itself; all are evaluated on f'_r. Every robust entry is
+    correct clean AND correct attacked.
 
     Args:
         coefs: (R, n, k) top-r coefficients.
@@ -142,46 +168,45 @@ def evaluate_topr(
         eps: ℓ∞ budget; task: "binary" | "multiclass".
 
     Returns:
-        Dict of (R,) accuracies: clean, fgsm_transfer, pgd_transfer, fgsm_own,
-        pgd_own; and the full kernel's own clean / fgsm / pgd accuracy (scalars).
+        Dict of (R, m) bool: clean, fgsm_transfer, pgd_transfer, fgsm_own, pgd_own;
+        and the full kernel's own (m,) bool: full_clean, full_fgsm, full_pgd.
     """
     n_r, n, k = coefs.shape
     m, d = x_eval.shape
 
-    def acc(f):
-        return predictions_correct(f, y_eval, task).mean(axis=-1)
+    def correct(f):
+        return predictions_correct(f, y_eval, task)
 
-    def fgsm(f, grad_f):  # f (J, m, k), grad_f (m, d, J, k) -> (J, m, d)
-        s = loss_output_gradient(f, y_eval, task)  # (J, m, k)
-        grad = np.einsum("jmr,mdjr->jmd", s, grad_f)
-        return fgsm_points(x_eval[None], grad, eps)
-
-    f_clean = np.einsum("mn,jnr->jmr", k_eval_train, coefs)
+    clean, fgsm_own = own_fgsm_correctness(
+        coefs=coefs,
+        k_eval_train=k_eval_train,
+        x_eval=x_eval,
+        y_eval=y_eval,
+        contract=contract,
+        kernel_rows_fn=kernel_rows_fn,
+        eps=eps,
+        task=task,
+    )
     # transfer: attacks from the full kernel, evaluated on every f'_r
     f_full = k_eval_train @ c_full
-    x_fgsm_full = fgsm(f_full[None], contract(c_full)[:, :, None, :])[0]
+    full_clean = correct(f_full)
+    x_fgsm_full = _fgsm_points(
+        f_full[None], contract(c_full)[:, :, None, :], x_eval, y_eval, eps, task
+    )[0]
     x_pgd_full = np.asarray(pgd_fn(c_full)).reshape(m, d)
     k_fgsm_full = kernel_rows_fn(x_fgsm_full)
     k_pgd_full = kernel_rows_fn(x_pgd_full)
-    # own attacks: one contraction with all R coefficient sets
-    grad_own = contract(coefs.transpose(1, 0, 2).reshape(n, n_r * k)).reshape(
-        m, d, n_r, k
-    )
-    x_fgsm_own = fgsm(f_clean, grad_own)  # (R, m, d)
-    k_fgsm_own = np.asarray(kernel_rows_fn(x_fgsm_own.reshape(-1, d))).reshape(
-        n_r, m, n
-    )
-    pgd_own = []
+    pgd_own = np.zeros((n_r, m), dtype=bool)
     for j in range(n_r):
         x_adv = np.asarray(pgd_fn(coefs[j])).reshape(m, d)
-        pgd_own.append(acc(kernel_rows_fn(x_adv) @ coefs[j]))
+        pgd_own[j] = correct(kernel_rows_fn(x_adv) @ coefs[j])
     return {
-        "clean": acc(f_clean),
-        "fgsm_transfer": acc(np.einsum("mn,jnr->jmr", k_fgsm_full, coefs)),
-        "pgd_transfer": acc(np.einsum("mn,jnr->jmr", k_pgd_full, coefs)),
-        "fgsm_own": acc(np.einsum("jmn,jnr->jmr", k_fgsm_own, coefs)),
-        "pgd_own": np.asarray(pgd_own),
-        "full_clean": acc(f_full),
-        "full_fgsm": acc(k_fgsm_full @ c_full),
-        "full_pgd": acc(k_pgd_full @ c_full),
+        "clean": clean,
+        "fgsm_transfer": clean & correct(np.einsum("mn,jnr->jmr", k_fgsm_full, coefs)),
+        "pgd_transfer": clean & correct(np.einsum("mn,jnr->jmr", k_pgd_full, coefs)),
+        "fgsm_own": fgsm_own,
+        "pgd_own": clean & pgd_own,
+        "full_clean": full_clean,
+        "full_fgsm": full_clean & correct(k_fgsm_full @ c_full),
+        "full_pgd": full_clean & correct(k_pgd_full @ c_full),
     }

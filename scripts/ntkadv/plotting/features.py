@@ -1,11 +1,12 @@
 """Figures of the NTK-eigenfeature stage (paper Sec. 4, supp. App. D).
 
 * `ru_grid`: Robustness-Usefulness scatters, one panel per architecture (supp. Figs
-  2-3; the FC2/CONV2 pair is main Fig. 2).
+  2-3; the FC2/CONV2 pair is main Fig. 2), with the permuted-label null cloud.
 * `gradient_grid`: min-max normalised loss-gradient images of single features for
   one test image (main Fig. 3 [INFER], the notebook's visualisation).
-* `consistency_heatmaps`: cross-architecture Spearman correlation of robustness and
-  top eigenspace overlap (finding 3).
+* `consistency_heatmaps`: cross-architecture Spearman correlations of robustness
+  and usefulness (with their permuted-label null) and the top eigenspace overlap
+  (finding 3), annotated seaborn heatmaps.
 * `topr_curves`: accuracy of top-r robust kernels against r (supp. Figs 4-5).
 
 Functions take plain arrays and return a matplotlib Figure; callers save it. No file
@@ -50,9 +51,13 @@ def ru_grid(
 
     Args:
         panels: key -> {"index" (K,), "usefulness" (K,), "robustness" (K,),
-            "chance": float, "title": str}. Points are coloured by eigen-index
-            (0 = largest λ). `chance` is the useful threshold (0.1 MNIST, 0.5 binary
-            CIFAR), drawn as a dashed vertical and a dotted horizontal line.
+            "null_usefulness" (P·K,), "null_robustness" (P·K,), "majority": float,
+            "useful_min": float, "title": str}. True-label features are coloured by
+            eigen-index (0 = largest λ); the same features under P permuted
+            training labels (the null control) are the light grey cloud.
+            `majority` (the majority-class rate of the evaluation set, the accuracy
+            and robustness of a constant predictor) is drawn as dashed lines;
+            `useful_min` (significantly above it) bounds the useful boxes.
         nonrobust_max: top of the "useful, non-robust" box.
         title: figure title.
         ncols: panels per row.
@@ -61,17 +66,17 @@ def ru_grid(
     ncols = min(ncols, n)
     nrows = int(np.ceil(n / ncols))
     fig, axes = plt.subplots(
-        nrows, ncols, figsize=(3.1 * ncols + 0.8, 3.1 * nrows), squeeze=False
+        nrows, ncols, figsize=(3.1 * ncols + 0.8, 3.2 * nrows), squeeze=False
     )
     vmax = max(int(np.max(p["index"])) for p in panels.values())
     sc = None
     for ax, p in zip(axes.flat, panels.values(), strict=False):
-        chance = p["chance"]
+        maj, lo = p["majority"], min(p["useful_min"], 1.0)
         ax.add_patch(
             Rectangle(
-                (chance, chance),
-                1 - chance,
-                1 - chance,
+                (lo, maj),
+                1 - lo,
+                1 - maj,
                 color="tab:green",
                 alpha=0.08,
                 lw=0,
@@ -80,14 +85,24 @@ def ru_grid(
         )
         ax.add_patch(
             Rectangle(
-                (chance, 0),
-                1 - chance,
+                (lo, 0),
+                1 - lo,
                 nonrobust_max,
                 color="tab:red",
                 alpha=0.15,
                 lw=0,
                 label="useful, non-robust",
             )
+        )
+        ax.scatter(
+            p["null_usefulness"],
+            p["null_robustness"],
+            s=8,
+            color="0.6",
+            alpha=0.4,
+            lw=0,
+            label="permuted training labels",
+            zorder=1,
         )
         order = np.argsort(p["index"])[::-1]  # top features drawn last (on top)
         sc = ax.scatter(
@@ -100,17 +115,19 @@ def ru_grid(
             s=16,
             edgecolors="k",
             linewidths=0.2,
+            zorder=2,
         )
-        ax.axvline(chance, color="0.4", ls="--", lw=0.8)
-        ax.axhline(chance, color="0.4", ls=":", lw=0.8)
+        ax.axvline(maj, color="0.3", ls="--", lw=0.8, label="majority rate")
+        ax.axhline(maj, color="0.3", ls="--", lw=0.8)
+        ax.axvline(lo, color="0.5", ls=":", lw=0.8, label="maj + 2 SE")
         ax.set(xlim=(-0.02, 1.02), ylim=(-0.02, 1.02), aspect="equal")
         ax.set_title(p["title"], fontsize=9)
         ax.set_xlabel("usefulness (clean accuracy)", fontsize=8)
-        ax.set_ylabel("robustness (FGSM accuracy)", fontsize=8)
+        ax.set_ylabel("robustness (clean and FGSM correct)", fontsize=8)
         ax.tick_params(labelsize=7)
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
-    axes.flat[0].legend(loc="upper left", fontsize=6, frameon=False)
+    axes.flat[0].legend(loc="upper left", fontsize=5.5, frameon=False)
     fig.suptitle(title, fontsize=11)
     fig.tight_layout(rect=(0, 0, 0.93, 0.97))
     cax = fig.add_axes((0.94, 0.15, 0.012, 0.7))
@@ -169,39 +186,49 @@ def gradient_grid(
 
 def consistency_heatmaps(
     archs: Sequence[str],
-    spearman: np.ndarray,
-    overlap: np.ndarray,
-    top: int,
+    matrices: Mapping[str, tuple[np.ndarray, np.ndarray | None]],
     title: str,
 ) -> plt.Figure:
-    """Two annotated heatmaps: Spearman(robustness) and top-`top` subspace overlap.
+    """Annotated seaborn heatmaps of cross-architecture consistency (finding 3).
 
     Args:
         archs: (A,) architecture keys.
-        spearman, overlap: (A, A) matrices.
+        matrices: panel title -> ((A, A) values, (A, A) null values or None); a
+            null is printed in brackets under each value.
+        title: figure title.
     """
+    import seaborn as sns
+
     labels = [arch_label(a) for a in archs]
-    fig, axes = plt.subplots(1, 2, figsize=(4.2 * 2 + 1, 4.2))
-    for ax, mat, name, lo in (
-        (axes[0], spearman, "Spearman correlation of robustness", -1.0),
-        (axes[1], overlap, f"top-{top} eigenspace overlap (mean cos²)", 0.0),
-    ):
-        im = ax.imshow(mat, vmin=lo, vmax=1.0, cmap="viridis")
-        for (r, c), v in np.ndenumerate(mat):
-            txt = "nan" if np.isnan(v) else f"{v:.2f}"
-            ax.text(
-                c,
-                r,
-                txt,
-                ha="center",
-                va="center",
-                fontsize=7,
-                color="w" if (np.isnan(v) or v < (lo + 1) / 2) else "k",
+    k = len(matrices)
+    size = 0.6 * len(archs) + 1.8
+    fig, axes = plt.subplots(1, k, figsize=(size * k + 0.6, size + 0.4), squeeze=False)
+    for ax, (name, (mat, null)) in zip(axes[0], matrices.items(), strict=True):
+        text = np.vectorize(lambda v: "nan" if np.isnan(v) else f"{v:.2f}")(mat)
+        if null is not None:
+            text = np.char.add(
+                np.char.add(text, "\n("),
+                np.char.add(
+                    np.vectorize(lambda v: "nan" if np.isnan(v) else f"{v:.2f}")(null),
+                    ")",
+                ),
             )
-        ax.set_xticks(range(len(archs)), labels, rotation=45, ha="right", fontsize=8)
-        ax.set_yticks(range(len(archs)), labels, fontsize=8)
+        sns.heatmap(
+            mat,
+            vmin=-1 if np.nanmin(mat) < 0 else 0,
+            vmax=1,
+            cmap="viridis",
+            annot=text,
+            fmt="",
+            annot_kws={"fontsize": 6 if len(archs) > 5 else 7.5},
+            xticklabels=labels,
+            yticklabels=labels,
+            square=True,
+            cbar_kws={"shrink": 0.7},
+            ax=ax,
+        )
         ax.set_title(name, fontsize=9)
-        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+        ax.tick_params(labelsize=7)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
@@ -214,35 +241,49 @@ TOPR_SERIES = (
     ("fgsm_own", "FGSM on f'_r", "tab:orange", "-"),
     ("pgd_own", "PGD10 on f'_r", "tab:green", "--"),
 )
+TOPR_KEYS = tuple(key for key, *_ in TOPR_SERIES)
 
 
 def topr_curves(
     r: np.ndarray,
     curves: Mapping[str, np.ndarray],
     full: Mapping[str, float],
-    chance: float,
+    majority: float,
     title: str,
+    null_own: np.ndarray | None = None,
 ) -> plt.Figure:
     """Accuracy of the top-r robust kernels against r (log axis), supp. Figs 4-5.
 
     Args:
         r: (R,) numbers of kept features.
-        curves: series name -> (R,) accuracies (names of `TOPR_SERIES`).
+        curves: series name -> (R,) accuracies (names of `TOPR_SERIES`; robust
+            ones count points correct clean and attacked).
         full: full-kernel accuracies {"full_clean", "full_fgsm", "full_pgd"}.
-        chance: chance accuracy (dotted line).
+        majority: majority-class rate of the evaluation set (dotted line).
         title: figure title.
+        null_own: (P, R) own-FGSM robust accuracy with permuted training labels
+            (each re-ranked), drawn in light grey.
     """
-    fig, ax = plt.subplots(figsize=(5.6, 3.8))
+    fig, ax = plt.subplots(figsize=(7.6, 3.9))
+    if null_own is not None:
+        for j, row in enumerate(np.atleast_2d(null_own)):
+            ax.plot(
+                r,
+                row,
+                color="0.7",
+                lw=0.9,
+                label="FGSM on f'_r, permuted labels" if j == 0 else None,
+            )
     for key, label, color, ls in TOPR_SERIES:
         ax.plot(r, curves[key], ls, color=color, marker="o", ms=3, label=label)
-    ax.axhline(chance, color="0.5", ls=":", lw=0.8, label="chance")
+    ax.axhline(majority, color="0.4", ls=":", lw=0.9, label="majority rate")
     ax.set(xscale="log", ylim=(-0.02, 1.02), xlabel="r (most robust features kept)")
-    ax.set_ylabel("accuracy")
+    ax.set_ylabel("accuracy (robust: clean and attacked correct)", fontsize=8)
     ax.set_title(
         f"{title}\nfull kernel: clean {full['full_clean']:.2f}, FGSM "
         f"{full['full_fgsm']:.2f}, PGD10 {full['full_pgd']:.2f}",
         fontsize=9,
     )
-    ax.legend(fontsize=7, loc="best")
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     return fig

@@ -12,13 +12,26 @@ def features_n_eval(wildcards):
     return config["features"]["n_eval"][arch_family(wildcards.arch)]
 
 
-def score_features_settings(wildcards):
-    """ntkadv.features.task.ScoreSettings of rule score_features."""
+def feature_image_kernel(wildcards):
+    """Whether this kernel's scores need the notebook eigen-indices (the gradient
+    grid of features.image_arch, or the notebook table's kernel)."""
     ft = config["features"]
-    keys = ("top_k", "chunk", "image_indices", "image_reference_n")
+    nb = ft["notebook"]
+    return wildcards.arch == ft["image_arch"] or (
+        wildcards.dataset == nb["dataset"] and wildcards.arch == nb["arch"]
+    )
+
+
+def score_features_settings(wildcards):
+    """ntkadv.features.task.ScoreSettings of score_features. Label-free, so no
+    permutation or seed key: the null controls never rerun it."""
+    ft = config["features"]
+    images = ft["image_indices"] if feature_image_kernel(wildcards) else []
     return canonical(
         {
-            **pick(ft, *keys, "image_test_index", "prop1_points"),
+            **pick(ft, "top_k", "chunk", "image_reference_n"),
+            **pick(ft, "image_test_index", "prop1_points"),
+            "image_indices": images,
             "arch": config["architectures"][wildcards.arch],
             "eps": config["datasets"][wildcards.dataset]["eps"],
             "n_eval": features_n_eval(wildcards),
@@ -31,14 +44,27 @@ def score_features_settings(wildcards):
 def topr_settings(wildcards):
     """ntkadv.features.task.ToprSettings of rule evaluate_topr_kernels."""
     tp = config["features"]["topr"]
+    keys = ("n_val", "n_candidates", "grid", "pgd_steps", "pgd_rel_step")
     return canonical(
         {
-            **pick(tp, "n_val", "n_candidates", "grid", "pgd_steps", "pgd_rel_step"),
+            **pick(tp, *keys, "null_permutations"),
+            "seed": config["seed"],
             "arch": config["architectures"][wildcards.arch],
             "eps": config["datasets"][wildcards.dataset]["eps"],
             "n_eval": features_n_eval(wildcards),
             "block": config["kernels"]["block_size"],
             "x64": config["kernels"]["x64"],
+        }
+    )
+
+
+def feature_null_params():
+    """The label permutations every CPU rule of the stage rescores (finding
+    nulls, null cloud of the R-U figure): count and the config seed."""
+    return canonical(
+        {
+            "permutations": config["features"]["null_permutations"],
+            "seed": config["seed"],
         }
     )
 
