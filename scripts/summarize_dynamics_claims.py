@@ -13,7 +13,6 @@ def main(smk) -> None:
         i.runs,
         i.linearized,
         dict(smk.output),
-        p.settle_fraction,
         p.polar_top_k,
         log,
     )

@@ -18,6 +18,8 @@ def main(smk) -> None:
         smk.params.lin_epoch,
         ids(smk, "dataset"),
         log,
+        snapshots=list(smk.params.snapshots),
+        source_run=smk.input.get("source"),
     )
 
 

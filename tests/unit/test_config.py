@@ -166,6 +166,12 @@ def test_schema_errors_are_one_line_per_key(repo):
         ("datasets.mnist.n_test", 10001, "datasets.mnist.n_test"),
         ("predictor.tau_log10_min", 9, "predictor.tau_log10_min"),
         ("features.image_arch", "nope", "features.image_arch"),
+        ("dynamics.datasets.mnist.n_train", 1001, "dynamics.datasets.mnist.n_train"),
+        ("dynamics.datasets.mnist.batch_size", 5000, "mnist.batch_size"),
+        ("dynamics.datasets.cifar10.kernel_batch", 1001, "cifar10.kernel_batch"),
+        ("dynamics.datasets.cifar10.ntk_block", 7, "cifar10.ntk_block"),
+        ("dynamics.datasets.cifar10.n_eval_test", 501, "cifar10.n_eval_test"),
+        ("dynamics.linearize.seeds", [5], "dynamics.linearize.seeds"),
     ],
 )
 def test_cross_section_checks_name_the_key(config, key, value, named):

@@ -395,11 +395,6 @@ def test_config_with_sorted_keys_schedules_nothing(smoke_run):
             0.8,
             {"summarize_transfer_claims", "aggregate_claims"},
         ),
-        (
-            "dynamics.settle_fraction",
-            0.8,
-            {"summarize_dynamics_claims", "aggregate_claims"},
-        ),
     ],
 )
 def test_claims_or_plot_key_reruns_only_its_jobs(smoke_run, key, value, expected):
@@ -436,6 +431,7 @@ def test_report_names_every_figure(smoke_run):
     assert figures
     missing = [f.name for f in figures if f.name not in html]
     assert not missing, missing
+    assert "claims.md" in html and "claims.csv" in html  # the claims table too
 
 
 @pytest.mark.slow

@@ -18,13 +18,14 @@ rule train_dynamics_network:
     input:
         data="results/data/{dataset}.h5",
     output:
-        run="results/dynamics/{dataset}/{regime}/run.h5",
+        run="results/dynamics/{dataset}/{regime}/seed{seed}/run.h5",
     log:
-        "results/logs/train_dynamics_network/{dataset}/{regime}.log",
+        "results/logs/train_dynamics_network/{dataset}/{regime}/seed{seed}.log",
     benchmark:
-        "results/benchmarks/train_dynamics_network/{dataset}/{regime}.tsv"
+        "results/benchmarks/train_dynamics_network/{dataset}/{regime}/seed{seed}.tsv"
     wildcard_constraints:
         regime="standard|fgsm|pgd",
+        seed=r"\d+",
     priority: LONG_JOB_PRIORITY
     conda:
         "../../envs/jax.yaml"
@@ -37,24 +38,28 @@ rule train_dynamics_network:
         settings=dynamics_settings,
         regime="{regime}",
         lin_epoch=None,
-        ckpt="results/dynamics/{dataset}/{regime}/ckpt",
+        snapshots=dynamics_snapshots,
+        ckpt="results/dynamics/{dataset}/{regime}/seed{seed}/ckpt",
     script:
         "../../scripts/train_dynamics_network.py"
 
 
 rule train_linearized_network:
-    """supp. E.1: PGD training, linearised (nt.linearize) after {lin_epoch} epochs and
-    continued on the linear model with attacks on it; resumable."""
+    """supp. E.1: the PGD run of the same seed, linearised (nt.linearize) after
+    {lin_epoch} epochs (from its parameter snapshot) and continued on the linear
+    model with attacks on it; resumable."""
     input:
         data="results/data/{dataset}.h5",
+        source="results/dynamics/{dataset}/pgd/seed{seed}/run.h5",
     output:
-        run="results/dynamics/{dataset}/linearized/lin{lin_epoch}/run.h5",
+        run="results/dynamics/{dataset}/linearized/lin{lin_epoch}/seed{seed}/run.h5",
     log:
-        "results/logs/train_linearized_network/{dataset}/lin{lin_epoch}.log",
+        "results/logs/train_linearized_network/{dataset}/lin{lin_epoch}/seed{seed}.log",
     benchmark:
-        "results/benchmarks/train_linearized_network/{dataset}/lin{lin_epoch}.tsv"
+        "results/benchmarks/train_linearized_network/{dataset}/lin{lin_epoch}/seed{seed}.tsv"
     wildcard_constraints:
         lin_epoch=r"\d+",
+        seed=r"\d+",
     priority: LONG_JOB_PRIORITY
     conda:
         "../../envs/jax.yaml"
@@ -67,7 +72,8 @@ rule train_linearized_network:
         settings=dynamics_settings,
         regime="pgd",
         lin_epoch=get_lin_epoch,
-        ckpt="results/dynamics/{dataset}/linearized/lin{lin_epoch}/ckpt",
+        snapshots=[],
+        ckpt="results/dynamics/{dataset}/linearized/lin{lin_epoch}/seed{seed}/ckpt",
     script:
         "../../scripts/train_dynamics_network.py"
 
@@ -76,15 +82,16 @@ rule measure_kernel_dynamics:
     """Distance matrix, polar dynamics (full / top-k / bottom space), top-k mass and
     norms of a run's eNTK series (the authors' measurements.py)."""
     input:
-        run="results/dynamics/{dataset}/{regime}/run.h5",
+        run="results/dynamics/{dataset}/{regime}/seed{seed}/run.h5",
     output:
-        measures="results/dynamics/{dataset}/{regime}/measures.h5",
+        measures="results/dynamics/{dataset}/{regime}/seed{seed}/measures.h5",
     log:
-        "results/logs/measure_kernel_dynamics/{dataset}/{regime}.log",
+        "results/logs/measure_kernel_dynamics/{dataset}/{regime}/seed{seed}.log",
     benchmark:
-        "results/benchmarks/measure_kernel_dynamics/{dataset}/{regime}.tsv"
+        "results/benchmarks/measure_kernel_dynamics/{dataset}/{regime}/seed{seed}.tsv"
     wildcard_constraints:
         regime="standard|fgsm|pgd",
+        seed=r"\d+",
     conda:
         "../../envs/cpu.yaml"
     threads: COMPUTE_THREADS
@@ -122,7 +129,7 @@ rule plot_top_mass:
     """main-Fig5 (top-20 mass, CIFAR-10) and supp-Fig7 (top-10/top-20 mass panels):
     concentration of the eNTK norm on its top eigenvalues per epoch and regime."""
     input:
-        measures=get_all_dynamics_measures,
+        measures=get_first_seed_measures,
     output:
         main=report(
             "results/figures/dynamics_mass_main.png",
@@ -179,8 +186,8 @@ rule plot_kernel_images:
     """supp-Fig9 (MNIST) and the main-text kernel figure (CIFAR-10): eNTK at
     initialisation, after standard and after PGD training, one colour scale."""
     input:
-        standard="results/dynamics/{dataset}/standard/run.h5",
-        pgd="results/dynamics/{dataset}/pgd/run.h5",
+        standard=get_first_seed_run("standard"),
+        pgd=get_first_seed_run("pgd"),
     output:
         png=report(
             "results/figures/dynamics_kernels_{dataset}.png",
@@ -199,7 +206,7 @@ rule plot_training_curves:
     """supp-Fig6: train/test clean and PGD accuracy per epoch of every run (rows:
     datasets; columns: regimes)."""
     input:
-        runs=get_all_dynamics_runs,
+        runs=get_first_seed_runs,
     output:
         png=report(
             "results/figures/dynamics_training_curves.png",
@@ -221,7 +228,7 @@ rule plot_linearized_training:
     epoch, next to the non-linearised PGD run."""
     input:
         runs=get_linearized_runs,
-        reference="results/dynamics/{dataset}/pgd/run.h5",
+        reference=get_first_seed_run("pgd"),
     output:
         png=report(
             "results/figures/dynamics_linearized_{dataset}.png",
@@ -250,7 +257,6 @@ rule summarize_dynamics_claims:
     conda:
         "../../envs/cpu.yaml"
     params:
-        settle_fraction=config["dynamics"]["settle_fraction"],
         polar_top_k=config["dynamics"]["polar_top_k"],
     script:
         "../../scripts/summarize_dynamics_claims.py"

@@ -10,8 +10,16 @@ rule aggregate_claims:
     input:
         tables=get_claims_tables,
     output:
-        csv="results/tables/claims.csv",
-        md="results/tables/claims.md",
+        csv=report(
+            "results/tables/claims.csv",
+            caption="../report/claims.rst",
+            category="Claims",
+        ),
+        md=report(
+            "results/tables/claims.md",
+            caption="../report/claims.rst",
+            category="Claims",
+        ),
     log:
         "results/logs/aggregate_claims/aggregate_claims.log",
     conda:

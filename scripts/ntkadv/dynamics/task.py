@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Sequence
+
+import numpy as np
 
 from ntkadv import h5io
 
@@ -52,8 +55,22 @@ def run_training(
     lin_epoch: int | None,
     ids: dict[str, str],
     log: logging.Logger,
+    snapshots: Sequence[int] = (),
+    source_run: str | None = None,
 ) -> None:
-    """Train one regime (optionally linearised after `lin_epoch`), resumably."""
+    """Train one regime and seed, resumably (rules train_dynamics_network and
+    train_linearized_network).
+
+    Args:
+        snapshots: epochs whose parameters the run keeps (the linearisation epochs
+            of a PGD run).
+        source_run: for a linearised run, the PGD run of the same seed: the run
+            starts from its snapshot after `lin_epoch` epochs and its metrics up to
+            there (training is deterministic, so this equals retraining them).
+
+    Raises:
+        DivergenceError: a non-finite loss, parameter, logit or kernel.
+    """
     from ntkadv.data import load_prepared
     from ntkadv.dynamics import training
     from ntkadv.dynamics.checkpoint import run_with_checkpoints
@@ -70,6 +87,7 @@ def run_training(
     attrs = h5io.provenance(
         **ids,
         regime=regime,
+        seed=s.seed,
         lin_epoch=-1 if lin_epoch is None else lin_epoch,
         spec=spec.to_dict(),
         settings=settings,
@@ -79,7 +97,60 @@ def run_training(
         n_sgd_train=len(subsets["x_train"]),
         n_eval_train=len(subsets["x_eval_train"]),
         n_eval_test=len(subsets["x_eval_test"]),
+        labels_eval_test=np.asarray(subsets["labels_eval_test"]).tolist(),
         classes=list(ds["attrs"]["classes"]),
+        code_version=training.code_version(),
+        snapshots=list(snapshots),
+        source_run=source_run or "",
     )
-    fingerprint = spec.fingerprint(subsets["x_train"], subsets["x_eval_test"])
-    run_with_checkpoints(run, out_path, ckpt_dir, attrs, log, fingerprint)
+    fingerprint = spec.fingerprint(*(subsets[k] for k in sorted(subsets)))
+    start = None
+    if source_run is not None:
+        start = _branch_from(run, source_run, lin_epoch, log)
+    where = {"dataset": ids.get("dataset"), "regime": regime, "seed": s.seed}
+    if lin_epoch is not None:
+        where["linearised after"] = lin_epoch
+    run_with_checkpoints(
+        run,
+        out_path,
+        ckpt_dir,
+        attrs,
+        log,
+        fingerprint,
+        snapshots=snapshots,
+        start=start,
+        where=where,
+        lr_key=f"dynamics.datasets.{ids.get('dataset')}.learning_rate",
+    )
+
+
+def _branch_from(run, source_run: str, lin_epoch: int | None, log: logging.Logger):
+    """(state, history) after `lin_epoch` epochs of the PGD run `source_run`."""
+    from ntkadv.dynamics.records import METRICS
+    from ntkadv.dynamics.state import unflatten_tree
+
+    if lin_epoch is None:
+        raise ValueError("a source run is only used by linearised runs")
+    attrs = h5io.read_attrs(source_run)
+    prefix = f"snapshot.{lin_epoch}.params"
+    arrays = h5io.read(source_run)
+    if not any(k.startswith(prefix + ".") for k in arrays):
+        raise ValueError(
+            f"{source_run} has no parameter snapshot after epoch {lin_epoch} "
+            f"(snapshots {attrs.get('snapshots')}); rerun train_dynamics_network"
+        )
+    src, own = dict(attrs["spec"]), run.spec.to_dict()
+    for key in (
+        "kernel_batch",
+        "lin_epoch",
+        "kernel_inputs",
+        "ntk_implementation",
+        "ntk_block",
+    ):
+        src.pop(key, None), own.pop(key, None)
+    if src != own:
+        raise ValueError(f"{source_run} was trained with another spec: {src} != {own}")
+    params = unflatten_tree(arrays, run.init_state().params, prefix)
+    history = [{m: float(arrays[m][t]) for m in METRICS} for t in range(lin_epoch + 1)]
+    log.info("branching off %s after epoch %d", source_run, lin_epoch)
+    return run.branch_state(params, lin_epoch), history

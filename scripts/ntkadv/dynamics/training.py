@@ -128,6 +128,27 @@ def _network_functions(
     )
 
 
+#: Modules whose code determines a training trajectory (see :func:`code_version`).
+_TRAJECTORY_MODULES = ("training", "steps", "models", "entk", "state", "architectures")
+
+
+@functools.lru_cache(maxsize=1)
+def code_version() -> str:
+    """SHA-256 of the source of the modules that determine a run, plus the jax,
+    flax and optax versions: a checkpoint written by other code is not resumed."""
+    from pathlib import Path
+
+    import flax
+
+    h = hashlib.sha256(
+        f"{jax.__version__} {flax.__version__} {optax.__version__}".encode()
+    )
+    here = Path(__file__).parent
+    for name in _TRAJECTORY_MODULES:
+        h.update((here / f"{name}.py").read_bytes())
+    return h.hexdigest()
+
+
 @dataclasses.dataclass(frozen=True)
 class RunSpec:
     """Everything that determines one training run (and its checkpoint fingerprint).
@@ -162,7 +183,7 @@ class RunSpec:
     eval_attack: AttackSpec
     kernel_batch: int
     kernel_inputs: KernelInputs = "clean"
-    ntk_implementation: str = "jacobian_contraction"
+    ntk_implementation: str = "auto"
     ntk_block: int = 0
     eval_batch: int = 250
     lin_epoch: int | None = None
@@ -172,8 +193,10 @@ class RunSpec:
         return dataclasses.asdict(self)
 
     def fingerprint(self, *arrays: np.ndarray) -> str:
-        """SHA-256 of the spec and the data arrays: identifies a resumable run."""
+        """SHA-256 of the spec, the code version and the data arrays (images and
+        labels): identifies a resumable run."""
         h = hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode())
+        h.update(code_version().encode())
         for a in arrays:
             a = np.ascontiguousarray(a)
             h.update(str((a.shape, a.dtype.str)).encode())
@@ -304,6 +327,17 @@ class DynamicsRun:
             out[f"{name}_clean_acc"] = clean / len(x)
             out[f"{name}_robust_acc"] = robust / len(x)
         return out
+
+    def logits(self, state: RunState, x: jax.Array) -> np.ndarray:
+        """Logits ``(n, k)`` of the current (possibly linearised) model on `x`."""
+        return np.asarray(self._functions(state)["logits"](state.params, x))
+
+    def branch_state(self, params: Any, epoch: int) -> RunState:
+        """State after `epoch` epochs with parameters `params` and a fresh optimiser
+        (a linearised run starting from its PGD run's snapshot; :meth:`epochs`
+        linearises it at ``spec.lin_epoch``)."""
+        params = jax.tree_util.tree_map(jnp.asarray, params)
+        return RunState(epoch, params, self.optimizer.init(params))
 
     def kernel(self, state: RunState) -> np.ndarray:
         """The eNTK matrix ``(k B, k B)`` of the current model on the kernel batch.

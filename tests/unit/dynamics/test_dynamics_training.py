@@ -19,7 +19,12 @@ import pytest
 
 from ntkadv import h5io
 from ntkadv.dynamics import models
-from ntkadv.dynamics.checkpoint import Checkpoint, run_with_checkpoints
+from ntkadv.dynamics.checkpoint import (
+    Checkpoint,
+    DivergenceError,
+    check_epoch,
+    run_with_checkpoints,
+)
 from ntkadv.dynamics.measures import kernel_matrix
 from ntkadv.dynamics.records import METRICS
 from ntkadv.dynamics.state import flatten_tree, state_to_arrays, unflatten_tree
@@ -336,3 +341,130 @@ def test_run_rejects_inconsistent_sizes():
         DynamicsRun(_spec(kernel_batch=3, ntk_block=2), **data)
     with pytest.raises(ValueError, match="batch_size"):
         DynamicsRun(_spec(batch_size=13), **data)
+
+
+# ------------------------------------------------------------------ hardening
+
+
+def _log():
+    import logging
+
+    return logging.getLogger("test")
+
+
+def test_diverging_learning_rate_fails_naming_where_and_writes_nothing(tmp_path):
+    spec = _spec(learning_rate=1e8, epochs=3)
+    data = _data()
+    run = DynamicsRun(spec, **data)
+    where = {"dataset": "mnist", "regime": "pgd", "seed": 0}
+    key = "dynamics.datasets.mnist.learning_rate"
+    with pytest.raises(DivergenceError) as err:
+        run_with_checkpoints(
+            run,
+            tmp_path / "run.h5",
+            tmp_path / "ck",
+            {},
+            _log(),
+            "fp",
+            where=where,
+            lr_key=key,
+        )
+    msg = str(err.value)
+    assert "dataset mnist" in msg and "regime pgd" in msg and "epoch" in msg
+    assert key in msg
+    assert not (tmp_path / "run.h5").exists()
+
+
+def test_check_epoch_accepts_a_healthy_epoch_and_rejects_nan_params():
+    run = DynamicsRun(_spec(epochs=1), **_data())
+    rec = _collect(run)[1]
+    check_epoch(rec, run, {}, "k")  # no error
+    bad = jax.tree_util.tree_map(lambda a: a * jnp.nan, rec.state.params)
+    rec_bad = dataclasses.replace(rec, state=dataclasses.replace(rec.state, params=bad))
+    with pytest.raises(DivergenceError, match="non-finite"):
+        check_epoch(rec_bad, run, {}, "k")
+
+
+def test_truncated_checkpoint_is_discarded_and_training_restarts(tmp_path):
+    spec = _spec(epochs=2)
+    data = _data()
+    ckpt = Checkpoint(tmp_path / "ck", "fp", _log())
+    history = []
+    for rec in DynamicsRun(spec, **data).epochs():
+        history.append(rec.metrics)
+        ckpt.save(rec, history)
+        if rec.epoch == 1:
+            break
+    raw = ckpt.state_path.read_bytes()
+    ckpt.state_path.write_bytes(raw[: len(raw) // 2])  # truncated by a crash
+    assert ckpt.load(DynamicsRun(spec, **data)) == (None, [])
+    assert not ckpt.dir.exists()
+    run_with_checkpoints(
+        DynamicsRun(spec, **data), tmp_path / "a.h5", tmp_path / "ck", {}, _log(), "fp"
+    )
+    run_with_checkpoints(
+        DynamicsRun(spec, **data), tmp_path / "b.h5", tmp_path / "cb", {}, _log(), "fp"
+    )
+    a, b = h5io.read(tmp_path / "a.h5"), h5io.read(tmp_path / "b.h5")
+    np.testing.assert_array_equal(a["test_clean_acc"], b["test_clean_acc"])
+    np.testing.assert_array_equal(a["kernels"], b["kernels"])
+
+
+def test_fingerprint_covers_labels_and_code_version(monkeypatch):
+    data = _data()
+    spec = _spec()
+    fp = spec.fingerprint(data["x_train"], data["labels_train"])
+    other = spec.fingerprint(data["x_train"], (data["labels_train"] + 1) % 10)
+    assert fp != other
+    from ntkadv.dynamics import training
+
+    monkeypatch.setattr(training, "code_version", lambda: "another version")
+    assert spec.fingerprint(data["x_train"], data["labels_train"]) != fp
+
+
+@pytest.mark.parametrize("lin_epoch", [0, 2])
+def test_linearized_run_from_pgd_snapshot_equals_retraining(tmp_path, lin_epoch):
+    """A linearised run branching off the PGD run's snapshot reproduces the
+    linearised run trained from scratch (same metrics, same final parameters)."""
+    from ntkadv.dynamics.state import unflatten_tree as unflat
+
+    data = _data()
+    pgd = _spec(epochs=3)
+    run_with_checkpoints(
+        DynamicsRun(pgd, **data),
+        tmp_path / "pgd.h5",
+        tmp_path / "c0",
+        {},
+        _log(),
+        "a",
+        snapshots=[lin_epoch],
+    )
+    lin = _spec(epochs=3, kernel_batch=0, lin_epoch=lin_epoch)
+    run_with_checkpoints(
+        DynamicsRun(lin, **data),
+        tmp_path / "scratch.h5",
+        tmp_path / "c1",
+        {},
+        _log(),
+        "b",
+    )
+    src = h5io.read(tmp_path / "pgd.h5")
+    run = DynamicsRun(lin, **data)
+    params = unflat(src, run.init_state().params, f"snapshot.{lin_epoch}.params")
+    history = [{m: float(src[m][t]) for m in METRICS} for t in range(lin_epoch + 1)]
+    run_with_checkpoints(
+        run,
+        tmp_path / "branch.h5",
+        tmp_path / "c2",
+        {},
+        _log(),
+        "c",
+        start=(run.branch_state(params, lin_epoch), history),
+    )
+    a, b = h5io.read(tmp_path / "scratch.h5"), h5io.read(tmp_path / "branch.h5")
+    assert sorted(a) == sorted(b)
+    for key in a:
+        if key != "seconds":
+            np.testing.assert_allclose(
+                a[key], b[key], rtol=1e-5, atol=1e-6, err_msg=key
+            )

@@ -6,15 +6,21 @@ def dynamics_datasets():
     return list(config["dynamics"]["datasets"])
 
 
+def dynamics_seeds():
+    return list(config["dynamics"]["seeds"])
+
+
 def linearized_epochs(dataset):
     """Linearisation epochs of a dataset that fall inside its training run."""
+    if dataset not in config["dynamics"]["linearize"]["datasets"]:
+        return []
     epochs = config["dynamics"]["datasets"][dataset]["epochs"]
     return [e for e in config["dynamics"]["linearize"]["epochs"] if e <= epochs]
 
 
 def dynamics_settings(wildcards):
     """ntkadv.dynamics.task.DynamicsSettings of a training job: the dataset's entry,
-    the shared dynamics keys, eps and seed. The training PGD steps only for PGD."""
+    the shared dynamics keys, eps and the seed. The training PGD steps only for PGD."""
     dyn = config["dynamics"]
     entry = dict(dyn["datasets"][wildcards.dataset])
     regime = getattr(wildcards, "regime", "pgd")  # linearised runs are PGD
@@ -25,49 +31,92 @@ def dynamics_settings(wildcards):
             **pick(dyn, "kernel_inputs", "ntk_implementation", "eval_batch"),
             **entry,
             "eps": config["datasets"][wildcards.dataset]["eps"],
-            "seed": config["seed"],
+            "seed": int(wildcards.seed),
         }
     )
+
+
+def dynamics_snapshots(wildcards):
+    """Epochs whose parameters a PGD run keeps: where its linearised runs branch."""
+    lin = config["dynamics"]["linearize"]
+    if wildcards.regime != "pgd" or int(wildcards.seed) not in lin["seeds"]:
+        return []
+    return linearized_epochs(wildcards.dataset)
 
 
 def get_lin_epoch(wildcards):
     return int(wildcards.lin_epoch)
 
 
+def _run_file(ds, regime, seed, name="run.h5"):
+    return f"results/dynamics/{ds}/{regime}/seed{seed}/{name}"
+
+
 def get_dynamics_measures(wildcards):
-    """measures.h5 of every regime of one dataset, in dynamics.regimes order."""
+    """measures.h5 of every regime of one dataset (first seed), in regimes order."""
+    seed = dynamics_seeds()[0]
     return [
-        f"results/dynamics/{wildcards.dataset}/{regime}/measures.h5"
-        for regime in config["dynamics"]["regimes"]
+        _run_file(wildcards.dataset, r, seed, "measures.h5")
+        for r in config["dynamics"]["regimes"]
     ]
 
 
 def get_all_dynamics_measures(wildcards):
     return [
-        f"results/dynamics/{ds}/{regime}/measures.h5"
+        _run_file(ds, r, seed, "measures.h5")
         for ds in dynamics_datasets()
-        for regime in config["dynamics"]["regimes"]
+        for r in config["dynamics"]["regimes"]
+        for seed in dynamics_seeds()
+    ]
+
+
+def get_first_seed_measures(wildcards):
+    """measures.h5 of every dataset and regime, first seed (the figures)."""
+    seed = dynamics_seeds()[0]
+    return [
+        _run_file(ds, r, seed, "measures.h5")
+        for ds in dynamics_datasets()
+        for r in config["dynamics"]["regimes"]
     ]
 
 
 def get_all_dynamics_runs(wildcards):
     return [
-        f"results/dynamics/{ds}/{regime}/run.h5"
+        _run_file(ds, r, seed)
         for ds in dynamics_datasets()
-        for regime in config["dynamics"]["regimes"]
+        for r in config["dynamics"]["regimes"]
+        for seed in dynamics_seeds()
     ]
 
 
-def get_linearized_runs(wildcards):
+def get_first_seed_runs(wildcards):
+    seed = dynamics_seeds()[0]
     return [
-        f"results/dynamics/{wildcards.dataset}/linearized/lin{e}/run.h5"
+        _run_file(ds, r, seed)
+        for ds in dynamics_datasets()
+        for r in config["dynamics"]["regimes"]
+    ]
+
+
+def get_first_seed_run(regime):
+    def run(wildcards):
+        return _run_file(wildcards.dataset, regime, dynamics_seeds()[0])
+
+    return run
+
+
+def get_linearized_runs(wildcards):
+    seed = config["dynamics"]["linearize"]["seeds"][0]
+    return [
+        f"results/dynamics/{wildcards.dataset}/linearized/lin{e}/seed{seed}/run.h5"
         for e in linearized_epochs(wildcards.dataset)
     ]
 
 
 def get_all_linearized_runs(wildcards):
     return [
-        f"results/dynamics/{ds}/linearized/lin{e}/run.h5"
+        f"results/dynamics/{ds}/linearized/lin{e}/seed{seed}/run.h5"
         for ds in config["dynamics"]["linearize"]["datasets"]
         for e in linearized_epochs(ds)
+        for seed in config["dynamics"]["linearize"]["seeds"]
     ]
