@@ -176,10 +176,14 @@ def attacked_archs(config: Mapping[str, Any]) -> list[str]:
 
 
 def deep_merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
-    """`base` with `overlay` merged in recursively (overlay wins; mappings merge)."""
+    """`base` with `overlay` merged in recursively (overlay wins; mappings merge).
+
+    An empty mapping in `overlay` replaces the base's (``dynamics: {datasets: {}}``
+    disables the stage); a non-empty one is merged key by key.
+    """
     out = dict(base)
     for key, value in overlay.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+        if value and isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
             out[key] = deep_merge(out[key], value)
         else:
             out[key] = value

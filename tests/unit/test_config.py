@@ -126,6 +126,8 @@ def test_extends_merges_recursively_and_detects_cycles(tmp_path):
     (tmp_path / "loop.yaml").write_text("extends: loop.yaml\n")
     merged = resolve_extends({"extends": "base.yaml", "a": {"y": 5}}, str(tmp_path))
     assert merged == {"a": {"x": 1, "y": 5}, "b": 3}
+    emptied = resolve_extends({"extends": "base.yaml", "a": {}}, str(tmp_path))
+    assert emptied == {"a": {}, "b": 3}  # an empty mapping replaces (disables)
     with pytest.raises(ConfigError, match="cycle"):
         resolve_extends({"extends": "loop.yaml"}, str(tmp_path))
     with pytest.raises(ConfigError, match="no such file"):
