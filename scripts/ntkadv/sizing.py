@@ -24,6 +24,16 @@ F64, F32 = 8, 4
 DENSE_ROW_BLOCK_BYTES = 2**29
 
 
+#: Storage form of the input-Jacobian per architecture family
+#: (ntkadv.kernels.jacobians): FC-type kernels store the two factor matrices,
+#: convolutional kernels the dense (m, n, d) float32 tiles.
+FORM_OF_FAMILY: dict[str, str] = {
+    "fc": "factored",
+    "twolayer": "factored",
+    "conv": "dense",
+}
+
+
 def input_dim(source: str) -> int:
     """Flattened input dimension d of a raw source ('mnist' 784, 'cifar10' 3072)."""
     return math.prod(INPUT_SHAPES[source])
@@ -55,6 +65,22 @@ def jacobian_mem_mb(n: int, d: int, block_size: int) -> float:
     """~3 buffered dense row blocks (rows x n x d float64) + overhead."""
     rows = dense_tile_rows(block_size, n, d)
     return BASE_MB + 3 * rows * n * d * F64 / MB
+
+
+def jacobian_disk_mb(n: int, m: int, d: int, family: str) -> float:
+    """Disk of an input-Jacobian file: the inputs (float64), the factored form's
+    two (m, n) float64 matrices, and for dense families the (m, n, d) float32 tiles
+    (123 GB for a 1000 x 10,000 CIFAR kernel)."""
+    size = (n + m) * d * F64 + 2 * m * n * F64
+    if FORM_OF_FAMILY[family] == "dense":
+        size += m * n * d * F32
+    return size / MB
+
+
+def dynamics_disk_mb(epochs: int, kernel_batch: int, num_classes: int = 10) -> float:
+    """Disk of a training run: (E+1) eNTKs of (k B)^2 float32, twice (the
+    checkpoint's per-epoch files and run.h5 exist together at the end)."""
+    return 2 * (epochs + 1) * (num_classes * kernel_batch) ** 2 * F32 / MB + 50
 
 
 def kernel_runtime_min(n: int, m: int, d: int) -> float:
@@ -149,7 +175,8 @@ def dynamics_runtime_min(
     model: str, epochs: int, passes: int, kernel_batch: int, linear: bool = False
 ) -> float:
     """Wall time at ~2000 (cnn_mega) / 20000 (cnn) example-gradients per second on
-    one GPU, plus the eNTK, x2 margin; a linearised step costs ~3 passes."""
+    one GPU, plus the eNTK, x2 margin; a linearised step costs ~3 passes (for a
+    linearised run `epochs` counts only the epochs after its branch point)."""
     rate = 2000 if model == "cnn_mega" else 20000
     minutes = epochs * (passes / rate + 10 * kernel_batch / 50) / 60
     return max(60.0, 2 * minutes) * (3 if linear else 1)

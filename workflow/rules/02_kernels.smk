@@ -40,6 +40,7 @@ rule compute_ntk_input_jacobian:
     resources:
         gpu=1,
         mem_mb=compute_ntk_input_jacobian_mem_mb,
+        disk_mb=compute_ntk_input_jacobian_disk_mb,
         runtime=kernel_runtime_min,
     params:
         settings=kernel_settings,

@@ -33,6 +33,7 @@ rule train_dynamics_network:
     resources:
         gpu=1,
         mem_mb=train_dynamics_network_mem_mb,
+        disk_mb=train_dynamics_network_disk_mb,
         runtime=train_dynamics_network_runtime_min,
     params:
         settings=dynamics_settings,

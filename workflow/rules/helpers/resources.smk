@@ -15,6 +15,12 @@ def compute_ntk_input_jacobian_mem_mb(wildcards, attempt):
     return sizing.on_attempt(sizing.jacobian_mem_mb(n, d, block), attempt)
 
 
+def compute_ntk_input_jacobian_disk_mb(wildcards, attempt):
+    n, m, d = dataset_sizes(wildcards.dataset)
+    family = arch_family(wildcards.arch)
+    return sizing.on_attempt(sizing.jacobian_disk_mb(n, m, d, family), 1)
+
+
 def kernel_runtime_min(wildcards, attempt):
     return sizing.on_attempt(
         sizing.kernel_runtime_min(*dataset_sizes(wildcards.dataset)), attempt
@@ -115,11 +121,15 @@ def train_dynamics_network_runtime_min(wildcards, attempt):
     return sizing.on_attempt(mins, attempt)
 
 
+def train_dynamics_network_disk_mb(wildcards, attempt):
+    s = config["dynamics"]["datasets"][wildcards.dataset]
+    return sizing.on_attempt(sizing.dynamics_disk_mb(s["epochs"], s["kernel_batch"]), 1)
+
+
 def train_linearized_network_runtime_min(wildcards, attempt):
     s, _, _, passes = _dynamics_size(wildcards)
-    mins = sizing.dynamics_runtime_min(
-        s["model"], s["epochs"], passes, s["kernel_batch"], linear=True
-    )
+    epochs = s["epochs"] - int(wildcards.lin_epoch)  # branches off the PGD run
+    mins = sizing.dynamics_runtime_min(s["model"], epochs, passes, 0, linear=True)
     return sizing.on_attempt(mins, attempt)
 
 

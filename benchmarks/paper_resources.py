@@ -1,0 +1,132 @@
+"""Paper scale on paper: the resources every rule requests for config/paper.yaml.
+
+Runs ``snakemake -n`` on config/paper.yaml (no job runs), reads each job's
+``resources:`` as the workflow computes them (workflow/rules/helpers/resources.smk
+over ntkadv.sizing, from the measured per-unit costs stated there), and prints one
+markdown row per rule: jobs, GPU, the largest mem_mb and runtime request, the summed
+runtime, and the disk of the rule's largest output computed from its array shapes
+(the HDF5 layouts of ntkadv.kernels / ntkadv.dynamics). The table in
+docs/paper_scale.md is this script's output.
+
+Run: ``.venv/bin/python benchmarks/paper_resources.py [--configfile config/paper.yaml]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import math
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from ntkadv.config import resolve_extends
+from ntkadv.data import INPUT_SHAPES
+
+REPO = Path(__file__).resolve().parents[1]
+GB = 1e9
+
+
+def disk_gb(rule: str, config: dict) -> float | None:
+    """Bytes of the largest output of one job of `rule` (array shapes x dtype)."""
+    ds = config["datasets"]
+    kernel_sets = config["kernels"]["datasets"]
+
+    def sizes(name):
+        d = math.prod(INPUT_SHAPES[ds[name]["source"]])
+        return ds[name]["n_train"], ds[name]["n_test"], d
+
+    if rule == "compute_ntk_gram":
+        return max((n + m) * n * 8 for n, m, _ in map(sizes, kernel_sets)) / GB
+    if rule == "compute_ntk_input_jacobian":  # dense CONV tiles (m, n, d) float32
+        return max(m * n * d * 4 for n, m, d in map(sizes, kernel_sets)) / GB
+    if rule == "eigendecompose_gram":
+        return max(n * n * 8 + n * 8 for n, _, _ in map(sizes, kernel_sets)) / GB
+    if rule == "train_dynamics_network":  # (E+1) eNTKs of (10 B)^2 float32
+        dyn = config["dynamics"]["datasets"]
+        return (
+            max(
+                (e["epochs"] + 1) * (10 * e["kernel_batch"]) ** 2 * 4
+                for e in dyn.values()
+            )
+            / GB
+            if dyn
+            else None
+        )
+    return None
+
+
+def dry_run(configfile: str) -> str:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-n",
+            "--configfile",
+            configfile,
+            "--cores",
+            "1",
+            "--forceall",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return proc.stdout
+
+
+def parse(text: str) -> dict[str, list[dict[str, float]]]:
+    jobs: dict[str, list[dict[str, float]]] = collections.defaultdict(list)
+    rule = None
+    for line in text.splitlines():
+        if m := re.match(r"^(?:local)?rule (\w+):", line.strip()):
+            rule = m.group(1)
+            jobs[rule].append({})
+        elif rule and line.strip().startswith("resources:"):
+            for key, value in re.findall(r"(\w+)=([\d.]+)", line):
+                jobs[rule][-1][key] = float(value)
+    return jobs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--configfile", default="config/paper.yaml")
+    args = parser.parse_args()
+    config = resolve_extends(
+        yaml.safe_load((REPO / args.configfile).read_text()), str(REPO)
+    )
+    jobs = parse(dry_run(args.configfile))
+    print(
+        f"Resources requested for {args.configfile} "
+        "(first attempt; each retry doubles)\n"
+    )
+    print(
+        "| rule | jobs | GPU | max mem_mb | max runtime (min) | sum runtime (h) |"
+        " largest output (GB) |"
+    )
+    print("|---|---:|:-:|---:|---:|---:|---:|")
+    total_h = 0.0
+    for rule, entries in sorted(
+        jobs.items(), key=lambda kv: -sum(e.get("runtime", 0) for e in kv[1])
+    ):
+        if rule == "all":
+            continue
+        mem = max(e.get("mem_mb", 0) for e in entries)
+        rt = [e.get("runtime", 0) for e in entries]
+        gpu = "yes" if any(e.get("gpu") for e in entries) else ""
+        disk = disk_gb(rule, config)
+        total_h += sum(rt) / 60
+        print(
+            f"| {rule} | {len(entries)} | {gpu} | {mem:.0f} | {max(rt):.0f} | "
+            f"{sum(rt) / 60:.1f} | {'' if disk is None else f'{disk:.1f}'} |"
+        )
+    print(f"\nSum of runtime requests: {total_h:.0f} job-hours.")
+
+
+if __name__ == "__main__":
+    main()
