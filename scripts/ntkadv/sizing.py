@@ -159,16 +159,43 @@ def twolayer_runtime_min(n: int, r: int, width: int, epochs: int) -> float:
 # ---------------------------------------------------------------- dynamics
 
 
+#: Peak XLA temporaries of the layerwise / structured-derivatives eNTK per kernel-batch
+#: example, MB (benchmarks/bench_entk.py: MNIST CNN B=100 225 MB, CNN_mega B=50
+#: 759 MB); they never form the (10 B, P) Jacobian.
+LAYERWISE_MB_PER_EXAMPLE = {"cnn": 2.25, "cnn_mega": 15.2}
+#: eNTK implementations that materialise the whole (10 B, P) Jacobian.
+JACOBIAN_IMPLEMENTATIONS = (
+    "jacobian_contraction",
+    "ntk_vector_products",
+    "jacobian_gemm",
+)
+
+
 def dynamics_mem_mb(
-    model: str, source: str, n: int, n_eval: int, kernel_batch: int, ntk_block: int
+    model: str,
+    source: str,
+    n: int,
+    n_eval: int,
+    kernel_batch: int,
+    ntk_block: int,
+    implementation: str = "auto",
 ) -> float:
-    """Data, two eNTK Jacobian tiles (tile x 10 x P float32, x3 for intermediates)
-    and a few (10 B)² kernel matrices, + 3000 MB."""
+    """Data, the eNTK's temporaries and a few (10 B)² kernel matrices, + 3000 MB.
+
+    The Jacobian implementations hold two tiles of tile x 10 x P float32 (x3 for
+    intermediates); the layerwise one (what 'auto' picks on the two CNNs) and
+    structured derivatives hold one layer's per-example gradient
+    (`LAYERWISE_MB_PER_EXAMPLE`, x3 margin).
+    """
     shape = INPUT_SHAPES[source]
-    p = parameter_count(model, shape, 10)
     tile = ntk_block or kernel_batch
-    mb = (3 * 2 * tile * 10 * p + 4 * (10 * kernel_batch) ** 2) * F32 / MB
-    return 3000 + mb + (n + n_eval) * math.prod(shape) * F32 / MB
+    if implementation in JACOBIAN_IMPLEMENTATIONS:
+        p = parameter_count(model, shape, 10)
+        ntk_mb = 3 * 2 * tile * 10 * p * F32 / MB
+    else:
+        ntk_mb = 3 * LAYERWISE_MB_PER_EXAMPLE[model] * tile
+    kernels_mb = 4 * (10 * kernel_batch) ** 2 * F32 / MB
+    return 3000 + ntk_mb + kernels_mb + (n + n_eval) * math.prod(shape) * F32 / MB
 
 
 def dynamics_runtime_min(

@@ -38,3 +38,9 @@ def test_estimates_grow_with_the_problem():
     assert sizing.gram_mem_mb(2000, 1000) > sizing.gram_mem_mb(200, 100) > 2000
     small = sizing.dynamics_mem_mb("cnn", "mnist", 100, 10, 4, 0)
     assert sizing.dynamics_mem_mb("cnn", "mnist", 100, 10, 8, 0) > small > 3000
+    # the (10 B, P) Jacobian (implementation 1) vs one layer's gradients (layerwise)
+    jac = sizing.dynamics_mem_mb(
+        "cnn", "mnist", 100, 10, 100, 0, "jacobian_contraction"
+    )
+    layerwise = sizing.dynamics_mem_mb("cnn", "mnist", 100, 10, 100, 0, "auto")
+    assert jac > 5 * layerwise

@@ -108,7 +108,13 @@ def train_dynamics_network_mem_mb(wildcards, attempt):
     s, n, n_eval, _ = _dynamics_size(wildcards)
     source = dataset_source(wildcards.dataset)
     mb = sizing.dynamics_mem_mb(
-        s["model"], source, n, n_eval, s["kernel_batch"], s["ntk_block"]
+        s["model"],
+        source,
+        n,
+        n_eval,
+        s["kernel_batch"],
+        s["ntk_block"],
+        config["dynamics"]["ntk_implementation"],
     )
     return sizing.on_attempt(mb, attempt)
 

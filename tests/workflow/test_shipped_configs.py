@@ -1,0 +1,119 @@
+"""Every shipped config runs end to end, at reduced size.
+
+tests/config/smoke.yaml and smoke_null.yaml are run in full by the smoke fixtures
+(test_workflow.py, test_attacks_null.py, test_features_null.py); config.yaml and
+config/null.yaml have their structure (stages, datasets, kernel families, regimes)
+at those smoke sizes. config/paper.yaml and config/notebook.yaml are run here with
+their own structure — which stages are enabled, their datasets (renamed datasets such
+as ``mnist60k`` included), regimes, seeds, linearisation, notebook tables — and the
+sizes of the smoke config (images, epochs, widths, grids), keeping one architecture
+per kernel family so the run stays in minutes.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import pandas as pd
+import pytest
+import yaml
+from test_workflow import REPO, snakemake, write_config
+
+from ntkadv.claims.core import COLUMNS
+from ntkadv.config import resolve_extends
+
+SMOKE = REPO / "tests/config/smoke.yaml"
+#: Keys that decide what a config runs (kept from the shipped config); every other
+#: key of these sections takes the smoke config's value.
+STRUCTURE = {
+    "kernels": ("datasets", "x64"),
+    "attacks": ("architectures", "example_arch", "notebook"),
+    "features": ("datasets", "image_arch", "main_archs", "notebook", "topr"),
+    "transfer": ("datasets",),
+    "dynamics": ("regimes", "kernel_inputs"),
+}
+
+
+def _load(path):
+    return resolve_extends(yaml.safe_load(path.read_text()), str(REPO))
+
+
+def reduced(config: dict, smoke: dict) -> dict:
+    """`config`'s structure at the smoke config's sizes (see the module docstring)."""
+    out = copy.deepcopy(smoke)
+    out["seed"] = config["seed"]
+    by_source = {ds["source"]: ds for ds in smoke["datasets"].values()}
+    out["datasets"] = {}
+    for name, ds in config["datasets"].items():
+        small = smoke["datasets"].get(name, by_source[ds["source"]])
+        out["datasets"][name] = dict(
+            ds, n_train=small["n_train"], n_test=small["n_test"]
+        )
+    families: dict[str, str] = {}
+    for arch, spec in config["architectures"].items():
+        families.setdefault(spec["family"], arch)
+    used = list(families.values())
+    out["architectures"] = {a: config["architectures"][a] for a in used}
+    for section, keys in STRUCTURE.items():
+        for key in keys:
+            if key in config.get(section, {}):
+                out[section][key] = copy.deepcopy(config[section][key])
+    att = out["attacks"]
+    if att.get("architectures") is not None:  # null = every architecture
+        att["architectures"] = [a for a in att["architectures"] if a in used] or used
+    fallback = families.get("fc", used[0])
+    for section, key in (("attacks", "example_arch"), ("features", "image_arch")):
+        if out[section].get(key) not in used:
+            out[section][key] = fallback
+    feat = out["features"]
+    feat["main_archs"] = [a for a in feat["main_archs"] if a in used] or [fallback]
+    if isinstance(feat.get("topr"), dict) and feat["topr"].get("arch") not in used:
+        feat["topr"]["arch"] = fallback
+    for section in ("attacks", "features"):
+        note = out[section].get("notebook")
+        if note and note.get("arch") not in used:
+            note["arch"] = fallback
+    dyn = config["dynamics"]
+    small = {e["model"]: e for e in smoke["dynamics"]["datasets"].values()}
+    out["dynamics"]["datasets"] = {
+        name: dict(small[entry["model"]]) for name, entry in dyn["datasets"].items()
+    }
+    out["dynamics"]["seeds"] = dyn["seeds"][:2]
+    lin = dyn["linearize"]
+    out["dynamics"]["linearize"] = {
+        "datasets": lin["datasets"],
+        "epochs": [0, 1][: len(lin["epochs"])],
+        "seeds": [s for s in lin["seeds"] if s in out["dynamics"]["seeds"]][:1],
+    }
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["config/paper.yaml", "config/notebook.yaml"])
+def test_shipped_config_runs_end_to_end_at_reduced_size(tmp_path, name):
+    config = reduced(_load(REPO / name), _load(SMOKE))
+    base = write_config(tmp_path, SMOKE)  # absolute data dirs
+    config["data"] = yaml.safe_load(base.read_text())["data"]
+    cfg = tmp_path / "reduced.yaml"
+    cfg.write_text(yaml.safe_dump(config))
+    snakemake(tmp_path, cfg, timeout=3000)
+    proc = snakemake(tmp_path, cfg, "-n")
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+    claims = pd.read_csv(tmp_path / "results/tables/claims.csv")
+    assert list(claims.columns)[: len(COLUMNS)] == COLUMNS
+    assert set(claims["verdict"]) <= {"pass", "fail", "inconclusive"}
+    assert list((tmp_path / "results/figures").glob("*.png"))
+    if config["attacks"].get("notebook"):
+        assert (tmp_path / "results/tables/notebook_reference.csv").exists()
+
+
+def test_reduced_keeps_the_structure_of_the_paper_config():
+    paper = _load(REPO / "config/paper.yaml")
+    out = reduced(paper, _load(SMOKE))
+    assert set(out["datasets"]) == set(paper["datasets"])
+    assert set(out["dynamics"]["datasets"]) == set(paper["dynamics"]["datasets"])
+    assert out["kernels"]["datasets"] == paper["kernels"]["datasets"]
+    assert {s["family"] for s in out["architectures"].values()} == {
+        s["family"] for s in paper["architectures"].values()
+    }
+    assert all(d["n_train"] <= 60 for d in out["datasets"].values())
