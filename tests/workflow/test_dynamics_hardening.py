@@ -2,14 +2,13 @@
 scale: a diverging learning rate fails the training job naming dataset, regime,
 seed, epoch and the config key, with no run file; a truncated checkpoint is
 discarded with a warning and the job completes; config mistakes fail before any
-job; disabling the stage schedules no dynamics job."""
+job (test_workflow.test_bad_config_fails_before_any_job); disabling the stage schedules no dynamics job."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pandas as pd
-import pytest
 import yaml
 from test_workflow import REPO, scheduled_rules, snakemake, write_config
 
@@ -44,22 +43,6 @@ def test_truncated_checkpoint_is_discarded_and_the_job_completes(tmp_path):
     text = (tmp_path / LOG).read_text()
     assert "is unreadable or incomplete" in text and "restarts from scratch" in text
     assert (tmp_path / RUN).exists() and not ckpt.exists()
-
-
-@pytest.mark.parametrize(
-    ("override", "named"),
-    [
-        ({"dynamics.datasets.mnist.n_train": 10**6}, "dynamics.datasets.mnist.n_train"),
-        ({"dynamics.datasets.mnist.ntk_block": 3}, "dynamics.datasets.mnist.ntk_block"),
-        ({"dynamics.linearize.seeds": [7]}, "dynamics.linearize.seeds"),
-    ],
-)
-def test_dynamics_config_mistake_fails_before_any_job(tmp_path, override, named):
-    cfg = write_config(tmp_path, SMOKE, **override)
-    proc = snakemake(tmp_path, cfg, "-n", check=False)
-    assert proc.returncode != 0
-    assert named in proc.stdout + proc.stderr
-    assert not (tmp_path / "results").exists()
 
 
 def test_disabled_dynamics_schedules_no_training(tmp_path):

@@ -155,6 +155,9 @@ def test_local_profile_is_accepted(tmp_path):
         ({"datasets.mnist.n_train": -5}, "-5"),
         ({"architectures.fc1.family": "resnet"}, "resnet"),
         ({"kernels.datasets": ["mnist", "svhn"]}, "svhn"),
+        ({"dynamics.datasets.mnist.n_train": 10**6}, "dynamics.datasets.mnist.n_train"),
+        ({"dynamics.datasets.mnist.ntk_block": 3}, "dynamics.datasets.mnist.ntk_block"),
+        ({"dynamics.linearize.seeds": [7]}, "dynamics.linearize.seeds"),
     ],
 )
 def test_bad_config_fails_before_any_job(tmp_path, override, named):

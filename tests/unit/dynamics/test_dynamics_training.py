@@ -252,6 +252,16 @@ def test_flatten_tree_round_trip_is_exact():
     chex.assert_trees_all_equal_dtypes(back, tree)
 
 
+def _killed_after_epoch_1(run, ckpt):
+    """Checkpoint a run's epochs 0 and 1, then stop as if the job had been killed."""
+    history = []
+    for rec in run.epochs():
+        history.append(rec.metrics)
+        ckpt.save(rec, history)
+        if rec.epoch == 1:
+            break
+
+
 @pytest.mark.parametrize("lin_epoch", [None, 1])
 def test_resume_after_kill_equals_uninterrupted_run(tmp_path, lin_epoch):
     import logging
@@ -263,14 +273,9 @@ def test_resume_after_kill_equals_uninterrupted_run(tmp_path, lin_epoch):
     run_with_checkpoints(
         DynamicsRun(spec, **data), tmp_path / "a.h5", tmp_path / "ca", {}, log, fp
     )
-    # interrupted run: stop after epoch 1 as if the job had been killed
-    ckpt = Checkpoint(tmp_path / "cb", fp, log)
-    history = []
-    for rec in DynamicsRun(spec, **data).epochs():
-        history.append(rec.metrics)
-        ckpt.save(rec, history)
-        if rec.epoch == 1:
-            break
+    _killed_after_epoch_1(
+        DynamicsRun(spec, **data), Checkpoint(tmp_path / "cb", fp, log)
+    )
     run_with_checkpoints(
         DynamicsRun(spec, **data), tmp_path / "b.h5", tmp_path / "cb", {}, log, fp
     )
@@ -389,12 +394,7 @@ def test_truncated_checkpoint_is_discarded_and_training_restarts(tmp_path):
     spec = _spec(epochs=2)
     data = _data()
     ckpt = Checkpoint(tmp_path / "ck", "fp", _log())
-    history = []
-    for rec in DynamicsRun(spec, **data).epochs():
-        history.append(rec.metrics)
-        ckpt.save(rec, history)
-        if rec.epoch == 1:
-            break
+    _killed_after_epoch_1(DynamicsRun(spec, **data), ckpt)
     raw = ckpt.state_path.read_bytes()
     ckpt.state_path.write_bytes(raw[: len(raw) // 2])  # truncated by a crash
     assert ckpt.load(DynamicsRun(spec, **data)) == (None, [])
