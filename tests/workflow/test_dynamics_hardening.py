@@ -1,8 +1,8 @@
 """Dynamics stage (supp. App. E) under bad settings and damaged files, at smoke
 scale: a diverging learning rate fails the training job naming dataset, regime,
 seed, epoch and the config key, with no run file; a truncated checkpoint is
-discarded with a warning and the job completes; config mistakes fail before any
-job (test_workflow.test_bad_config_fails_before_any_job); disabling the stage schedules no dynamics job."""
+discarded with a warning and the job completes; disabling the stage schedules no
+dynamics job. (Config mistakes: test_workflow.test_bad_config_fails_before_any_job.)"""
 
 from __future__ import annotations
 
