@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from typing import Any
 
 
 def pin_one_core() -> None:
@@ -41,6 +42,16 @@ def best_of(fn: Callable[[], object], repeats: int = 3) -> float:
     return best
 
 
+def timed(fn: Callable[..., object], *args: object, **kw: object) -> tuple[float, Any]:
+    """(CPU seconds, result) of one call of ``fn(*args, **kw)``, jax results waited
+    for (no warm-up: for calls that are compiled already or meant to include it)."""
+    import jax
+
+    start = time.process_time()
+    out = jax.block_until_ready(fn(*args, **kw))
+    return time.process_time() - start, out
+
+
 def emit(stage: str, what: str, seconds: float, bound: float, kind: str) -> None:
     """Print the BENCH line of one measurement (and a readable ratio)."""
     print(f"BENCH\t{stage}\t{what}\t{seconds:.6g}\t{bound:.6g}\t{kind}", flush=True)
@@ -49,13 +60,23 @@ def emit(stage: str, what: str, seconds: float, bound: float, kind: str) -> None
     )
 
 
-def matmul_rate(n: int = 1024, dtype: str = "float64", repeats: int = 3) -> float:
-    """This machine's one-core jax matmul rate (FLOP/s) for n x n matrices."""
+def matmul_rate(
+    n: int = 1024,
+    dtype: str = "float64",
+    repeats: int = 3,
+    k: int | None = None,
+    m: int | None = None,
+) -> float:
+    """This machine's one-core jax matmul rate (FLOP/s) of an (n, k) @ (k, m)
+    product in the fast (row-major, no transpose) layout; n x n by default."""
     import jax
     import jax.numpy as jnp
     import numpy as np
 
-    a = jnp.asarray(np.random.default_rng(0).uniform(size=(n, n)), dtype=dtype)
-    f = jax.jit(lambda x: x @ x)
-    t = best_of(lambda: f(a).block_until_ready(), repeats)
-    return 2 * n**3 / t
+    k, m = k or n, m or n
+    rng = np.random.default_rng(0)
+    a = jnp.asarray(rng.uniform(size=(n, k)), dtype=dtype)
+    b = jnp.asarray(rng.uniform(size=(k, m)), dtype=dtype)
+    f = jax.jit(lambda x, y: x @ y)
+    t = best_of(lambda: f(a, b).block_until_ready(), repeats)
+    return 2 * n * k * m / t

@@ -16,56 +16,28 @@ r = rank(X) <= min(n, d), instead of plain GD on W (O(n d m)). Printed:
 * the speed-up of row-space GD over plain GD on W, whose final first layers are
   asserted equal.
 
-The job runs with one XLA thread (scripts/_common.pin_threads); so does this.
+The epoch and the evaluation are also printed as ``BENCH`` lines against their flop
+bounds (benchmarks/_bench.py protocol). Times are CPU seconds, best of --repeats after
+a warm-up, with one XLA thread as the job (scripts/_common.pin_threads;
+`_bench.pin_one_core`).
 
-Run: uv run python benchmarks/bench_twolayer.py [--n 200] [--d 3072] [--width 10000]
+Run: ``./uvw run python benchmarks/bench_twolayer.py [--quick] [--n 200] [--d 3072]
+[--width 10000]`` (``--quick``: 20 epochs, one repeat).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ["XLA_FLAGS"] = (
-    os.environ.get("XLA_FLAGS", "")
-    + " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
-).strip()
+from _bench import best_of, emit, matmul_rate, pin_one_core
+
+pin_one_core()
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ntkadv.transfer import net as twolayer  # noqa: E402
-
-
-def _time(fn, repeats: int = 3) -> float:
-    fn()  # compile
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
-def matmul_rate(n: int, r: int, m: int) -> float:
-    """float32 flop/s of a (n, r) @ (r, m) product in the fast (row-major, no
-    transpose) layout (best of 5 timings of 20 products)."""
-    rng = np.random.default_rng(1)
-    a = jnp.asarray(rng.normal(size=(n, r)), jnp.float32)
-    b = jnp.asarray(rng.normal(size=(r, m)), jnp.float32)
-
-    @jax.jit
-    def many(a, b):
-        def body(i, acc):
-            return acc + (a * (1.0 + i * 1e-7)) @ b
-
-        return jax.lax.fori_loop(0, 20, body, jnp.zeros((n, m), jnp.float32))
-
-    seconds = _time(lambda: many(a, b).block_until_ready(), 5) / 20
-    return 2 * n * r * m / seconds
 
 
 def main() -> None:
@@ -76,7 +48,12 @@ def main() -> None:
     parser.add_argument("--b", type=int, default=100, help="evaluation points")
     parser.add_argument("--epochs", type=int, default=50)
     parser.add_argument("--plain-width", type=int, default=1000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="20 epochs, 1 repeat")
     args = parser.parse_args()
+    if args.quick:
+        args.epochs, args.repeats = 20, 1
+    reps = args.repeats
     n, d, m, b = args.n, args.d, args.width, args.b
     rng = np.random.default_rng(0)
     x = rng.uniform(size=(n, d)).astype(np.float32)
@@ -86,15 +63,15 @@ def main() -> None:
     lr = 0.0025
     basis = jnp.asarray(twolayer.row_space_basis(x))
     r = basis.shape[1]
-    rate = matmul_rate(n, r, m)  # the GD products
-    rate_eval = matmul_rate(b, d, m)  # the evaluation products
+    rate = matmul_rate(n, "float32", 5, r, m)  # the GD products
+    rate_eval = matmul_rate(b, "float32", 5, d, m)  # the evaluation products
 
     # row-space GD at the job's width, per epoch
     net = twolayer.init_net(jax.random.PRNGKey(0), d, m, 1)
     problem = twolayer.gd_problem(net, basis, x, y)
     run = jax.jit(twolayer.gd_run_fn(lr))
     c0 = jnp.zeros((m, r), jnp.float32)
-    t_epoch = _time(lambda: run(c0, problem, args.epochs).block_until_ready())
+    t_epoch = best_of(lambda: run(c0, problem, args.epochs).block_until_ready(), reps)
     t_epoch /= args.epochs
     bound_epoch = 4 * n * r * m / rate
 
@@ -110,7 +87,7 @@ def main() -> None:
         g.block_until_ready()
         return outputs(w0t, net.a, basis, c1, x_adv).block_until_ready()
 
-    t_eval = _time(evaluate)
+    t_eval = best_of(evaluate, reps)
     bound_eval = 2 * b * d * m * 5 / rate_eval
 
     # plain GD on W vs row-space GD (equal results), at a smaller width
@@ -127,8 +104,8 @@ def main() -> None:
 
     problem_small = twolayer.gd_problem(small, basis, x, y)
     cs = jnp.zeros((mp, r), jnp.float32)
-    t_plain = _time(lambda: plain(small.w0).block_until_ready())
-    t_reduced = _time(lambda: run(cs, problem_small, steps).block_until_ready())
+    t_plain = best_of(lambda: plain(small.w0).block_until_ready(), reps)
+    t_reduced = best_of(lambda: run(cs, problem_small, steps).block_until_ready(), reps)
     w_plain = np.asarray(plain(small.w0))
     w_reduced = np.asarray(
         twolayer.first_layer(small, basis, run(cs, problem_small, steps))
@@ -154,6 +131,20 @@ def main() -> None:
         f"plain GD on W vs row-space GD at width {mp}, {steps} epochs: "
         f"{t_plain:.3f} s vs {t_reduced:.3f} s, speed-up x{t_plain / t_reduced:.1f} "
         f"(max relative difference of W - W0: {err:.1e})"
+    )
+    emit(
+        "transfer",
+        f"two-layer GD epoch (n={n}, width {m})",
+        t_epoch,
+        bound_epoch,
+        "4 n r m flops at the (n, r) @ (r, m) float32 matmul rate",
+    )
+    emit(
+        "transfer",
+        f"two-layer evaluation (b={b}, width {m})",
+        t_eval,
+        bound_eval,
+        "10 b d m flops at the (b, d) @ (d, m) float32 matmul rate",
     )
 
 
