@@ -60,6 +60,19 @@ def emit(stage: str, what: str, seconds: float, bound: float, kind: str) -> None
     )
 
 
+def kernel_entry_flops(family: str, depth: int, shape: tuple[int, ...]) -> int:
+    """Flops of one analytic NTK entry Θ(x, x'): the input inner product (2 d) and,
+    for CONV, per layer H·W·(2 f² + 20) (two f x f window sums, f = 3, and the
+    arc-cosine maps; FC layers are O(1) per entry)."""
+    d = 1
+    for size in shape:
+        d *= size
+    if family != "conv":
+        return 2 * d
+    h, w = shape[:2]
+    return 2 * d + depth * h * w * (2 * 3**2 + 20)
+
+
 def matmul_rate(
     n: int = 1024,
     dtype: str = "float64",

@@ -58,7 +58,7 @@ jax.config.update("jax_enable_x64", True)
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from _bench import emit  # noqa: E402
+from _bench import emit, kernel_entry_flops  # noqa: E402
 from ntkadv.kernels import analytic as kernels  # noqa: E402
 from ntkadv.kernels import conv as conv_ntk  # noqa: E402
 from ntkadv.kernels import jacobians  # noqa: E402
@@ -207,7 +207,7 @@ def bench_blocks(args, rates) -> list[dict]:
                 maps = jnp.zeros(entries * h * w)
                 one_pass = jax.jit(lambda a: a * 1.0001 + 0.5)
                 b_pass = depth * timed(one_pass, maps, repeats=args.repeats)[1]
-                flops = 2 * h * w * c + depth * h * w * (2 * FILTER**2 + 20)
+                flops = kernel_entry_flops("conv", depth, shape)
                 b_flop = entries * flops / (rates["matmul_gflops"] * 1e9)
                 rows.append(
                     dict(data=data, depth=depth, n=n, cpu_nt=c_nt, cpu_mine=c_me)

@@ -22,22 +22,27 @@ Printed per family (FC1, CONV1; one thread, as the jobs run):
   multiply-adds, the contraction every kernel entry contains), measured in the same
   run; new / roofline is printed.
 
+Each family's end-to-end scoring is also printed as a ``BENCH`` line
+(benchmarks/_bench.py protocol) against its flop bound at this machine's measured
+float64 matmul rate: the gradient contraction D(x)ᵀ V_K (2 K·m·n·d flops) plus the
+K·m perturbed rows of n kernel entries (`_bench.kernel_entry_flops`: 2 d for FC, so
+two K·m·n·d contractions; plus the window sums and arc-cosine maps for CONV). Times
+are CPU seconds (one thread, as the jobs: `_bench.pin_one_core`).
+
 The true-label correctness of the new and the old route is asserted equal (robust =
 clean AND attacked, the convention of both). Usage:
 
-    uv run python benchmarks/bench_features.py                       # K=100, n=1000
-    uv run python benchmarks/bench_features.py --n-train 300 --k 20  # quick
+    ./uvw run python benchmarks/bench_features.py          # K=100, n=1000
+    ./uvw run python benchmarks/bench_features.py --quick  # K=20, P=4
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-for _var in ("PJRT_NPROC", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")  # one thread, as the compute jobs
+from _bench import emit, kernel_entry_flops, matmul_rate, pin_one_core, timed
+
+pin_one_core()
 
 import jax  # noqa: E402
 
@@ -54,12 +59,6 @@ from ntkadv.kernels.blocked import ntk_gram_blocked  # noqa: E402
 
 SPECS = {"fc": {"family": "fc", "depth": 1}, "conv": {"family": "conv", "depth": 1}}
 SHAPE = (32, 32, 3)
-
-
-def _timed(fn, *args, **kw):
-    start = time.perf_counter()
-    out = fn(*args, **kw)
-    return out, time.perf_counter() - start
 
 
 def direct_scores(kernel_fn, jac, k_x, x, x_train, eigvals, eigvecs, idx, y_tr, y, eps):
@@ -87,7 +86,10 @@ def main() -> None:
     ap.add_argument("--perms", type=int, default=32, help="label permutations P")
     ap.add_argument("--families", default="fc,conv")
     ap.add_argument("--stax", action="store_true", help="also time the NT kernel")
+    ap.add_argument("--quick", action="store_true", help="K=20, P=4, 10 CONV points")
     args = ap.parse_args()
+    if args.quick:
+        args.k, args.perms, args.n_test_conv = 20, 4, 10
     rng = np.random.default_rng(0)
     eps = 8 / 255
     n = args.n_train
@@ -100,7 +102,11 @@ def main() -> None:
     perms = label_permutations(n, args.perms, 0)
     ys = np.concatenate([y_train[None], rescore.permuted_targets(y_train, perms)])
     d = int(np.prod(SHAPE))
-    print(f"n_train={n}, K={args.k}, d={d}, P={args.perms}, one thread")
+    rate = matmul_rate()
+    print(
+        f"n_train={n}, K={args.k}, d={d}, P={args.perms}, one thread, float64 "
+        f"matmul {rate / 1e9:.1f} GFLOP/s"
+    )
     for family in args.families.split(","):
         m = args.n_test if family == "fc" else args.n_test_conv
         x = rng.uniform(size=(m, *SHAPE))
@@ -108,7 +114,7 @@ def main() -> None:
         y = rng.choice([-1.0, 1.0], size=(m, 1))
         kernel_fn = kernel_fn_from_spec(SPECS[family])
         build = jacobians.input_jacobian_fn(kernel_fn, family)
-        jac, t_build = _timed(build, x, x_train, 100)
+        t_build, jac = timed(build, x, x_train, 100)
         k_x = ntk_gram_blocked(kernel_fn, x, x_train, 100, symmetric=False)
         project = PairProjector(kernel_fn, x_train, 100, 100)
         project(xf[:1], np.ones((1, d)), np.ones(1), eigvecs[:, :1], eps)  # compile
@@ -126,8 +132,8 @@ def main() -> None:
             )
             return rescore.rescore(lf, ys, y, "binary")
 
-        res, t_new = _timed(new_route)
-        (clean, robust), t_old = _timed(
+        t_new, res = timed(new_route)
+        t_old, (clean, robust) = timed(
             direct_scores,
             kernel_fn,
             jac,
@@ -147,14 +153,14 @@ def main() -> None:
         pts = np.clip(xf[None] + eps * rng.choice([-1.0, 1.0], (args.k, m, d)), 0, 1)
         pts = pts.reshape(-1, *SHAPE)
         ntk_gram_blocked(kernel_fn, pts[:100], x_train, 100, symmetric=False)
-        _, t_rows = _timed(
+        t_rows, _ = timed(
             ntk_gram_blocked, kernel_fn, pts, x_train, 100, symmetric=False
         )
         # roofline: the inner products of every kernel entry as one float64 GEMM
         a = pts.reshape(-1, d)
         b = x_train.reshape(n, d).T.copy()
         a[:10] @ b
-        _, t_gemm = _timed(np.matmul, a, b)
+        t_gemm, _ = timed(np.matmul, a, b)
         k = args.k
         line = (
             f"[{family}] m={m}: cache build {t_build:.2f} s (once per kernel) | "
@@ -169,10 +175,20 @@ def main() -> None:
             f"alone = {t_new / t_rows:.2f}x; new / roofline = {t_new / t_gemm:.1f}x "
             f"(new + cache build) / roofline = {(t_new + t_build) / t_gemm:.1f}x"
         )
+        entry = kernel_entry_flops(family, SPECS[family]["depth"], SHAPE)
+        flops = k * m * n * (2 * d + entry)  # D(x)ᵀ V_K, then K·m perturbed rows
+        emit(
+            "features",
+            f"{family.upper()}1 scoring per feature (m={m}, n={n}, 1 + {args.perms} "
+            "label sets)",
+            t_new / k,
+            flops / rate / k,
+            "gradient contraction + perturbed rows, flops at the matmul rate",
+        )
         if args.stax and family == "conv":
             nt_fn = kernel_fn_from_spec(SPECS[family], implementation="stax")
             ntk_gram_blocked(nt_fn, x[:2], x_train[:100], 100, symmetric=False)
-            _, t_nt = _timed(
+            t_nt, _ = timed(
                 direct_scores,
                 nt_fn,
                 jac,
