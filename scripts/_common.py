@@ -55,6 +55,25 @@ def pin_threads(threads: int) -> None:
     os.environ["MKL_NUM_THREADS"] = str(threads)
 
 
+#: jax's persistent compilation cache of the jax jobs, relative to the working
+#: directory (override with NTKADV_JAX_CACHE; empty = off). Jobs with the same
+#: shapes (seeds, regimes, kernels of one family) then compile each program once per
+#: run: a dynamics run's XLA compilations take 2-8 s, an eNTK/CNN step program
+#: 6.9 s cold vs 1.8 s from the cache (measured here, jax 0.4.35 CPU).
+JAX_CACHE = ".snakemake/jax-cache"
+
+
+def enable_compile_cache() -> None:
+    """Point jax's persistent compilation cache at `JAX_CACHE` (after import jax)."""
+    import jax
+
+    path = os.environ.get("NTKADV_JAX_CACHE", JAX_CACHE)
+    if not path:
+        return
+    jax.config.update("jax_compilation_cache_dir", os.path.abspath(path))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+
+
 class EnvImportGuard(importlib.abc.MetaPathFinder):
     """Refuse top-level modules that the rule's conda env does not provide.
 
@@ -122,6 +141,7 @@ def start(smk: Any, *, jax: bool = False, x64: bool | None = None) -> logging.Lo
     guard_imports(smk.rule)
     if jax:
         pin_threads(smk.threads)
+        enable_compile_cache()
     if x64 is not None:
         import jax as jax_module
 

@@ -130,6 +130,33 @@ def test_one_thread_jobs_really_run_on_one_core():
     assert pins.split() == ["1", "1"]
 
 
+def test_jax_jobs_share_a_persistent_compilation_cache(tmp_path):
+    """enable_compile_cache: a compiled program lands in the cache directory, and
+    a second process finds it there (a cache hit, counted by jax's own event)."""
+    cache = tmp_path / "cache"
+    probe = (
+        "import os, _common\n"
+        "_common.pin_threads(1)\n"
+        "import jax, jax.numpy as jnp\n"
+        "from jax._src import monitoring\n"
+        "hits = []\n"
+        "monitoring.register_event_listener("
+        "lambda e, **k: hits.append(e) if 'cache_hits' in e else None)\n"
+        "_common.enable_compile_cache()\n"
+        "jax.config.update('jax_persistent_cache_min_compile_time_secs', 0.0)\n"
+        "def f(x):\n"
+        "    for _ in range(30): x = jnp.sin(x) @ x\n"
+        "    return x\n"
+        "jax.jit(f)(jnp.ones((8, 8))).block_until_ready()\n"
+        "print(len(hits))\n"
+    )
+    env = {**os.environ, "NTKADV_JAX_CACHE": str(cache)}
+    first = _python(probe, env)[0]
+    assert list(cache.glob("jit_f-*")), "nothing was written to the cache"
+    second = _python(probe, env)[0]
+    assert int(first) == 0 and int(second) >= 1
+
+
 def test_uncaught_errors_reach_the_console_in_one_line(tmp_path):
     """A job's error is one console line naming the rule and the path (the full
     traceback goes to the log), e.g. a disk that cannot hold an output."""
