@@ -16,30 +16,6 @@ import pandas as pd
 
 from ntkadv.claims.core import COLUMNS, VERDICTS
 
-#: Columns of the stage tables written before the claims core (converted on merge
-#: until every stage writes `COLUMNS`).
-LEGACY = ["finding", "description", "paper_claim", "measured", "criterion", "status"]
-
-
-def from_legacy(table: pd.DataFrame) -> pd.DataFrame:
-    """A legacy stage table (`LEGACY` columns) in `COLUMNS` form (no null / SE)."""
-    return pd.DataFrame(
-        {
-            "finding": table["finding"],
-            "dataset": "",
-            "claim": table["paper_claim"],
-            "statistic": table["description"],
-            "measured": np.nan,
-            "null": np.nan,
-            "effect": np.nan,
-            "effect_se": np.nan,
-            "criterion": table["criterion"],
-            "verdict": table["status"],
-            "note": "legacy row (no null control): " + table["measured"].astype(str),
-            "figure": "",
-        }
-    )
-
 
 def merge_claims(tables: Iterable[pd.DataFrame], stages: Iterable[str]) -> pd.DataFrame:
     """Concatenate per-stage claims tables, checked and sorted by finding number.
@@ -56,8 +32,6 @@ def merge_claims(tables: Iterable[pd.DataFrame], stages: Iterable[str]) -> pd.Da
     """
     frames = []
     for stage, table in zip(stages, tables, strict=True):
-        if "verdict" not in table.columns and set(LEGACY) <= set(table.columns):
-            table = from_legacy(table)
         missing = [c for c in COLUMNS if c not in table.columns]
         if missing:
             raise ValueError(f"claims table of stage '{stage}' lacks columns {missing}")

@@ -44,6 +44,7 @@ from ntkadv import h5io
 from ntkadv.kernels.blocked import block_starts, pad_rows
 from ntkadv.sizing import FORM_OF_FAMILY, dense_tile_rows
 from ntkadv.typing import Form, KernelFn
+
 _STREAM_BYTES = 2**26  # dense rows read per contraction step (~64 MB of float32)
 
 

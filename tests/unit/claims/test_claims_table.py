@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from ntkadv.claims.core import COLUMNS, Evidence, claim_row
-from ntkadv.claims.table import LEGACY, merge_claims, to_markdown
+from ntkadv.claims.table import merge_claims, to_markdown
 
 
 def row(finding, verdict="pass", dataset="mnist"):
@@ -29,16 +28,6 @@ def test_merge_sorts_numerically_and_tags_stage():
     assert "[f.png](../figures/f.png)" in md
     assert "0.4 ± 0.1" in md and "**fail**" in md
     assert md.count("\n1. (finding 2") == 1
-
-
-def test_legacy_stage_tables_are_converted():
-    legacy = pd.DataFrame(
-        [dict(zip(LEGACY, [3, "desc", "paper", "0.9", "crit", "pass"], strict=True))]
-    )
-    merged = merge_claims([legacy], ["old"])
-    assert merged.loc[0, "verdict"] == "pass"
-    assert np.isnan(merged.loc[0, "effect"])
-    assert "legacy row" in merged.loc[0, "note"]
 
 
 @pytest.mark.parametrize(
