@@ -1,8 +1,8 @@
 """Benchmark of rule attack_ntk per family: time vs a lower bound measured in the run.
 
 For each architecture (default FC1 and CONV1 on binary CIFAR, the laptop config's
-sizes and budgets) it times, on the workflow's own caches (results/ of a run of the
-config):
+sizes and budgets) it times, on the workflow's own caches or on random inputs (see
+Inputs below):
 
 * lower bound: the Jacobian contraction of the suite (every machine and time at
   once) + every closed-form point's kernel row and every PGD step at the kernel-row
@@ -15,27 +15,34 @@ config):
   permuted-label nulls and the random-sign control.
 
 It prints each time (CPU seconds of the process: XLA runs on one thread, as in the
-rule, and CPU time does not count other users of a shared machine) and its ratio to
-the lower bound. Peak memory is in the rule's
-benchmark TSV (results/benchmarks/attack_ntk/...; max_rss).
+rule, `_bench.pin_one_core`, and CPU time does not count other users of a shared
+machine) and its ratio to the lower bound, and one ``BENCH`` line per arch and
+`attack_kernel_machine` variant against that bound (benchmarks/_bench.py protocol;
+with ``--loops`` also the suite's PGD loop form against the fastest one). One
+untimed P = 0 run first compiles the suite's functions (the bound's rates exclude
+compilation too). Peak memory
+is in the rule's benchmark TSV (results/benchmarks/attack_ntk/...; max_rss).
 
-Run (after the caches exist, e.g. `snakemake results/ntk/cifar2/conv1/jacobian.h5
-results/spectra/cifar2/conv1/eigh.h5 ...`):
-    uv run python benchmarks/bench_attacks.py --results results [--archs fc1,conv1]
-        [--loops]
+Inputs: the workflow's own caches (results/ of a run of the config; e.g. `snakemake
+results/ntk/cifar2/conv1/jacobian.h5 results/spectra/cifar2/conv1/eigh.h5 ...`), or
+with ``--quick`` (or ``--random``) random images and ±1 labels of the dataset's shape
+(n_train 200, n_test 50; Gram, spectrum and Jacobian cache built in memory), so it
+runs without a results directory; ``--quick`` also skips "before" and P = 0.
+
+Run:
+    ./uvw run python benchmarks/bench_attacks.py [--quick] [--results results]
+        [--archs fc1,conv1] [--loops]
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault(
-    "XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
-)
+from _bench import emit, pin_one_core, timed
+
+pin_one_core()
 REPO = Path(__file__).resolve().parents[1]
 
 import jax  # noqa: E402
@@ -52,8 +59,11 @@ from ntkadv.config import settings_from  # noqa: E402
 from ntkadv.data import load_prepared  # noqa: E402
 from ntkadv.kernels.analytic import full_spec, kernel_fn_from_spec  # noqa: E402
 from ntkadv.kernels.blocked import ntk_gram_blocked  # noqa: E402
-from ntkadv.kernels.jacobians import load_input_jacobian  # noqa: E402
+from ntkadv.kernels.jacobians import input_jacobian_fn, load_input_jacobian  # noqa: E402
 from ntkadv.spectra import predictor  # noqa: E402
+from ntkadv.spectra.eigh import eigendecompose  # noqa: E402
+
+SHAPES = {"mnist": (28, 28, 1), "cifar10": (32, 32, 3)}
 
 
 def settings_for(config: dict, dataset: str, arch: str, n_perm=None) -> AttackSettings:
@@ -85,11 +95,36 @@ def clock() -> float:
     return time.process_time()
 
 
-def timed(fn):
-    start = clock()
-    out = fn()
-    jax.block_until_ready(out) if isinstance(out, jax.Array) else None
-    return clock() - start, out
+def random_caches(kernel_fn, config: dict, dataset: str, arch: str, n: int, m: int):
+    """(data, k_test_train, spectrum, jacobian) of random images and targets of the
+    dataset's shape, built in memory as the kernel rules build them."""
+    spec = config["datasets"][dataset]
+    k = len(spec["classes"])
+    rng = np.random.default_rng(0)
+    data = {"attrs": {"task": "binary" if k == 2 else "multiclass"}}
+    for split, size in (("train", n), ("test", m)):
+        data[f"x_{split}"] = rng.uniform(size=(size, *SHAPES[spec["source"]]))
+        labels = rng.integers(0, k, size)
+        data[f"y_{split}"] = (
+            (2.0 * labels - 1.0)[:, None] if k == 2 else np.eye(k)[labels]
+        )
+    family = config["architectures"][arch]["family"]
+    block = config["kernels"]["block_size"]
+    x_train, x_test = data["x_train"], data["x_test"]
+    gram = ntk_gram_blocked(kernel_fn, x_train, None, block)
+    k_test = ntk_gram_blocked(kernel_fn, x_test, x_train, block, symmetric=False)
+    eig = eigendecompose(gram)
+    jac = input_jacobian_fn(kernel_fn, family)(x_test, x_train, block)
+    return data, k_test, (eig.eigvals, eig.eigvecs), jac
+
+
+def file_caches(r: Path, dataset: str, arch: str):
+    """(data, k_test_train, spectrum, jacobian) from a workflow's results/ `r`."""
+    data = load_prepared(r / f"data/{dataset}.h5")
+    k_test = h5io.read(r / f"ntk/{dataset}/{arch}/gram.h5", ["k_test_train"])
+    eig = h5io.read(r / f"spectra/{dataset}/{arch}/eigh.h5", ["eigvals", "eigvecs"])
+    jac = load_input_jacobian(r / f"ntk/{dataset}/{arch}/jacobian.h5")
+    return data, k_test["k_test_train"], (eig["eigvals"], eig["eigvecs"]), jac
 
 
 def before(kernel_fn, data, k_test, spectrum, jac, s: AttackSettings) -> float:
@@ -212,7 +247,7 @@ def lower_bound(data, spectrum, jac, s: AttackSettings, rate, random_sign) -> di
     return {"bound": bound, "contract": t_contract, "rows": closed * m, "pgd": pgd_rows}
 
 
-def loop_variants(kernel_fn, data, s: AttackSettings) -> None:
+def loop_variants(kernel_fn, data, s: AttackSettings, arch: str) -> None:
     """PGD steps as a Python loop of a jitted step, a lax.fori_loop or unrolled, on
     one block of the suite's shape (compile and run CPU seconds)."""
     task = data["attrs"]["task"]
@@ -225,6 +260,7 @@ def loop_variants(kernel_fn, data, s: AttackSettings) -> None:
     c = jnp.asarray(np.random.default_rng(0).normal(size=(x_train.shape[0], 3 * k)))
     cidx, eps = jnp.arange(b) % 3, jnp.full(b, s.eps)
     steps = s.budget.pgd_steps or s.pgd_steps
+    runs = {}
     for loop in ("python", "fori", "unrolled"):
         fn = pgd.pgd_rows_fn(kernel_fn, task, steps, x_train.shape[1:], loop)
         args = (x0, y, jnp.ones_like(x0), cidx, eps, eps * s.pgd_rel_step, x_train, c)
@@ -234,6 +270,10 @@ def loop_variants(kernel_fn, data, s: AttackSettings) -> None:
             f"  PGD-{steps} loop {loop:8s} {b} rows: first call {t_first:6.2f} s, "
             f"then {t_run:6.2f} s ({t_run / b * 1e3:.2f} ms per row)"
         )
+        runs[loop] = t_run
+    best = min(runs, key=runs.get)
+    what = f"{arch} PGD-{steps} block of {b} rows, fori loop (the suite's)"
+    emit("attacks", what, runs["fori"], runs[best], f"fastest loop form ({best})")
 
 
 def main() -> None:
@@ -246,34 +286,48 @@ def main() -> None:
     parser.add_argument(
         "--loops", action="store_true", help="also compare PGD loop forms"
     )
+    parser.add_argument(
+        "--random", action="store_true", help="random inputs instead of --results"
+    )
+    parser.add_argument("--n-train", type=int, default=200, help="with --random")
+    parser.add_argument("--n-test", type=int, default=50, help="with --random")
+    parser.add_argument(
+        "--quick", action="store_true", help="--random, --skip-before, no P = 0"
+    )
     args = parser.parse_args()
+    args.random |= args.quick
+    args.skip_before |= args.quick
     config = yaml.safe_load(Path(args.config).read_text())
-    r = Path(args.results)
-    data = load_prepared(r / f"data/{args.dataset}.h5")
-    print(f"{args.dataset}: n_train {data['x_train'].shape[0]}, jax {jax.__version__}")
+    print(f"{args.dataset}: jax {jax.__version__}, one thread")
     for arch in args.archs.split(","):
         s = settings_for(config, args.dataset, arch)
         kernel_fn = kernel_fn_from_spec(full_spec(s.arch))
-        k_test = h5io.read(r / f"ntk/{args.dataset}/{arch}/gram.h5", ["k_test_train"])
-        eig = h5io.read(
-            r / f"spectra/{args.dataset}/{arch}/eigh.h5", ["eigvals", "eigvecs"]
+        if args.random:
+            caches = random_caches(
+                kernel_fn, config, args.dataset, arch, args.n_train, args.n_test
+            )
+        else:
+            caches = file_caches(Path(args.results), args.dataset, arch)
+        data, k_test, spectrum, jac = caches
+        print(
+            f"{arch}: n_train {data['x_train'].shape[0]}, n_test "
+            f"{data['x_test'].shape[0]}" + (" (random inputs)" if args.random else "")
         )
-        spectrum = (eig["eigvals"], eig["eigvecs"])
-        jac = load_input_jacobian(r / f"ntk/{args.dataset}/{arch}/jacobian.h5")
-        k_test = k_test["k_test_train"]
         rate = rates(kernel_fn, data, s)
         print(
             f"{arch} ({s.arch['family']}): kernel rows {rate['n'] / rate['fwd']:.3g} "
             f"entries/s, PGD gradient rows {rate['n'] / rate['grad']:.3g} entries/s"
         )
         if args.loops:
-            loop_variants(kernel_fn, data, s)
-        variants = [
-            ("after, P = 0", 0, True),
-            (f"after, P = {s.null_permutations}", None, True),
-        ]
+            loop_variants(kernel_fn, data, s, arch)
+        variants = [(f"after, P = {s.null_permutations}", None, True)]
+        if not args.quick:
+            variants.insert(0, ("after, P = 0", 0, True))
         if not args.skip_before:
             variants.insert(0, ("before (true labels only)", 0, False))
+        # warm-up (XLA compilation, excluded from the times as from the bound)
+        st = settings_for(config, args.dataset, arch, 0)
+        attack_kernel_machine(kernel_fn, data, k_test, spectrum, jac, st)
         for label, n_perm, new in variants:
             st = settings_for(config, args.dataset, arch, n_perm)
             lb = lower_bound(data, spectrum, jac, st, rate, random_sign=new)
@@ -289,6 +343,14 @@ def main() -> None:
                 f"(contraction {lb['contract']:.2f} s, {lb['rows']} kernel rows, "
                 f"{lb['pgd']} PGD rows)  ratio {t / lb['bound']:5.2f}",
                 flush=True,
+            )
+            emit(
+                "attacks",
+                f"{arch} {label} (m={data['x_test'].shape[0]}, "
+                f"n={data['x_train'].shape[0]})",
+                t,
+                lb["bound"],
+                "Jacobian contraction + kernel rows, PGD steps at measured row rates",
             )
 
 
