@@ -21,14 +21,17 @@ Times are CPU seconds of the best call (with XLA on one thread, the compute time
 unlike wall time it does not grow when other jobs share the core).
 
 An implementation (other than the first, the reference) is skipped at a B where its
-time at the previous B, scaled by B^2, exceeds ``--max-seconds``. XLA:CPU is
-confined to one thread: the CPU affinity is set to one core while jax creates its
-CPU client (so every intra-op pool has one thread) and restored afterwards
-(``--xla_cpu_multi_thread_eigen=false`` alone leaves matmuls on all cores; see
-benchmarks/bench_dynamics_epoch.py). Each measurement runs in a fresh process.
+time at the previous B, scaled by B^2, exceeds ``--max-seconds``. XLA:CPU runs as in
+the dynamics jobs (`_bench.pin_one_core`: one thread, the legacy CPU runtime). Each
+measurement runs in a fresh process.
 
-Measured here (jax 0.4.35, 2-core Xeon shared with other jobs; CPU s, best of 3;
-the full table with the roofline is in the docstring of ntkadv/entk.py):
+Per model and B, ``BENCH`` lines (benchmarks/_bench.py protocol) give the layerwise
+eNTK (what the stage's default 'auto' resolves to on these CNNs) against the roofline
+and against neural-tangents' implementation 1 (the best alternative, when measured).
+
+Measured here (jax 0.4.35, XLA's thunk runtime then, 2-core Xeon shared with other
+jobs; CPU s, best of 3; the full table with the roofline is in the docstring of
+ntkadv/entk.py):
 
     model     B   impl. 1  ntk_vp  struct_der  jac_gemm  layerwise  (ratio l/1)
     cnn      10   0.76     0.81    0.080       0.78      0.060      0.08
@@ -41,9 +44,10 @@ float32 vs float64 (B = 10): MNIST 6e-7 (impl. 1) and 1.6e-7 (struct_der,
 layerwise); CIFAR 1.7e-4 for all three, from a single ReLU pre-activation within
 float32 rounding of zero (see ntkadv/entk.py), not from accumulation.
 
-Run: ``.venv/bin/python benchmarks/bench_entk.py [--mnist-b 10,20,50]
+Run: ``./uvw run python benchmarks/bench_entk.py [--quick] [--mnist-b 10,20,50]
 [--cifar-b 10,25] [--repeats 3]`` (~8 min with the defaults, mostly impl. 1 at
-MNIST B = 50; peak ~3.5 GB).
+MNIST B = 50; peak ~3.5 GB; ``--quick``: B = 10, impl. 1 and layerwise only, one
+repeat, no float64 check).
 """
 
 from __future__ import annotations
@@ -51,35 +55,15 @@ from __future__ import annotations
 import argparse
 import ctypes
 import json
-import os
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-_ALLOWED_CPUS = os.sched_getaffinity(0)
+from _bench import emit, pin_one_core
 
-
-def confine_xla_to_one_thread() -> None:
-    """Pin this process to one CPU so jax sizes its thread pools to one thread.
-
-    Call before jax creates its CPU client; :func:`release_cpu_affinity` afterwards.
-    """
-    os.sched_setaffinity(0, {min(_ALLOWED_CPUS)})
-
-
-def release_cpu_affinity() -> None:
-    """Give every thread of the process all allowed CPUs again (pools stay 1-wide)."""
-    for tid in os.listdir("/proc/self/task"):
-        try:
-            os.sched_setaffinity(int(tid), _ALLOWED_CPUS)
-        except OSError:  # thread exited meanwhile
-            pass
-
-
-confine_xla_to_one_thread()
+pin_one_core()
 from ntkadv import compat  # noqa: E402
 
 compat.skip_tensorflow_interop()
@@ -87,9 +71,6 @@ compat.skip_tensorflow_interop()
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
-
-jax.devices()  # create the CPU client (1-thread pools) ...
-release_cpu_affinity()  # ... then let the OS place its threads freely
 
 from ntkadv.dynamics import entk, models  # noqa: E402
 
@@ -288,6 +269,15 @@ def bench_model(name: str, sizes: list[int], args, tmp: Path) -> list[dict]:
                 flush=True,
             )
             last[impl] = (row["cpu"], b)
+        measured = {r["impl"]: r["cpu"] for r in rows if r["B"] == b and "cpu" in r}
+        if "layerwise" in measured:
+            what = f"eNTK layerwise {name} B={b}"
+            kind = "dense-J roofline: J Jᵀ GEMM + vmapped vjp"
+            emit("dynamics", what, measured["layerwise"], roof["bound"], kind)
+        if {"layerwise", "jacobian_contraction"} <= measured.keys():
+            t_nt = measured["jacobian_contraction"]
+            kind = "neural-tangents implementation 1"
+            emit("dynamics", what, measured["layerwise"], t_nt, kind)
     return rows
 
 
@@ -358,14 +348,18 @@ def main() -> None:
         "B^2 from its previous B, exceeds this",
     )
     parser.add_argument("--x64-b", type=int, default=10, help="0 skips the check")
+    parser.add_argument("--quick", action="store_true", help="B = 10, 1 repeat")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.quick:
+        args.mnist_b = args.cifar_b = "10"
+        args.impls, args.repeats, args.x64_b = "jacobian_contraction,layerwise", 1, 0
     if args.child:
         name, b, impl, repeats, out_path = args.child.split(",")
         print(json.dumps(measure_one(name, int(b), impl, int(repeats), out_path)))
         return
     args.impls = args.impls.split(",")
-    print(f"jax {jax.__version__}, devices {jax.devices()}, XLA confined to 1 thread")
+    print(f"jax {jax.__version__}, devices {jax.devices()}, XLA on 1 thread")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name, sizes in (("cnn", args.mnist_b), ("cnn_mega", args.cifar_b)):
