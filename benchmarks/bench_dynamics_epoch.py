@@ -1,32 +1,41 @@
 """One epoch of the dynamics stage at the laptop shapes: where the time goes.
 
-Builds the laptop runs of config.yaml (``dynamics.datasets``) with
-``training.spec_from_settings`` / ``prefix_subsets`` / ``DynamicsRun`` on
-random data of the right shapes (PGD training; MNIST ``CNN``: 500 images, batch 25,
-PGD-10 at alpha 0.1 / eps 0.3, eval 100 + 100 images with PGD-10, eNTK B = 20;
-CIFAR-10 ``CNN_mega``: 100 images, batch 10, PGD-5 at 2/255 / 8/255, eval 40 + 60
-with PGD-5, eNTK B = 10) and reports
+Builds the laptop runs of config.yaml (``dynamics.datasets`` with the shared
+``dynamics`` keys and the dataset's eps, as workflow/rules/helpers/dynamics.smk) with
+``training.spec_from_settings`` / ``prefix_subsets`` / ``DynamicsRun`` on random data
+of the right shapes (PGD training; MNIST ``CNN``, CIFAR-10 ``CNN_mega``) and reports
 
 1. whether XLA:CPU really runs on one thread (CPU time / wall time of a matmul and
    a convolution, in fresh processes) under three ways of pinning it: none; the
-   ``XLA_FLAGS`` of ``scripts/_common.single_thread_xla``; confining the process to
-   one CPU while jax creates its client, then releasing the affinity;
+   ``XLA_FLAGS`` the workflow pinned with before ``PJRT_NPROC`` (the former
+   ``scripts/_common.single_thread_xla``); confining the process to one CPU while
+   jax creates its client, then releasing the affinity;
 2. this core's float32 matmul and convolution throughput (XLA, one thread);
 3. epochs 0-2 of the real ``DynamicsRun.epochs()`` with the number of XLA
    compilations in each (``jax.monitoring`` backend-compile events), so a retrace
    per epoch would show up;
 4. a steady-state epoch split into train steps (of which attack generation and
    plain SGD), evaluation (of which the eval PGD), eNTK and the rest (Python,
-   slicing, host transfers), with XLA's flop counts
-   (``jit(f).lower(...).compile().cost_analysis()``) and the achieved GFLOP/s;
-5. measured speed-ups: the layerwise eNTK (dynamics.entk), XLA's legacy (non-thunk)
-   CPU runtime (``--xla_cpu_use_thunk_runtime=false``, in a fresh process), a
+   slicing, host transfers), with XLA's flop counts (``jit(f).lower(...)
+   .cost_analysis()``: the HLO before optimisation, the same count under either
+   runtime, within 0.3% of the thunk runtime's compiled count) and the achieved
+   GFLOP/s; and a linearised epoch (train steps + evaluation of the linearised
+   model, supp. E.1) on the datasets of ``dynamics.linearize``;
+5. measured speed-ups: the layerwise eNTK (dynamics.entk; when the runs use another
+   one), XLA's legacy (non-thunk) CPU runtime against the thunk one (the other
+   ``--runtime``, in a fresh process), a
    whole epoch of SGD steps under one ``jit`` + ``lax.scan``, buffer donation,
    one merged evaluation call, and the compile time a persistent compilation
    cache would save per run.
 
+Each part (train steps, attack generation, evaluation, eNTK, linearised epoch) is
+also printed as a ``BENCH`` line (benchmarks/_bench.py protocol) against its XLA flop
+count at this core's measured float32 matmul rate (2048^3).
+
 Measured here (jax 0.4.35, 2-core Xeon shared with other jobs; CPU seconds of a
-steady epoch, two runs; GFLOP from XLA's cost analysis):
+steady epoch, two runs; GFLOP from XLA's cost analysis; thunk runtime and the laptop
+sizes of the time: MNIST 500 images, batch 25, eNTK B = 20 by implementation 1;
+CIFAR-10 100 images, batch 10, eval 40 + 60, eNTK B = 10):
 
 * Thread pin. ``XLA_FLAGS="--xla_cpu_multi_thread_eigen=false
   intra_op_parallelism_threads=1"`` (scripts/_common.single_thread_xla) makes
@@ -74,11 +83,15 @@ donation 0 +- 3%; one merged eval call instead of two 0 to -9%; a persistent
 compilation cache works on CPU (first call 2.6-3.8 -> 1.8-2.8 s warm) but can
 save at most the compile seconds above (<= 0.6 s per epoch).
 
-Run: ``.venv/bin/python benchmarks/bench_dynamics_epoch.py [--datasets mnist,cifar10]
-[--repeats 2]`` (~8 min on a loaded machine). ``--pin {affinity,flags,none}`` and
-``--runtime {thunk,legacy}`` choose how this process runs XLA; ``--entk layerwise``
-patches ``dsteps.ntk_fn_for`` (here only) to emulate the stage using
-ntkadv.dynamics.entk; ``--no-pin-check --no-legacy --no-candidates`` keep it short.
+Run: ``./uvw run python benchmarks/bench_dynamics_epoch.py [--quick] [--datasets
+mnist,cifar10] [--repeats 2]`` (~8 min on a loaded machine). ``--pin
+{affinity,flags,none}`` and ``--runtime {legacy,thunk}`` choose how this process runs
+XLA (default: one thread and the legacy runtime, as the jobs: scripts/_common.
+pin_threads); ``--entk IMPL`` replaces config.yaml's ``dynamics.ntk_implementation``;
+``--no-pin-check --no-legacy --no-candidates --no-cache-probe --no-linear`` keep it
+short (``--no-legacy`` skips the comparison with the other runtime). ``--quick``:
+all five, parts only (no whole epochs), the first ``QUICK_STEPS`` SGD steps, one
+repeat, the linearised epoch not measured.
 """
 
 from __future__ import annotations
@@ -92,15 +105,19 @@ import sys
 import tempfile
 import threading
 import time
+from pathlib import Path
+
+from _bench import emit
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 _ALLOWED_CPUS = os.sched_getaffinity(0)
 PIN_MODES = ("affinity", "flags", "none")
-RUNTIMES = ("thunk", "legacy")
-# scripts/_common.single_thread_xla (the workflow's current pin)
+RUNTIMES = ("legacy", "thunk")
+# the former scripts/_common.single_thread_xla (now: PJRT_NPROC, _common.pin_threads)
 WORKFLOW_FLAGS = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 LEGACY_FLAG = "--xla_cpu_use_thunk_runtime=false"
 SCAN_BATCHES = 3  # SGD steps timed under lax.scan (measured 20x slower than a loop)
+QUICK_STEPS = 4  # --quick: SGD steps per epoch (a prefix of the training set)
 
 
 def _early_option(name: str, default: str) -> str:
@@ -141,7 +158,7 @@ def release_cpu_affinity() -> None:
 
 
 PIN = _early_option("--pin", "affinity")
-RUNTIME = _early_option("--runtime", "thunk")
+RUNTIME = _early_option("--runtime", "legacy")
 pin_before_jax(PIN, RUNTIME)
 from ntkadv import compat  # noqa: E402
 
@@ -150,6 +167,7 @@ compat.skip_tensorflow_interop()
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
+import yaml  # noqa: E402
 
 jax.devices()  # build the CPU client (and its thread pools) now
 if PIN == "affinity":
@@ -159,47 +177,11 @@ from ntkadv.dynamics import entk, training  # noqa: E402
 from ntkadv.dynamics import steps as dsteps  # noqa: E402
 from ntkadv.dynamics.measures import kernel_matrix  # noqa: E402
 
-# config.yaml dynamics.datasets (laptop), merged with the shared dynamics keys
-SHARED = {
-    "kernel_inputs": "clean",
-    "ntk_implementation": "jacobian_contraction",
-    "ntk_block": 0,
-    "eval_batch": 250,
-}
-LAPTOP = {
-    "mnist": {
-        "model": "cnn",
-        "shape": (28, 28, 1),
-        "eps": 0.3,
-        "n_train": 500,
-        "n_test": 100,
-        "batch_size": 25,
-        "epochs": 15,
-        "learning_rate": 0.1,
-        "kernel_batch": 20,
-        "alpha": 0.1,
-        "pgd_steps": 10,
-        "eval_pgd_steps": 10,
-        "n_eval_train": 100,
-        "n_eval_test": 100,
-    },
-    "cifar10": {
-        "model": "cnn_mega",
-        "shape": (32, 32, 3),
-        "eps": 8 / 255,
-        "n_train": 100,
-        "n_test": 60,
-        "batch_size": 10,
-        "epochs": 14,
-        "learning_rate": 0.01,
-        "kernel_batch": 10,
-        "alpha": 2 / 255,
-        "pgd_steps": 5,
-        "eval_pgd_steps": 5,
-        "n_eval_train": 40,
-        "n_eval_test": 60,
-    },
-}
+CONFIG = Path(__file__).resolve().parents[1] / "config.yaml"
+SHAPES = {"cnn": (28, 28, 1), "cnn_mega": (32, 32, 3)}
+# settings replaced from the command line: ntk_implementation (--entk), max_steps
+# (--quick: SGD steps per epoch)
+OVERRIDES: dict = {}
 
 
 # ------------------------------------------------------------------ measurement
@@ -220,12 +202,13 @@ def timed(fn, repeats: int) -> dict[str, float]:
 def flops_of(jitted, *args) -> float:
     """XLA's flop count of one call of a jitted function at these arguments.
 
-    NaN under the legacy runtime: its cost analysis does not count the oneDNN
-    matmul custom calls it emits (it reports ~0 or negative flops).
+    From the lowered (unoptimised) HLO: the compiled module's cost analysis does not
+    count the legacy runtime's oneDNN matmul custom calls (~0 or negative flops).
+    NaN for a function that is not a jax.jit (e.g. an ``nt.batch`` of one).
     """
-    if RUNTIME == "legacy":
+    if not hasattr(jitted, "lower"):
         return float("nan")
-    cost = jitted.lower(*args).compile().cost_analysis()
+    cost = jitted.lower(*args).cost_analysis()
     if isinstance(cost, list):
         cost = cost[0]
     return float(cost.get("flops", float("nan")))
@@ -351,17 +334,35 @@ def machine_throughput(repeats: int) -> dict[str, float]:
 
 
 def _settings(name: str) -> dict:
-    return {**SHARED, **LAPTOP[name]}
+    """config.yaml's dynamics settings of dataset `name` (helpers/dynamics.smk:
+    the dataset's entry, the shared keys, its eps), with OVERRIDES applied."""
+    config = yaml.safe_load(CONFIG.read_text())
+    dyn = config["dynamics"]
+    shared = {k: dyn[k] for k in ("kernel_inputs", "ntk_implementation", "eval_batch")}
+    s = {**shared, **dyn["datasets"][name], "eps": config["datasets"][name]["eps"]}
+    s |= OVERRIDES
+    steps = s.pop("max_steps", None)
+    if steps:  # a prefix: `steps` batches (at least the kernel and eval batches)
+        need = (s["kernel_batch"], s["n_eval_train"], steps * s["batch_size"])
+        s["n_train"] = min(s["n_train"], max(need))
+    return s
+
+
+def _linearized(name: str) -> bool:
+    config = yaml.safe_load(CONFIG.read_text())
+    return name in config["dynamics"]["linearize"]["datasets"]
 
 
 def _run(name: str) -> training.DynamicsRun:
     s = _settings(name)
+    shape = SHAPES[s["model"]]
     rng = np.random.default_rng(0)
+    n, m = s["n_train"], s["n_eval_test"]
     data = {
-        "x_train": rng.uniform(size=(s["n_train"], *s["shape"])).astype(np.float32),
-        "labels_train": rng.integers(0, 10, s["n_train"]).astype(np.int32),
-        "x_test": rng.uniform(size=(s["n_test"], *s["shape"])).astype(np.float32),
-        "labels_test": rng.integers(0, 10, s["n_test"]).astype(np.int32),
+        "x_train": rng.uniform(size=(n, *shape)).astype(np.float32),
+        "labels_train": rng.integers(0, 10, n).astype(np.int32),
+        "x_test": rng.uniform(size=(m, *shape)).astype(np.float32),
+        "labels_test": rng.integers(0, 10, m).astype(np.int32),
     }
     subsets = training.prefix_subsets(
         data, s["n_train"], s["n_eval_train"], s["n_eval_test"]
@@ -397,16 +398,22 @@ def epoch_parts(
     counter: CompileCounter,
     full: bool = True,
     with_candidates: bool = True,
+    extras: bool = True,
+    linear: bool = True,
 ) -> dict:
     """Whole epochs, then one steady-state epoch split into parts with flops.
 
     Args:
-        name: 'mnist' or 'cifar10' (a key of LAPTOP).
+        name: 'mnist' or 'cifar10' (a key of config.yaml's dynamics.datasets).
         repeats: best of this many calls per part (after a warm-up call).
         counter: the process's compile counter.
         full: also run epochs 0-2 of ``run.epochs()`` (else time the parts at the
             initial parameters).
         with_candidates: with `full`, also time the speed-up candidates.
+        extras: also time plain SGD, the eval PGD alone and (if the stage's eNTK
+            is another one) the layerwise eNTK.
+        linear: also time a linearised epoch (train steps + evaluation of the
+            linear model at these parameters) if `name` is in dynamics.linearize.
     """
     run = _run(name)
     spec = run.spec
@@ -422,8 +429,6 @@ def epoch_parts(
     step = jax.jit(dsteps.train_step_fn(f, opt, train_attack))
     plain = jax.jit(dsteps.train_step_fn(f, opt, None))
     counts = jax.jit(dsteps.correct_counts_fn(f, eval_attack))
-    ntk = dsteps.ntk_fn_for(f, spec.ntk_implementation)
-    ntk_fast = entk.empirical_ntk_fn(f, "layerwise")
 
     b, steps = spec.batch_size, run.steps_per_epoch
     xb = [run.x_train[t * b : (t + 1) * b] for t in range(steps)]
@@ -435,11 +440,14 @@ def epoch_parts(
     ]
     xk = run.x_train[: spec.kernel_batch]
     p, o = state.params, state.opt_state
+    ntk_impl = entk.resolve_implementation(spec.ntk_implementation, f, p, xk)
+    ntk = dsteps.ntk_fn_for(f, ntk_impl, spec.ntk_block)
+    ntk_fast = entk.empirical_ntk_fn(f, "layerwise")
 
-    def train_loop(fn=step):
+    def train_loop(fn=step, *lin):
         params, opt_state = p, o
         for t in range(steps):
-            params, opt_state, _ = fn(params, opt_state, xb[t], yb[t])
+            params, opt_state, _ = fn(*lin, params, opt_state, xb[t], yb[t])
         jax.block_until_ready(params)
 
     def attack_loop():
@@ -447,9 +455,9 @@ def epoch_parts(
             out = jit_attack(p, xb[t], yb[t])
         jax.block_until_ready(out)
 
-    def eval_loop():
+    def eval_loop(fn=counts, *lin):
         for x, y in chunks:
-            c, r = counts(p, x, y)
+            c, r = fn(*lin, p, x, y)
             int(c), int(r)
 
     def eval_attack_loop():
@@ -460,29 +468,57 @@ def epoch_parts(
     def ntk_part(fn=ntk):
         np.asarray(kernel_matrix(np.asarray(fn(xk, None, p))))
 
-    per_call = {
-        "train": flops_of(step, p, o, xb[0], yb[0]) * steps,
-        "train_attack": flops_of(jit_attack, p, xb[0], yb[0]) * steps,
-        "train_sgd": flops_of(plain, p, o, xb[0], yb[0]) * steps,
-        "eval": sum(flops_of(counts, p, x, y) for x, y in chunks),
-        "eval_attack": sum(flops_of(jit_eval_attack, p, x, y) for x, y in chunks),
-        "entk": flops_of(ntk, xk, None, p),
-        "entk_layerwise": flops_of(ntk_fast, xk, None, p),
-    }
-    parts = {
-        "train": timed(train_loop, repeats),
-        "train_attack": timed(attack_loop, repeats),
-        "train_sgd": timed(lambda: train_loop(plain), repeats),
-        "eval": timed(eval_loop, repeats),
-        "eval_attack": timed(eval_attack_loop, repeats),
-        "entk": timed(ntk_part, repeats),
-        "entk_layerwise": timed(lambda: ntk_part(ntk_fast), repeats),
-    }
-    for key, t in parts.items():
-        t["gflop"] = per_call[key] / 1e9
-        t["gflops_per_s"] = per_call[key] / t["cpu"] / 1e9
+    def eval_flops(fn, *lin):
+        return sum(flops_of(fn, *lin, p, x, y) for x, y in chunks)
 
-    result = {"name": name, "model": spec.model, "steps": steps, "parts": parts}
+    measure = {  # part: (function, XLA flops of one call)
+        "train": (train_loop, flops_of(step, p, o, xb[0], yb[0]) * steps),
+        "train_attack": (attack_loop, flops_of(jit_attack, p, xb[0], yb[0]) * steps),
+        "eval": (eval_loop, eval_flops(counts)),
+        "entk": (ntk_part, flops_of(ntk, xk, None, p)),
+    }
+    if extras:
+        measure["train_sgd"] = (
+            lambda: train_loop(plain),
+            flops_of(plain, p, o, xb[0], yb[0]) * steps,
+        )
+        measure["eval_attack"] = (eval_attack_loop, eval_flops(jit_eval_attack))
+        if ntk_impl != "layerwise":
+            measure["entk_layerwise"] = (
+                lambda: ntk_part(ntk_fast),
+                flops_of(ntk_fast, xk, None, p),
+            )
+    if linear and _linearized(name):  # the linear model at theta_L = p (supp. E.1)
+        lin = training._network_functions(  # the jitted pieces DynamicsRun uses
+            spec.model,
+            spec.num_classes,
+            spec.learning_rate,
+            spec.train_attack,
+            spec.eval_attack,
+            False,
+            ntk_impl,
+            spec.ntk_block,
+            True,
+        )
+        step_flops = flops_of(lin["step"], p, p, o, xb[0], yb[0]) * steps
+        measure["linear_epoch"] = (
+            lambda: (train_loop(lin["step"], p), eval_loop(lin["counts"], p)),
+            step_flops + eval_flops(lin["counts"], p),
+        )
+    parts = {}
+    for key, (fn, flops) in measure.items():
+        t = parts[key] = timed(fn, repeats)
+        t["gflop"] = flops / 1e9
+        t["gflops_per_s"] = flops / t["cpu"] / 1e9
+
+    result = {
+        "name": name,
+        "model": spec.model,
+        "steps": steps,
+        "eval_points": sum(len(x) for x, _ in chunks),
+        "entk": f"{ntk_impl}, B={spec.kernel_batch}",
+        "parts": parts,
+    }
     if full:
         result |= {
             "eval_calls": len(chunks),
@@ -617,33 +653,54 @@ def report_pins() -> None:
         print(f"  pin={pin:8s} runtime={runtime:6s} " + "; ".join(cells))
 
 
-def report_dataset(r: dict, machine: dict, legacy: dict | None) -> None:
-    print(f"\n== {r['name']} ({r['model']}): {r['steps']} SGD steps/epoch ==")
-    print("  whole epochs of DynamicsRun.epochs() (epoch 0 = init eval + eNTK):")
-    for e in r["epochs"]:
-        print(
-            f"    epoch {e['epoch']}: wall {e['wall']:6.2f} s, cpu {e['cpu']:6.2f} s, "
-            f"{e['compiles']:3d} XLA compilations ({e['compile_s']:.2f} s), "
-            f"{e['traces']} traces"
-        )
-    steady = r["epochs"][-1]["cpu"]
+LABELS = {  # the parts printed as BENCH lines
+    "train": "train steps (attack + SGD)",
+    "train_attack": "train attack generation",
+    "eval": "evaluation (clean + PGD)",
+    "entk": "eNTK",
+    "linear_epoch": "linearised epoch (train steps + evaluation)",
+}
+
+
+def report_dataset(
+    r: dict, machine: dict, other: dict | None, other_runtime: str
+) -> None:
+    print(
+        f"\n== {r['name']} ({r['model']}): {r['steps']} SGD steps/epoch, "
+        f"{r['eval_points']} eval points, eNTK {r['entk']} =="
+    )
+    steady = None
+    if r.get("epochs"):
+        print("  whole epochs of DynamicsRun.epochs() (epoch 0 = init eval + eNTK):")
+        for e in r["epochs"]:
+            print(
+                f"    epoch {e['epoch']}: wall {e['wall']:6.2f} s, cpu "
+                f"{e['cpu']:6.2f} s, {e['compiles']:3d} XLA compilations "
+                f"({e['compile_s']:.2f} s), {e['traces']} traces"
+            )
+        steady = r["epochs"][-1]["cpu"]
+        print(f"  steady epoch, best CPU s (share of epoch 2 = {steady:.2f} s CPU):")
+    else:
+        print("  parts at the initial parameters, best CPU s:")
     peak_mm = machine["matmul 2048^3"]
-    print(f"  steady epoch, best CPU s (share of epoch 2 = {steady:.2f} s CPU):")
     for key, t in r["parts"].items():
-        leg = ""
-        if legacy is not None:
-            lt = legacy["parts"][key]["cpu"]
-            leg = f"  legacy rt {lt:6.3f} s (x{t['cpu'] / lt:4.2f})"
+        share = f" ({t['cpu'] / steady:4.0%})" if steady else ""
+        cmp = ""
+        if other is not None and key in other["parts"]:
+            ot = other["parts"][key]["cpu"]
+            cmp = f"  {other_runtime} rt {ot:6.3f} s (x{t['cpu'] / ot:4.2f})"
         print(
-            f"    {key:15s} {t['cpu']:7.3f} s ({t['cpu'] / steady:4.0%}) "
+            f"    {key:15s} {t['cpu']:7.3f} s{share} "
             f"{t['gflop']:7.2f} GFLOP {t['gflops_per_s']:6.1f} GFLOP/s "
-            f"({t['gflops_per_s'] / peak_mm:4.0%} of matmul){leg}"
+            f"({t['gflops_per_s'] / peak_mm:4.0%} of matmul){cmp}"
         )
+    if steady is None:
+        return
     print(
         f"    other = epoch - train - eval - entk: {r['other_cpu']:6.3f} s "
         "(Python, slicing, host copies; parts are best-of, the epoch one run)"
     )
-    n_epochs = LAPTOP[r["name"]]["epochs"]
+    n_epochs = _settings(r["name"])["epochs"]
     print(
         f"  XLA compile seconds of a run: {r['compile_s_run']:.1f} s (epochs 0-2; "
         f"none after) = {r['compile_s_run'] / n_epochs:.2f} s per epoch over "
@@ -666,32 +723,58 @@ def report_dataset(r: dict, machine: dict, legacy: dict | None) -> None:
     )
 
 
+def emit_parts(r: dict, machine: dict) -> None:
+    """BENCH lines of the LABELS parts: CPU time vs XLA flops at the matmul rate."""
+    steps = f" ({r['steps']} steps)"
+    detail = {"entk": f" ({r['entk']})", "train": steps, "train_attack": steps}
+    for key, label in LABELS.items():
+        t = r["parts"].get(key)
+        if t is not None and t["gflop"] > 0:
+            emit(
+                "dynamics",
+                f"{r['name']} {label}{detail.get(key, '')}",
+                t["cpu"],
+                t["gflop"] / machine["matmul 2048^3"],
+                "XLA flop count at the float32 matmul rate",
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", default="mnist,cifar10")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--pin", choices=PIN_MODES, default="affinity")
-    parser.add_argument("--runtime", choices=RUNTIMES, default="thunk")
+    parser.add_argument("--runtime", choices=RUNTIMES, default="legacy")
     parser.add_argument(
         "--entk",
-        choices=("jacobian_contraction", "layerwise"),
-        default="jacobian_contraction",
-        help="eNTK of DynamicsRun; 'layerwise' patches dsteps.ntk_fn_for (this "
-        "benchmark only) to emulate switching the stage to ntkadv.dynamics.entk",
+        choices=entk.IMPLEMENTATIONS,
+        help="eNTK implementation of the runs (default: config.yaml's "
+        "dynamics.ntk_implementation)",
     )
     parser.add_argument("--no-pin-check", action="store_true")
     parser.add_argument("--no-candidates", action="store_true")
-    parser.add_argument("--no-legacy", action="store_true")
+    parser.add_argument(
+        "--no-legacy", action="store_true", help="no comparison with the other runtime"
+    )
+    parser.add_argument("--no-cache-probe", action="store_true")
+    parser.add_argument("--no-linear", action="store_true")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"parts only, {QUICK_STEPS} SGD steps, 1 repeat, every --no-* option",
+    )
     parser.add_argument("--probe-pin", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--parts-json", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--cache-probe", help=argparse.SUPPRESS)
     args = parser.parse_args()
     logging.getLogger("jax").setLevel(logging.ERROR)
     names = [n for n in args.datasets.split(",") if n]
-    if args.entk == "layerwise":
-        dsteps.ntk_fn_for = lambda f, implementation, block=0: entk.empirical_ntk_fn(
-            f, "layerwise", block
-        )
+    if args.entk:
+        OVERRIDES["ntk_implementation"] = args.entk
+    if args.quick:
+        OVERRIDES["max_steps"], args.repeats = QUICK_STEPS, 1
+        for flag in ("pin_check", "candidates", "legacy", "cache_probe", "linear"):
+            setattr(args, f"no_{flag}", True)
     counter = CompileCounter()
     if args.probe_pin:
         print(json.dumps(pin_probe()))
@@ -700,12 +783,15 @@ def main() -> None:
         print(json.dumps(cache_probe(args.cache_probe)))
         return
     if args.parts_json:
-        parts = {n: epoch_parts(n, args.repeats, counter, full=False) for n in names}
+        parts = {
+            n: epoch_parts(n, args.repeats, counter, False, linear=not args.no_linear)
+            for n in names
+        }
         print(json.dumps(parts))
         return
     print(
         f"jax {jax.__version__}; this process: pin={PIN}, runtime={RUNTIME}, "
-        f"DynamicsRun eNTK {args.entk}"
+        f"eNTK {args.entk or 'of config.yaml'}"
     )
     if not args.no_pin_check:
         report_pins()
@@ -713,25 +799,39 @@ def main() -> None:
     print("\n== 2. this core, XLA float32, one thread ==")
     for k, v in machine.items():
         print(f"  {k:30s} {v:6.1f} GFLOP/s")
-    with tempfile.TemporaryDirectory() as cache:
-        runs = [_child(["--cache-probe", cache, "--pin", PIN]) for _ in range(2)]
-    print(
-        "  persistent compilation cache (CIFAR PGD-5 attack, fresh processes): "
-        f"first call {runs[0]['first_call_s']:.2f} s cold ({runs[0]['misses']} "
-        f"misses), {runs[1]['first_call_s']:.2f} s warm ({runs[1]['hits']} hits)"
-    )
+    if not args.no_cache_probe:
+        with tempfile.TemporaryDirectory() as cache:
+            runs = [_child(["--cache-probe", cache, "--pin", PIN]) for _ in range(2)]
+        print(
+            "  persistent compilation cache (CIFAR PGD-5 attack, fresh processes): "
+            f"first call {runs[0]['first_call_s']:.2f} s cold ({runs[0]['misses']} "
+            f"misses), {runs[1]['first_call_s']:.2f} s warm ({runs[1]['hits']} hits)"
+        )
     results = {
-        n: epoch_parts(n, args.repeats, counter, with_candidates=not args.no_candidates)
+        n: epoch_parts(
+            n,
+            args.repeats,
+            counter,
+            full=not args.quick,
+            with_candidates=not args.no_candidates,
+            extras=not args.quick,
+            linear=not args.no_linear,
+        )
         for n in names
     }
-    legacy = None
+    other_runtime = next(r for r in RUNTIMES if r != RUNTIME)
+    other = None
     if names and not args.no_legacy:
-        legacy = _child(
+        other = _child(
             ["--parts-json", "--datasets", args.datasets, "--repeats"]
-            + [str(args.repeats), "--pin", PIN, "--runtime", "legacy"]
+            + [str(args.repeats), "--pin", PIN, "--runtime", other_runtime]
+            + (["--entk", args.entk] if args.entk else [])
+            + (["--no-linear"] if args.no_linear else [])
         )
     for n in names:
-        report_dataset(results[n], machine, None if legacy is None else legacy[n])
+        report_dataset(results[n], machine, other and other[n], other_runtime)
+    for n in names:
+        emit_parts(results[n], machine)
 
 
 if __name__ == "__main__":
