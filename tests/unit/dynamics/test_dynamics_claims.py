@@ -172,3 +172,12 @@ def test_linearized_gap_uses_seed_spread_with_two_seeds():
     }
     row = dc.linearized_gap("d", lin, 100)
     assert row["verdict"] == "pass" and "seed" in row["note"]
+
+
+def test_threshold_parts_report_the_statistic_and_the_threshold():
+    ev = dc.threshold_evidence("rho(standard) vs 1", [0.5, 0.6], 1.0, above=False)
+    assert ev.measured == pytest.approx(0.55) and ev.null == 1.0
+    assert ev.effect == pytest.approx(0.45)
+    assert ev.se == pytest.approx(0.05)  # sd 0.0707 / sqrt(2)
+    assert ev.verdict == "pass"
+    assert dc.threshold_evidence("x", [1.2, 1.3], 1.0, above=False).verdict == "fail"
