@@ -1,0 +1,91 @@
+"""Hostile and damaged files at smoke scale, through the workflow: a pickle that
+would run code in the CIFAR-10 data directory, a bit-flipped MNIST gzip, a tampered
+and a truncated Gram matrix. Each fails its job with a message naming the file,
+leaves no output, and runs no code from data (a harmless marker file stays absent).
+"""
+
+from __future__ import annotations
+
+import pathlib
+import pickle
+import shutil
+
+import h5py
+from test_workflow import REPO, snakemake, write_config
+
+SMOKE = REPO / "tests/config/smoke.yaml"
+CIFAR_DIR = pathlib.Path("cifar10/cifar-10-batches-py")
+
+
+class _Touch:
+    """A pickle payload that creates `path` when unpickled (the marker)."""
+
+    def __init__(self, path: pathlib.Path):
+        self.path = path
+
+    def __reduce__(self):
+        return (pathlib.Path.touch, (self.path,))
+
+
+def _data_copy(tmp_path, shared_data):
+    """A writable copy of the shared data directory."""
+    copy = tmp_path / "data"
+    shutil.copytree(shared_data, copy)
+    return copy
+
+
+def test_hostile_cifar_pickle_is_refused_and_runs_nothing(tmp_path, shared_data):
+    data = _data_copy(tmp_path, shared_data)
+    marker = tmp_path / "pwned"
+    (data / CIFAR_DIR / "data_batch_1").write_bytes(pickle.dumps(_Touch(marker)))
+    cfg = write_config(
+        tmp_path, SMOKE, **{"data.search_dirs": [str(data)], "data.download": False}
+    )
+    proc = snakemake(tmp_path, cfg, "results/data/cifar2.h5", check=False)
+    assert proc.returncode != 0
+    log = (tmp_path / "results/logs/prepare_dataset/cifar2.log").read_text()
+    assert "data_batch_1: refused to load pickled global 'pathlib.Path.touch'" in log
+    assert "nothing was executed" in log
+    assert not marker.exists()
+    assert not (tmp_path / "results/data/cifar2.h5").exists()
+
+
+def test_bit_flipped_mnist_gzip_is_named(tmp_path, shared_data):
+    data = _data_copy(tmp_path, shared_data)
+    gz = data / "mnist/train-images-idx3-ubyte.gz"
+    raw = bytearray(gz.read_bytes())
+    raw[len(raw) // 2] ^= 0x40
+    gz.write_bytes(bytes(raw))
+    cfg = write_config(
+        tmp_path, SMOKE, **{"data.search_dirs": [str(data)], "data.download": False}
+    )
+    proc = snakemake(tmp_path, cfg, "results/data/mnist.h5", check=False)
+    assert proc.returncode != 0
+    log = (tmp_path / "results/logs/prepare_dataset/mnist.log").read_text()
+    assert "train-images-idx3-ubyte.gz:" in log and "corrupt" in log
+    assert not (tmp_path / "results/data/mnist.h5").exists()
+
+
+def test_tampered_and_truncated_gram_fail_the_eigendecomposition(tmp_path):
+    cfg = write_config(tmp_path, SMOKE)
+    gram = tmp_path / "results/ntk/mnist/fc1/gram.h5"
+    eigh = "results/spectra/mnist/fc1/eigh.h5"
+    log = tmp_path / "results/logs/eigendecompose_gram/mnist/fc1.log"
+    snakemake(tmp_path, cfg, str(gram.relative_to(tmp_path)))
+    with h5py.File(gram, "r+") as f:  # one entry x 50: still valid HDF5
+        key = "k_train_train"
+        f[key][3, 5] = 50 * f[key][3, 5]
+    proc = snakemake(tmp_path, cfg, eigh, check=False)
+    assert proc.returncode != 0
+    text = log.read_text()
+    assert "GramIntegrityError" in text and str(gram.name) in text
+    assert "not symmetric" in text or "not positive semi-definite" in text
+    assert not (tmp_path / eigh).exists()
+    raw = gram.read_bytes()
+    gram.write_bytes(raw[: len(raw) // 3])  # truncated
+    proc = snakemake(tmp_path, cfg, eigh, check=False)
+    assert proc.returncode != 0
+    text = log.read_text()
+    assert "gram.h5: cannot read this HDF5 file" in text
+    assert "compute_ntk_gram" in text
+    assert not (tmp_path / eigh).exists()
