@@ -28,7 +28,7 @@ SMOKE = REPO / "tests/config/smoke.yaml"
 STRUCTURE = {
     "kernels": ("datasets", "x64"),
     "attacks": ("architectures", "example_arch", "notebook"),
-    "features": ("datasets", "image_arch", "main_archs", "notebook", "topr"),
+    "features": ("datasets", "image_arch", "main_archs", "notebook"),
     "transfer": ("datasets",),
     "dynamics": ("regimes", "kernel_inputs"),
 }
@@ -67,13 +67,17 @@ def reduced(config: dict, smoke: dict) -> dict:
             out[section][key] = fallback
     feat = out["features"]
     feat["main_archs"] = [a for a in feat["main_archs"] if a in used] or [fallback]
-    if isinstance(feat.get("topr"), dict) and feat["topr"].get("arch") not in used:
-        feat["topr"]["arch"] = fallback
+    arch = config["features"].get("topr", {}).get("arch")  # sizes stay the smoke's
+    feat["topr"]["arch"] = arch if arch in used else fallback
     for section in ("attacks", "features"):
         note = out[section].get("notebook")
         if note and note.get("arch") not in used:
             note["arch"] = fallback
-    dyn = config["dynamics"]
+    dyn = config.get("dynamics", {})
+    if not dyn.get("datasets"):  # the stage is off (schema default: no datasets)
+        out["dynamics"]["datasets"] = {}
+        out["dynamics"]["linearize"] = {"datasets": []}
+        return out
     small = {e["model"]: e for e in smoke["dynamics"]["datasets"].values()}
     out["dynamics"]["datasets"] = {
         name: dict(small[entry["model"]]) for name, entry in dyn["datasets"].items()
@@ -100,7 +104,7 @@ def test_shipped_config_runs_end_to_end_at_reduced_size(tmp_path, name):
     proc = snakemake(tmp_path, cfg, "-n")
     assert "Nothing to be done" in proc.stdout + proc.stderr
     claims = pd.read_csv(tmp_path / "results/tables/claims.csv")
-    assert list(claims.columns)[: len(COLUMNS)] == COLUMNS
+    assert set(COLUMNS) <= set(claims.columns)
     assert set(claims["verdict"]) <= {"pass", "fail", "inconclusive"}
     assert list((tmp_path / "results/figures").glob("*.png"))
     if config["attacks"].get("notebook"):
