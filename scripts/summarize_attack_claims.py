@@ -7,7 +7,8 @@ def main(smk) -> None:
     log = start(smk)
     import pandas as pd
 
-    from ntkadv.attacks.claims import attack_claims, read_pointwise
+    from ntkadv.attacks.claims import attack_claims
+    from ntkadv.attacks.pointwise import read_pointwise
 
     claims = attack_claims(
         [read_pointwise(p) for p in smk.input.pointwise],

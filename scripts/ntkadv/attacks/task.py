@@ -234,7 +234,7 @@ def run(
 
     import pandas as pd
 
-    from ntkadv.attacks.claims import pointwise_arrays
+    from ntkadv.attacks.pointwise import pointwise_arrays
     from ntkadv.data import load_prepared
     from ntkadv.kernels.analytic import full_spec, kernel_fn_from_spec
     from ntkadv.kernels.jacobians import load_input_jacobian

@@ -1,6 +1,7 @@
-"""Tests of ntkadv.attacks.claims: every criterion passes clear synthetic positives
-and does not pass data where the claim is false (the true labels exchangeable with
-the permutations, a near-constant early predictor, a real permuted-label machine)."""
+"""Tests of ntkadv.attacks.claims and .pointwise: every criterion passes clear
+synthetic positives and does not pass data where the claim is false (the true labels
+exchangeable with the permutations, a near-constant early predictor, a real
+permuted-label machine)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pandas as pd
 import pytest
 
 from ntkadv.attacks import claims as ac
+from ntkadv.attacks import pointwise as apw
 from ntkadv.claims import core
 
 TAUS = np.array([0.1, 10.0, 1e3, math.inf])
@@ -37,7 +39,7 @@ def _pointwise(clean, attacked, labels, dataset="d", arch="a", extra=None):
     a = (draw(attacked) & (c == 1)).astype(np.int8)
     correct = {"clean": c, "fgsm": a, "pgd": a.copy(), "random_sign": c.copy()}
     correct |= extra or {}
-    return ac.Pointwise(dataset, arch, TAUS, labels, correct)
+    return apw.Pointwise(dataset, arch, TAUS, labels, correct)
 
 
 def _labels(m=200):
@@ -59,7 +61,7 @@ def test_finding4_passes_a_robust_early_predictor():
     (row,) = ac.finding4_rows(pws, {"d": "fig.png"})
     assert row["verdict"] == "pass", row["note"]
     assert set(row) == set(core.COLUMNS) and row["figure"] == "fig.png"
-    table = ac.early_vs_late(pws)
+    table = apw.early_vs_late(pws)
     assert (table["tau_early"] == "0.1").all()
 
 
@@ -87,7 +89,7 @@ def test_finding4_near_constant_early_predictor_is_not_evidence():
     attacked = clean.copy()
     attacked[:, 3] = 0
     pws = [_pointwise(clean, attacked, labels, arch=f"k{i}") for i in range(2)]
-    assert ac.useful_times(pws[0]) == {}  # clean = majority rate: not useful
+    assert apw.useful_times(pws[0]) == {}  # clean = majority rate: not useful
     (row,) = ac.finding4_rows(pws, {})
     assert row["verdict"] == "inconclusive"
     assert "no attacked kernel has a useful early τ" in row["note"]
@@ -210,10 +212,10 @@ def test_attack_claims_columns_and_pointwise_roundtrip(tmp_path):
     names = [a for a in pw.correct if a != "clean"] + ["clean"]
     h5io.write(
         path,
-        ac.pointwise_arrays(pw.taus, pw.labels, pw.correct),
+        apw.pointwise_arrays(pw.taus, pw.labels, pw.correct),
         {"dataset": "cifar2", "arch": "fc1", "attacks": names},
     )
-    back = ac.read_pointwise(str(path))
+    back = apw.read_pointwise(str(path))
     for a in pw.correct:
         np.testing.assert_array_equal(back.correct[a], pw.correct[a])
     table = ac.attack_claims(
@@ -292,7 +294,7 @@ def test_real_fc1_kernel_permuted_labels_pass_neither_finding(permuted):
         kernel_fn, data, k_test, (spectrum.eigvals, spectrum.eigvecs), jac, s
     )
     labels = (arrays["y"][:, 0] > 0).astype(int)
-    pw = ac.Pointwise("cifar2", "fc1", arrays["taus"], labels, pointwise)
+    pw = apw.Pointwise("cifar2", "fc1", arrays["taus"], labels, pointwise)
     rows = ac.finding4_rows([pw], {}) + ac.finding6_rows(
         [pw], {"dataset": "cifar2", "arch": "fc1"}, 0.1, {}
     )
