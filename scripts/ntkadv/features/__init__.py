@@ -5,6 +5,7 @@ Modules: `algebra` (feature weights, outputs, gradients; the ± trick's FGSM sid
 `scoring` (label-free projections, null space, gradient images), `rescore` (scores
 of any training labels from the projections, NumPy only), `prop1` (Proposition 1),
 `topr` (top-r robust kernels), `consistency` (across architectures), `tables`,
-`claims` (findings 1, 2, 3, 7 and 14 against label-permutation nulls), `checks`,
+`stats` (correctness, finding statistics, pooling over label permutations), `claims`
+(findings 1, 2, 3, 7 and 14 against label-permutation nulls), `checks`,
 `task` (the jax rules), `summary` (CPU rules).
 """

@@ -23,7 +23,7 @@ def load_correctness(
     labels and `permutations` label permutations (no kernel evaluation).
 
     Returns:
-        (attrs, `ntkadv.features.claims.ArchCorrectness`).
+        (attrs, `ntkadv.features.stats.ArchCorrectness`).
 
     Raises:
         ValueError: the stored true-label scores disagree with the rescoring (the
@@ -32,8 +32,8 @@ def load_correctness(
     import numpy as np
 
     from ntkadv.claims.nulls import label_permutations
-    from ntkadv.features.claims import ArchCorrectness
     from ntkadv.features.rescore import LabelFree, permuted_targets, rescore
+    from ntkadv.features.stats import ArchCorrectness
 
     arr, a = h5io.read(path), h5io.read_attrs(path)
     first = arr["indices"] < top_k
@@ -60,7 +60,7 @@ def ru_panel(path: str, top_k: int, permutations: int, seed: int) -> dict[str, A
     the permutations (flattened null cloud), the majority rate and the useful
     threshold (`ntkadv.plotting.features.ru_grid`), plus dataset, arch, m."""
     from ntkadv.claims.core import majority_rate
-    from ntkadv.features.claims import useful_threshold
+    from ntkadv.features.stats import useful_threshold
 
     a, c = load_correctness(path, top_k, permutations, seed)
     use, rob = c.clean.mean(axis=-1), c.robust.mean(axis=-1)

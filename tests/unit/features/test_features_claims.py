@@ -1,7 +1,7 @@
-"""Tests of ntkadv.features.claims: each criterion passes where the claim clearly
-holds (synthetic eigenfeatures whose top eigenvectors are aligned with the labels)
-and does not pass where it is false (the "true" labels replaced by a permutation,
-compared with further permutations: the negative control)."""
+"""Tests of ntkadv.features.claims and .stats: each criterion passes where the
+claim clearly holds (synthetic eigenfeatures whose top eigenvectors are aligned with
+the labels) and does not pass where it is false (the "true" labels replaced by a
+permutation, compared with further permutations: the negative control)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from ntkadv.claims import core
 from ntkadv.claims.nulls import label_permutations
-from ntkadv.features import claims, rescore
+from ntkadv.features import claims, rescore, stats
 
 N, M, K, P = 200, 80, 100, 16
 BANDS = {"top": [0, 10], "tail": [50, 100]}
@@ -62,7 +62,7 @@ def correctness(problem, y_true, seed=5):
     for a, lf in lfs.items():
         r = rescore.rescore(lf, ys, y_eval, "binary")
         out.append(
-            claims.ArchCorrectness(
+            stats.ArchCorrectness(
                 a, lf.indices, r.correct_clean, r.correct_robust, lab_eval
             )
         )
@@ -112,7 +112,7 @@ def test_finding_1_needs_the_tail_band():
     problem = synthetic_problem(0)
     archs = correctness(problem, problem[1])
     few = [
-        claims.ArchCorrectness(
+        stats.ArchCorrectness(
             a.arch, a.index[:30], a.clean[:, :30], a.robust[:, :30], a.labels
         )
         for a in archs
@@ -128,8 +128,8 @@ def test_pool_matches_the_convention():
     """effect = mean over units; SE² = mean(SE_boot)² + sd_perm²(1 + 1/P)."""
     rng = np.random.default_rng(0)
     x = {u: rng.random((1 + P, 20)) < 0.5 for u in "ab"}
-    units = {u: (lambda w, x=x[u]: claims._acc(x, w), 20) for u in x}
-    pooled = claims.pool(units, reps=200)
+    units = {u: (lambda w, x=x[u]: stats._acc(x, w), 20) for u in x}
+    pooled = stats.pool(units, reps=200)
     true = np.mean([x[u][0].mean() for u in x])
     perm = np.mean([x[u][1:].mean(axis=1) for u in x], axis=0)
     assert pooled.measured == pytest.approx(true)
@@ -142,7 +142,7 @@ def test_pool_matches_the_convention():
                 lambda idx, x=x[u]: x[0, idx].mean() - x[1:, idx].mean(axis=1).mean(),
                 20,
                 200,
-                claims.BOOT_SEED,
+                stats.BOOT_SEED,
             )
         )
     se = np.sqrt(np.mean(boots) ** 2 + perm.std(ddof=1) ** 2 * (1 + 1 / P))
@@ -150,8 +150,8 @@ def test_pool_matches_the_convention():
 
 
 def test_useful_threshold_is_significance_above_the_majority_rate():
-    assert claims.useful_threshold(0.5, 100) == pytest.approx(0.6)
-    counts = claims.useful_nonrobust_count(
+    assert stats.useful_threshold(0.5, 100) == pytest.approx(0.6)
+    counts = stats.useful_nonrobust_count(
         np.array([0.55, 0.61, 0.9, 0.9]),
         np.array([0.0, 0.0, 0.04, 0.3]),
         0.5,
