@@ -1,4 +1,5 @@
-"""Tests of ntkadv.kernels.conv: the direct CONV NTK against neural-tangents' kernel_fn.
+"""Tests of ntkadv.kernels.conv (and .conv_ops): the direct CONV NTK against
+neural-tangents' kernel_fn.
 
 Reference values: `kernels.kernel_fn_from_spec({'family': 'conv', ...})`
 (neural-tangents stax, float64), run op by op, and an independent NumPy
@@ -30,7 +31,7 @@ import pytest
 
 from ntkadv.kernels import analytic as kernels
 from ntkadv.kernels import conv as conv_ntk
-from ntkadv.kernels import jacobians
+from ntkadv.kernels import conv_ops, jacobians
 
 W_STD, B_STD = math.sqrt(2.0), 0.1
 MNIST, CIFAR, SMALL = (28, 28, 1), (32, 32, 3), (8, 8, 3)
@@ -223,7 +224,7 @@ def test_arccos_dense_grid_endpoints_and_tiny_angles():
     tiny = np.cos(np.geomspace(1e-7, 1e-1, 2001))  # cosines of small angles
     near = 1.0 - np.geomspace(2.0**-52, 1e-3, 2001)  # c within a few ulp of 1
     c = np.concatenate([grid, tiny, near, -near, [-1.0, 1.0, 0.0, 0.5, -0.5]])
-    out = np.asarray(jax.jit(conv_ntk.arccos)(jnp.asarray(c)))
+    out = np.asarray(jax.jit(conv_ops.arccos)(jnp.asarray(c)))
     ref = np.arccos(c.astype(np.longdouble))
     rel = np.abs(out - ref) / np.maximum(ref, np.finfo(np.float64).tiny)
     assert np.max(rel[ref > 0]) <= 1e-14
@@ -238,11 +239,11 @@ def test_arctan2_nonneg_ratios_quadrants_and_zero():
     y = ratio * scale
     for x in (scale, -scale):  # both half planes: θ ∈ (0, π/2) and (π/2, π)
         out = np.asarray(
-            jax.jit(conv_ntk.arctan2_nonneg)(jnp.asarray(y), jnp.asarray(x))
+            jax.jit(conv_ops.arctan2_nonneg)(jnp.asarray(y), jnp.asarray(x))
         )
         ref = np.arctan2(y.astype(np.longdouble), x.astype(np.longdouble))
         assert np.max(np.abs(out - ref) / ref) <= 1e-15
-    edge = conv_ntk.arctan2_nonneg(
+    edge = conv_ops.arctan2_nonneg(
         jnp.array([0.0, 0.0, 1.0, 0.0]), jnp.array([1.0, -1.0, 0.0, 0.0])
     )
     np.testing.assert_array_equal(edge, [0.0, np.pi, np.pi / 2, np.pi / 2])
@@ -254,7 +255,7 @@ def _tan8() -> float:
 
 def test_arccos_float32():
     c = np.linspace(-1.0, 1.0, 100_001, dtype=np.float32)
-    out = np.asarray(jax.jit(conv_ntk.arccos)(jnp.asarray(c)))
+    out = np.asarray(jax.jit(conv_ops.arccos)(jnp.asarray(c)))
     assert out.dtype == np.float32
     ref = np.arccos(c.astype(np.float64))
     # relative to the angle, allowing one float32 ulp of the cosine near c = ±1
