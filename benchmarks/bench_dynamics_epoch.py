@@ -23,10 +23,12 @@ of the right shapes (PGD training; MNIST ``CNN``, CIFAR-10 ``CNN_mega``) and rep
    model, supp. E.1) on the datasets of ``dynamics.linearize``;
 5. measured speed-ups: the layerwise eNTK (dynamics.entk; when the runs use another
    one), XLA's legacy (non-thunk) CPU runtime against the thunk one (the other
-   ``--runtime``, in a fresh process), a
-   whole epoch of SGD steps under one ``jit`` + ``lax.scan``, buffer donation,
-   one merged evaluation call, and the compile time a persistent compilation
-   cache would save per run.
+   ``--runtime``, in a fresh process), a whole epoch of SGD steps under one
+   ``jit`` + ``lax.scan``, buffer donation, one merged evaluation call, and the
+   compile time a persistent compilation cache would save per run.
+
+Parts 1, 3 and 5 and the measurement helpers, with the findings of 1, 3 and 5
+(thread pin, retracing, speed-ups), are in benchmarks/_dynamics_studies.py.
 
 Each part (train steps, attack generation, evaluation, eNTK, linearised epoch) is
 also printed as a ``BENCH`` line (benchmarks/_bench.py protocol) against its XLA flop
@@ -37,18 +39,6 @@ steady epoch, two runs; GFLOP from XLA's cost analysis; thunk runtime and the la
 sizes of the time: MNIST 500 images, batch 25, eNTK B = 20 by implementation 1;
 CIFAR-10 100 images, batch 10, eval 40 + 60, eNTK B = 10):
 
-* Thread pin. ``XLA_FLAGS="--xla_cpu_multi_thread_eigen=false
-  intra_op_parallelism_threads=1"`` (scripts/_common.single_thread_xla) makes
-  convolutions single-threaded but NOT matmuls: a 2048^2 matmul had >= 2 runnable
-  threads 96% of the time (94% unpinned), on both the thunk and the legacy
-  runtime. ``intra_op_parallelism_threads`` is a TensorFlow session option, not
-  an XLA flag; XLA ignores it silently (it ignores ``--xla_not_a_flag=3`` too).
-  The matmul (oneDNN / Eigen dot) runs on the PJRT CPU client's intra-op pool,
-  whose size jax 0.4.35 takes from the CPU affinity when the client is created.
-  What works: ``os.sched_setaffinity(0, {cpu})`` before jax creates its client
-  (first ``jax.devices()`` or array), then restore the affinity of every thread in
-  /proc/self/task (``release_cpu_affinity``): 0% of samples with >= 2 runnable
-  threads for matmul and conv, and the threads may still run on either core.
 * Core throughput (XLA, one thread): matmul 2048^3 134-150 GFLOP/s; 3x3 convs
   72-81 (MNIST 14x14x32->64, batch 25), 112-127 (CIFAR 16x16x128->128), 66-74
   (CIFAR 32x32x32->32) GFLOP/s.
@@ -60,28 +50,6 @@ CIFAR-10 100 images, batch 10, eval 40 + 60, eNTK B = 10):
   2.0-2.3; 196 GFLOP at 68-76 GFLOP/s = ~50% of the matmul rate), eval 2.2-2.5
   (37-42%; 166 GFLOP: PGD-5 on 100 images, as many as are trained on), eNTK
   (B=10) 0.71-0.81 (12-14%).
-* No retracing: epoch 0 compiles 37-42 executables (mostly tiny eager ops),
-  epoch 1 the 1-3 train-step ones, every later epoch 0 compilations, 0 traces.
-  XLA compile time of a run: 2.3-8.2 s wall (load-dependent), 0.15-0.6 s/epoch.
-
-Top speed-ups (1 and 2 measured together on whole epochs: MNIST 6.52 -> 3.54 s,
-x1.84; CIFAR 5.97 -> 3.66 s, x1.63):
-
-1. XLA's legacy CPU runtime (``--xla_cpu_use_thunk_runtime=false`` in XLA_FLAGS):
-   train x1.46-1.71 and eval x1.35-1.50 (MNIST), x1.51-1.64 and x1.48-1.54
-   (CIFAR); compile +10-30% (~0.1-0.5 s per function). It slows impl. 1 of the
-   eNTK (x0.6-0.9) but speeds up the layerwise one (x1.16-1.34).
-2. The layerwise eNTK (ntkadv.dynamics.entk): MNIST 1.6-1.7 -> 0.12-0.13 s per epoch
-   (-25% of the epoch; at B=50 6.4 -> 0.44 s), CIFAR 0.71-0.81 -> 0.57-0.61 s.
-3. The evaluation (18% MNIST, ~40% CIFAR): e.g. half the eval images or robust
-   accuracy every other epoch saves ~9% / ~20% (estimated, proportional; it makes
-   the accuracy curves noisier and leaves the kernels unchanged).
-
-No gain: a whole epoch of SGD steps under one ``jit`` + ``lax.scan`` is 7-23x
-SLOWER (XLA:CPU loops over conv gradients, as in bench_pgd_unroll.py); buffer
-donation 0 +- 3%; one merged eval call instead of two 0 to -9%; a persistent
-compilation cache works on CPU (first call 2.6-3.8 -> 1.8-2.8 s warm) but can
-save at most the compile seconds above (<= 0.6 s per epoch).
 
 Run: ``./uvw run python benchmarks/bench_dynamics_epoch.py [--quick] [--datasets
 mnist,cifar10] [--repeats 2]`` (~8 min on a loaded machine). ``--pin
@@ -102,9 +70,6 @@ import logging
 import os
 import subprocess
 import sys
-import tempfile
-import threading
-import time
 from pathlib import Path
 
 from _bench import emit
@@ -116,7 +81,6 @@ RUNTIMES = ("legacy", "thunk")
 # the former scripts/_common.single_thread_xla (now: PJRT_NPROC, _common.pin_threads)
 WORKFLOW_FLAGS = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 LEGACY_FLAG = "--xla_cpu_use_thunk_runtime=false"
-SCAN_BATCHES = 3  # SGD steps timed under lax.scan (measured 20x slower than a loop)
 QUICK_STEPS = 4  # --quick: SGD steps per epoch (a prefix of the training set)
 
 
@@ -165,7 +129,6 @@ from ntkadv import compat  # noqa: E402
 compat.skip_tensorflow_interop()
 
 import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import yaml  # noqa: E402
 
@@ -173,6 +136,21 @@ jax.devices()  # build the CPU client (and its thread pools) now
 if PIN == "affinity":
     release_cpu_affinity()
 
+from _dynamics_studies import (  # noqa: E402
+    CompileCounter,
+    cache_probe,
+    candidates,
+    flops_of,
+    machine_throughput,
+    other_runtime_parts,
+    pin_probe,
+    report_cache_probe,
+    report_epochs,
+    report_pins,
+    report_run,
+    timed,
+    whole_epochs,
+)
 from ntkadv.dynamics import entk, training  # noqa: E402
 from ntkadv.dynamics import steps as dsteps  # noqa: E402
 from ntkadv.dynamics.measures import kernel_matrix  # noqa: E402
@@ -182,152 +160,6 @@ SHAPES = {"cnn": (28, 28, 1), "cnn_mega": (32, 32, 3)}
 # settings replaced from the command line: ntk_implementation (--entk), max_steps
 # (--quick: SGD steps per epoch)
 OVERRIDES: dict = {}
-
-
-# ------------------------------------------------------------------ measurement
-
-
-def timed(fn, repeats: int) -> dict[str, float]:
-    """Best wall and CPU seconds of ``fn()`` over `repeats` calls after a warm-up."""
-    fn()
-    wall = cpu = float("inf")
-    for _ in range(repeats):
-        w0, c0 = time.perf_counter(), time.process_time()
-        fn()
-        wall = min(wall, time.perf_counter() - w0)
-        cpu = min(cpu, time.process_time() - c0)
-    return {"wall": wall, "cpu": cpu}
-
-
-def flops_of(jitted, *args) -> float:
-    """XLA's flop count of one call of a jitted function at these arguments.
-
-    From the lowered (unoptimised) HLO: the compiled module's cost analysis does not
-    count the legacy runtime's oneDNN matmul custom calls (~0 or negative flops).
-    NaN for a function that is not a jax.jit (e.g. an ``nt.batch`` of one).
-    """
-    if not hasattr(jitted, "lower"):
-        return float("nan")
-    cost = jitted.lower(*args).cost_analysis()
-    if isinstance(cost, list):
-        cost = cost[0]
-    return float(cost.get("flops", float("nan")))
-
-
-class CompileCounter:
-    """Counts XLA backend compilations (and their seconds) via jax.monitoring."""
-
-    def __init__(self) -> None:
-        self.count, self.seconds, self.traces = 0, 0.0, 0
-        jax.monitoring.register_event_duration_secs_listener(self._on_event)
-
-    def _on_event(self, event: str, duration: float, **_: object) -> None:
-        if event == "/jax/core/compile/backend_compile_duration":
-            self.count += 1
-            self.seconds += duration
-        elif event == "/jax/core/compile/jaxpr_trace_duration":
-            self.traces += 1
-
-    def snapshot(self) -> tuple[int, float, int]:
-        return self.count, self.seconds, self.traces
-
-
-class RunnableSampler:
-    """Samples how many threads of this process are runnable at once (from /proc).
-
-    A thread in state R is running or waiting for a core, so the count shows the
-    parallelism XLA asks for even when other jobs load the cores (where the CPU /
-    wall-time ratio would stay near 1 for a multi-threaded op).
-    """
-
-    def __init__(self, period: float = 5e-4) -> None:
-        self.period, self.samples = period, []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-
-    def _loop(self) -> None:
-        me = threading.get_native_id()
-        while not self._stop.is_set():
-            running = 0
-            for tid in os.listdir("/proc/self/task"):
-                if int(tid) == me:
-                    continue
-                try:
-                    with open(f"/proc/self/task/{tid}/stat") as fh:
-                        state = fh.read().rsplit(")", 1)[1].split()[0]
-                except OSError:  # thread exited meanwhile
-                    continue
-                running += state == "R"
-            self.samples.append(running)
-            time.sleep(self.period)
-
-    def __enter__(self) -> RunnableSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def fraction_parallel(self) -> float:
-        """Share of the busy samples (>= 1 runnable) with >= 2 runnable threads."""
-        busy = [n for n in self.samples if n >= 1]
-        return sum(n >= 2 for n in busy) / max(len(busy), 1)
-
-
-def pin_probe() -> dict[str, dict[str, float]]:
-    """How many threads a 2048^2 matmul and a 3x3 conv really use (this process).
-
-    Returns, per op, wall and CPU seconds of ten calls and ``parallel``: the share
-    of samples with two or more runnable threads during ten more calls
-    (:class:`RunnableSampler`).
-    """
-    a = jax.random.normal(jax.random.PRNGKey(0), (2048, 2048), jnp.float32)
-    x = jax.random.normal(jax.random.PRNGKey(1), (64, 32, 32, 64), jnp.float32)
-    w = jax.random.normal(jax.random.PRNGKey(2), (3, 3, 64, 64), jnp.float32)
-    mm = jax.jit(lambda a: a @ a)
-    conv = jax.jit(
-        lambda x, w: jax.lax.conv_general_dilated(
-            x, w, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")
-        )
-    )
-    out = {}
-    for name, fn, args in (("matmul", mm, (a,)), ("conv", conv, (x, w))):
-        jax.block_until_ready(fn(*args))
-        w0, c0 = time.perf_counter(), time.process_time()
-        for _ in range(10):
-            jax.block_until_ready(fn(*args))
-        wall, cpu = time.perf_counter() - w0, time.process_time() - c0
-        with RunnableSampler() as sampler:  # separately: the sampler uses CPU too
-            for _ in range(10):
-                jax.block_until_ready(fn(*args))
-        out[name] = {"wall": wall, "cpu": cpu, "parallel": sampler.fraction_parallel()}
-    out["threads"] = {"n": len(os.listdir("/proc/self/task"))}
-    return out
-
-
-def machine_throughput(repeats: int) -> dict[str, float]:
-    """GFLOP/s of XLA float32 matmul and of the CNNs' heaviest 3x3 convolutions."""
-    out = {}
-    a = jax.random.normal(jax.random.PRNGKey(0), (2048, 2048), jnp.float32)
-    mm = jax.jit(lambda a: a @ a)
-    t = timed(lambda: jax.block_until_ready(mm(a)), repeats)["cpu"]
-    out["matmul 2048^3"] = flops_of(mm, a) / t / 1e9
-    conv = jax.jit(
-        lambda x, w: jax.lax.conv_general_dilated(
-            x, w, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")
-        )
-    )
-    for label, xs, ws in (
-        ("conv MNIST 25x14x14x32->64", (25, 14, 14, 32), (3, 3, 32, 64)),
-        ("conv CIFAR 10x16x16x128->128", (10, 16, 16, 128), (3, 3, 128, 128)),
-        ("conv CIFAR 10x32x32x32->32", (10, 32, 32, 32), (3, 3, 32, 32)),
-    ):
-        x = jax.random.normal(jax.random.PRNGKey(1), xs, jnp.float32)
-        w = jax.random.normal(jax.random.PRNGKey(2), ws, jnp.float32)
-        t = timed(lambda x=x, w=w: jax.block_until_ready(conv(x, w)), repeats)["cpu"]
-        out[label] = flops_of(conv, x, w) / t / 1e9
-    return out
 
 
 # ------------------------------------------------------------------ the epoch
@@ -369,27 +201,6 @@ def _run(name: str) -> training.DynamicsRun:
     )
     spec = training.spec_from_settings(s, "pgd", s["eps"], seed=0, num_classes=10)
     return training.DynamicsRun(spec, **subsets)
-
-
-def whole_epochs(run: training.DynamicsRun, counter: CompileCounter, n: int):
-    """Epochs 0..n of ``run.epochs()``: wall, CPU, compilations, compile seconds."""
-    rows, gen, record = [], run.epochs(), None
-    for epoch in range(n + 1):
-        c0, s0, t0 = counter.snapshot()
-        w0, p0 = time.perf_counter(), time.process_time()
-        record = next(gen)
-        c1, s1, t1 = counter.snapshot()
-        rows.append(
-            {
-                "epoch": epoch,
-                "wall": time.perf_counter() - w0,
-                "cpu": time.process_time() - p0,
-                "compiles": c1 - c0,
-                "compile_s": s1 - s0,
-                "traces": t1 - t0,
-            }
-        )
-    return rows, record.state
 
 
 def epoch_parts(
@@ -533,92 +344,6 @@ def epoch_parts(
     return result
 
 
-def candidates(run, p, o, xb, yb, counter: CompileCounter, repeats: int) -> dict:
-    """Time the speed-up candidates at parameters `p`, optimiser state `o`.
-
-    * a whole epoch of SGD steps as one jitted ``lax.scan`` (on the first
-      ``SCAN_BATCHES`` batches only: it is slow) vs the Python loop on them;
-    * the Python loop with ``donate_argnums=(0, 1)``;
-    * one ``counts`` call on the concatenated eval sets instead of one per set.
-    """
-    spec, f, opt = run.spec, run.apply_fn, run.optimizer
-    step_pure = dsteps.train_step_fn(f, opt, dsteps.pgd_attack_fn(f, spec.train_attack))
-    step = jax.jit(step_pure)
-    counts = jax.jit(
-        dsteps.correct_counts_fn(f, dsteps.pgd_attack_fn(f, spec.eval_attack))
-    )
-    n_scan = min(SCAN_BATCHES, len(xb))
-
-    def scan_steps(params, opt_state, xs, ys):
-        def body(carry, batch):
-            params, opt_state, loss = step_pure(*carry, *batch)
-            return (params, opt_state), loss
-
-        return jax.lax.scan(body, (params, opt_state), (xs, ys))
-
-    scan = jax.jit(scan_steps)
-    xs, ys = jnp.stack(xb[:n_scan]), jnp.stack(yb[:n_scan])
-    c0, s0, _ = counter.snapshot()
-    w0, p0 = time.perf_counter(), time.process_time()
-    jax.block_until_ready(scan(p, o, xs, ys))  # one call: compile + run
-    compile_s = counter.snapshot()[1] - s0 if counter.snapshot()[0] > c0 else 0.0
-    scan_run = {
-        "wall": time.perf_counter() - w0 - compile_s,
-        "cpu": time.process_time() - p0 - compile_s,
-        "compile_s": compile_s,
-        "batches": n_scan,
-    }
-
-    def loop(fn, n, copy=False):
-        params, opt_state = p, o
-        if copy:  # donated buffers are consumed: start from copies
-            params = jax.tree_util.tree_map(jnp.copy, p)
-            opt_state = jax.tree_util.tree_map(jnp.copy, o)
-        for t in range(n):
-            params, opt_state, _ = fn(params, opt_state, xb[t], yb[t])
-        jax.block_until_ready(params)
-
-    donated = jax.jit(step_pure, donate_argnums=(0, 1))
-    x_all = jnp.concatenate([x for x, _ in run.eval_sets.values()])
-    y_all = jnp.concatenate([y for _, y in run.eval_sets.values()])
-
-    def merged_eval():
-        c, r = counts(p, x_all, y_all)
-        int(c), int(r)
-
-    return {
-        "scan": scan_run,
-        "loop_same_batches": timed(lambda: loop(step, n_scan), repeats),
-        "loop_copied": timed(lambda: loop(step, len(xb), copy=True), repeats),
-        "donated": timed(lambda: loop(donated, len(xb), copy=True), repeats),
-        "eval_merged": timed(merged_eval, repeats),
-    }
-
-
-def cache_probe(cache_dir: str) -> dict:
-    """First call of a jitted CIFAR PGD-5 attack with a persistent compile cache."""
-    jax.config.update("jax_compilation_cache_dir", cache_dir)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
-    events: dict[str, int] = {}
-
-    def on_event(event: str, **_: object) -> None:
-        events[event] = events.get(event, 0) + 1
-
-    jax.monitoring.register_event_listener(on_event)
-    run = _run("cifar10")
-    attack = jax.jit(dsteps.pgd_attack_fn(run.apply_fn, run.spec.eval_attack))
-    params = run.init_state().params
-    x, y = run.eval_sets["test"]
-    w0 = time.perf_counter()
-    jax.block_until_ready(attack(params, x, y))
-    return {
-        "first_call_s": time.perf_counter() - w0,
-        "hits": events.get("/jax/compilation_cache/cache_hits", 0),
-        "misses": events.get("/jax/compilation_cache/cache_misses", 0),
-    }
-
-
 # ------------------------------------------------------------------ reporting
 
 
@@ -629,28 +354,6 @@ def _child(args: list[str]) -> dict:
     if proc.returncode or not lines:
         raise RuntimeError(f"{cmd} failed:\n{proc.stderr[-3000:]}")
     return json.loads(lines[-1])
-
-
-def report_pins() -> None:
-    print(
-        "== 1. is XLA on one thread? share of samples with >= 2 runnable threads "
-        "and CPU / wall time of ten calls (fresh processes) =="
-    )
-    for pin, runtime in (
-        ("none", "thunk"),
-        ("flags", "thunk"),
-        ("flags", "legacy"),
-        ("affinity", "thunk"),
-        ("affinity", "legacy"),
-    ):
-        r = _child(["--probe-pin", "--pin", pin, "--runtime", runtime])
-        cells = [
-            f"{k}: >=2 threads runnable {r[k]['parallel']:4.0%} of the time, cpu/wall "
-            f"{r[k]['cpu'] / r[k]['wall']:.2f} "
-            f"({r[k]['wall']:.2f} s wall)"
-            for k in ("matmul", "conv")
-        ]
-        print(f"  pin={pin:8s} runtime={runtime:6s} " + "; ".join(cells))
 
 
 LABELS = {  # the parts printed as BENCH lines
@@ -669,18 +372,8 @@ def report_dataset(
         f"\n== {r['name']} ({r['model']}): {r['steps']} SGD steps/epoch, "
         f"{r['eval_points']} eval points, eNTK {r['entk']} =="
     )
-    steady = None
-    if r.get("epochs"):
-        print("  whole epochs of DynamicsRun.epochs() (epoch 0 = init eval + eNTK):")
-        for e in r["epochs"]:
-            print(
-                f"    epoch {e['epoch']}: wall {e['wall']:6.2f} s, cpu "
-                f"{e['cpu']:6.2f} s, {e['compiles']:3d} XLA compilations "
-                f"({e['compile_s']:.2f} s), {e['traces']} traces"
-            )
-        steady = r["epochs"][-1]["cpu"]
-        print(f"  steady epoch, best CPU s (share of epoch 2 = {steady:.2f} s CPU):")
-    else:
+    steady = report_epochs(r)
+    if steady is None:
         print("  parts at the initial parameters, best CPU s:")
     peak_mm = machine["matmul 2048^3"]
     for key, t in r["parts"].items():
@@ -694,33 +387,8 @@ def report_dataset(
             f"{t['gflop']:7.2f} GFLOP {t['gflops_per_s']:6.1f} GFLOP/s "
             f"({t['gflops_per_s'] / peak_mm:4.0%} of matmul){cmp}"
         )
-    if steady is None:
-        return
-    print(
-        f"    other = epoch - train - eval - entk: {r['other_cpu']:6.3f} s "
-        "(Python, slicing, host copies; parts are best-of, the epoch one run)"
-    )
-    n_epochs = _settings(r["name"])["epochs"]
-    print(
-        f"  XLA compile seconds of a run: {r['compile_s_run']:.1f} s (epochs 0-2; "
-        f"none after) = {r['compile_s_run'] / n_epochs:.2f} s per epoch over "
-        f"{n_epochs} epochs"
-    )
-    c = r["candidates"]
-    if c is None:
-        return
-    sc = c["scan"]
-    print(
-        f"  lax.scan over {sc['batches']} SGD steps: {sc['cpu']:.3f} s (+ compile "
-        f"{sc['compile_s']:.1f} s) vs Python loop {c['loop_same_batches']['cpu']:.3f}"
-        f" s: x{sc['cpu'] / c['loop_same_batches']['cpu']:.1f} slower"
-    )
-    print(
-        f"  donated buffers: {c['donated']['cpu']:.3f} s vs "
-        f"{c['loop_copied']['cpu']:.3f} s (both from copied params); one merged eval "
-        f"call {c['eval_merged']['cpu']:.3f} s vs {r['parts']['eval']['cpu']:.3f} s "
-        f"in {r['eval_calls']} calls"
-    )
+    if steady is not None:
+        report_run(r, _settings(r["name"])["epochs"])
 
 
 def emit_parts(r: dict, machine: dict) -> None:
@@ -780,7 +448,7 @@ def main() -> None:
         print(json.dumps(pin_probe()))
         return
     if args.cache_probe:
-        print(json.dumps(cache_probe(args.cache_probe)))
+        print(json.dumps(cache_probe(args.cache_probe, _run)))
         return
     if args.parts_json:
         parts = {
@@ -794,19 +462,13 @@ def main() -> None:
         f"eNTK {args.entk or 'of config.yaml'}"
     )
     if not args.no_pin_check:
-        report_pins()
+        report_pins(_child)
     machine = machine_throughput(args.repeats)
     print("\n== 2. this core, XLA float32, one thread ==")
     for k, v in machine.items():
         print(f"  {k:30s} {v:6.1f} GFLOP/s")
     if not args.no_cache_probe:
-        with tempfile.TemporaryDirectory() as cache:
-            runs = [_child(["--cache-probe", cache, "--pin", PIN]) for _ in range(2)]
-        print(
-            "  persistent compilation cache (CIFAR PGD-5 attack, fresh processes): "
-            f"first call {runs[0]['first_call_s']:.2f} s cold ({runs[0]['misses']} "
-            f"misses), {runs[1]['first_call_s']:.2f} s warm ({runs[1]['hits']} hits)"
-        )
+        report_cache_probe(_child, PIN)
     results = {
         n: epoch_parts(
             n,
@@ -822,12 +484,7 @@ def main() -> None:
     other_runtime = next(r for r in RUNTIMES if r != RUNTIME)
     other = None
     if names and not args.no_legacy:
-        other = _child(
-            ["--parts-json", "--datasets", args.datasets, "--repeats"]
-            + [str(args.repeats), "--pin", PIN, "--runtime", other_runtime]
-            + (["--entk", args.entk] if args.entk else [])
-            + (["--no-linear"] if args.no_linear else [])
-        )
+        other = other_runtime_parts(_child, args, PIN, other_runtime)
     for n in names:
         report_dataset(results[n], machine, other and other[n], other_runtime)
     for n in names:
