@@ -146,13 +146,12 @@ class Checkpoint:
         """Write the epoch's kernel (and snapshot), then the state that completes it."""
         if record.kernel is not None:
             h5io.write(self.kernel_path(record.epoch), {"kernel": record.kernel})
+        arrays = state_to_arrays(record.state)
         if record.epoch in snapshots:
-            params = state_to_arrays(record.state)
             h5io.write(
                 self.snapshot_path(record.epoch),
-                {k: v for k, v in params.items() if k.startswith("params.")},
+                {k: v for k, v in arrays.items() if k.startswith("params.")},
             )
-        arrays = state_to_arrays(record.state)
         for m in METRICS:
             arrays[f"metric.{m}"] = np.array([h[m] for h in history])
         attrs = {"fingerprint": self.fingerprint, "epoch": record.epoch}

@@ -127,14 +127,17 @@ def run_training(
 def _branch_from(run, source_run: str, lin_epoch: int | None, log: logging.Logger):
     """(state, history) after `lin_epoch` epochs of the PGD run `source_run`."""
     from ntkadv.dynamics.records import METRICS
-    from ntkadv.dynamics.state import unflatten_tree
+    from ntkadv.dynamics.state import flatten_tree, unflatten_tree
 
     if lin_epoch is None:
         raise ValueError("a source run is only used by linearised runs")
     attrs = h5io.read_attrs(source_run)
     prefix = f"snapshot.{lin_epoch}.params"
-    arrays = h5io.read(source_run)
-    if not any(k.startswith(prefix + ".") for k in arrays):
+    template = run.init_state().params
+    names = list(flatten_tree(template, prefix))
+    with h5io.open_read(source_run) as f:
+        has_snapshot = all(name in f for name in names)
+    if not has_snapshot:
         raise ValueError(
             f"{source_run} has no parameter snapshot after epoch {lin_epoch} "
             f"(snapshots {attrs.get('snapshots')}); rerun train_dynamics_network"
@@ -150,7 +153,8 @@ def _branch_from(run, source_run: str, lin_epoch: int | None, log: logging.Logge
         src.pop(key, None), own.pop(key, None)
     if src != own:
         raise ValueError(f"{source_run} was trained with another spec: {src} != {own}")
-    params = unflatten_tree(arrays, run.init_state().params, prefix)
+    arrays = h5io.read(source_run, [*names, *METRICS])  # not the eNTK series
+    params = unflatten_tree(arrays, template, prefix)
     history = [{m: float(arrays[m][t]) for m in METRICS} for t in range(lin_epoch + 1)]
     log.info("branching off %s after epoch %d", source_run, lin_epoch)
     return run.branch_state(params, lin_epoch), history
