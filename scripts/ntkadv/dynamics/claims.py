@@ -68,14 +68,14 @@ def regime_evidence(
     Args:
         statistic: what is compared, in words.
         favoured: per-seed values of the regime the paper says is larger.
-        other: per-seed values of the regime it is compared with (a constant
-            threshold repeated per seed has no spread).
+        other: per-seed values of the regime it is compared with (a fixed
+            threshold is :func:`threshold_evidence`).
     """
     a, b = np.asarray(favoured, float), np.asarray(other, float)
     return Evidence(
         statistic=statistic,
         measured=float(a.mean()),
-        null=noise_floor(*([g for g in (a, b) if np.ptp(g) > 0] or [a])),
+        null=noise_floor(a, b),
         effect=float(a.mean() - b.mean()),
         se=seed_se(a, b),
         se_method=SEED_METHOD,
