@@ -4,8 +4,8 @@ Runs ``snakemake -n`` on config/paper.yaml (no job runs), reads each job's
 ``resources:`` as the workflow computes them (workflow/rules/helpers/resources.smk
 over ntkadv.sizing, from the measured per-unit costs stated there), and prints one
 markdown row per rule: jobs, GPU, the largest mem_mb and runtime request, the summed
-runtime, and the disk of the rule's largest output computed from its array shapes
-(the HDF5 layouts of ntkadv.kernels / ntkadv.dynamics). The table in
+runtime, and the disk of one job (its ``disk_mb`` request, else its largest output
+from the array shapes of ntkadv.kernels / ntkadv.spectra). The table in
 docs/paper_scale.md is this script's output.
 
 Run: ``.venv/bin/python benchmarks/paper_resources.py [--configfile config/paper.yaml]``
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import math
 import re
 import subprocess
 import sys
@@ -24,38 +23,27 @@ from pathlib import Path
 import yaml
 
 from ntkadv.config import resolve_extends
-from ntkadv.data import INPUT_SHAPES
 
 REPO = Path(__file__).resolve().parents[1]
 GB = 1e9
 
 
-def disk_gb(rule: str, config: dict) -> float | None:
-    """Bytes of the largest output of one job of `rule` (array shapes x dtype)."""
+def disk_gb(rule: str, entries: list[dict[str, float]], config: dict) -> float | None:
+    """Disk of one job of `rule`: its ``disk_mb`` request where the workflow declares
+    one (input-Jacobian, dynamics runs: ntkadv.sizing), else the largest output's
+    array shapes x dtype (Gram, eigendecomposition)."""
+    requests = [e["disk_mb"] for e in entries if "disk_mb" in e]
+    if requests:
+        return max(requests) * 2**20 / GB
     ds = config["datasets"]
-    kernel_sets = config["kernels"]["datasets"]
-
-    def sizes(name):
-        d = math.prod(INPUT_SHAPES[ds[name]["source"]])
-        return ds[name]["n_train"], ds[name]["n_test"], d
-
-    if rule == "compute_ntk_gram":
-        return max((n + m) * n * 8 for n, m, _ in map(sizes, kernel_sets)) / GB
-    if rule == "compute_ntk_input_jacobian":  # dense CONV tiles (m, n, d) float32
-        return max(m * n * d * 4 for n, m, d in map(sizes, kernel_sets)) / GB
-    if rule == "eigendecompose_gram":
-        return max(n * n * 8 + n * 8 for n, _, _ in map(sizes, kernel_sets)) / GB
-    if rule == "train_dynamics_network":  # (E+1) eNTKs of (10 B)^2 float32
-        dyn = config["dynamics"]["datasets"]
-        return (
-            max(
-                (e["epochs"] + 1) * (10 * e["kernel_batch"]) ** 2 * 4
-                for e in dyn.values()
-            )
-            / GB
-            if dyn
-            else None
-        )
+    sizes = [
+        (ds[name]["n_train"], ds[name]["n_test"])
+        for name in config["kernels"]["datasets"]
+    ]
+    if rule == "compute_ntk_gram":  # (n + m) x n float64
+        return max((n + m) * n * 8 for n, m in sizes) / GB
+    if rule == "eigendecompose_gram":  # n x n eigenvectors + n eigenvalues, float64
+        return max(n * n * 8 + n * 8 for n, _ in sizes) / GB
     return None
 
 
@@ -107,7 +95,7 @@ def main() -> None:
     )
     print(
         "| rule | jobs | GPU | max mem_mb | max runtime (min) | sum runtime (h) |"
-        " largest output (GB) |"
+        " disk per job (GB) |"
     )
     print("|---|---:|:-:|---:|---:|---:|---:|")
     total_h = 0.0
@@ -119,7 +107,7 @@ def main() -> None:
         mem = max(e.get("mem_mb", 0) for e in entries)
         rt = [e.get("runtime", 0) for e in entries]
         gpu = "yes" if any(e.get("gpu") for e in entries) else ""
-        disk = disk_gb(rule, config)
+        disk = disk_gb(rule, entries, config)
         total_h += sum(rt) / 60
         print(
             f"| {rule} | {len(entries)} | {gpu} | {mem:.0f} | {max(rt):.0f} | "
