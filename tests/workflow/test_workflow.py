@@ -135,6 +135,26 @@ def test_slurm_profile_is_accepted(tmp_path):
         check=False,
     )
     assert proc.returncode == 0, proc.stderr
+    out = proc.stdout + proc.stderr
+    assert "Group job figures" in out and "Group job tables" in out
+
+
+def test_slurm_profile_batches_every_tiny_rule(tmp_path):
+    """Every figure and table rule is in a SLURM group (one queue slot for several
+    jobs) and every grouped rule exists (test_slurm_profile_is_accepted: the dry run
+    submits group jobs)."""
+    profile = yaml.safe_load((REPO / "workflow/profiles/slurm/config.yaml").read_text())
+    grouped = dict(entry.split("=") for entry in profile["groups"])
+    rules = set(
+        snakemake(
+            tmp_path, REPO / "tests/config/smoke.yaml", "--list-rules"
+        ).stdout.split()
+    )
+    tiny = {r for r in rules if r.startswith(("plot_", "aggregate_", "summarize_"))}
+    assert tiny <= set(grouped), tiny - set(grouped)
+    assert set(grouped) <= rules, set(grouped) - rules
+    components = dict(entry.split("=") for entry in profile["group-components"])
+    assert set(components) == set(grouped.values())
 
 
 def test_local_profile_is_accepted(tmp_path):
