@@ -122,6 +122,9 @@ def normalised_angle(m: Series) -> np.ndarray:
     return angle / angle[-1] if angle[-1] > 0 else np.ones_like(angle)
 
 
+PAPER_EPOCHS = 200  # supp. App. E: every dynamics run trains 200 epochs
+
+
 def training_gate(
     runs: Mapping[str, BySeed], majority: float, n_test: int
 ) -> tuple[bool, str]:
@@ -129,12 +132,14 @@ def training_gate(
     if "standard" not in runs:
         return True, ""
     acc = per_seed(runs["standard"], lambda r: tail_mean(r["test_clean_acc"]))
+    epochs = max(len(r["test_clean_acc"]) - 1 for r in runs["standard"].values())
     mean = float(np.mean(acc))
     se = math.sqrt(max(mean * (1 - mean), 1e-12) / max(n_test * len(acc), 1))
     ok = mean - majority >= 2 * se
     note = (
         f"standard nets' final test accuracy {mean:.3f} vs majority rate "
-        f"{majority:.3f} (SE {se:.3f}, {n_test} test points x {len(acc)} seeds)"
+        f"{majority:.3f} (SE {se:.3f}, {n_test} test points x {len(acc)} seeds) "
+        f"after {epochs} of the paper's {PAPER_EPOCHS} epochs"
     )
     return ok, note
 

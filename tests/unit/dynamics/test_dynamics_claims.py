@@ -121,7 +121,9 @@ def test_untrained_nets_make_a_passing_row_inconclusive():
     row = dc.top_concentration("d", ms, 20, gate)
     assert row["verdict"] == "inconclusive" and "did not train" in row["note"]
     trained = {"standard": {s: {"test_clean_acc": np.full(T, 0.6)} for s in range(2)}}
-    assert dc.training_gate(trained, 0.10, 100)[0] is True
+    ok, note = dc.training_gate(trained, 0.10, 100)
+    assert ok is True
+    assert f"after {T - 1} of the paper's {dc.PAPER_EPOCHS} epochs" in note
 
 
 def _run(clean, robust):
