@@ -164,6 +164,12 @@ def claim_row(
         need = resolving_size(bind)
         if need is not None:
             notes.append(f"to resolve: ~{need} {bind.unit} (SE ∝ 1/√n; now {bind.n})")
+        elif bind.effect == 0 and bind.se == 0:
+            notes.append(
+                f"unresolvable at these settings: {bind.statistic} is "
+                f"{_fmt(bind.measured)} on the claim and on its null at every "
+                "evaluation point (a floor or ceiling; more points cannot move it)"
+            )
         else:
             notes.append("to resolve: more evaluation points or seeds")
     return {

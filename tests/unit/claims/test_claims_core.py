@@ -47,6 +47,16 @@ def test_inconclusive_rows_say_what_would_resolve_them():
     assert set(row) == set(core.COLUMNS)
 
 
+def test_a_statistic_stuck_at_its_null_everywhere_is_called_unresolvable():
+    """Zero effect with zero SE (e.g. PGD robust accuracy 0 for the claim and its
+    null at every point): no size resolves it, and the note says so."""
+    stuck = core.Evidence("robust accuracy", 0.0, 0.0, 0.0, 0.0, "m", n=200)
+    row = core.claim_row(4, "d", "c", [_ev(0.3, 0.1, n=50), stuck], "crit", "f.png")
+    assert row["verdict"] == "inconclusive"
+    assert "unresolvable at these settings" in row["note"]
+    assert "to resolve: ~" not in row["note"]
+
+
 def test_identity_rows_have_no_null():
     ok = core.identity_row(14, "all", "c", "err", 1e-12, 1e-8)
     bad = core.identity_row(14, "all", "c", "err", 1e-6, 1e-8)
