@@ -42,7 +42,6 @@ def test_the_repository_config_passes(config):
         ({"lr_overrides": {"cifar": 0.001}}, r"transfer\.lr_overrides\.cifar: 'cifar'"),
         ({"lr_overrides": {"cifar10": 0.001}}, r"transfer\.lr_overrides\.cifar10"),
         ({"n_train": 5000}, r"transfer\.n_train: 5000 exceeds datasets\.\w+\.n_train"),
-        ({"image_index": 100}, r"transfer\.image_index: 100 is not a test point"),
         ({"image_dataset": "cifar10"}, r"transfer\.image_dataset: 'cifar10'"),
         ({"align_epoch": 5000}, r"transfer\.align_epoch: 5000 > transfer\.epochs"),
         ({"image_epochs": [10, 5000]}, r"transfer\.image_epochs: \[5000\]"),
@@ -58,12 +57,19 @@ def test_bad_transfer_settings_name_the_key(config, changes, pattern):
     "changes",
     [
         {"image_dataset": None},
-        {"image_index": 99, "n_train": 1000},
+        {"n_train": 1000},
         {"lr_overrides": {}},
     ],
 )
 def test_edge_settings_that_are_fine(config, changes):
     checks.check(_with(config, **changes))
+
+
+def test_image_index_must_be_a_test_point(config):
+    n = config["datasets"][config["transfer"]["image_dataset"]]["n_test"]
+    checks.check(_with(config, image_index=n - 1))
+    with pytest.raises(ConfigError, match=rf"transfer\.image_index: {n} is not a test"):
+        checks.check(_with(config, image_index=n))
 
 
 def test_a_disabled_stage_checks_nothing_else(config):
