@@ -114,11 +114,15 @@ def test_dry_run_every_shipped_config(configfile, tmp_path):
     assert "prepare_dataset" in proc.stdout + proc.stderr
 
 
+def _slurm_profile() -> dict:
+    return yaml.safe_load((REPO / "workflow/profiles/slurm/config.yaml").read_text())
+
+
 def test_slurm_profile_is_accepted(tmp_path):
     """Every key of the slurm profile is accepted (conda itself is not on CI
     machines, so the copy under test drops only software-deployment-method)."""
     cfg = write_config(tmp_path, REPO / "config/paper.yaml")
-    profile = yaml.safe_load((REPO / "workflow/profiles/slurm/config.yaml").read_text())
+    profile = _slurm_profile()
     assert profile.pop("software-deployment-method") == "conda"
     (tmp_path / "slurm").mkdir()
     (tmp_path / "slurm/config.yaml").write_text(yaml.safe_dump(profile))
@@ -143,7 +147,7 @@ def test_slurm_profile_batches_every_tiny_rule(tmp_path):
     """Every figure and table rule is in a SLURM group (one queue slot for several
     jobs) and every grouped rule exists (test_slurm_profile_is_accepted: the dry run
     submits group jobs)."""
-    profile = yaml.safe_load((REPO / "workflow/profiles/slurm/config.yaml").read_text())
+    profile = _slurm_profile()
     grouped = dict(entry.split("=") for entry in profile["groups"])
     rules = set(
         snakemake(
