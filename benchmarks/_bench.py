@@ -60,6 +60,51 @@ def emit(stage: str, what: str, seconds: float, bound: float, kind: str) -> None
     )
 
 
+CONV_FILTER = 3
+
+
+def conv_entry_madds(depth: int, shape: tuple[int, ...]) -> int:
+    """Multiply-adds of one CONV-depth NTK entry Θ(x, x') in the diagonal-spatial
+    form (ntkadv.kernels.conv): H·W·(C + 2 + depth·(2 f² + 30)), i.e. the channel
+    products and the final means, and per layer the two f x f window sums (K and Θ)
+    plus ~30 for the affine maps, √, the arc-cosine angle (range reduction, one
+    division and a 10-term polynomial, each counted 1) and the updates. Elementwise
+    work: its bound is `vector_madd_seconds`, not the matmul rate."""
+    h, w, c = shape
+    return h * w * (c + 2 + depth * (2 * CONV_FILTER**2 + 30))
+
+
+def vector_madd_seconds(repeats: int = 5, dtype: str = "float64") -> float:
+    """Seconds per multiply-add of a vectorised, cache-resident XLA elementwise loop
+    (a chain of 64 ``a * 0.999 + 0.001`` over 2^15 elements): this machine's rate
+    for the elementwise maps of a kernel (the arc-cosine maps, window sums), which
+    cannot run at the matmul rate."""
+    import jax
+    import jax.numpy as jnp
+
+    chain = 64
+    x = jnp.linspace(0.0, 1.0, 1 << 15, dtype=dtype)
+
+    def madds(a):
+        for _ in range(chain):
+            a = a * 0.999 + 0.001
+        return a
+
+    f = jax.jit(madds)
+    return best_of(lambda: f(x).block_until_ready(), repeats) / (chain * x.size)
+
+
+def kernel_entry_seconds(
+    family: str, depth: int, shape: tuple[int, ...], rate: float, madd_s: float
+) -> float:
+    """Lower bound on the time of one analytic NTK entry: the input inner product
+    (2 d flops) at the matmul `rate` for FC (its layers are O(1) per entry), the
+    `conv_entry_madds` at `madd_s` seconds each for CONV."""
+    if family == "conv":
+        return conv_entry_madds(depth, shape) * madd_s
+    return kernel_entry_flops(family, depth, shape) / rate
+
+
 def kernel_entry_flops(family: str, depth: int, shape: tuple[int, ...]) -> int:
     """Flops of one analytic NTK entry Θ(x, x'): the input inner product (2 d) and,
     for CONV, per layer H·W·(2 f² + 20) (two f x f window sums, f = 3, and the

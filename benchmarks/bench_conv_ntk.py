@@ -15,11 +15,8 @@
    relative difference (max |a − b| / max |a|) and each implementation's ratio
    to three lower bounds measured in this run:
    * ``madd``: madds per kernel entry x entries x the time of one float64
-     multiply-add in a vectorised, cache-resident XLA loop. Madds per entry
-     (documented count): H·W·(C + 2 + depth·(2 f² + 30)), i.e. the channel
-     products and the final means, and per layer the two f x f window sums (K and
-     Θ) plus ~30 for the affine maps, √, the arc-cosine angle (range reduction,
-     one division and a 10-term polynomial, counted 1 each) and the updates;
+     multiply-add in a vectorised, cache-resident XLA loop
+     (`_bench.conv_entry_madds`, `_bench.vector_madd_seconds`);
    * ``pass``: depth x the time of one fused read-modify-write pass over an
      (n1·n2·H·W) float64 array (at least one pass over the maps per layer);
    * ``flop``: bench_kernels.py's count 2·d + depth·H·W·(2 f² + 20) flops per
@@ -58,13 +55,17 @@ jax.config.update("jax_enable_x64", True)
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from _bench import emit, kernel_entry_flops  # noqa: E402
+from _bench import (  # noqa: E402
+    conv_entry_madds,
+    emit,
+    kernel_entry_flops,
+    vector_madd_seconds,
+)
 from ntkadv.kernels import analytic as kernels  # noqa: E402
 from ntkadv.kernels import conv as conv_ntk  # noqa: E402
 from ntkadv.kernels import jacobians  # noqa: E402
 
 SHAPES = {"cifar": (32, 32, 3), "mnist": (28, 28, 1)}
-FILTER = 3
 
 
 def timed(fn, *args, repeats: int) -> tuple[float, float]:
@@ -160,19 +161,10 @@ def bench_threads() -> None:
 
 def measure_bounds(repeats: int) -> dict[str, float]:
     """Machine rates: ns per vectorised madd, matmul GFLOP/s."""
-    chain = 64
-    x = jnp.linspace(0.0, 1.0, 1 << 15)  # 256 KB: cache-resident
-
-    def madds(a):
-        for _ in range(chain):
-            a = a * 0.999 + 0.001
-        return a
-
-    _, t_madd = timed(jax.jit(madds), x, repeats=repeats + 2)
     m = jnp.asarray(np.random.default_rng(0).uniform(size=(1024, 1024)))
     _, t_mm = timed(jax.jit(lambda a: a @ a), m, repeats=repeats)
     return {
-        "ns_per_madd": t_madd / (chain * x.size) * 1e9,
+        "ns_per_madd": vector_madd_seconds(repeats + 2) * 1e9,
         "matmul_gflops": 2 * 1024**3 / t_mm / 1e9,
     }
 
@@ -189,7 +181,7 @@ def bench_blocks(args, rates) -> list[dict]:
     rows = []
     for data in args.datasets:
         shape = SHAPES[data]
-        h, w, c = shape
+        h, w = shape[:2]
         for depth in args.depths:
             spec = {"family": "conv", "depth": depth}
             nt_fn = jax.jit(kernels.kernel_fn_from_spec(spec, implementation="stax"))
@@ -202,7 +194,7 @@ def bench_blocks(args, rates) -> list[dict]:
                 w_me, c_me = timed(my_fn, x1, x2, repeats=args.repeats)
                 err = rel_diff(nt_fn(x1, x2), my_fn(x1, x2))
                 entries = n * n
-                madds = h * w * (c + 2 + depth * (2 * FILTER**2 + 30))
+                madds = conv_entry_madds(depth, shape)
                 b_madd = entries * madds * rates["ns_per_madd"] * 1e-9
                 maps = jnp.zeros(entries * h * w)
                 one_pass = jax.jit(lambda a: a * 1.0001 + 0.5)
