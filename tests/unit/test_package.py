@@ -184,3 +184,19 @@ def test_uncaught_errors_reach_the_console_in_one_line(tmp_path):
     assert str(tmp_path) in lines[0]
     assert "Traceback" in (tmp_path / "job.log").read_text()
     assert not (tmp_path / "big.h5").exists()
+
+
+def test_jobs_log_their_exact_peak_memory(tmp_path):
+    """_common.start logs getrusage's peak RSS at exit: a 400 MB array held for a
+    moment (shorter than the 0.5 s of snakemake's RSS sampling) is in it."""
+    log = tmp_path / "job.log"
+    code = (
+        "import _common, types, numpy as np\n"
+        f"smk = types.SimpleNamespace(log=[{str(log)!r}], rule='r')\n"
+        "_common.start(smk)\n"
+        "a = np.ones(50 * 2**20); del a\n"  # 400 MiB, touched, freed at once
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=SCRIPTS, check=True)
+    (line,) = [ln for ln in log.read_text().splitlines() if "peak RSS" in ln]
+    peak_mb = float(line.split("peak RSS ")[1].split(" MB")[0])
+    assert 400 <= peak_mb < 1000, line
