@@ -7,6 +7,7 @@ notebook). Gradients at perturbed points go through a jax VJP of `kernel_fn`.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import jax
@@ -106,7 +107,8 @@ def pgd_rows_fn(
     start) for `steps` steps and returns f_t at the final point (B, k), so the
     adversarial points need no separate kernel evaluation. x_train and c_all are
     arguments of the compiled functions (closing over them would constant-fold the
-    training set into the program); one compilation per block shape.
+    training set into the program); one compilation per block shape and process
+    (the jitted attack is cached per kernel, task, steps, shape and loop).
 
     Args:
         kernel_fn: analytic NTK.
@@ -117,7 +119,17 @@ def pgd_rows_fn(
             with a lax.fori_loop) or "unrolled" (one jit, steps unrolled);
             benchmarks/bench_attacks.py compares them.
     """
-    shape = tuple(input_shape)
+    if loop not in ("python", "fori", "unrolled"):
+        raise ValueError(f"loop must be 'python', 'fori' or 'unrolled', got {loop!r}")
+    return _pgd_rows_jit(kernel_fn, task, int(steps), tuple(input_shape), loop)
+
+
+@functools.lru_cache(maxsize=16)
+def _pgd_rows_jit(
+    kernel_fn: KernelFn, task: Task, steps: int, shape: tuple, loop: str
+) -> Callable:
+    """`pgd_rows_fn`'s jitted attack, one per (kernel, task, steps, shape, loop) in
+    the process, so that calling `pgd_rows_fn` again reuses its compilations."""
 
     def predict(x, cidx, x_train, c_all, k):
         rows = kernel_fn(x.reshape((x.shape[0],) + shape), x_train)  # (B, n)
@@ -149,8 +161,6 @@ def pgd_rows_fn(
 
     if loop in ("fori", "unrolled"):
         return jax.jit(fused)
-    if loop != "python":
-        raise ValueError(f"loop must be 'python', 'fori' or 'unrolled', got {loop!r}")
     first_j, step_j = jax.jit(first), jax.jit(one_step)
     predict_j = jax.jit(predict, static_argnums=4)
 

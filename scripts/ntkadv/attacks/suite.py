@@ -27,6 +27,7 @@ S = 1 + P label sets (set 0: the true labels), T times.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -167,16 +168,22 @@ def balanced_block(rows: int, block: int) -> int:
     return -(-rows // max(1, calls))
 
 
+@functools.lru_cache(maxsize=16)
+def _rows_jit(kernel_fn: KernelFn, shape: tuple) -> Callable:
+    """Jitted (x (b, d) flattened, x_train) -> Θ(x, X), one per kernel and shape."""
+    return jax.jit(lambda xb, xtr: kernel_fn(xb.reshape((-1,) + shape), xtr))
+
+
 def kernel_rows_fn(kernel_fn: KernelFn, x_train, block: int) -> Callable:
     """x (M, d) flattened -> Θ(x, X) (M, n) float64, in blocks of <= `block` rows.
 
     One jitted call per block (`balanced_block` rows, the last block padded: one
-    compiled shape per M; x_train is an argument, not a constant). Rows are
-    independent, so any block size gives the same values.
+    compiled shape per M; x_train is an argument, not a constant; the jitted
+    function is shared by every call with the same kernel and input shape). Rows
+    are independent, so any block size gives the same values.
     """
     xt = jnp.asarray(x_train)
-    shape = tuple(xt.shape[1:])
-    fn = jax.jit(lambda xb, xtr: kernel_fn(xb.reshape((-1,) + shape), xtr))
+    fn = _rows_jit(kernel_fn, tuple(xt.shape[1:]))
 
     def rows(x: np.ndarray) -> np.ndarray:
         x = np.asarray(x)
