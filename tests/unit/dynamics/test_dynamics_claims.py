@@ -126,6 +126,26 @@ def test_untrained_nets_make_a_passing_row_inconclusive():
     assert f"after {T - 1} of the paper's {dc.PAPER_EPOCHS} epochs" in note
 
 
+def test_training_gate_reads_the_last_epochs_not_one_swing():
+    """A net that learned but whose last epoch swung down (the CIFAR-10 laptop
+    standard seed 0) passes; a net oscillating around chance does not, even with a
+    last epoch above the majority rate."""
+    learned = [0.10, 0.10, 0.17, 0.16, 0.18, 0.15, 0.17, 0.10, 0.20, 0.25, 0.115]
+    other = [0.09, 0.09, 0.17, 0.12, 0.17, 0.18, 0.09, 0.23, 0.33, 0.30, 0.21]
+    runs = {"standard": {0: {"test_clean_acc": np.array(learned)},
+                         1: {"test_clean_acc": np.array(other)}}}  # fmt: skip
+    ok, note = dc.training_gate(runs, majority=0.13, n_test=200)
+    assert ok is True and "last 3 epochs" in note
+    last_only = [dc.tail_mean(r["test_clean_acc"]) for r in runs["standard"].values()]
+    assert np.mean(last_only) < 0.13 + 2 * 0.018  # the one-epoch gate failed here
+    chance = {
+        s: {"test_clean_acc": 0.1 + 0.02 * np.sin(np.arange(11.0) + s)}
+        for s in range(2)
+    }
+    chance[0]["test_clean_acc"][-1] = 0.16
+    assert dc.training_gate({"standard": chance}, 0.10, 200)[0] is False
+
+
 def _run(clean, robust):
     return {"test_clean_acc": np.full(T, clean), "test_robust_acc": np.full(T, robust)}
 
