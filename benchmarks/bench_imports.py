@@ -1,10 +1,11 @@
-"""Start-up cost of a compute job: the imports and first kernel call it pays once.
+"""Start-up cost of a job: the imports and first kernel call it pays once.
 
-Each measurement is a fresh interpreter (wall time, median of repeats). The job:
-``import _common``; pin threads; ``import ntkadv.kernels.analytic`` (jax and
+Each measurement is a fresh interpreter (wall time, median of repeats). The compute
+job: ``import _common``; pin threads; ``import ntkadv.kernels.analytic`` (jax and
 neural-tangents without its TensorFlow interop, ntkadv.compat) and build one kernel
-function. The bound: a bare ``import jax`` (what any jax job pays). Before the
-TensorFlow interop was skipped, this job took 20.6 s (TensorFlow alone ~19 s).
+function; its bound is a bare ``import jax`` (what any jax job pays). Before the
+TensorFlow interop was skipped, this job took 20.6 s (TensorFlow alone ~19 s). A
+figure / table job (`FIGURE_JOB`); its bound is a bare ``import matplotlib.pyplot``.
 
 Run: ``./uvw run python benchmarks/bench_imports.py [--quick]``.
 """
@@ -27,6 +28,14 @@ JOB = (
     "kernel_fn_from_spec({'family': 'fc'})\n"
 )
 BOUND = "import jax"
+#: A figure / table job (44 of the laptop run's 165 jobs, 1-5 s each): the script
+#: entry helper, a plotting module and the stage's summary readers (pandas, h5py).
+FIGURE_JOB = (
+    "import _common\n"
+    "from ntkadv.plotting import features, dynamics\n"
+    "import ntkadv.features.summary, ntkadv.dynamics.summary\n"
+)
+FIGURE_BOUND = "import matplotlib.pyplot"
 
 
 def wall(code: str, repeats: int) -> float:
@@ -49,6 +58,13 @@ def main() -> None:
         wall(JOB, repeats),
         wall(BOUND, repeats),
         "bare import jax",
+    )
+    emit(
+        "startup",
+        "figure job imports",
+        wall(FIGURE_JOB, repeats),
+        wall(FIGURE_BOUND, repeats),
+        "bare import matplotlib.pyplot",
     )
 
 
