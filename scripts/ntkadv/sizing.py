@@ -98,7 +98,8 @@ def eigh_mem_mb(n: int) -> float:
 
 def attack_mem_mb(n: int, m: int, d: int) -> float:
     """Spectrum (3 n x n), adversarial copies of the test set (40 m x d), + 1200 MB
-    (kernel rows are tiled: measured peak RSS <= 0.81 GB at laptop scale)."""
+    (kernel rows are tiled and the CONV kernel's PGD gradients rematerialised:
+    measured peak RSS 0.57-0.99 GB CONV, 0.94-1.21 GB FC at laptop scale)."""
     return 1200 + 3 * n * n * F64 / MB + 40 * m * d * F64 / MB
 
 
