@@ -100,10 +100,10 @@ def main() -> None:
     print("|---|---:|:-:|---:|---:|---:|---:|")
     total_h = 0.0
     for rule, entries in sorted(
-        jobs.items(), key=lambda kv: -sum(e.get("runtime", 0) for e in kv[1])
+        jobs.items(), key=lambda kv: (-sum(e.get("runtime", 0) for e in kv[1]), kv[0])
     ):
-        if rule == "all":
-            continue
+        if rule == "all" or not any("runtime" in e or "mem_mb" in e for e in entries):
+            continue  # local CPU jobs (tables, figures, claims) request nothing
         mem = max(e.get("mem_mb", 0) for e in entries)
         rt = [e.get("runtime", 0) for e in entries]
         gpu = "yes" if any(e.get("gpu") for e in entries) else ""
