@@ -114,6 +114,16 @@ def test_dry_run_every_shipped_config(configfile, tmp_path):
     assert "prepare_dataset" in proc.stdout + proc.stderr
 
 
+def test_paper_scale_doc_is_the_resource_scripts_output():
+    """docs/paper_scale.md's table is what benchmarks/paper_resources.py prints for
+    config/paper.yaml (the rules' own resource functions), row for row."""
+    proc = run(["python", REPO / "benchmarks/paper_resources.py"])
+    table = [line for line in proc.stdout.splitlines() if line.startswith("|")]
+    doc = (REPO / "docs/paper_scale.md").read_text().splitlines()
+    assert len(table) > 5
+    assert [line for line in doc if line.startswith("|")][: len(table)] == table
+
+
 def _slurm_profile() -> dict:
     return yaml.safe_load((REPO / "workflow/profiles/slurm/config.yaml").read_text())
 
