@@ -128,10 +128,32 @@ def report_errors_on_console(rule: str) -> None:
     sys.excepthook = hook
 
 
+def peak_rss_mb() -> float:
+    """Peak RSS of this process's own memory (MB) and of its largest waited-for child.
+
+    Linux's ``getrusage(RUSAGE_SELF).ru_maxrss`` keeps the high-water mark of the
+    process image before ``exec``: a job forked from a large parent (snakemake, or
+    pytest at 4.6 GB) would report the parent's RSS at the fork. ``VmHWM`` in
+    /proc/self/status is the peak of the current image only; elsewhere ru_maxrss is
+    the fallback.
+    """
+    import re
+    import resource
+
+    try:
+        with open("/proc/self/status") as f:
+            own_kb = float(re.search(r"VmHWM:\s+(\d+)", f.read()).group(1))
+    except (OSError, AttributeError):
+        own_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    kids_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # KiB on Linux
+    return max(own_kb, kids_kb) / 1024
+
+
 def log_peak_usage(log: logging.Logger) -> None:
-    """At exit, log the job's exact peak RSS and CPU time (getrusage of the process
-    and its waited-for children). Snakemake's benchmark TSV samples RSS every 0.5 s
-    for the first 15 s and every 30 s after, so its max_rss misses short peaks."""
+    """At exit, log the job's exact peak RSS (`peak_rss_mb`) and CPU time (getrusage
+    of the process and its waited-for children). Snakemake's benchmark TSV samples
+    RSS every 0.5 s for the first 15 s and every 30 s after, so its max_rss misses
+    short peaks."""
     import atexit
     import resource
 
@@ -139,9 +161,8 @@ def log_peak_usage(log: logging.Logger) -> None:
         own = resource.getrusage(resource.RUSAGE_SELF)
         kids = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
-        peak_mb = max(own.ru_maxrss, kids.ru_maxrss) / 1024  # KiB on Linux
         try:
-            log.info("peak RSS %.0f MB, CPU time %.1f s", peak_mb, cpu)
+            log.info("peak RSS %.0f MB, CPU time %.1f s", peak_rss_mb(), cpu)
         except (OSError, ValueError):  # log file closed or its disk full
             pass
 

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import ntkadv
@@ -187,8 +188,11 @@ def test_uncaught_errors_reach_the_console_in_one_line(tmp_path):
 
 
 def test_jobs_log_their_exact_peak_memory(tmp_path):
-    """_common.start logs getrusage's peak RSS at exit: a 400 MB array held for a
-    moment (shorter than the 0.5 s of snakemake's RSS sampling) is in it."""
+    """_common.start logs the job's own peak RSS at exit: a 400 MB array held for a
+    moment (shorter than the 0.5 s of snakemake's RSS sampling) is in it, and the
+    RSS of the process that started the job is not (this test process holds 1 GiB
+    more when it forks the job; Linux's ru_maxrss would report it)."""
+    ballast = np.ones(128 * 2**20)  # 1 GiB in the parent at the fork
     log = tmp_path / "job.log"
     code = (
         "import _common, types, numpy as np\n"
@@ -199,4 +203,5 @@ def test_jobs_log_their_exact_peak_memory(tmp_path):
     subprocess.run([sys.executable, "-c", code], cwd=SCRIPTS, check=True)
     (line,) = [ln for ln in log.read_text().splitlines() if "peak RSS" in ln]
     peak_mb = float(line.split("peak RSS ")[1].split(" MB")[0])
-    assert 400 <= peak_mb < 1000, line
+    assert 400 <= peak_mb < 900, line
+    del ballast
