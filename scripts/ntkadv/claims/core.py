@@ -11,6 +11,13 @@ verdict is the same everywhere (`verdict`):
 * fail         effect <= -2 SE,
 * inconclusive otherwise; the note says what would resolve it.
 
+"2 SE" is a one-sided test at level Φ(−2) ≈ 2.3 % when the SE is known. An SE
+estimated from a few seeds is itself noisy: with two seeds per regime it has 1-2
+degrees of freedom, and effect / SE then exceeds 2 under the null in ~9-15 % of runs.
+Evidence whose SE carries `df` degrees of freedom is therefore judged at the Student-t
+critical value of the same level (`critical_value`: 4.5 at df 2, 2.9 at df 4);
+bootstrap SEs over many evaluation points keep the plain 2.
+
 A claim with several parts (a conjunction, e.g. "accurate *and* non-robust") passes
 if every part passes and fails if any part fails; the row reports the binding part
 (the one with the smallest effect / SE). Findings 14 and 15 are numerical identities
@@ -42,8 +49,28 @@ COLUMNS = [
     "figure",
 ]
 VERDICTS = ("pass", "fail", "inconclusive")
-#: Effect / SE needed for a verdict.
+#: Effect / SE needed for a verdict when the SE is known (large-sample).
 Z_CRIT = 2.0
+
+
+def critical_value(df: float | None = None) -> float:
+    """Effect / SE needed for a verdict at the one-sided level Φ(−Z_CRIT).
+
+    Args:
+        df: degrees of freedom of the SE estimate (Welch–Satterthwaite for seed
+            spreads); None or inf for a large-sample SE (bootstrap over points).
+
+    Returns:
+        Z_CRIT for a large-sample SE, else the Student-t quantile t_df(Φ(Z_CRIT))
+        (13.9 at df 1, 4.5 at df 2, 2.9 at df 4); inf when df <= 0 or NaN.
+    """
+    if df is None or df == math.inf:
+        return Z_CRIT
+    if not df > 0:
+        return math.inf
+    from scipy.special import ndtr, stdtrit  # lazy: only seed-spread SEs need it
+
+    return float(stdtrit(df, ndtr(Z_CRIT)))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,6 +89,8 @@ class Evidence:
         n: size behind the SE (evaluation points, seeds, ...), for the resolving
             size of an inconclusive row; None if it does not scale that way.
         unit: what `n` counts.
+        df: degrees of freedom of `se` when it is estimated from a few seeds
+            (`seed_df`); None for a large-sample SE. Sets `critical_value`.
     """
 
     statistic: str
@@ -73,6 +102,7 @@ class Evidence:
     min_effect: float = 0.0
     n: int | None = None
     unit: str = "evaluation points"
+    df: float | None = None
 
     @property
     def z(self) -> float:
@@ -84,27 +114,60 @@ class Evidence:
         return self.effect / self.se
 
     @property
+    def crit(self) -> float:
+        """Effect / SE this evidence needs for a verdict (`critical_value`)."""
+        return critical_value(self.df)
+
+    @property
     def verdict(self) -> str:
-        return verdict(self.effect, self.se, self.min_effect)
+        return verdict(self.effect, self.se, self.min_effect, self.df)
 
 
-def verdict(effect: float, se: float, min_effect: float = 0.0) -> str:
-    """pass iff effect >= 2 SE and >= min_effect; fail iff effect <= -2 SE."""
+def verdict(
+    effect: float, se: float, min_effect: float = 0.0, df: float | None = None
+) -> str:
+    """pass iff effect >= c·SE and >= min_effect; fail iff effect <= −c·SE.
+
+    c = `critical_value(df)`: 2 for a large-sample SE, the Student-t quantile of
+    the same one-sided level for an SE with `df` degrees of freedom.
+    """
     if not (np.isfinite(effect) and np.isfinite(se)) or se < 0:
         return "inconclusive"
-    if effect >= Z_CRIT * se and effect >= min_effect and (effect > 0 or se > 0):
+    c = critical_value(df)
+    if effect >= c * se and effect >= min_effect and (effect > 0 or se > 0):
         return "pass"
-    if effect <= -Z_CRIT * se and (effect < 0 or se > 0):
+    if effect <= -c * se and (effect < 0 or se > 0):
         return "fail"
     return "inconclusive"
 
 
-def resolving_size(ev: Evidence) -> int | None:
-    """Size n at which |effect| would reach 2 SE if SE ∝ 1/√n (None if unknown)."""
+def resolving_size(ev: Evidence, limit: int = 10**9) -> int | None:
+    """Smallest n at which |effect| would reach the critical value (None if unknown).
+
+    SE ∝ 1/√n; with a seed-spread SE its degrees of freedom grow with n as well,
+    df(n) = df·(n − 1)/(n₀ − 1) (Welch's df for n seeds per regime, equal spreads,
+    is 2(n − 1)), so the critical value falls from its small-sample size towards 2.
+    """
     if ev.n is None or not ev.effect or not np.isfinite(ev.se) or ev.se <= 0:
         return None
     target = max(abs(ev.effect), ev.min_effect) if ev.effect > 0 else abs(ev.effect)
-    return int(math.ceil(ev.n * (Z_CRIT * ev.se / target) ** 2))
+    large = int(math.ceil(ev.n * (Z_CRIT * ev.se / target) ** 2))
+    if ev.df is None or ev.n < 2:
+        return large
+
+    def resolved(n: int) -> bool:
+        df = ev.df * (n - 1) / (ev.n - 1)
+        return critical_value(df) * ev.se * math.sqrt(ev.n / n) <= target
+
+    lo, hi = ev.n, max(ev.n + 1, large)
+    while not resolved(hi):  # the t quantile exceeds 2: search above `large`
+        lo, hi = hi, 2 * hi
+        if hi > limit:
+            return None
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if resolved(mid) else (mid, hi)
+    return hi
 
 
 def combine(parts: Sequence[Evidence]) -> tuple[str, Evidence]:
@@ -160,6 +223,11 @@ def claim_row(
             )
         )
     notes.append(f"SE: {bind.se_method}")
+    if bind.df is not None:
+        notes.append(
+            f"critical value {_fmt(bind.crit)} SE (Student t, df {_fmt(bind.df)}; "
+            f"{Z_CRIT:g} SE in large samples)"
+        )
     if status == "inconclusive":
         need = resolving_size(bind)
         if need is not None:
@@ -280,6 +348,32 @@ def seed_se(values_a: Sequence[float], values_b: Sequence[float]) -> float:
     if a.size < 2 or b.size < 2:
         return math.nan
     return float(math.sqrt(a.var(ddof=1) / a.size + b.var(ddof=1) / b.size))
+
+
+def seed_df(values_a: Sequence[float], values_b: Sequence[float]) -> float:
+    """Welch–Satterthwaite degrees of freedom of `seed_se` (NaN with < 2 per side).
+
+    df = (v_a + v_b)² / (v_a²/(n_a − 1) + v_b²/(n_b − 1)) with v = var(ddof 1)/n;
+    a side without spread (a fixed threshold) contributes nothing, so a seed mean
+    against a threshold has n − 1. Between min(n_a, n_b) − 1 and n_a + n_b − 2.
+    """
+    a, b = np.asarray(values_a, float), np.asarray(values_b, float)
+    if a.size < 2 or b.size < 2:
+        return math.nan
+    va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
+    den = va**2 / (a.size - 1) + vb**2 / (b.size - 1)
+    return float((va + vb) ** 2 / den) if den > 0 else math.inf
+
+
+def combined_df(se_known: float, se_seed: float, df_seed: float) -> float | None:
+    """Satterthwaite df of SE² = se_known² + se_seed² (se_known: large-sample).
+
+    None (large sample) when the seed part is absent; otherwise
+    df = (se_known² + se_seed²)² / (se_seed⁴ / df_seed).
+    """
+    if not (se_seed > 0 and np.isfinite(df_seed)):
+        return None
+    return float((se_known**2 + se_seed**2) ** 2 / (se_seed**4 / df_seed))
 
 
 def majority_rate(labels: np.ndarray, num_classes: int | None = None) -> float:

@@ -4,8 +4,10 @@ Each finding compares two training regimes (or two linearisation epochs) through
 statistic of the measured series, computed per seed. The null control is the same
 regime on another seed: the effect is the regime difference of the seed means, its
 standard error the seed-to-seed spread of both regimes
-(:func:`ntkadv.claims.core.seed_se`), and the ``null`` column holds that noise floor
-(the mean absolute difference of the statistic between two seeds of one regime).
+(:func:`ntkadv.claims.core.seed_se`, judged at the Student-t critical value of its
+Welch df, :func:`ntkadv.claims.core.seed_df`), and the ``null`` column holds that
+noise floor (the mean absolute difference of the statistic between two seeds of one
+regime).
 With one seed the SE is undefined and the row is inconclusive.
 
 Every row is gated on the networks having learned something: when the standard run's
@@ -25,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from ntkadv.claims.core import Evidence, claim_row, missing_row, seed_se
+from ntkadv.claims.core import Evidence, claim_row, missing_row, seed_df, seed_se
 
 Series = Mapping[str, np.ndarray]
 BySeed = Mapping[int, Series]
@@ -44,6 +46,11 @@ CLAIMS = {
     "earlier the linearisation the larger the clean-robust gap (supp. Fig. 10)",
 }
 SEED_METHOD = "seed-to-seed spread of both regimes (SE of a difference of seed means)"
+#: The verdict threshold of a seed-spread SE, in the criterion column's words.
+SEED_CRIT = (
+    "t SE (SE from the seed spread; t = the Student-t critical value at its Welch df, "
+    "2 in large samples)"
+)
 
 
 def tail_mean(x: np.ndarray, frac: float = 0.1) -> float:
@@ -81,6 +88,7 @@ def regime_evidence(
         se_method=SEED_METHOD,
         n=int(min(a.size, b.size)),
         unit="seeds per regime",
+        df=seed_df(a, b),
     )
 
 
@@ -103,6 +111,7 @@ def threshold_evidence(
         se_method="seed-to-seed spread (SE of a seed mean)",
         n=int(v.size),
         unit="seeds",
+        df=seed_df(v, np.full(v.size, threshold)),
     )
 
 
@@ -208,7 +217,7 @@ def lazy_earlier(
     ]
     crit = (
         "radius and angle curves (normalised to their final value) higher on "
-        "average under PGD than standard, each by >= 2 SE of the seed spread"
+        "average under PGD than standard, each by >= " + SEED_CRIT
     )
     return _row(8, dataset, parts, crit, figure, gate)
 
@@ -225,7 +234,7 @@ def top_concentration(
         per_seed(measures["pgd"], lambda m: np.mean(m[key][1:])),
         per_seed(measures["standard"], lambda m: np.mean(m[key][1:])),
     )
-    crit = f"mean mass_top{k}(PGD) - mean mass_top{k}(standard) >= 2 SE (seeds)"
+    crit = f"mean mass_top{k}(PGD) - mean mass_top{k}(standard) >= " + SEED_CRIT
     return _row(9, dataset, [ev], crit, figure, gate)
 
 
@@ -272,7 +281,7 @@ def fgsm_overfitting(
     crit = (
         "(a) top mass standard > FGSM on the second half, (b) the FGSM model's "
         "robust-accuracy drop exceeds the PGD model's, (c) from a peak above the "
-        "majority rate; each >= 2 SE (seeds)"
+        "majority rate; each >= " + SEED_CRIT
     )
     return _row(10, dataset, parts, crit, figure, gate)
 
@@ -292,7 +301,7 @@ def kernel_growth(
         per_seed(measures["standard"], growth),
         per_seed(measures["pgd"], growth),
     )
-    crit = "log kernel-norm growth standard - PGD >= 2 SE (seeds)"
+    crit = "log kernel-norm growth standard - PGD >= " + SEED_CRIT
     return _row(11, dataset, [ev], crit, figure, gate)
 
 
@@ -316,8 +325,8 @@ def top_space_rotation(
     ]
     crit = (
         f"rho = final angle in the top-{k} space / in the full space: "
-        "rho(standard) below 1 and rho(PGD) - rho(standard) above 0, each by >= 2 SE "
-        "(seeds)"
+        "rho(standard) below 1 and rho(PGD) - rho(standard) above 0, each by >= "
+        + SEED_CRIT
     )
     return _row(12, dataset, parts, crit, figure, gate)
 
@@ -385,6 +394,6 @@ def linearized_gap(
         )
     crit = (
         "test clean - PGD accuracy (last 10% of epochs) larger for every earlier "
-        "linearisation epoch, each step >= 2 SE"
+        "linearisation epoch, each step >= " + SEED_CRIT
     )
     return _row(13, dataset, parts, crit, figure, gate)

@@ -31,7 +31,8 @@ to the initialisation alone).
   spread; adding that term would make the row unable to fail for S <= 4, so the
   note states it instead). Needs >= 2 seeds.
 * 5d: epoch-mean cosine of the widest minus the narrowest width > 0 (the control is
-  the less lazy net); SE² = SE_boot² (paired over test points) + seed_se².
+  the less lazy net); SE² = SE_boot² (paired over test points) + seed_se², judged
+  at the Student-t critical value of its Satterthwaite df (`core.combined_df`).
 
 Robust accuracies count a point only if it is correct clean AND correct perturbed
 (`ntkadv.transfer.experiment.run_transfer`).
@@ -409,6 +410,7 @@ def width_row(runs: TransferRuns, reps: int, seed: int) -> dict:
     se_boot = core.bootstrap_se(effect, b, reps, seed)
     se_seed = core.seed_se(epoch_mean(wide, full), epoch_mean(narrow, full))
     se_seed = 0.0 if not np.isfinite(se_seed) else se_seed
+    df_seed = core.seed_df(epoch_mean(wide, full), epoch_mean(narrow, full))
     names = (_width(int(runs.widths[-1])), _width(int(runs.widths[0])))
     method = (
         f"paired bootstrap over {b} test points ({reps} resamples), plus the seed "
@@ -427,10 +429,13 @@ def width_row(runs: TransferRuns, reps: int, seed: int) -> dict:
         method,
         n=b,
         unit="test points",
+        df=core.combined_df(se_boot, se_seed, df_seed),
     )
     criterion = (
         f"mean over the {runs.epochs.size} evaluation epochs, {b} test points and "
-        f"{n_seeds} seeds of the cosine: width {names[0]} − width {names[1]} >= 2 SE"
+        f"{n_seeds} seeds of the cosine: width {names[0]} − width {names[1]} >= c SE "
+        "(c = 2, or the Student-t critical value at the Satterthwaite df when the "
+        "seed spread is part of the SE)"
     )
     return core.claim_row(
         5, runs.dataset, CLAIM_WIDTH, ev, criterion, _figure(runs.dataset)

@@ -76,6 +76,67 @@ def test_seed_se_and_majority_rate():
     assert core.majority_rate(np.array([0, 1, 1, 2])) == 0.5
 
 
+def test_critical_value_is_the_student_t_quantile_of_the_two_se_level():
+    """Closed forms of the t quantile: df 1 is Cauchy, df 2 is (2p−1)/√(2p(1−p))."""
+    p = 0.5 * (1 + math.erf(core.Z_CRIT / math.sqrt(2)))  # Φ(2)
+    assert core.critical_value(None) == core.critical_value(math.inf) == 2.0
+    assert core.critical_value(1) == pytest.approx(math.tan(math.pi * (p - 0.5)))
+    assert core.critical_value(2) == pytest.approx(
+        (2 * p - 1) / math.sqrt(2 * p * (1 - p))
+    )
+    assert core.critical_value(1e7) == pytest.approx(2.0, abs=1e-5)
+    assert core.critical_value(0) == math.inf
+    assert core.critical_value(math.nan) == math.inf
+    assert core.verdict(0.3, 0.1) == "pass"
+    assert core.verdict(0.3, 0.1, df=2) == "inconclusive"  # 3 SE < 4.5
+    assert core.verdict(-0.5, 0.1, df=2) == "fail"
+
+
+def test_seed_df_is_welch_satterthwaite():
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(size=3), rng.normal(size=5) * 2
+    va, vb = a.var(ddof=1) / 3, b.var(ddof=1) / 5
+    welch = (va + vb) ** 2 / (va**2 / 2 + vb**2 / 4)
+    assert core.seed_df(a, b) == pytest.approx(welch)
+    assert 2 <= core.seed_df(a, b) <= 6
+    assert core.seed_df([1.0, 2.0, 3.0], [5.0, 6.0, 7.0]) == pytest.approx(4.0)
+    assert core.seed_df([1.0, 2.0], [0.0, 0.0]) == pytest.approx(1.0)  # a threshold
+    assert math.isnan(core.seed_df([1.0], [0.0, 1.0]))
+    assert core.combined_df(0.0, 0.1, 3.0) == pytest.approx(3.0)
+    assert core.combined_df(0.1, 0.1, 3.0) == pytest.approx(12.0)
+    assert core.combined_df(0.1, 0.0, math.nan) is None
+
+
+def test_two_seed_regime_differences_under_the_null_pass_at_the_nominal_rate():
+    """Feed the rule a false claim: both regimes from one distribution, two seeds
+    each. Judged at 2 SE the Welch SE (1-2 df) lets ~9 % through; at the t critical
+    value the false-pass rate is back at the nominal Φ(−2) ≈ 2.3 %."""
+    rng = np.random.default_rng(5)
+    runs, plain, student = 4000, 0, 0
+    for a, b in rng.normal(size=(runs, 2, 2)):
+        effect, se = a.mean() - b.mean(), core.seed_se(a, b)
+        plain += core.verdict(effect, se) == "pass"
+        student += core.verdict(effect, se, df=core.seed_df(a, b)) == "pass"
+    assert plain / runs > 0.06  # the old rule: a false claim passes 1 run in 11
+    assert student / runs < 0.03
+
+
+def test_resolving_size_accounts_for_the_seed_df():
+    """Brute force: the smallest n with t(df(n))·SE·√(n₀/n) <= |effect|."""
+    ev = _ev(0.1, 0.1, n=2, df=2.0, unit="seeds per regime")
+
+    def ok(n):
+        return core.critical_value(2.0 * (n - 1)) * 0.1 * math.sqrt(2 / n) <= 0.1
+
+    need = core.resolving_size(ev)
+    assert ok(need) and not ok(need - 1)
+    assert need > core.resolving_size(_ev(0.1, 0.1, n=2))  # 8 in large samples
+    row = core.claim_row(8, "d", "c", ev, "crit", "f.png")
+    assert row["verdict"] == "inconclusive"
+    assert f"~{need} seeds per regime" in row["note"]
+    assert "critical value 4.5" in row["note"] and "df 2" in row["note"]
+
+
 def test_a_statistic_under_the_null_does_not_pass():
     """Feed the rule data where the claim is false: the "true" labels are one more
     random labelling, compared with P further ones (SE = bootstrap ⊕ permutation

@@ -201,5 +201,9 @@ def test_threshold_parts_report_the_statistic_and_the_threshold():
     assert ev.measured == pytest.approx(0.55) and ev.null == 1.0
     assert ev.effect == pytest.approx(0.45)
     assert ev.se == pytest.approx(0.05)  # sd 0.0707 / sqrt(2)
-    assert ev.verdict == "pass"
-    assert dc.threshold_evidence("x", [1.2, 1.3], 1.0, above=False).verdict == "fail"
+    # two seeds: the SE has one degree of freedom, so 9 SE is not yet a verdict
+    assert ev.df == pytest.approx(1.0) and ev.crit > 9
+    assert ev.verdict == "inconclusive"
+    three = dc.threshold_evidence("x", [0.5, 0.55, 0.6], 1.0, above=False)
+    assert three.df == pytest.approx(2.0) and three.verdict == "pass"  # 15.6 SE
+    assert dc.threshold_evidence("x", [1.2, 1.25, 1.3], 1.0, False).verdict == "fail"
