@@ -73,6 +73,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from ntkadv.dynamics import entk, models  # noqa: E402
+from ntkadv.timing import proc_status_kb  # noqa: E402
 
 SHAPES = {"cnn": (28, 28, 1), "cnn_mega": (32, 32, 3)}
 PARAMS = {"cnn": 824_458, "cnn_mega": 368_938}
@@ -93,14 +94,6 @@ def _libc_trim() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except OSError:  # pragma: no cover - non-glibc
         pass
-
-
-def _status_kb(field: str) -> int:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return 0
 
 
 def best_of(fn, *args, repeats: int = 3) -> tuple[float, float, float]:
@@ -189,11 +182,11 @@ def measure_one(name: str, b: int, impl: str, repeats: int, out_path: str) -> di
     """
     f, params, x = _setup(name, b)
     kfn = entk.empirical_ntk_fn(f, impl)
-    before = _status_kb("VmRSS") / 1e3
+    before = (proc_status_kb("VmRSS") or 0) / 1e3
     first, wall, cpu = best_of(kfn, x, None, params, repeats=repeats)
     out = np.asarray(kfn(x, None, params))
     np.save(out_path, out)
-    peak = _status_kb("VmHWM") / 1e3
+    peak = (proc_status_kb("VmHWM") or 0) / 1e3
     return {
         "wall": wall,
         "cpu": cpu,

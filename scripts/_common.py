@@ -137,13 +137,12 @@ def peak_rss_mb() -> float:
     /proc/self/status is the peak of the current image only; elsewhere ru_maxrss is
     the fallback.
     """
-    import re
     import resource
 
-    try:
-        with open("/proc/self/status") as f:
-            own_kb = float(re.search(r"VmHWM:\s+(\d+)", f.read()).group(1))
-    except (OSError, AttributeError):
+    from ntkadv.timing import proc_status_kb
+
+    own_kb = proc_status_kb("VmHWM")
+    if own_kb is None:
         own_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     kids_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # KiB on Linux
     return max(own_kb, kids_kb) / 1024

@@ -1,4 +1,4 @@
-"""Wall-time logging of the library's task functions."""
+"""Wall-time logging of the library's task functions, and the process's memory."""
 
 from __future__ import annotations
 
@@ -16,3 +16,20 @@ def timed(log: logging.Logger, what: str) -> Iterator[dict[str, float]]:
     yield out
     out["seconds"] = time.perf_counter() - start
     log.info("%s took %.2f s", what, out["seconds"])
+
+
+def proc_status_kb(field: str) -> int | None:
+    """One memory field of /proc/self/status in KiB (VmRSS now, VmHWM the peak).
+
+    VmHWM is the peak resident set of the current process image only (unlike
+    ``getrusage().ru_maxrss``, which Linux carries over from the forking parent
+    across exec). None where /proc is absent (not Linux) or lacks the field.
+    """
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None

@@ -187,6 +187,25 @@ def test_uncaught_errors_reach_the_console_in_one_line(tmp_path):
     assert not (tmp_path / "big.h5").exists()
 
 
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="Linux /proc")
+def test_proc_status_reads_this_process_memory():
+    """VmRSS agrees with /proc/self/statm's resident pages; VmHWM rises by a touched
+    256 MiB array and stays there after it is freed."""
+    from ntkadv.timing import proc_status_kb
+
+    page_kb = os.sysconf("SC_PAGE_SIZE") // 1024
+    with open("/proc/self/statm") as fh:
+        statm_kb = int(fh.read().split()[1]) * page_kb
+    assert abs(proc_status_kb("VmRSS") - statm_kb) < 4096  # 4 MB of drift
+    a = np.ones(32 * 2**20)  # 256 MiB, touched
+    peak_kb = proc_status_kb("VmHWM")
+    assert peak_kb >= proc_status_kb("VmRSS") >= a.nbytes // 1024
+    del a
+    assert proc_status_kb("VmHWM") - proc_status_kb("VmRSS") > 200 * 1024
+    assert proc_status_kb("VmHWM") >= peak_kb - 1024  # counters lag by a few pages
+    assert proc_status_kb("NoSuchField") is None
+
+
 def test_jobs_log_their_exact_peak_memory(tmp_path):
     """_common.start logs the job's own peak RSS at exit: a 400 MB array held for a
     moment (shorter than the 0.5 s of snakemake's RSS sampling) is in it, and the
