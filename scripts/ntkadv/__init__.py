@@ -9,7 +9,8 @@ Stages: `data` (verified MNIST / CIFAR-10 subsets), `kernels` (analytic NTKs, Gr
 and input-Jacobian caches), `spectra` (eigendecomposition, the predictor f_t),
 `attacks` (Sec. 3), `transfer` (Sec. 3.2), `features` (Sec. 4), `dynamics` (Sec. 5),
 `claims` (the claims table), `plotting`. Shared: `losses`, `typing`, `config`,
-`sizing`, `h5io`, `compat` (neural-tangents without its TensorFlow interop).
+`sizing`, `h5io`, `compat` (neural-tangents without its TensorFlow interop),
+`timing` (wall time, process memory), `sources` (the files a rule script runs).
 
 Public API (see each function's docstring)::
 
@@ -58,7 +59,9 @@ _SUBPACKAGES = (
     "losses",
     "plotting",
     "sizing",
+    "sources",
     "spectra",
+    "timing",
     "transfer",
     "typing",
 )

@@ -459,6 +459,60 @@ def test_compute_key_reruns_exactly_its_jobs(smoke_run):
 
 
 @pytest.mark.slow
+def test_editing_a_library_module_reruns_exactly_the_jobs_importing_it(tmp_path):
+    """Snakemake tracks a rule's script, not the library it imports; input.code
+    (ntkadv.sources) adds the imported modules. On a copy of the workflow's code:
+    an edit to a module prepare_dataset imports reruns it, an edit to one it does
+    not import reruns nothing, and a new mtime alone (a checkout) reruns nothing."""
+    code = tmp_path / "code"
+    skip = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for part in ("scripts", "workflow", "envs"):
+        shutil.copytree(REPO / part, code / part, ignore=skip)
+    shutil.copy(REPO / "Snakefile", code / "Snakefile")
+    work = tmp_path / "work"
+    cfg = write_config(tmp_path, REPO / "tests/config/smoke.yaml")
+    target = "results/data/mnist.h5"
+
+    def smk(*args) -> str:
+        proc = run(
+            ["snakemake", "--snakefile", code / "Snakefile", "--directory", work]
+            + ["--configfile", cfg, "--cores", "1", target, *args]
+        )
+        return proc.stdout + proc.stderr
+
+    smk()
+    unrelated = code / "scripts/ntkadv/dynamics/claims.py"
+    used = code / "scripts/ntkadv/data/subsets.py"
+    later = time.time() + 60
+    os.utime(used, (later, later))
+    assert "Nothing to be done" in smk("-n")
+    unrelated.write_text(unrelated.read_text() + "# an edit\n")
+    assert "Nothing to be done" in smk("-n")
+    used.write_text(used.read_text() + "# an edit\n")
+    out = smk("-n")
+    assert "prepare_dataset" in out and "subsets.py" in out, out
+
+
+@pytest.mark.slow
+def test_recopied_raw_files_rerun_nothing(tmp_path, shared_data):
+    """Raw files are pinned by digest and checked whenever prepare_dataset runs, so a
+    data folder copied anew (new mtimes, same bytes) must not rerun the workflow."""
+    raw = tmp_path / "raw"
+    shutil.copytree(shared_data / "mnist", raw / "mnist")
+    cfg = write_config(tmp_path, REPO / "tests/config/smoke.yaml")
+    config = yaml.safe_load(cfg.read_text())
+    config["data"]["search_dirs"] = [str(raw), *config["data"]["search_dirs"]]
+    cfg.write_text(yaml.safe_dump(config))
+    target = "results/data/mnist.h5"
+    snakemake(tmp_path, cfg, target)
+    later = time.time() + 60
+    for path in (raw / "mnist").iterdir():
+        os.utime(path, (later, later))
+    proc = snakemake(tmp_path, cfg, target, "-n")
+    assert "Nothing to be done" in proc.stdout + proc.stderr, proc.stdout
+
+
+@pytest.mark.slow
 def test_report_names_every_figure(smoke_run):
     workdir, cfg = smoke_run
     report = workdir / "report.html"

@@ -7,6 +7,8 @@ localrules:
 
 rule download_raw_data:
     """Fetch a raw dataset from its canonical URLs (only when no local copy exists)."""
+    input:
+        code=script_sources("download_raw_data"),
     output:
         directory("results/raw/{source}"),
     log:
@@ -23,6 +25,7 @@ rule prepare_dataset:
     """Verify the raw files and write the model-ready subset (pixels in [0, 1])."""
     input:
         raw=get_raw_inputs,
+        code=script_sources("prepare_dataset"),
     output:
         data="results/data/{dataset}.h5",
     log:

@@ -5,6 +5,7 @@ rule compute_ntk_gram:
     """Θ(X_train, X_train) and Θ(X_test, X_train), float64, blocked (supp. Eq. 3, 29)."""
     input:
         data="results/data/{dataset}.h5",
+        code=script_sources("compute_ntk_gram"),
     output:
         gram="results/ntk/{dataset}/{arch}/gram.h5",
     log:
@@ -28,6 +29,7 @@ rule compute_ntk_input_jacobian:
     """D(x) = ∂Θ(x, X_train)/∂x at every test point (supp. Eq. 9, 26-27)."""
     input:
         data="results/data/{dataset}.h5",
+        code=script_sources("compute_ntk_input_jacobian"),
     output:
         jacobian="results/ntk/{dataset}/{arch}/jacobian.h5",
     log:

@@ -5,6 +5,7 @@ rule eigendecompose_gram:
     """Θ(X, X) = V diag(λ) Vᵀ in float64, descending; tiny/negative λ clipped."""
     input:
         gram="results/ntk/{dataset}/{arch}/gram.h5",
+        code=script_sources("eigendecompose_gram"),
     output:
         eigh="results/spectra/{dataset}/{arch}/eigh.h5",
     log:

@@ -19,6 +19,7 @@ rule attack_ntk:
         gram="results/ntk/{dataset}/{arch}/gram.h5",
         jacobian="results/ntk/{dataset}/{arch}/jacobian.h5",
         eigh="results/spectra/{dataset}/{arch}/eigh.h5",
+        code=script_sources("attack_ntk"),
     output:
         adversarial="results/attacks/{dataset}/{arch}/adversarial.h5",
         pointwise="results/attacks/{dataset}/{arch}/pointwise.h5",
@@ -46,6 +47,7 @@ rule aggregate_attack_tables:
     input:
         accuracy=get_attack_tables("accuracy.csv"),
         checks=get_attack_tables("gradient_check.csv"),
+        code=script_sources("aggregate_attack_tables"),
     output:
         accuracy="results/tables/attacks_accuracy.csv",
         checks="results/tables/attacks_gradient_check.csv",
@@ -61,6 +63,7 @@ rule plot_robustness_vs_time:
     """main-Sec3.1-robust-vs-t: clean and robust accuracy of f_t vs training time."""
     input:
         accuracy="results/tables/attacks_accuracy.csv",
+        code=script_sources("plot_attack_accuracy"),
     output:
         figure=report(
             "results/figures/attacks_robustness_vs_time_{dataset}.png",
@@ -82,6 +85,7 @@ rule plot_accuracy_vs_eps:
     """main-Sec3.1: accuracy of f_∞ vs the l_inf budget, one panel per attack."""
     input:
         accuracy="results/tables/attacks_accuracy.csv",
+        code=script_sources("plot_attack_accuracy"),
     output:
         figure=report(
             "results/figures/attacks_accuracy_vs_eps_{dataset}.png",
@@ -104,6 +108,7 @@ rule plot_adversarial_examples:
     input:
         adversarial=get_example_adversarial,
         data="results/data/{dataset}.h5",
+        code=script_sources("plot_adversarial_examples"),
     output:
         figure=report(
             "results/figures/attacks_examples_{dataset}.png",
@@ -126,6 +131,7 @@ rule summarize_attack_claims:
     input:
         pointwise=get_attack_tables("pointwise.h5"),
         checks="results/tables/attacks_gradient_check.csv",
+        code=script_sources("summarize_attack_claims"),
     output:
         claims="results/tables/claims/attacks.csv",
     log:
@@ -144,6 +150,7 @@ rule tabulate_notebook_kernel:
     """nb-ref: clean / FGSM / PGD accuracy of the full kernel f_∞ (notebook rows)."""
     input:
         accuracy=get_notebook_attack_table,
+        code=script_sources("tabulate_notebook_kernel"),
     output:
         table="results/tables/notebook_reference_kernel.csv",
     log:
@@ -160,6 +167,7 @@ rule aggregate_notebook_reference:
     """nb-ref: the full-kernel rows plus the per-feature rows (if that stage runs)."""
     input:
         tables=get_notebook_reference_tables,
+        code=script_sources("aggregate_notebook_reference"),
     output:
         table="results/tables/notebook_reference.csv",
     log:

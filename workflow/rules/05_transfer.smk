@@ -15,6 +15,7 @@ rule compute_transfer_reference:
         gram="results/ntk/{dataset}/{arch}/gram.h5",
         jacobian="results/ntk/{dataset}/{arch}/jacobian.h5",
         eigh="results/spectra/{dataset}/{arch}/eigh.h5",
+        code=script_sources("compute_transfer_reference"),
     output:
         reference="results/transfer/{dataset}/{arch}/ntk_reference.h5",
     log:
@@ -39,6 +40,7 @@ rule train_twolayer_net:
     input:
         data="results/data/{dataset}.h5",
         reference="results/transfer/{dataset}/{arch}/ntk_reference.h5",
+        code=script_sources("train_twolayer_net"),
     output:
         run="results/transfer/{dataset}/{arch}/width{width}_seed{seed}.h5",
     log:
@@ -66,6 +68,7 @@ rule aggregate_transfer:
     input:
         references=get_transfer_references,
         runs=get_transfer_runs,
+        code=script_sources("aggregate_transfer"),
     output:
         epochs="results/tables/transfer_epochs.csv",
         runs="results/tables/transfer_runs.csv",
@@ -82,6 +85,7 @@ rule summarize_transfer_claims:
     transfer at informative epochs, seed spread, width; bootstrap over test points."""
     input:
         runs=get_transfer_runs,
+        code=script_sources("summarize_transfer_claims"),
     output:
         claims="results/tables/claims/transfer.csv",
     log:
@@ -102,6 +106,7 @@ rule plot_transfer_curves:
     FGSM and random signs (dotted) vs epoch."""
     input:
         epochs="results/tables/transfer_epochs.csv",
+        code=script_sources("plot_transfer_curves"),
     output:
         figure=report(
             "results/figures/transfer_curves_{dataset}.png",
@@ -125,6 +130,7 @@ rule plot_transfer_gradients:
     input:
         reference=get_transfer_image_reference,
         runs=get_transfer_image_runs,
+        code=script_sources("plot_transfer_gradients"),
     output:
         figure=report(
             "results/figures/transfer_gradients.png",

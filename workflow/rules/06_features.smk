@@ -20,6 +20,7 @@ rule score_features:
         gram="results/ntk/{dataset}/{arch}/gram.h5",
         jacobian="results/ntk/{dataset}/{arch}/jacobian.h5",
         eigh="results/spectra/{dataset}/{arch}/eigh.h5",
+        code=script_sources("score_features"),
     output:
         scores="results/features/{dataset}/{arch}/scores.h5",
         csv="results/features/{dataset}/{arch}/scores.csv",
@@ -48,6 +49,7 @@ rule evaluate_topr_kernels:
         gram="results/ntk/{dataset}/{arch}/gram.h5",
         jacobian="results/ntk/{dataset}/{arch}/jacobian.h5",
         eigh="results/spectra/{dataset}/{arch}/eigh.h5",
+        code=script_sources("evaluate_topr_kernels"),
     output:
         topr="results/features/{dataset}/{arch}/topr.h5",
         csv="results/features/{dataset}/{arch}/topr.csv",
@@ -73,6 +75,7 @@ rule measure_feature_consistency:
     input:
         scores=get_feature_scores,
         eigh=get_feature_spectra,
+        code=script_sources("measure_feature_consistency"),
     output:
         csv="results/tables/features_consistency_{dataset}.csv",
     log:
@@ -93,6 +96,7 @@ rule plot_feature_ru:
     FC2/CONV2): R-U scatters of the first K features."""
     input:
         scores=get_feature_ru_scores,
+        code=script_sources("plot_feature_ru"),
     output:
         png=report(
             "results/figures/features_ru_{selection}.png",
@@ -120,6 +124,7 @@ rule plot_feature_gradients:
     input:
         scores=get_feature_image_scores,
         data="results/data/{dataset}.h5",
+        code=script_sources("plot_feature_gradients"),
     output:
         png=report(
             "results/figures/features_gradients_{dataset}.png",
@@ -138,6 +143,7 @@ rule plot_feature_consistency:
     """Finding 3 / supp. D.2: cross-architecture consistency heatmaps."""
     input:
         csv="results/tables/features_consistency_{dataset}.csv",
+        code=script_sources("plot_feature_consistency"),
     output:
         png=report(
             "results/figures/features_consistency_{dataset}.png",
@@ -158,6 +164,7 @@ rule plot_topr_kernels:
     """supp-Fig4 (mnist), supp-Fig5 (cifar2): accuracy of top-r robust kernels."""
     input:
         topr=get_topr_result,
+        code=script_sources("plot_topr_kernels"),
     output:
         png=report(
             "results/figures/features_topr_{dataset}.png",
@@ -177,6 +184,7 @@ rule tabulate_notebook_features:
     eigen-indices (rescaled when n_train != 2000)."""
     input:
         csv=get_notebook_feature_scores,
+        code=script_sources("tabulate_notebook_features"),
     output:
         csv="results/tables/notebook_reference_features.csv",
     log:
@@ -198,6 +206,7 @@ rule summarize_feature_claims:
         scores=get_all_feature_scores,
         consistency=get_feature_consistency_tables,
         topr=get_all_topr_results,
+        code=script_sources("summarize_feature_claims"),
     output:
         csv="results/tables/claims/features.csv",
     log:

@@ -17,6 +17,7 @@ rule train_dynamics_network:
     images and clean/PGD accuracies at every epoch; resumable per-epoch checkpoint."""
     input:
         data="results/data/{dataset}.h5",
+        code=script_sources("train_dynamics_network"),
     output:
         run="results/dynamics/{dataset}/{regime}/seed{seed}/run.h5",
     log:
@@ -52,6 +53,7 @@ rule train_linearized_network:
     input:
         data="results/data/{dataset}.h5",
         source="results/dynamics/{dataset}/pgd/seed{seed}/run.h5",
+        code=script_sources("train_dynamics_network"),
     output:
         run="results/dynamics/{dataset}/linearized/lin{lin_epoch}/seed{seed}/run.h5",
     log:
@@ -84,6 +86,7 @@ rule measure_kernel_dynamics:
     norms of a run's eNTK series (the authors' measurements.py)."""
     input:
         run="results/dynamics/{dataset}/{regime}/seed{seed}/run.h5",
+        code=script_sources("measure_kernel_dynamics"),
     output:
         measures="results/dynamics/{dataset}/{regime}/seed{seed}/measures.h5",
     log:
@@ -110,6 +113,7 @@ rule plot_kernel_distance:
     """main-Fig4 [INFER]: epoch x epoch kernel distance 1 - sim(K_s, K_t) per regime."""
     input:
         measures=get_dynamics_measures,
+        code=script_sources("plot_kernel_distance"),
     output:
         png=report(
             "results/figures/dynamics_distance_{dataset}.png",
@@ -131,6 +135,7 @@ rule plot_top_mass:
     concentration of the eNTK norm on its top eigenvalues per epoch and regime."""
     input:
         measures=get_first_seed_measures,
+        code=script_sources("plot_top_mass"),
     output:
         main=report(
             "results/figures/dynamics_mass_main.png",
@@ -157,6 +162,7 @@ rule plot_polar_dynamics:
     polar dynamics (arccos sim(K_t, K_0), ||K_t - K_0|| / ||K_E - K_0||) per regime."""
     input:
         measures=get_dynamics_measures,
+        code=script_sources("plot_polar_dynamics"),
     output:
         full=report(
             "results/figures/dynamics_polar_full_{dataset}.png",
@@ -189,6 +195,7 @@ rule plot_kernel_images:
     input:
         standard=get_first_seed_run("standard"),
         pgd=get_first_seed_run("pgd"),
+        code=script_sources("plot_kernel_images"),
     output:
         png=report(
             "results/figures/dynamics_kernels_{dataset}.png",
@@ -208,6 +215,7 @@ rule plot_training_curves:
     datasets; columns: regimes)."""
     input:
         runs=get_first_seed_runs,
+        code=script_sources("plot_training_curves"),
     output:
         png=report(
             "results/figures/dynamics_training_curves.png",
@@ -230,6 +238,7 @@ rule plot_linearized_training:
     input:
         runs=get_linearized_runs,
         reference=get_first_seed_run("pgd"),
+        code=script_sources("plot_linearized_training"),
     output:
         png=report(
             "results/figures/dynamics_linearized_{dataset}.png",
@@ -250,6 +259,7 @@ rule summarize_dynamics_claims:
         measures=get_all_dynamics_measures,
         runs=get_all_dynamics_runs,
         linearized=get_all_linearized_runs,
+        code=script_sources("summarize_dynamics_claims"),
     output:
         claims="results/tables/claims/dynamics.csv",
         summary="results/tables/dynamics_summary.csv",

@@ -9,6 +9,7 @@ rule aggregate_claims:
     """Join results/tables/claims/<stage>.csv of every included stage."""
     input:
         tables=get_claims_tables,
+        code=script_sources("aggregate_claims"),
     output:
         csv=report(
             "results/tables/claims.csv",

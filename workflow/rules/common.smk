@@ -5,6 +5,7 @@ helpers/resources.smk  mem_mb / runtime functions (thin wrappers over ntkadv.siz
 helpers/<stage>.smk    per-stage inputs and params (canonical: exactly the keys a
                        job consumes, sorted, so unrelated edits rerun nothing)
 helpers/targets.smk    what `rule all` builds
+script_sources         input.code of every scripted rule (its library imports)
 """
 
 from pathlib import Path
@@ -33,6 +34,18 @@ include: "helpers/features.smk"
 include: "helpers/dynamics.smk"
 include: "helpers/resources.smk"
 include: "helpers/targets.smk"
+
+
+def script_sources(name):
+    """input.code of a rule: scripts/<name>.py and every local module it imports
+    (ntkadv.sources), so that a library edit reruns exactly the jobs importing it;
+    Snakemake alone tracks only the script file."""
+    from ntkadv.sources import local_sources
+
+    path = Path(workflow.basedir) / "scripts" / f"{name}.py"
+    if not path.is_file():
+        raise WorkflowError(f"rule script {path} does not exist")
+    return [str(p) for p in local_sources(path)]
 
 
 wildcard_constraints:

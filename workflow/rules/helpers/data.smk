@@ -35,7 +35,9 @@ def get_raw_inputs(wildcards):
     found = locate_raw(source, search_dirs())
     missing = [rel for rel, path in found.items() if path is None]
     if not missing:
-        return [str(path) for path in found.values()]
+        # content pinned by digest (ntkadv.data.raw) and checked by every run of
+        # prepare_dataset: a re-copied file's new mtime must not rerun the workflow
+        return [ancient(str(path)) for path in found.values()]
     if not config["data"]["download"]:
         raise WorkflowError(
             f"raw {source} file(s) {missing} not found in data.search_dirs "
