@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Mapping
+from functools import cache
 from pathlib import Path
 
 #: The package whose lazy top-level API names are resolved to their modules.
@@ -32,6 +33,7 @@ def module_file(root: Path, dotted: str) -> Path | None:
     return None
 
 
+@cache
 def lazy_api(root: Path) -> dict[str, str]:
     """The package's ``_API`` mapping (name -> defining module), read without import."""
     init = module_file(root, PACKAGE)
@@ -81,12 +83,18 @@ def local_sources(script: Path, root: Path | None = None) -> list[Path]:
     """
     script = Path(script).resolve()
     root = Path(root).resolve() if root is not None else script.parent
-    api = lazy_api(root)
     seen, todo = {script}, [script]
     while todo:
-        for dotted in imported_modules(todo.pop(), api):
+        for dotted in _imports_under(todo.pop(), root):
             found = module_file(root, dotted)
             if found is not None and found.resolve() not in seen:
                 seen.add(found.resolve())
                 todo.append(found.resolve())
     return sorted(seen)
+
+
+@cache
+def _imports_under(path: Path, root: Path) -> frozenset[str]:
+    """`imported_modules` of a file, parsed once per process (the workflow asks for
+    every rule's script, and most of them share most modules)."""
+    return frozenset(imported_modules(path, lazy_api(root)))
