@@ -3,7 +3,7 @@
 Snakemake reruns a job when its rule or its script changes, but not when library code
 the script imports changes, so an edit to ``ntkadv/kernels/conv.py`` would leave every
 CONV result stale. The workflow adds `local_sources` of each rule's script to the
-rule's input (``input.library``): editing a module reruns exactly the jobs whose
+rule's input (``input.code``): editing a module reruns exactly the jobs whose
 scripts import it, directly or through other modules, and nothing else.
 
 Imports are read statically (``ast``), including those inside functions, so finding
@@ -86,10 +86,10 @@ def local_sources(script: Path, root: Path | None = None) -> list[Path]:
     seen, todo = {script}, [script]
     while todo:
         for dotted in _imports_under(todo.pop(), root):
-            found = module_file(root, dotted)
-            if found is not None and found.resolve() not in seen:
-                seen.add(found.resolve())
-                todo.append(found.resolve())
+            found = module_file(root, dotted)  # under the resolved root
+            if found is not None and found not in seen:
+                seen.add(found)
+                todo.append(found)
     return sorted(seen)
 
 

@@ -18,15 +18,18 @@ RULE_RE = re.compile(r"^rule (\w+):\n(.*?)(?=^rule |\Z)", re.S | re.M)
 
 
 def rule_table() -> dict[str, dict[str, str | None]]:
-    """rule -> {env, script} parsed from workflow/rules/*.smk (snakefmt layout)."""
+    """rule -> {env, script, code} parsed from workflow/rules/*.smk (snakefmt
+    layout); code is the script named in the rule's input.code."""
     table = {}
     for smk in sorted((REPO / "workflow/rules").glob("*.smk")):
         for name, body in RULE_RE.findall(smk.read_text()):
             env = re.search(r'conda:\s*\n\s*"\.\./\.\./envs/(\w+)\.yaml"', body)
             script = re.search(r'script:\s*\n\s*"\.\./\.\./scripts/(\w+)\.py"', body)
+            code = re.search(r'code=script_sources\("(\w+)"\)', body)
             table[name] = {
                 "env": env and env.group(1),
                 "script": script and script.group(1),
+                "code": code and code.group(1),
             }
     return table
 

@@ -84,6 +84,7 @@ def test_every_rule_has_an_env_and_an_existing_script():
             continue
         assert entry["env"] in ENVS, (rule, entry)
         assert (REPO / "scripts" / f"{entry['script']}.py").is_file(), (rule, entry)
+        assert entry["code"] == entry["script"], (rule, entry)  # input.code tracks it
 
 
 def test_cpu_env_blocks_the_jax_stack():

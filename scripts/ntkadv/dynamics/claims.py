@@ -101,17 +101,18 @@ def threshold_evidence(
     mean(values); SE from the seed-to-seed spread of the values.
     """
     v = np.asarray(values, float)
+    fixed = np.full(v.size, threshold)  # a side without spread
     diff = float(v.mean() - threshold)
     return Evidence(
         statistic=statistic,
         measured=float(v.mean()),
         null=float(threshold),
         effect=diff if above else -diff,
-        se=seed_se(v, np.full(v.size, threshold)),
+        se=seed_se(v, fixed),
         se_method="seed-to-seed spread (SE of a seed mean)",
         n=int(v.size),
         unit="seeds",
-        df=seed_df(v, np.full(v.size, threshold)),
+        df=seed_df(v, fixed),
     )
 
 

@@ -408,9 +408,10 @@ def width_row(runs: TransferRuns, reps: int, seed: int) -> dict:
     measured = float(epoch_mean(wide, full).mean())
     null = float(epoch_mean(narrow, full).mean())
     se_boot = core.bootstrap_se(effect, b, reps, seed)
-    se_seed = core.seed_se(epoch_mean(wide, full), epoch_mean(narrow, full))
+    seed_means = epoch_mean(wide, full), epoch_mean(narrow, full)
+    se_seed = core.seed_se(*seed_means)
     se_seed = 0.0 if not np.isfinite(se_seed) else se_seed
-    df_seed = core.seed_df(epoch_mean(wide, full), epoch_mean(narrow, full))
+    df_seed = core.seed_df(*seed_means)
     names = (_width(int(runs.widths[-1])), _width(int(runs.widths[0])))
     method = (
         f"paired bootstrap over {b} test points ({reps} resamples), plus the seed "
