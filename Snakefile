@@ -2,7 +2,10 @@
 
 Entry point only: configuration, validation and the rule modules live in workflow/.
 The default configuration is config.yaml (laptop scale); `--configfile X` replaces
-it entirely (tests/config/smoke.yaml, config/paper.yaml), it does not extend it.
+it entirely (tests/config/smoke.yaml, config/paper.yaml), it does not extend it (X
+may start with `extends: config.yaml`). `--config key=value` overrides single keys
+of whichever is used (values are YAML: `--config seed=1 'transfer={lr: 0.02}'`).
+workflow/rules/common.smk re-reads these files strictly (ntkadv.configcheck).
 """
 
 from snakemake.utils import min_version
@@ -10,9 +13,10 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-if not config:
+# not `if not config`: `--config seed=1` alone must still load config.yaml
+if not workflow.overwrite_configfiles:
 
-    configfile: "config.yaml"
+    configfile: f"{workflow.basedir}/config.yaml"  # also under --directory
 
 
 report: "workflow/report/workflow.rst"

@@ -191,28 +191,12 @@ def deep_merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str,
 
 
 def resolve_extends(config: dict[str, Any], project_dir: str) -> dict[str, Any]:
-    """Apply a config's ``extends: <file>`` (relative to the project directory).
+    """Apply a config's ``extends: <file>`` chain (``ntkadv.configcheck``, which
+    reads every file strictly; kept here for the tests and benchmarks that load a
+    shipped config)."""
+    from ntkadv.configcheck import resolve_extends as resolve
 
-    A config may name a base config and hold only what differs from it (e.g.
-    config/null.yaml is config.yaml with permuted training labels). Bases may extend
-    further bases; a cycle is an error. Returns the merged config (without the key).
-    """
-    import os
-
-    import yaml
-
-    seen: list[str] = []
-    while "extends" in config:
-        path = os.path.join(project_dir, str(config.pop("extends")))
-        if path in seen:
-            raise ConfigError(f"config key extends: cycle through {seen}")
-        seen.append(path)
-        if not os.path.isfile(path):
-            raise ConfigError(f"config key extends: no such file {path}")
-        with open(path) as f:
-            base = yaml.safe_load(f) or {}
-        config = deep_merge(base, config)
-    return config
+    return resolve(config, project_dir)
 
 
 #: A float written without a dot (``1e-2``): YAML 1.1 (PyYAML) reads it as a string.

@@ -1,6 +1,7 @@
 """Validation (once, before any job), wildcard constraints and the helpers; no rules.
 
-helpers/checks.smk     cross-section config checks (ntkadv.config.check_config)
+helpers/checks.smk     name references (ntkadv.configcheck) and cross-section
+                       config checks (ntkadv.config.check_config)
 helpers/resources.smk  mem_mb / runtime functions (thin wrappers over ntkadv.sizing)
 helpers/<stage>.smk    per-stage inputs and params (canonical: exactly the keys a
                        job consumes, sorted, so unrelated edits rerun nothing)
@@ -10,17 +11,32 @@ script_sources         input.code of every scripted rule (its library imports)
 
 from pathlib import Path
 
-from ntkadv.config import coerce_floats, resolve_extends, schema_errors
+from ntkadv.config import ConfigError, schema_errors
+from ntkadv.configcheck import check_finite, load_config
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-# a config may hold only what differs from a base config ("extends", e.g. null.yaml)
-_merged = coerce_floats(resolve_extends(dict(config), workflow.basedir))
+# The config is re-read from its files by a strict YAML reader (no aliases or
+# duplicate keys), each file's `extends:` resolved, and the `--config key=value`
+# entries merged over it with typed values (ntkadv.configcheck.load_config).
+# Snakefile: config.yaml is the default file; `--configfile` files replace it.
+_files = [str(f) for f in workflow.configfiles]
+if (
+    workflow.config_settings.replace_workflow_config
+    and not workflow.overwrite_configfiles
+):
+    _files = []  # --replace-workflow-config: only the --config entries
+try:
+    _merged = load_config(
+        _files, workflow.config_settings.config_args, workflow.basedir
+    )
+    check_finite(_merged)
+except ConfigError as err:
+    raise WorkflowError(str(err)) from None
 config.clear()
 config.update(_merged)
-_errors = schema_errors(
-    config, str(Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
-)
+_schema_path = Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
+_errors = schema_errors(config, str(_schema_path))
 if _errors:
     raise WorkflowError("invalid config:\n  " + "\n  ".join(_errors))
 validate(config, schema="../schemas/config.schema.yaml")

@@ -1,8 +1,11 @@
-"""Cross-section config checks and job-scheduling constants (no rules)."""
+"""Name references and cross-section config checks and job-scheduling constants (no rules)."""
 
+import yaml
 from ntkadv.config import ConfigError, canonical, check_config, pick
+from ntkadv.configcheck import check_references
 
 try:
+    check_references(config, yaml.safe_load(_schema_path.read_text()))
     check_config(config)
 except ConfigError as err:
     raise WorkflowError(str(err)) from None

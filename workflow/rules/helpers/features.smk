@@ -16,9 +16,8 @@ def feature_image_kernel(wildcards):
     """Whether this kernel's scores need the notebook eigen-indices (the gradient
     grid of features.image_arch, or the notebook table's kernel)."""
     ft = config["features"]
-    nb = ft["notebook"]
     return wildcards.arch == ft["image_arch"] or (
-        wildcards.dataset == nb["dataset"] and wildcards.arch == nb["arch"]
+        notebook_features() == (wildcards.dataset, wildcards.arch)
     )
 
 
@@ -99,8 +98,7 @@ def get_feature_ru_scores(wildcards):
         datasets, archs = [wildcards.selection], all_archs()
     else:
         datasets = feature_datasets()
-        archs = config["features"]["main_archs"]
-        archs = [a for a in archs if a in config["architectures"]]
+        archs = config["features"]["main_archs"]  # defined (configcheck)
     return [
         f"results/features/{ds}/{arch}/scores.h5" for ds in datasets for arch in archs
     ]
@@ -142,11 +140,12 @@ def get_all_topr_results(wildcards):
 
 
 def notebook_features():
-    """(dataset, arch) of the per-feature notebook rows, or None if not scored."""
+    """(dataset, arch) of the per-feature notebook rows, or None (features.notebook
+    null, or the stage off); both are defined feature names (ntkadv.configcheck)."""
     nb = config["features"]["notebook"]
-    if nb["dataset"] in feature_datasets() and nb["arch"] in config["architectures"]:
-        return nb["dataset"], nb["arch"]
-    return None
+    if nb is None or not feature_datasets():
+        return None
+    return nb["dataset"], nb["arch"]
 
 
 def get_notebook_feature_scores(wildcards):

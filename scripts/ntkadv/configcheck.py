@@ -1,0 +1,334 @@
+"""Parse-time config loading and checks (the Snakefile's; no job imports this).
+
+Every mistake here is a one-line `ConfigError` (``config key <key>: <what>`` or
+``config file <file>, line <n>: <what>``) raised before any job starts:
+
+* `load_yaml`: a strict YAML reader (`StrictLoader`). It refuses aliases (``*a``,
+  hence also merge keys ``<<: *a``): a 1 KB file of nested aliases otherwise
+  expands to millions of leaves in every walk of the config (coerce_floats, the
+  schema, the params); without aliases the config's size is the file's size. It
+  also refuses a key given twice in one mapping (PyYAML keeps the last silently),
+  naming the dotted key and both lines, and nesting deeper than `MAX_DEPTH`.
+* `load_config`: the config of a run: the config files in order (config.yaml by
+  default, or the ``--configfile`` files, which replace it), each file's
+  ``extends:`` chain, then the ``--config key=value`` entries, each value read as
+  YAML (typed: ``seed=1`` an int, ``transfer={lr: 0.02}`` a mapping with a float),
+  merged over the keys they name (`ntkadv.config.deep_merge`).
+* `check_finite`: no NaN or infinity anywhere (JSON Schema's ``minimum`` and
+  ``exclusiveMinimum`` accept NaN; no key of this config means a non-finite number).
+* `check_references`: every key that names an architecture or a dataset names one
+  that the config defines; the keys are marked ``x-refers-to: <collection>`` in
+  the schema, so a new name-holding key is checked once it is marked (a unit test
+  checks that every ``arch``/``dataset`` key of the schema is marked).
+
+ntkadv.config keeps what jobs need at run time (typed settings, canonical params);
+its `check_config` holds the cross-section checks of the stages.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+import yaml
+
+from ntkadv.config import ConfigError, coerce_floats, deep_merge, fail
+
+#: Deepest nesting of mappings / lists accepted in a config file (this config's
+#: schema is 5 levels deep; deeper input would only exhaust the parser's recursion).
+MAX_DEPTH = 32
+
+
+class StrictLoader(yaml.SafeLoader):
+    """SafeLoader without aliases, duplicate keys or deep nesting (module docstring).
+
+    Aliases are refused when the node graph is composed, so nothing is ever
+    expanded; duplicate keys are found on the composed node tree (`_duplicates`).
+    """
+
+    def __init__(self, stream: Any, name: str):
+        super().__init__(stream)
+        self.config_name = name  # "config file x.yaml" or "config key k (--config)"
+        self._depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise ConfigError(
+                f"{self.config_name}, line {event.start_mark.line + 1}: "
+                f"YAML alias *{event.anchor} refused (aliases and merge keys are not "
+                "allowed in config files; write the value out)"
+            )
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark
+                raise ConfigError(
+                    f"{self.config_name}, line {mark.line + 1}: nested "
+                    f"deeper than {MAX_DEPTH} levels"
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _duplicates(node: yaml.Node, path: str, name: str) -> None:
+    """Raise on the first mapping key given twice under `node` (dotted path, lines)."""
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[Any, int] = {}
+        for key_node, value_node in node.value:
+            key = key_node.value
+            where = f"{path}.{key}" if path else str(key)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise ConfigError(
+                    f"{name}, line {line}: duplicate key {where} (first "
+                    f"given on line {seen[key]}; YAML would keep only the last)"
+                )
+            seen[key] = line
+            _duplicates(value_node, where, name)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _duplicates(item, f"{path}.{i}" if path else str(i), name)
+
+
+def load_yaml(text: str, name: str, root: str = "") -> Any:
+    """The YAML document `text` read by `StrictLoader`.
+
+    Args:
+        text: the document.
+        name: where it comes from, starting every error ("config file x.yaml").
+        root: dotted key the document is the value of (for ``--config k=...``).
+
+    Raises:
+        ConfigError: an alias, a duplicate key, too deep nesting or a YAML syntax
+            error, naming the file and line.
+    """
+    loader = StrictLoader(text, name)  # (every error names `name` and a line)
+    try:
+        try:
+            node = loader.get_single_node()
+        except yaml.MarkedYAMLError as err:
+            mark = err.problem_mark or err.context_mark
+            line = f", line {mark.line + 1}" if mark else ""
+            problem = err.problem or err.context or "invalid YAML"
+            raise ConfigError(f"{name}{line}: not valid YAML ({problem})") from None
+        except yaml.YAMLError as err:
+            msg = " ".join(str(err).split())
+            raise ConfigError(f"{name}: not valid YAML ({msg})") from None
+        if node is None:
+            return None
+        _duplicates(node, root, name)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def load_config_file(path: str, key: str | None = None) -> dict[str, Any]:
+    """A config file (YAML or JSON) that must hold a mapping (empty file: {}).
+
+    Args:
+        path: the file.
+        key: the config key that named the file (``extends``), if any: errors then
+            start with ``config key <key>``.
+
+    Raises:
+        ConfigError: naming the file (and `key`) if it is missing, unreadable, not
+            valid YAML or not a mapping.
+    """
+    prefix = f"config key {key}: " if key else ""
+    if not os.path.isfile(path):
+        raise ConfigError(f"{prefix}no such file {path}")
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{prefix}cannot read {path} ({err})") from None
+    try:
+        data = load_yaml(text, f"config file {path}")
+    except ConfigError as err:
+        raise ConfigError(f"{prefix}{err}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{prefix}config file {path} is not a mapping of config keys (it is "
+            f"a YAML {type(data).__name__})"
+        )
+    return data
+
+
+def resolve_extends(config: dict[str, Any], project_dir: str) -> dict[str, Any]:
+    """Apply a config's ``extends: <file>`` (relative to the project directory).
+
+    A config may name a base config and hold only what differs from it (e.g.
+    config/null.yaml is config.yaml with permuted training labels). Bases may extend
+    further bases. Returns the merged config (without the key).
+
+    Raises:
+        ConfigError: ``config key extends: ...`` naming the file if it is not a
+            string, missing, not YAML, not a mapping, or part of a cycle.
+    """
+    seen: list[str] = []
+    while "extends" in config:
+        name = config.pop("extends")
+        if not isinstance(name, str) or not name:
+            raise ConfigError(
+                f"config key extends: {name!r} is not a file name (a path relative "
+                "to the project directory)"
+            )
+        path = os.path.normpath(os.path.join(project_dir, name))
+        if path in seen:
+            raise ConfigError(f"config key extends: cycle {' -> '.join([*seen, path])}")
+        seen.append(path)
+        config = deep_merge(load_config_file(path, key="extends"), config)
+    return config
+
+
+def parse_config_args(entries: Iterable[str] | None) -> dict[str, Any]:
+    """``--config key=value`` entries as a mapping, each value read as YAML.
+
+    Snakemake reads a nested value with YAML's BaseLoader, so ``transfer={lr:
+    0.02}`` would arrive with the string ``'0.02'``; here every value is read by
+    `StrictLoader`, exactly as if it were written in a config file (an empty value
+    is null). A later entry for the same key wins, as in Snakemake.
+
+    Raises:
+        ConfigError: naming the key of an entry without ``=`` or with bad YAML.
+    """
+    out: dict[str, Any] = {}
+    for entry in entries or ():
+        key, sep, value = str(entry).partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--config {entry}: expected key=value")
+        name = f"config key {key} (--config)"
+        out[key] = load_yaml(value, name, root=key) if value else None
+    return out
+
+
+def load_config(
+    files: Sequence[str], config_args: Iterable[str] | None, project_dir: str
+) -> dict[str, Any]:
+    """The run's config: `files` merged in order, then the ``--config`` entries.
+
+    Each file's ``extends:`` chain is resolved before the next file is merged
+    (`resolve_extends`), and YAML-1.1 strings such as ``1e-2`` become floats
+    (`ntkadv.config.coerce_floats`).
+
+    Args:
+        files: config files in the order given (config.yaml if none was given on
+            the command line: ``--configfile`` replaces it).
+        config_args: the raw ``--config key=value`` entries (or None).
+        project_dir: directory that ``extends:`` paths are relative to.
+
+    Raises:
+        ConfigError: one line naming the file, line or key (see `load_config_file`,
+            `resolve_extends`, `parse_config_args`).
+    """
+    config: dict[str, Any] = {}
+    for path in files:
+        config = deep_merge(
+            config, resolve_extends(load_config_file(str(path)), project_dir)
+        )
+    overrides = parse_config_args(config_args)
+    if "extends" in overrides:
+        config = resolve_extends(
+            {**config, "extends": overrides.pop("extends")}, project_dir
+        )
+    return coerce_floats(deep_merge(config, overrides))
+
+
+def _leaves(node: Any, path: str = "") -> Iterator[tuple[str, Any]]:
+    if isinstance(node, Mapping):
+        for key, value in node.items():
+            yield from _leaves(value, f"{path}.{key}" if path else str(key))
+    elif isinstance(node, list | tuple):
+        for i, value in enumerate(node):
+            yield from _leaves(value, f"{path}.{i}" if path else str(i))
+    else:
+        yield path, node
+
+
+def check_finite(config: Mapping[str, Any]) -> None:
+    """Fail on the first NaN or infinite number anywhere in `config` (its dotted key).
+
+    Raises:
+        ConfigError: ``config key transfer.lr: nan is not a finite number``.
+    """
+    for path, value in _leaves(config):
+        if isinstance(value, float) and not math.isfinite(value):
+            fail(path, f"{value} is not a finite number")
+
+
+def _collection(config: Mapping[str, Any], dotted: str) -> list[str] | None:
+    """Names defined by the config at `dotted`: a mapping's keys or a list's items
+    (None if that key is missing or null: nothing is checked against it)."""
+    node: Any = config
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return None
+        node = node[part]
+    if isinstance(node, Mapping):
+        return [str(k) for k in node]
+    if isinstance(node, list):
+        return [str(v) for v in node]
+    return None
+
+
+def references(
+    schema: Mapping[str, Any], config: Any, path: str = ""
+) -> Iterator[tuple[str, str, list[str]]]:
+    """(dotted key, collection, names) of every ``x-refers-to`` key set in `config`.
+
+    `schema` is the config's JSON Schema. A key marked ``x-refers-to: <collection>``
+    holds a name or a list of names; ``propertyNames: {x-refers-to: ...}`` marks a
+    mapping whose keys are names. A section marked ``x-enabled-by: <key>`` is
+    skipped while its `<key>` is empty (the stage is off, its defaults unused).
+    """
+    if config is None:
+        return
+    target = schema.get("x-refers-to")
+    if target is not None:
+        names = config if isinstance(config, list) else [config]
+        yield path, target, [str(n) for n in names]
+        return
+    if isinstance(config, Mapping):
+        gate = schema.get("x-enabled-by")
+        if gate is not None and not config.get(gate):
+            return
+        key_target = schema.get("propertyNames", {}).get("x-refers-to")
+        if key_target is not None:
+            for key in config:
+                yield f"{path}.{key}" if path else str(key), key_target, [str(key)]
+        props = schema.get("properties", {})
+        extra = schema.get("additionalProperties")
+        for key, value in config.items():
+            sub = props.get(key, extra if isinstance(extra, Mapping) else None)
+            if sub is not None:
+                where = f"{path}.{key}" if path else str(key)
+                yield from references(sub, value, where)
+    elif isinstance(config, list) and isinstance(schema.get("items"), Mapping):
+        for i, value in enumerate(config):
+            yield from references(schema["items"], value, f"{path}.{i}")
+
+
+def check_references(config: Mapping[str, Any], schema: Mapping[str, Any]) -> None:
+    """Every name in an ``x-refers-to`` key is defined by its collection.
+
+    Args:
+        config: the validated config (defaults filled in, so defaults are checked).
+        schema: its JSON Schema (workflow/schemas/config.schema.yaml).
+
+    Raises:
+        ConfigError: ``config key features.main_archs: 'nope' is not one of
+            architectures ['conv1', ...]``.
+    """
+    for path, target, names in references(schema, config):
+        defined = _collection(config, target)
+        if defined is None:
+            continue
+        for name in names:
+            if name not in defined:
+                fail(path, f"'{name}' is not one of {target} {sorted(defined)}")
