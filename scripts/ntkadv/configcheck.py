@@ -45,13 +45,22 @@ class StrictLoader(yaml.SafeLoader):
     """SafeLoader without aliases, duplicate keys or deep nesting (module docstring).
 
     Aliases are refused when the node graph is composed, so nothing is ever
-    expanded; duplicate keys are found on the composed node tree (`_duplicates`).
+    expanded; duplicate keys are found on the composed node tree (`_duplicates`),
+    before any value is constructed. Errors start with `name` ("config file x.yaml"
+    or "config key k (--config)"); `root` is the dotted key the document is the
+    value of.
     """
 
-    def __init__(self, stream: Any, name: str):
+    def __init__(self, stream: Any, name: str = "config", root: str = ""):
         super().__init__(stream)
-        self.config_name = name  # "config file x.yaml" or "config key k (--config)"
+        self.config_name = name
+        self.root = root
         self._depth = 0
+
+    def compose_document(self) -> Any:
+        node = super().compose_document()
+        _duplicates(node, self.root, self.config_name)
+        return node
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
@@ -79,9 +88,11 @@ def _duplicates(node: yaml.Node, path: str, name: str) -> None:
     if isinstance(node, yaml.MappingNode):
         seen: dict[Any, int] = {}
         for key_node, value_node in node.value:
+            line = key_node.start_mark.line + 1
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise ConfigError(f"{name}, line {line}: a key must be a plain name")
             key = key_node.value
             where = f"{path}.{key}" if path else str(key)
-            line = key_node.start_mark.line + 1
             if key in seen:
                 raise ConfigError(
                     f"{name}, line {line}: duplicate key {where} (first "
@@ -106,10 +117,10 @@ def load_yaml(text: str, name: str, root: str = "") -> Any:
         ConfigError: an alias, a duplicate key, too deep nesting or a YAML syntax
             error, naming the file and line.
     """
-    loader = StrictLoader(text, name)  # (every error names `name` and a line)
+    loader = StrictLoader(text, name, root)
     try:
         try:
-            node = loader.get_single_node()
+            return loader.get_single_data()
         except yaml.MarkedYAMLError as err:
             mark = err.problem_mark or err.context_mark
             line = f", line {mark.line + 1}" if mark else ""
@@ -118,10 +129,6 @@ def load_yaml(text: str, name: str, root: str = "") -> Any:
         except yaml.YAMLError as err:
             msg = " ".join(str(err).split())
             raise ConfigError(f"{name}: not valid YAML ({msg})") from None
-        if node is None:
-            return None
-        _duplicates(node, root, name)
-        return loader.construct_document(node)
     finally:
         loader.dispose()
 

@@ -247,13 +247,20 @@ def test_strict_yaml_names_a_duplicate_key_and_its_lines(text, message):
 
 
 def test_strict_yaml_names_syntax_errors_and_deep_nesting():
-    from ntkadv.configcheck import MAX_DEPTH, load_yaml
+    from ntkadv.configcheck import MAX_DEPTH, StrictLoader, load_yaml
 
     with pytest.raises(ConfigError, match=r"^config file c\.yaml, line 2: not valid"):
         load_yaml("a: [1, 2\nb: 3\n", "config file c.yaml")
     deep = "[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1)
     with pytest.raises(ConfigError, match="nested deeper than"):
         load_yaml(deep, "c.yaml")
+    with pytest.raises(ConfigError, match="line 2: a key must be a plain name"):
+        load_yaml("a: 1\n? [b, c]\n: 2\n", "config file c.yaml")
+    with pytest.raises(ConfigError, match=r"line 1: not valid YAML \(could not"):
+        load_yaml("a: !!python/tuple [1, 2]\n", "config file c.yaml")
+    assert yaml.load("a: 1\n", Loader=StrictLoader) == {"a": 1}
+    with pytest.raises(ConfigError, match="duplicate key a"):
+        yaml.load("a: 1\na: 1\n", Loader=StrictLoader)
     nested = "[" * (MAX_DEPTH - 1) + "]" * (MAX_DEPTH - 1)
     assert load_yaml(nested, "c.yaml") is not None
 

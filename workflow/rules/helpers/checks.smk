@@ -1,4 +1,4 @@
-"""Name references and cross-section config checks and job-scheduling constants (no rules)."""
+"""Config checks (name references, cross-section) and job-scheduling constants."""
 
 import yaml
 from ntkadv.config import ConfigError, canonical, check_config, pick
