@@ -27,6 +27,7 @@ its `check_config` holds the cross-section checks of the stages.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -133,8 +134,24 @@ def load_yaml(text: str, name: str, root: str = "") -> Any:
         loader.dispose()
 
 
+class _JsonDuplicate(ValueError):
+    """A key given twice in one JSON object (the key is the message)."""
+
+
+def _json_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _JsonDuplicate(key)
+        out[key] = value
+    return out
+
+
 def load_config_file(path: str, key: str | None = None) -> dict[str, Any]:
-    """A config file (YAML or JSON) that must hold a mapping (empty file: {}).
+    """A config file (JSON, else YAML) that must hold a mapping (empty file: {}).
+
+    JSON is tried first, as Snakemake does; its duplicate keys are refused too (a
+    NaN it reads is left to `check_finite`, which names the key).
 
     Args:
         path: the file.
@@ -153,10 +170,18 @@ def load_config_file(path: str, key: str | None = None) -> dict[str, Any]:
             text = f.read()
     except (OSError, UnicodeDecodeError) as err:
         raise ConfigError(f"{prefix}cannot read {path} ({err})") from None
-    try:
-        data = load_yaml(text, f"config file {path}")
-    except ConfigError as err:
-        raise ConfigError(f"{prefix}{err}") from None
+    try:  # JSON first, as Snakemake (YAML would refuse a tab-indented JSON file)
+        data = json.loads(text, object_pairs_hook=_json_object)
+    except json.JSONDecodeError:
+        try:
+            data = load_yaml(text, f"config file {path}")
+        except ConfigError as err:
+            raise ConfigError(f"{prefix}{err}") from None
+    except _JsonDuplicate as err:
+        raise ConfigError(
+            f"{prefix}config file {path}: duplicate key {err} (JSON would keep only "
+            "the last)"
+        ) from None
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -299,6 +299,23 @@ def test_extends_errors_name_the_file(tmp_path):
             resolve_extends({"extends": value}, str(tmp_path))
 
 
+def test_json_config_files_are_read_as_snakemake_reads_them(tmp_path):
+    """JSON first (a tab-indented JSON file is not YAML); duplicate keys refused."""
+    import json
+
+    from ntkadv.configcheck import check_finite, load_config_file
+
+    good = {"seed": 1, "transfer": {"lr": 0.02, "seeds": [0, 1]}}
+    (tmp_path / "c.json").write_text(json.dumps(good, indent="\t"))
+    assert load_config_file(str(tmp_path / "c.json")) == good
+    (tmp_path / "d.json").write_text('{"seed": 1, "t": {"a": 1, "a": 2}}')
+    with pytest.raises(ConfigError, match=r"d\.json: duplicate key a \(JSON"):
+        load_config_file(str(tmp_path / "d.json"))
+    (tmp_path / "n.json").write_text('{"transfer": {"lr": NaN}}')
+    with pytest.raises(ConfigError, match=r"^config key transfer\.lr: nan is not"):
+        check_finite(load_config_file(str(tmp_path / "n.json")))
+
+
 def test_config_args_are_typed_yaml_values():
     from ntkadv.configcheck import parse_config_args
 
