@@ -9,6 +9,9 @@ Every mistake here is a one-line `ConfigError` (``config key <key>: <what>`` or
   schema, the params); without aliases the config's size is the file's size. It
   also refuses a key given twice in one mapping (PyYAML keeps the last silently),
   naming the dotted key and both lines, and nesting deeper than `MAX_DEPTH`.
+  (Snakemake reads a ``--configfile`` once itself before the Snakefile runs: a list
+  of aliases costs it nothing, but it merges nested mappings by copying them, so a
+  mapping alias bomb costs it ~3 s per 10^6 leaves before this refusal is reached.)
 * `load_config`: the config of a run: the config files in order (config.yaml by
   default, or the ``--configfile`` files, which replace it), each file's
   ``extends:`` chain, then the ``--config key=value`` entries, each value read as
