@@ -1,6 +1,7 @@
 """Validation (once, before any job), wildcard constraints and the helpers; no rules.
 
 helpers/checks.smk     cross-section config checks (ntkadv.config.check_config)
+helpers/platform.smk   a visible GPU with CPU-only jax is named (ntkadv.platform)
 helpers/resources.smk  mem_mb / runtime functions (thin wrappers over ntkadv.sizing)
 helpers/<stage>.smk    per-stage inputs and params (canonical: exactly the keys a
                        job consumes, sorted, so unrelated edits rerun nothing)
@@ -27,6 +28,7 @@ validate(config, schema="../schemas/config.schema.yaml")
 
 
 include: "helpers/checks.smk"
+include: "helpers/platform.smk"
 include: "helpers/data.smk"
 include: "helpers/attacks.smk"
 include: "helpers/transfer.smk"
