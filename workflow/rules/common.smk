@@ -1,5 +1,6 @@
 """Validation (once, before any job), wildcard constraints and the helpers; no rules.
 
+helpers/sources.smk    a dataset file of the user's, resolved (ntkadv.data.sources)
 helpers/checks.smk     cross-section config checks (ntkadv.config.check_config)
 helpers/platform.smk   a visible GPU with CPU-only jax is named (ntkadv.platform)
 helpers/resources.smk  mem_mb / runtime functions (thin wrappers over ntkadv.sizing)
@@ -27,6 +28,7 @@ if _errors:
 validate(config, schema="../schemas/config.schema.yaml")
 
 
+include: "helpers/sources.smk"
 include: "helpers/checks.smk"
 include: "helpers/platform.smk"
 include: "helpers/data.smk"
