@@ -179,6 +179,9 @@ def start(smk: Any, *, jax: bool = False, x64: bool | None = None) -> logging.Lo
     log = setup_logging(smk.log[0])
     log_peak_usage(log)
     report_errors_on_console(smk.rule)
+    from ntkadv import interrupts  # Ctrl-C / SIGTERM: stop now, no orphan, no temp
+
+    interrupts.install(log)
     guard_imports(smk.rule)
     if jax:
         pin_threads(smk.threads)

@@ -34,7 +34,8 @@ def main(smk) -> None:
         adversarial,
         preds,
         plotting_attacks.predicted_index(grid["y"][:p], task),
-        plotting_attacks.class_names(attrs["source"], attrs["classes"]),
+        attrs.get("class_names")  # data files before class_names: from the source
+        or plotting_attacks.class_names(attrs["source"], attrs["classes"]),
         f"{smk.wildcards.dataset}, {smk.params.arch} NTK, f_∞, ε = {meta['eps']:.4g}"
         " (adv title green: still correct, red: fooled)",
     )

@@ -122,10 +122,16 @@ def check_config(config: Mapping[str, Any]) -> None:
                 "kernels.datasets",
                 f"unknown dataset '{name}' (defined: {sorted(datasets)})",
             )
-    from ntkadv.data.raw import CLASS_COUNTS
+    from ntkadv.data.raw import DataIntegrityError
+    from ntkadv.data.sources import source_info
 
     for name, spec in datasets.items():
-        counts = CLASS_COUNTS[spec["source"]]
+        if spec["source"] == "file" and "path" not in spec:
+            fail(f"datasets.{name}.path", "source 'file' needs the file's path")
+        try:
+            counts = source_info(spec).class_counts
+        except DataIntegrityError as err:
+            fail(f"datasets.{name}.path", str(err))
         for split in ("train", "test"):
             have = sum(counts[split][c] for c in spec["classes"])
             if spec[f"n_{split}"] > have:

@@ -24,6 +24,8 @@ from typing import Any
 import h5py
 import numpy as np
 
+from ntkadv import interrupts
+
 #: (pattern below results/, rule) of every HDF5 file the workflow writes; first match.
 PRODUCERS: tuple[tuple[str, str], ...] = (
     ("data/*.h5", "prepare_dataset"),
@@ -150,16 +152,17 @@ def atomic_h5(
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; outputs are shareable
-    try:
-        with h5py.File(tmp, "w") as f:
-            for key, value in (attrs or {}).items():
-                f.attrs[key] = _encode_attr(value)
-            yield f
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(tmp)
-        raise
+    with interrupts.temporary(tmp):  # a forced stop deletes it (ntkadv.interrupts)
+        try:
+            with h5py.File(tmp, "w") as f:
+                for key, value in (attrs or {}).items():
+                    f.attrs[key] = _encode_attr(value)
+                yield f
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(tmp)
+            raise
 
 
 def write(

@@ -34,11 +34,29 @@ def rule_table() -> dict[str, dict[str, str | None]]:
     return table
 
 
-def env_requirements(env: str) -> list[str]:
-    """The pip requirement strings of envs/<env>.yaml."""
+def env_pip_list(env: str) -> list[str]:
+    """The pip requirement strings of envs/<env>.yaml (resolved with dependencies)."""
     spec = yaml.safe_load((REPO / f"envs/{env}.yaml").read_text())
     reqs = [d["pip"] for d in spec["dependencies"] if isinstance(d, dict)]
     return [r for group in reqs for r in group]
+
+
+def env_post_deploy_pins(env: str) -> list[str]:
+    """Exact pins that envs/<env>.post-deploy.sh installs with pip --no-deps."""
+    script = REPO / f"envs/{env}.post-deploy.sh"
+    if not script.is_file():
+        return []
+    pins = []
+    for line in script.read_text().splitlines():
+        words = line.split("#", 1)[0].split()
+        if "install" in words and "--no-deps" in words:
+            pins += [w for w in words if "==" in w]
+    return pins
+
+
+def env_requirements(env: str) -> list[str]:
+    """Everything envs/<env>.yaml installs: its pip list and its post-deploy pins."""
+    return env_pip_list(env) + env_post_deploy_pins(env)
 
 
 def _norm(name: str) -> str:

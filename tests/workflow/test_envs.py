@@ -14,13 +14,20 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, blocked_modules, env_requirements, rule_table
+from conftest import (
+    REPO,
+    blocked_modules,
+    env_pip_list,
+    env_post_deploy_pins,
+    env_requirements,
+    rule_table,
+)
 
 ENVS = sorted(p.stem for p in (REPO / "envs").glob("*.yaml"))
-#: Pinned in an env but not in uv.lock: the CUDA plugin of jax (GPU only) and the
-#: TensorFlow interop of neural-tangents, which pyproject.toml overrides out of the
-#: lock (never imported: ntkadv.compat).
-ENV_ONLY = {"jax-cuda12-plugin", "tensorflow", "tf2jax"}
+#: neural-tangents' TensorFlow interop: overridden out of uv.lock (pyproject.toml) and
+#: kept out of the cluster env (envs/jax.post-deploy.sh installs neural-tangents
+#: --no-deps); never imported (ntkadv.compat).
+TF_INTEROP = {"tensorflow", "tf2jax"}
 
 
 def locked_versions() -> dict[str, str]:
@@ -41,8 +48,6 @@ def pins(env: str) -> dict[str, str]:
 def test_env_pins_agree_with_lock(env):
     locked = locked_versions()
     for name, version in pins(env).items():
-        if name in ENV_ONLY:
-            continue
         assert locked.get(name) == version, (
             f"envs/{env}.yaml: {name}=={version}, uv.lock has {locked.get(name)}"
         )
@@ -56,9 +61,24 @@ def test_jax_env_pins_one_jax_release():
 
 @pytest.mark.parametrize("env", ENVS)
 def test_env_pip_part_resolves_for_linux_x86_64(env, tmp_path):
-    """`uv pip compile` of the env's pip list for the cluster's platform (PyPI)."""
+    """`uv pip compile` of the env's pip list for the cluster's platform (PyPI); the
+    post-deploy (--no-deps) pins' own dependencies, TensorFlow interop aside, must be
+    in that resolution."""
+    resolved = _compile(env_pip_list(env), tmp_path)
+    for name, version in pins(env).items():
+        if f"{name}=={version}" not in env_post_deploy_pins(env):
+            assert resolved.get(name) == version, (name, version, resolved.get(name))
+    assert not TF_INTEROP & set(resolved), TF_INTEROP & set(resolved)
+    for spec in env_post_deploy_pins(env):
+        missing = _direct_deps(spec) - TF_INTEROP - set(resolved)
+        assert not missing, (spec, missing)
+    if env == "cpu":
+        assert "jax" not in resolved and "jaxlib" not in resolved
+
+
+def _compile(requirements: list[str], tmp_path: Path) -> dict[str, str]:
     reqs = tmp_path / "requirements.txt"
-    reqs.write_text("\n".join(env_requirements(env)) + "\n")
+    reqs.write_text("\n".join(requirements) + "\n")
     uv = [str(REPO / "uvw"), "pip", "compile", "--no-config", "--quiet", str(reqs)]
     uv += ["--python-platform", "x86_64-manylinux_2_28", "--python-version", "3.11"]
     proc = subprocess.run(
@@ -67,13 +87,41 @@ def test_env_pip_part_resolves_for_linux_x86_64(env, tmp_path):
     if proc.returncode and "Failed to fetch" in proc.stderr:
         pytest.skip(f"PyPI unreachable: {proc.stderr[-300:]}")
     assert proc.returncode == 0, proc.stderr
-    resolved = dict(
+    return dict(
         line.split("==", 1) for line in proc.stdout.splitlines() if "==" in line
     )
-    for name, version in pins(env).items():
-        assert resolved.get(name) == version, (name, version, resolved.get(name))
-    if env == "cpu":
-        assert "jax" not in resolved and "jaxlib" not in resolved
+
+
+def _direct_deps(spec: str) -> set[str]:
+    """Direct dependencies of an installed distribution (normalised names)."""
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+
+    dist = metadata.distribution(spec.split("==")[0])
+    return {
+        Requirement(r).name.lower().replace("_", "-")
+        for r in dist.requires or []
+        if "extra ==" not in r
+    }
+
+
+def test_cuda_extra_pins_the_jax_env_cuda_stack():
+    """`./uvw sync --extra cuda` (GPU workstation) and envs/jax.yaml (cluster) install
+    the same jax CUDA plugin and CUDA / cuDNN wheels, all pinned in uv.lock."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    extra = {}
+    for spec in project["optional-dependencies"]["cuda"]:
+        match = re.fullmatch(r"([A-Za-z0-9_.-]+)(?:\[.*\])?==(\S+)", spec)
+        assert match, f"pyproject cuda extra: '{spec}' is not an exact pin"
+        extra[match.group(1).lower()] = match.group(2)
+    jax_env = pins("jax")
+    locked = locked_versions()
+    assert extra["jax-cuda12-plugin"] == locked["jax"]
+    for name, version in extra.items():
+        assert locked.get(name) == version == jax_env.get(name), name
+    cuda_env = {n for n in jax_env if n.startswith(("nvidia-", "jax-cuda"))}
+    assert cuda_env == set(extra), cuda_env ^ set(extra)
 
 
 def test_every_rule_has_an_env_and_an_existing_script():

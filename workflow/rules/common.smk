@@ -1,7 +1,9 @@
 """Validation (once, before any job), wildcard constraints and the helpers; no rules.
 
+helpers/sources.smk    a dataset file of the user's, resolved (ntkadv.data.sources)
 helpers/checks.smk     name references (ntkadv.configcheck) and cross-section
                        config checks (ntkadv.config.check_config)
+helpers/platform.smk   a visible GPU with CPU-only jax is named (ntkadv.platform)
 helpers/resources.smk  mem_mb / runtime functions (thin wrappers over ntkadv.sizing)
 helpers/<stage>.smk    per-stage inputs and params (canonical: exactly the keys a
                        job consumes, sorted, so unrelated edits rerun nothing)
@@ -42,7 +44,9 @@ if _errors:
 validate(config, schema="../schemas/config.schema.yaml")
 
 
+include: "helpers/sources.smk"
 include: "helpers/checks.smk"
+include: "helpers/platform.smk"
 include: "helpers/data.smk"
 include: "helpers/attacks.smk"
 include: "helpers/transfer.smk"

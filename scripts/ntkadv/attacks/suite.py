@@ -44,6 +44,7 @@ from ntkadv.attacks.closed_form import (
 from ntkadv.attacks.pgd import pgd_rows_fn
 from ntkadv.kernels.blocked import block_starts
 from ntkadv.losses import loss_input_gradient, predictions_correct
+from ntkadv.timing import Progress
 from ntkadv.typing import KernelFn, Task
 
 #: Floats per evaluation tile (gradients and perturbed points): 2^25 = 256 MB.
@@ -289,7 +290,9 @@ def attack_suite(
         pgd_rows_fn(kernel_fn, task, plan.pgd_steps, shape) if plan.pgd_steps else None
     )
     x_train_j, c_all_j = jnp.asarray(x_train), jnp.asarray(c_all)
-    for i0, i1 in block_starts(m, tile):
+    tiles = block_starts(m, tile)
+    progress = Progress(log, f"attack tiles of {tile} points", len(tiles))
+    for i0, i1 in tiles:
         rows = slice(i0, i1)
         xt, yt = x[rows], y_eval[rows]
         grads = np.asarray(contract(i0, i1, c_need))  # (r, d, |pairs|·k)
@@ -344,6 +347,7 @@ def attack_suite(
             for e in plan.eps_list(s, j, pgd=True)
         ]
         if pgd_fn is None or not pjobs:
+            progress(1)
             continue
         x0 = np.concatenate([xt] * len(pjobs))
         y_rows = np.concatenate([yt] * len(pjobs))
@@ -372,8 +376,7 @@ def attack_suite(
             if s == 0:
                 res.keep(f"x_adv/pgd/t{j}_e{e}", x_adv[sl].astype(np.float32))
                 res.keep(f"f/pgd/t{j}_e{e}", f_adv[sl])
-        if log:
-            log.info("tile %d:%d of %d: %d PGD rows done", i0, i1, m, x0.shape[0])
+        progress(1)
     return _collect(
         res, plan, f_clean, y_eval, x_eval, task, fo_names, signs is not None
     )

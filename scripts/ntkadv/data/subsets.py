@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ntkadv.data.raw import RAW_FILES, RawSplit, load_raw, raw_checksums
+from ntkadv.data.sources import FILE, public_info
 
 
 def select_indices(
@@ -74,6 +75,9 @@ def make_subset(
 ) -> dict[str, np.ndarray]:
     """Model-ready arrays of a subset: pixels / 255 (float32), targets, indices.
 
+    uint8 images are divided by 255; floating-point images (a user file's, already
+    in [0, 1]) are kept as they are.
+
     Train and test selections use seeds `seed` and `seed + 1`.
 
     Returns:
@@ -87,7 +91,9 @@ def make_subset(
     ):
         idx = select_indices(raw.labels, classes, n, selection, s)
         labels, targets = encode_targets(raw.labels[idx], classes)
-        out[f"x_{split}"] = raw.images[idx].astype(np.float32) / 255.0
+        x = raw.images[idx]  # uint8 pixels, or a user file's floats in [0, 1]
+        scale = 255.0 if x.dtype == np.uint8 else 1.0
+        out[f"x_{split}"] = x.astype(np.float32) / np.float32(scale)
         out[f"y_{split}"] = targets
         out[f"labels_{split}"] = labels
         out[f"index_{split}"] = idx
@@ -131,7 +137,8 @@ def prepare(
     Args:
         raw_paths: raw files, or folders holding them (the download rule's output).
         out_path: results/data/{dataset}.h5.
-        spec: {source, classes, n_train, n_test, selection, seed, permute_labels}.
+        spec: {source, classes, n_train, n_test, selection, seed, permute_labels}
+            (``source: file``: `raw_paths` is the user's file, `ntkadv.data.userfile`).
         log: the job's logger.
     """
     from ntkadv import h5io
@@ -139,8 +146,20 @@ def prepare(
     files = {Path(p).name: Path(p) for p in raw_paths if Path(p).is_file()}
     for folder in (Path(p) for p in raw_paths if Path(p).is_dir()):
         files.update({f.name: f for f in folder.rglob("*") if f.is_file()})
-    train, test = load_raw(spec["source"], files)
-    log.info("verified %d raw %s files", len(RAW_FILES[spec["source"]]), spec["source"])
+    if spec["source"] == FILE:
+        from ntkadv.data import userfile
+
+        (path,) = files.values()
+        user = userfile.load(path)
+        train, test, names = user.train, user.test, user.class_names
+        checksums = {path.name: f"sha256:{user.sha256}"}
+        log.info("validated %s (sha256 %s)", path, user.sha256)
+    else:
+        train, test = load_raw(spec["source"], files)
+        names, checksums = public_info(spec["source"]).class_names, None
+        log.info(
+            "verified %d raw %s files", len(RAW_FILES[spec["source"]]), spec["source"]
+        )
     arrays = make_subset(
         train,
         test,
@@ -161,7 +180,8 @@ def prepare(
         spec=dict(spec),
         classes=list(spec["classes"]),
         source=spec["source"],
-        checksums=raw_checksums(spec["source"]),
+        checksums=checksums or raw_checksums(spec["source"]),
+        class_names=[names[c] for c in spec["classes"]],
         raw_files={k: str(v) for k, v in sorted(files.items())},
     )
     h5io.write(out_path, arrays, attrs)

@@ -145,15 +145,19 @@ class _Caches:
         eps: float,
         chunk: int,
         project,
+        log: logging.Logger | None = None,
     ):
         """`label_free_projections` of `indices` at test points i0:i1, contracted
-        and perturbed `chunk` features at a time."""
+        and perturbed `chunk` features at a time (progress lines to `log`)."""
         from ntkadv.features.rescore import LabelFree
         from ntkadv.features.scoring import label_free_projections
+        from ntkadv.timing import Progress
 
         jac = self.jac.eval_subset(i0, i1)
         parts = []
-        for lo in range(0, indices.size, chunk):
+        starts = range(0, indices.size, chunk)
+        progress = Progress(log, f"features scored ({chunk} per step)", len(starts))
+        for lo in starts:
             sel = indices[lo : lo + chunk]
             parts.append(
                 label_free_projections(
@@ -167,6 +171,7 @@ class _Caches:
                     eps=eps,
                 )
             )
+            progress(1)
         lf = LabelFree(
             indices=np.concatenate([p.indices for p in parts]),
             eigvals=np.concatenate([p.eigvals for p in parts]),
@@ -220,7 +225,7 @@ def run_score_features(
     project = c.projector()
     start = time.perf_counter()
     with timed(log, f"label-free projections: {indices.size} features x {m} points"):
-        lf = c.label_free(indices, k_eval, 0, m, s.eps, s.chunk, project)
+        lf = c.label_free(indices, k_eval, 0, m, s.eps, s.chunk, project, log)
     seconds = time.perf_counter() - start
     log.info(
         "%.3f s per feature (%d perturbed kernel rows of %d training points)",
@@ -340,7 +345,7 @@ def run_evaluate_topr(
     ys = np.concatenate([y_train[None], rescore.permuted_targets(y_train, perms)])
     project = c.projector()
     with timed(log, f"label-free projections of {cand.size} features, {v} points"):
-        lf_val = c.label_free(cand, k_test[val], 0, v, eps, 200, project)
+        lf_val = c.label_free(cand, k_test[val], 0, v, eps, 200, project, log)
     ranked, rob_val = topr.rank_label_sets(lf_val, ys, ds["y_test"][val], task)
     rs = topr.topr_grid(cand.size, s.grid)
     c_full = coefficients((eigvals, eigvecs), y_train, math.inf, 1.0)

@@ -7,6 +7,7 @@ block of intermediates and the output may be an h5py dataset filled in place.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -39,6 +40,7 @@ def ntk_gram_blocked(
     *,
     symmetric: bool | None = None,
     out: Any = None,
+    progress: Callable[[int], None] | None = None,
 ) -> Any:
     """Kernel matrix K[i, j] = kernel_fn(x1[i], x2[j]) computed block by block.
 
@@ -58,6 +60,8 @@ def ntk_gram_blocked(
         out: optional writable (n1, n2) array-like (NumPy array or h5py dataset,
             ideally chunked by blocks) that receives the blocks; default a new
             NumPy array.
+        progress: called with 1 after each computed block (e.g. a
+            `ntkadv.timing.Progress` of `n_blocks(n1, n2, block_size, symmetric)`).
 
     Returns:
         `out`, filled with float64 values ((n1, n2) NumPy array by default).
@@ -88,4 +92,13 @@ def ntk_gram_blocked(
             out[i0:i1, j0:j1] = k
             if symmetric and j0 > i0:
                 out[j0:j1, i0:i1] = k.T
+            if progress is not None:
+                progress(1)
     return out
+
+
+def n_blocks(n1: int, n2: int, block_size: int, symmetric: bool) -> int:
+    """Blocks `ntk_gram_blocked` computes: all, or those on and above the diagonal."""
+    r = len(block_starts(n1, min(block_size, n1)))
+    c = len(block_starts(n2, min(block_size, n2)))
+    return r * (r + 1) // 2 if symmetric else r * c

@@ -72,7 +72,8 @@ def compute_gram(
         FloatingPointError: a kernel entry is not finite (nothing is written).
     """
     from ntkadv.kernels.analytic import full_spec, kernel_fn_from_spec
-    from ntkadv.kernels.blocked import ntk_gram_blocked
+    from ntkadv.kernels.blocked import n_blocks, ntk_gram_blocked
+    from ntkadv.timing import Progress
 
     start = time.perf_counter()
     x_train, x_test = _inputs(data_path, s.x64)
@@ -89,7 +90,9 @@ def compute_gram(
             shape, t0 = (len(x1), len(x_train)), time.perf_counter()
             chunks = (min(b, shape[0]), min(b, shape[1]))
             out = f.create_dataset(key, shape, dtype=np.float64, chunks=chunks)
-            ntk_gram_blocked(kernel_fn, x1, x2, b, out=out)
+            total = n_blocks(shape[0], shape[1], b, symmetric=x2 is None)
+            progress = Progress(log, f"{key} blocks", total)
+            ntk_gram_blocked(kernel_fn, x1, x2, b, out=out, progress=progress)
             if not np.all(np.isfinite(out[()])):
                 raise FloatingPointError(f"{key} has non-finite entries")
             log.info("%s %s (%s): %.1f s", key, shape, spec, time.perf_counter() - t0)

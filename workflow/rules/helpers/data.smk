@@ -8,10 +8,8 @@ def dataset_source(dataset):
 
 def dataset_sizes(dataset):
     """(n_train, n_test, d) of a configured dataset."""
-    from ntkadv.sizing import input_dim
-
     spec = config["datasets"][dataset]
-    return spec["n_train"], spec["n_test"], input_dim(spec["source"])
+    return spec["n_train"], spec["n_test"], dataset_input_dim(dataset)
 
 
 def arch_family(arch):
@@ -32,6 +30,8 @@ def get_raw_inputs(wildcards):
     from ntkadv.data import locate_raw
 
     source = dataset_source(wildcards.dataset)
+    if source == "file":  # the user's own arrays (helpers/sources.smk)
+        return [config["datasets"][wildcards.dataset]["path"]]
     found = locate_raw(source, search_dirs())
     missing = [rel for rel, path in found.items() if path is None]
     if not missing:
@@ -50,6 +50,7 @@ def prepare_dataset_params(wildcards):
     """The params of prepare_dataset: the subset definition and the seed."""
     spec = config["datasets"][wildcards.dataset]
     keys = ("source", "classes", "n_train", "n_test", "selection", "permute_labels")
+    keys += ("path",) if spec["source"] == "file" else ()
     return canonical({**pick(spec, *keys), "seed": config["seed"]})
 
 
