@@ -184,6 +184,9 @@ def _evidence(
     )
     if n_seeds == 1:
         method += "; one seed: the initialisation is not in the SE"
+    # the resolving size in the unit that dominates the SE: more test points
+    # cannot shrink the initialisation's spread
+    by_seeds = df is not None and sd_seed**2 / n_seeds > se_boot**2
     return core.Evidence(
         statistic,
         measured,
@@ -191,10 +194,10 @@ def _evidence(
         effect,
         se,
         method,
-        n=b,
-        unit="test points",
+        n=n_seeds if by_seeds else b,
+        unit="seeds" if by_seeds else "test points",
         df=df,
-        replicates=n_seeds if df is not None else None,
+        replicates=n_seeds if df is not None and not by_seeds else None,
     )
 
 

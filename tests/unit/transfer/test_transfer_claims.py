@@ -384,3 +384,18 @@ def test_transfer_claims_table_has_four_rows_per_dataset_and_none_without_runs()
     assert set(table["verdict"]) <= set(core.VERDICTS)
     empty = transfer_claims([], CRITERIA, 1000)
     assert list(empty.columns) == core.COLUMNS and len(empty) == 0
+
+
+def test_cosine_with_a_seed_dominated_se_is_judged_at_t_and_resolved_by_seeds():
+    """Per-seed effects 0.02, 0.10, 0.06 (mean 0.06, seed SE ~0.023 >> the test-point
+    SE): 2.6 SE clears 2 but not the t value at df ~2 (4.5); more test points
+    cannot shrink the initialisation's spread, so the row asks for seeds."""
+    rng = np.random.default_rng(22)
+    cos = np.clip(rng.uniform(0.6, 0.9, size=(W, S, E, B)), -1, 1)
+    gap = np.array([0.02, 0.10, 0.06])[None, :, None, None]
+    mm = cos - gap + 0.002 * rng.normal(size=cos.shape)
+    row = cosine_row(_runs(cos, mm), 0.0, 100, 300, 0)
+    assert 2 * row["effect_se"] < row["effect"] < 4 * row["effect_se"]
+    assert _verdict(row) == "inconclusive", row["note"]
+    assert "seeds (SE ∝ 1/√n; now 3)" in row["note"]
+    assert "critical value 4." in row["note"]
