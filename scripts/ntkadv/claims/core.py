@@ -526,12 +526,16 @@ def replicate_se(
         factor: variance factor of the spread term.
 
     Returns:
-        (SE, df); (nan, None) with k < 2 or a non-finite sd.
+        (SE, df); (nan, None) with k < 2 or a non-finite sd. A zero sd (k equal
+        replicates, e.g. a discrete statistic) keeps df = k − 1: it does not show
+        that the spread is negligible (the plug-in df would be inf).
     """
     if k < 2 or not np.isfinite(sd):
         return math.nan, None
     se_rep = math.sqrt(factor) * sd
     se = math.sqrt(se_known**2 + se_rep**2)
+    if se_rep == 0:
+        return se, float(k - 1)
     return se, combined_df(se_known, se_rep, k - 1)
 
 

@@ -213,6 +213,7 @@ def test_replicate_se_and_resolving_size_with_fixed_replicates():
     assert se == pytest.approx(math.sqrt(0.09 + 0.16 * 1.25))
     assert df == pytest.approx(core.combined_df(0.3, 0.4 * math.sqrt(1.25), 3))
     assert math.isnan(core.replicate_se(0.3, 0.4, 1, 2.0)[0])  # one replicate
+    assert core.replicate_se(0.3, 0.0, 2, 1.5) == (0.3, 1.0)  # equal replicates
     # df from 4 permutations stays at df as evaluation points grow: n·(c·SE/effect)²
     ev = _ev(0.1, 0.1, n=100, df=df, replicates=4)
     need = core.resolving_size(ev)
