@@ -5,22 +5,33 @@ one or more `Evidence` items: a statistic measured on the paper's setting, the s
 statistic on a null control computed in the same run (permuted training labels on
 the same cached kernel, a mismatched pair, a random-sign perturbation, a second
 seed), the signed effect (positive supports the paper) and its standard error. The
-verdict is the same everywhere (`verdict`):
+verdict is the same everywhere (`verdict`), with c the critical value of the SE:
 
-* pass         effect >= 2 SE (and >= the stated minimum effect size),
-* fail         effect <= -2 SE,
+* pass         effect >= c·SE (and >= the stated minimum effect size),
+* fail         effect <= −c·SE,
 * inconclusive otherwise; the note says what would resolve it.
 
-"2 SE" is a one-sided test at level Φ(−2) ≈ 2.3 % when the SE is known. An SE
-estimated from a few seeds is itself noisy: with two seeds per regime it has 1-2
-degrees of freedom, and effect / SE then exceeds 2 under the null in ~9-15 % of runs.
-Evidence whose SE carries `df` degrees of freedom is therefore judged at the Student-t
-critical value of the same level (`critical_value`: 4.5 at df 2, 2.9 at df 4);
-bootstrap SEs over many evaluation points keep the plain 2.
+The level is one-sided Φ(−2) ≈ 2.3 % throughout (`critical_value`):
+
+* c = 2 ("2 SE") for a large-sample SE: a bootstrap over evaluation points;
+* c = the Student-t quantile at the SE's degrees of freedom `df` when the SE contains
+  a spread over k replicates (label permutations, seeds, nets): k − 1 for a plain
+  std over k (`replicate_se`), Welch–Satterthwaite for a difference of two seed
+  means (`seed_df`), Satterthwaite for SE² = SE_boot² + spread² (`combined_df`).
+  With 2 permutations or seeds (df 1) c is 13.9, with 3 (df 2) 4.5, with 5 (df 4)
+  2.9: effect / SE of a 2-replicate spread exceeds 2 in ~15 % of null runs, and
+  exceeds c in 2.3 %.
+* An equivalence claim ("the seed effect is insignificant", "the two attacks
+  agree within a margin") passes only when the upper confidence bound value + c·SE
+  is below the margin, fails when the lower bound value − c·SE is above it
+  (`equivalence_evidence`): a point estimate inside the margin is not enough.
 
 A claim with several parts (a conjunction, e.g. "accurate *and* non-robust") passes
 if every part passes and fails if any part fails; the row reports the binding part
-(the one with the smallest effect / SE). Findings 14 and 15 are numerical identities
+(the one with the smallest effect / c·SE). A row that pools several members
+(kernels, architectures, pairs) takes their own evidence as well (`claim_row`'s
+`members`): it fails if any member fails at its own SE, whatever the pooled effect,
+and its note lists every member. Findings 14 and 15 are numerical identities
 (`identity_row`): the effect is the tolerance minus the error, with no null.
 """
 
@@ -28,7 +39,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -89,8 +100,15 @@ class Evidence:
         n: size behind the SE (evaluation points, seeds, ...), for the resolving
             size of an inconclusive row; None if it does not scale that way.
         unit: what `n` counts.
-        df: degrees of freedom of `se` when it is estimated from a few seeds
-            (`seed_df`); None for a large-sample SE. Sets `critical_value`.
+        df: degrees of freedom of `se` when it contains a spread over a few
+            replicates (`seed_df`, `replicate_se`, `combined_df`); None for a
+            large-sample SE. Sets `critical_value`.
+        replicates: the number of replicates behind `df` when they are not what
+            `n` counts (e.g. P label permutations of an SE over evaluation points):
+            `resolving_size` then keeps `df` fixed as n grows. None: `df` (if any)
+            grows with n (n counts the seeds).
+        margin: the equivalence margin of an `equivalence_evidence` (the note
+            states the upper confidence bound against it); None otherwise.
     """
 
     statistic: str
@@ -103,6 +121,8 @@ class Evidence:
     n: int | None = None
     unit: str = "evaluation points"
     df: float | None = None
+    replicates: int | None = None
+    margin: float | None = None
 
     @property
     def z(self) -> float:
@@ -121,6 +141,14 @@ class Evidence:
     @property
     def verdict(self) -> str:
         return verdict(self.effect, self.se, self.min_effect, self.df)
+
+    @property
+    def strength(self) -> float:
+        """effect / (c·SE): >= 1 passes, <= −1 fails (nan if undefined)."""
+        c, z = self.crit, self.z
+        if not np.isfinite(c):  # df <= 0: no verdict possible
+            return 0.0 if np.isfinite(z) else math.nan
+        return z / c
 
 
 def verdict(
@@ -154,6 +182,12 @@ def resolving_size(ev: Evidence, limit: int = 10**9) -> int | None:
     large = int(math.ceil(ev.n * (Z_CRIT * ev.se / target) ** 2))
     if ev.df is None or ev.n < 2:
         return large
+    if ev.replicates is not None:  # df from replicates that do not grow with n
+        c = ev.crit
+        if not np.isfinite(c):
+            return None
+        need = int(math.ceil(ev.n * (c * ev.se / target) ** 2))
+        return need if need <= limit else None
 
     def resolved(n: int) -> bool:
         df = ev.df * (n - 1) / (ev.n - 1)
@@ -171,7 +205,7 @@ def resolving_size(ev: Evidence, limit: int = 10**9) -> int | None:
 
 
 def combine(parts: Sequence[Evidence]) -> tuple[str, Evidence]:
-    """Verdict of a conjunction of parts and its binding part (smallest z)."""
+    """Verdict of a conjunction of parts and its binding part (smallest z / c)."""
     if not parts:
         raise ValueError("a claim needs at least one piece of evidence")
     verdicts = [p.verdict for p in parts]
@@ -181,8 +215,29 @@ def combine(parts: Sequence[Evidence]) -> tuple[str, Evidence]:
         status = "pass"
     else:
         status = "inconclusive"
-    zs = [p.z if np.isfinite(p.z) else -math.inf for p in parts]
+    zs = [p.strength if np.isfinite(p.strength) else -math.inf for p in parts]
     return status, parts[int(np.argmin(zs))]
+
+
+def _parts(ev: Evidence | Sequence[Evidence]) -> list[Evidence]:
+    return [ev] if isinstance(ev, Evidence) else list(ev)
+
+
+def _members_verdict(
+    members: Mapping[str, Evidence | Sequence[Evidence]],
+) -> tuple[list[str], tuple[str, Evidence] | None]:
+    """Per-member verdict texts and the worst failing member (None if none fails)."""
+    texts, worst = [], None
+    for name, ev in members.items():
+        parts = _parts(ev)
+        if not parts:
+            continue
+        status, bind = combine(parts)
+        df = f", df {_fmt(bind.df)}" if bind.df is not None else ""
+        texts.append(f"{name}: {_fmt(bind.effect)} ± {_fmt(bind.se)}{df} ({status})")
+        if status == "fail" and (worst is None or bind.strength < worst[1].strength):
+            worst = (name, bind)
+    return texts, worst
 
 
 def _fmt(x: float | None) -> str:
@@ -199,6 +254,7 @@ def claim_row(
     criterion: str,
     figure: str,
     note: str = "",
+    members: Mapping[str, Evidence | Sequence[Evidence]] | None = None,
 ) -> dict[str, Any]:
     """One claims row from its evidence (see the module docstring).
 
@@ -210,10 +266,27 @@ def claim_row(
         criterion: the test in words (what effect, which null, the 2-SE rule).
         figure: the figure file the row refers to (results/figures/...).
         note: context; for inconclusive rows the resolving size is appended.
+        members: for a row whose `parts` pool several members (kernels,
+            architectures, pairs): each member's own evidence (same parts, its own
+            SE). The row fails if any member fails, whatever the pooled verdict
+            (a pooled effect must not hide a failing member); the row then reports
+            the worst failing member's binding part. Every member's verdict is in
+            the note.
     """
-    parts = [parts] if isinstance(parts, Evidence) else list(parts)
+    parts = _parts(parts)
     status, bind = combine(parts)
+    statistic = bind.statistic
     notes = [note] if note else []
+    if members:
+        texts, worst = _members_verdict(members)
+        pooled = status
+        if worst is not None:
+            status, bind = "fail", worst[1]
+            statistic = f"{bind.statistic} [member {worst[0]}]"
+        notes.append(
+            f"pooled verdict {pooled}; row verdict {status} (a row fails if any "
+            "member fails at its own SE); members: " + "; ".join(texts)
+        )
     if len(parts) > 1:
         notes.append(
             "parts: "
@@ -228,10 +301,25 @@ def claim_row(
             f"critical value {_fmt(bind.crit)} SE (Student t, df {_fmt(bind.df)}; "
             f"{Z_CRIT:g} SE in large samples)"
         )
+    if bind.margin is not None:
+        lo, hi = confidence_bounds(bind.measured, bind.se, bind.df)
+        notes.append(
+            f"equivalence: {_fmt(bind.measured)}, confidence bounds [{_fmt(lo)}, "
+            f"{_fmt(hi)}] (± {_fmt(bind.crit)} SE) vs margin {_fmt(bind.margin)}: "
+            "pass needs the upper bound below the margin"
+        )
     if status == "inconclusive":
         need = resolving_size(bind)
         if need is not None:
-            notes.append(f"to resolve: ~{need} {bind.unit} (SE ∝ 1/√n; now {bind.n})")
+            fixed = (
+                f", critical value held at df {_fmt(bind.df)} of {bind.replicates} "
+                "replicates (more replicates lower it towards 2)"
+                if bind.replicates is not None and bind.df is not None
+                else ""
+            )
+            notes.append(
+                f"to resolve: ~{need} {bind.unit} (SE ∝ 1/√n; now {bind.n}{fixed})"
+            )
         elif bind.effect == 0 and bind.se == 0:
             notes.append(
                 f"unresolvable at these settings: {bind.statistic} is "
@@ -244,7 +332,7 @@ def claim_row(
         "finding": int(finding),
         "dataset": dataset,
         "claim": claim,
-        "statistic": bind.statistic,
+        "statistic": statistic,
         "measured": float(bind.measured),
         "null": np.nan if bind.null is None else float(bind.null),
         "effect": float(bind.effect),
@@ -363,6 +451,92 @@ def seed_df(values_a: Sequence[float], values_b: Sequence[float]) -> float:
     va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
     den = va**2 / (a.size - 1) + vb**2 / (b.size - 1)
     return float((va + vb) ** 2 / den) if den > 0 else math.inf
+
+
+def confidence_bounds(
+    value: float, se: float, df: float | None = None
+) -> tuple[float, float]:
+    """One-sided bounds value ∓ c·SE, each at level Φ(−2) (`critical_value`)."""
+    c = critical_value(df)
+    return value - c * se, value + c * se
+
+
+def equivalence_evidence(
+    statistic: str,
+    value: float,
+    se: float,
+    margin: float,
+    se_method: str,
+    df: float | None = None,
+    **kw: Any,
+) -> Evidence:
+    """Evidence for an equivalence claim "value is below margin" (e.g. |Δ| small).
+
+    effect = margin − value with the SE of value, so that the common rule reads:
+    pass iff the upper confidence bound value + c·SE < margin (within the margin
+    at level Φ(−2)), fail iff the lower bound value − c·SE > margin, inconclusive
+    otherwise, with c = `critical_value(df)`. A point estimate inside the margin
+    with a wide interval (a spread over 3 seeds bounds σ only loosely: c = 4.5 at
+    df 2) is inconclusive, not a pass.
+
+    Args:
+        statistic: what is measured (the margin is appended).
+        value: the measured quantity (e.g. a std over seeds, a mean |gap|).
+        se: its standard error.
+        margin: the equivalence margin (the largest value that counts as equal).
+        se_method: how `se` was obtained.
+        df: degrees of freedom of `se` (None: large sample).
+        **kw: further `Evidence` fields (n, unit, replicates).
+    """
+    return Evidence(
+        f"{statistic}, vs margin {margin:g}",
+        float(value),
+        None,
+        float(margin) - float(value),
+        float(se),
+        se_method,
+        df=df,
+        margin=float(margin),
+        **kw,
+    )
+
+
+def replicate_se(
+    se_known: float, sd: float, k: int, factor: float
+) -> tuple[float, float | None]:
+    """SE and df of SE² = se_known² + factor·sd², sd a std (ddof 1) over k replicates.
+
+    The spread term has k − 1 degrees of freedom; the total its Satterthwaite df
+    (`combined_df`): k − 1 when se_known is 0, growing to inf (None) as se_known
+    dominates. Label permutations (effect = measured − mean of P nulls): factor
+    1 + 1/P; a mean over S seeds: factor 1/S.
+
+    The df is a plug-in (it uses sd itself), so with very few replicates and a
+    bootstrap part of similar size the level is only approximate: simulated
+    false-pass rates at P = 2 permutations are 6.7 %, 4.3 % and 2.5 % for
+    se_known = 0.3, 1 and 3 times the permutation sd (12 %, 5.3 % and 2.8 % at
+    2 SE), ~3 % at P = 3-4, and exactly 2.3 % when the spread is all of the SE;
+    df = k − 1 (the spread alone) would be conservative at every ratio
+    (tests/unit/claims/test_claims_core.py).
+
+    Args:
+        se_known: large-sample part (bootstrap over evaluation points), >= 0.
+        sd: std over the k replicates.
+        k: number of replicates.
+        factor: variance factor of the spread term.
+
+    Returns:
+        (SE, df); (nan, None) with k < 2 or a non-finite sd. A zero sd (k equal
+        replicates, e.g. a discrete statistic) keeps df = k − 1: it does not show
+        that the spread is negligible (the plug-in df would be inf).
+    """
+    if k < 2 or not np.isfinite(sd):
+        return math.nan, None
+    se_rep = math.sqrt(factor) * sd
+    se = math.sqrt(se_known**2 + se_rep**2)
+    if se_rep == 0:
+        return se, float(k - 1)
+    return se, combined_df(se_known, se_rep, k - 1)
 
 
 def combined_df(se_known: float, se_seed: float, df_seed: float) -> float | None:

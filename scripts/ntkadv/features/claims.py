@@ -62,7 +62,8 @@ def _se_method(pooled: Pooled, what: str) -> str:
         f"SE² = SE_boot² + sd_perm²(1 + 1/P): paired bootstrap over evaluation "
         f"points ({pooled.reps} resamples, {what}) SE_boot = {pooled.se_boot:.3g}; "
         f"P = {pooled.permutations} training-label permutations, sd_perm = "
-        f"{pooled.sd_perm:.3g}"
+        f"{pooled.sd_perm:.3g}; Satterthwaite df "
+        f"{'inf' if pooled.df is None else f'{pooled.df:.3g}'}"
     )
 
 
@@ -75,8 +76,17 @@ def _evidence(statistic: str, pooled: Pooled, what: str, n: int, **kw) -> core.E
         se=pooled.se,
         se_method=_se_method(pooled, what),
         n=n,
+        df=pooled.df,
+        replicates=pooled.permutations if pooled.df is not None else None,
         **kw,
     )
+
+
+def _members(statistic: str, pooled: Pooled, n: int) -> dict[str, core.Evidence] | None:
+    """Each unit's own evidence (`core.claim_row` members; None for one unit)."""
+    if len(pooled.units) < 2:
+        return None
+    return {u: _evidence(statistic, p, "this unit", n) for u, p in pooled.units.items()}
 
 
 def _fmt_units(pooled: Pooled, fmt: str = ".2f") -> str:
@@ -171,6 +181,7 @@ def spectrum_claims(
                     f"Spearman(eigen-index, robustness) mean {rho_t:.2f} with true "
                     f"labels vs {rho_0:.2f} with permuted labels"
                 ),
+                members=_members(stat, pooled, n_min),
             )
         )
 
@@ -202,6 +213,7 @@ def spectrum_claims(
             figure,
             note=f"{points}; per architecture count (null): "
             + _fmt_units(pooled, ".1f"),
+            members=_members(stat, pooled, n_min),
         )
     )
     return rows
@@ -238,7 +250,7 @@ def consistency_claim(
         return core.missing_row(
             3, dataset, CLAIM_3, "fewer than two architectures scored", figure
         )
-    parts, sizes = [], set()
+    parts, sizes, members = [], set(), {}
     for name, field in (("robustness", "robust"), ("usefulness", "clean")):
         units = {}
         for i, a in enumerate(archs):
@@ -256,15 +268,20 @@ def consistency_claim(
 
                 units[f"{a.arch}-{b.arch}"] = (stat, xa.shape[-1])
         pooled = pool(units, reps=PAIR_REPS)
+        statistic = (
+            f"mean over architecture pairs of Spearman({name}_A, {name}_B) over "
+            f"the first K features"
+        )
         parts.append(
             _evidence(
-                f"mean over architecture pairs of Spearman({name}_A, {name}_B) over "
-                f"the first K features",
+                statistic,
                 pooled,
                 "per pair on its common points, then averaged",
                 min(sizes),
             )
         )
+        for pair, ev in (_members(statistic, pooled, min(sizes)) or {}).items():
+            members.setdefault(pair, []).append(ev)
     return core.claim_row(
         3,
         dataset,
@@ -280,6 +297,7 @@ def consistency_claim(
             f"n = {min(sizes)}-{max(sizes)} evaluation points; top-{top} eigenspace "
             f"overlap (label-free, mean cos^2 of principal angles) mean {overlap:.2f}"
         ),
+        members=members or None,
     )
 
 

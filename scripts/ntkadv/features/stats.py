@@ -11,7 +11,11 @@ accuracies computed with optional bootstrap multiplicities (`_acc`, `_count`,
   true and permuted statistics on the same resample);
 * pooled over the architectures of a dataset: effect = mean over architectures,
   SE_boot = mean of the per-architecture SE_boot (the perfectly correlated bound),
-  sd_perm from the pooled statistic of each permutation.
+  sd_perm from the pooled statistic of each permutation;
+* the SE carries the Satterthwaite df of SE_boot² + sd_perm²(1 + 1/P) (P − 1 when
+  sd_perm dominates, `core.replicate_se`), so a verdict uses the Student-t critical
+  value; each unit's own `Pooled` (its own sd_perm and df) is in `Pooled.units`, for
+  the members of a pooled claims row.
 
 NumPy only (the claims rule runs in the CPU environment).
 """
@@ -160,6 +164,8 @@ class Pooled:
         per_unit: unit -> (true value, mean permuted value).
         permutations: P.
         reps: bootstrap resamples.
+        df: Satterthwaite df of `se` (None: large sample; `core.replicate_se`).
+        units: unit -> that unit's own `Pooled` (empty for a unit itself).
     """
 
     measured: float
@@ -171,6 +177,8 @@ class Pooled:
     per_unit: dict[str, tuple[float, float]]
     permutations: int
     reps: int = 0
+    df: float | None = None
+    units: dict[str, Pooled] = dataclasses.field(default_factory=dict)
 
 
 def pool(
@@ -188,7 +196,8 @@ def pool(
         reps, seed: bootstrap resamples and seed.
 
     Returns:
-        `Pooled` (NaN entries if no unit gives a finite statistic).
+        `Pooled` (NaN entries if no unit gives a finite statistic), with each
+        unit's own `Pooled` in `units`.
     """
     reps = BOOT_REPS if reps is None else reps
     trues, perms, boots, per_unit = [], [], [], {}
@@ -208,10 +217,29 @@ def pool(
     if not trues:
         nan = math.nan
         return Pooled(nan, nan, nan, nan, nan, nan, {}, 0)
-    pooled_perm = np.nanmean(np.stack(perms), axis=0)  # (P,)
-    p = int(np.isfinite(pooled_perm).sum())
-    measured, null = float(np.mean(trues)), float(np.nanmean(pooled_perm))
-    sd = float(np.nanstd(pooled_perm, ddof=1)) if p >= 2 else math.nan
-    se_boot = float(np.mean(boots))
-    se = math.sqrt(se_boot**2 + sd**2 * (1 + 1 / p)) if p >= 2 else math.nan
-    return Pooled(measured, null, measured - null, se, se_boot, sd, per_unit, p, reps)
+
+    def combine(idx: list[int], names: list[str]) -> Pooled:
+        pooled_perm = np.nanmean(np.stack([perms[i] for i in idx]), axis=0)  # (P,)
+        p = int(np.isfinite(pooled_perm).sum())
+        measured = float(np.mean([trues[i] for i in idx]))
+        null = float(np.nanmean(pooled_perm))
+        sd = float(np.nanstd(pooled_perm, ddof=1)) if p >= 2 else math.nan
+        se_boot = float(np.mean([boots[i] for i in idx]))
+        se, df = core.replicate_se(se_boot, sd, p, 1 + 1 / max(p, 1))
+        return Pooled(
+            measured,
+            null,
+            measured - null,
+            se,
+            se_boot,
+            sd,
+            {n: per_unit[n] for n in names},
+            p,
+            reps,
+            df,
+        )
+
+    names = list(per_unit)
+    out = combine(list(range(len(names))), names)
+    units = {n: combine([i], [n]) for i, n in enumerate(names)}
+    return dataclasses.replace(out, units=units)

@@ -6,7 +6,9 @@ from a paired bootstrap over the b test points (every quantity of a statistic, t
 measured value and its control alike, on the same resample) plus, where the
 statistic is a mean over S seeds, the seed-to-seed spread: SE² = SE_boot² +
 sd_seed² / S (the same test points enter every seed, so sd_seed is the spread due
-to the initialisation alone).
+to the initialisation alone). Such an SE carries the Satterthwaite df of the sum
+(S − 1 when the seed spread dominates, `core.replicate_se`) and every row is judged
+at the Student-t critical value of the level Φ(−2) (4.5 at df 2), not at 2.
 
 * 5a (widest width, the alignment epoch = the evaluation epoch nearest
   ``transfer.align_epoch`` on a log scale, `alignment_epoch`): cosine of the NTK and
@@ -20,16 +22,19 @@ to the initialisation alone).
 * 5b (widest width): the robust-accuracy comparison only where the attacks are
   informative: evaluation epochs at which the own-FGSM robust accuracy is below the
   random-sign accuracy (same ε) by >= 2 SE (paired over test points). An
-  equivalence test, effect = ``criteria.max_robust_gap`` − mean |acc_own − acc_ntk|
-  (over informative epochs and seeds), > 0; and the NTK attack must be closer to
-  the own attack than the random-sign control is, mean |acc_own − acc_random| −
-  mean |acc_own − acc_ntk| > 0. No informative epoch: inconclusive, saying so.
-* 5c (every width, a conjunction): ``criteria.max_seed_std`` − the across-seed
-  standard deviation of the point-mean cosine, averaged over the evaluation epochs,
-  > 0; SE by bootstrap over test points for the seeds run (the std of S seeds is
-  uncertain by a further ~1/√(2(S−1)) as an estimate of the initialisation's
-  spread; adding that term would make the row unable to fail for S <= 4, so the
-  note states it instead). Needs >= 2 seeds.
+  equivalence test (`core.equivalence_evidence`): the upper confidence bound of
+  mean |acc_own − acc_ntk| (over informative epochs and seeds) must be below
+  ``criteria.max_robust_gap``; and the NTK attack must be closer to the own attack
+  than the random-sign control is, mean |acc_own − acc_random| − mean
+  |acc_own − acc_ntk| > 0. No informative epoch: inconclusive, saying so.
+* 5c (every width, a conjunction; an equivalence test, `core.equivalence_evidence`):
+  the upper confidence bound of s̄, the across-seed standard deviation of the
+  point-mean cosine averaged over the evaluation epochs, must be below
+  ``criteria.max_seed_std``. SE² = SE_boot² (test points) + s̄²/(2(S − 1)) (the
+  sampling error of a std of S seeds as an estimate of the initialisation's
+  spread), Satterthwaite df from S − 1: three seeds bound σ only loosely (c = 4.5
+  at df 2), and below 6 seeds the lower bound stays under 0, so the row cannot
+  fail. Needs >= 2 seeds.
 * 5d: epoch-mean cosine of the widest minus the narrowest width > 0 (the control is
   the less lazy net); SE² = SE_boot² (paired over test points) + seed_se², judged
   at the Student-t critical value of its Satterthwaite df (`core.combined_df`).
@@ -168,16 +173,31 @@ def _evidence(
     per_seed_effect = effects(full)
     n_seeds = per_seed_effect.size
     sd_seed = float(np.std(per_seed_effect, ddof=1)) if n_seeds > 1 else 0.0
-    se = math.sqrt(se_boot**2 + sd_seed**2 / n_seeds)
+    se, df = se_boot, None
+    if n_seeds > 1:
+        se, df = core.replicate_se(se_boot, sd_seed, n_seeds, 1 / n_seeds)
     method = (
         f"paired bootstrap over {b} test points ({reps} resamples) of {what}, "
         f"plus the spread over {n_seeds} seed(s): SE² = SE_boot² + sd_seed²/S "
-        f"(SE_boot {se_boot:.3g}, sd_seed {sd_seed:.3g})"
+        f"(SE_boot {se_boot:.3g}, sd_seed {sd_seed:.3g}; Satterthwaite df "
+        f"{'inf' if df is None else f'{df:.3g}'})"
     )
     if n_seeds == 1:
         method += "; one seed: the initialisation is not in the SE"
+    # the resolving size in the unit that dominates the SE: more test points
+    # cannot shrink the initialisation's spread
+    by_seeds = df is not None and sd_seed**2 / n_seeds > se_boot**2
     return core.Evidence(
-        statistic, measured, null, effect, se, method, n=b, unit="test points"
+        statistic,
+        measured,
+        null,
+        effect,
+        se,
+        method,
+        n=n_seeds if by_seeds else b,
+        unit="seeds" if by_seeds else "test points",
+        df=df,
+        replicates=n_seeds if df is not None and not by_seeds else None,
     )
 
 
@@ -248,10 +268,12 @@ def cosine_row(
     criterion = (
         f"at the widest width (m = {wide}) and the alignment epoch {epoch} (the "
         f"evaluation epoch nearest transfer.align_epoch = {align_epoch}): mean cosine "
-        f"− mean mismatched-pair cosine (point i vs i+1) >= 2 SE AND mean cosine − "
+        f"− mean mismatched-pair cosine (point i vs i+1) >= c SE AND mean cosine − "
         f"mean same-class-pair cosine (point i vs the next test point of its class) "
-        f">= 2 SE AND mean cosine − {min_cosine:g} >= 2 SE (means over "
-        f"{runs.n_points} test points and {runs.seeds.size} seeds)"
+        f">= c SE AND mean cosine − {min_cosine:g} >= c SE (means over "
+        f"{runs.n_points} test points and {runs.seeds.size} seeds; c = the "
+        f"Student-t critical value at the Satterthwaite df of SE_boot² + the seed "
+        f"spread, 2 with one seed)"
     )
     return core.claim_row(
         5, runs.dataset, CLAIM_COSINE, parts, criterion, _figure(runs.dataset)
@@ -269,11 +291,13 @@ def robust_row(runs: TransferRuns, max_gap: float, reps: int, seed: int) -> dict
     criterion = (
         f"at the widest width (m = {wide}), over the informative epochs (own-FGSM "
         f"robust accuracy below the random-sign accuracy at the same ε by >= 2 SE, "
-        f"paired over test points): {max_gap:g} − mean |acc_own − acc_ntk| >= 2 SE "
-        f"(equivalence within transfer.criteria.max_robust_gap) AND mean "
-        f"|acc_own − acc_random| − mean |acc_own − acc_ntk| >= 2 SE (the NTK attack "
-        f"is closer to the own attack than random signs are); robust = correct clean "
-        f"AND attacked"
+        f"paired over test points): the upper confidence bound mean |acc_own − "
+        f"acc_ntk| + c SE < {max_gap:g} (equivalence within "
+        f"transfer.criteria.max_robust_gap) AND mean |acc_own − acc_random| − mean "
+        f"|acc_own − acc_ntk| >= c SE (the NTK attack is closer to the own attack "
+        f"than random signs are); c = the Student-t critical value at the "
+        f"Satterthwaite df of SE_boot² + the seed spread (2 with one seed); robust "
+        f"= correct clean AND attacked"
     )
     note = (
         f"informative epochs {epochs} of {runs.epochs.tolist()}; "
@@ -307,16 +331,27 @@ def robust_row(runs: TransferRuns, max_gap: float, reps: int, seed: int) -> dict
         return per_seed
 
     stat = f"|acc_own − acc_ntk| of the net, width {wide}, mean over informative epochs"
+    gap_ev = _evidence(
+        stat,
+        gap(own, ntk),
+        None,
+        lambda m, n: max_gap - m,
+        runs.n_points,
+        reps,
+        seed,
+        "the mean |acc_own − acc_ntk|",
+    )
     parts = [
-        _evidence(
-            stat + f", vs transfer.criteria.max_robust_gap = {max_gap:g}",
-            gap(own, ntk),
-            None,
-            lambda m, n: max_gap - m,
-            runs.n_points,
-            reps,
-            seed,
-            "the mean |acc_own − acc_ntk|",
+        core.equivalence_evidence(
+            stat + " (transfer.criteria.max_robust_gap)",
+            gap_ev.measured,
+            gap_ev.se,
+            max_gap,
+            gap_ev.se_method,
+            df=gap_ev.df,
+            n=gap_ev.n,
+            unit=gap_ev.unit,
+            replicates=gap_ev.replicates,
         ),
         _evidence(
             stat + " vs |acc_own − acc_random| (random-sign control)",
@@ -347,6 +382,7 @@ def seed_row(runs: TransferRuns, max_std: float, reps: int, seed: int) -> dict:
         )
     b = runs.n_points
     parts = []
+    factor = 1 / (2 * (n_seeds - 1))  # Var(s) ≈ σ²/(2(S − 1)) for a std of S draws
     for w, width in enumerate(runs.widths):
         cos = runs.cosine[w]  # (S, E, b)
 
@@ -355,30 +391,44 @@ def seed_row(runs: TransferRuns, max_std: float, reps: int, seed: int) -> dict:
             return float(np.nanmean(np.std(means, axis=0, ddof=1)))
 
         s_bar = spread(np.arange(b))
+        se_boot = core.bootstrap_se(spread, b, reps, seed)
+        se, df = core.replicate_se(se_boot, s_bar, n_seeds, factor)
         parts.append(
-            core.Evidence(
+            core.equivalence_evidence(
                 f"across-seed std of the point-mean cosine, width "
                 f"{_width(int(width))}, mean over epochs",
                 s_bar,
-                None,
-                max_std - s_bar,
-                core.bootstrap_se(spread, b, reps, seed),
-                f"bootstrap over {b} test points ({reps} resamples; the same "
-                f"resample for every seed and epoch), the {n_seeds} seeds as given",
-                n=b,
-                unit="test points",
+                se,
+                max_std,
+                f"SE² = SE_boot² + s̄²/(2(S − 1)): bootstrap over {b} test points "
+                f"({reps} resamples; the same resample for every seed and epoch) "
+                f"SE_boot {se_boot:.3g}, plus the sampling error of a std of "
+                f"S = {n_seeds} seeds {s_bar * math.sqrt(factor):.3g} (df S − 1; "
+                f"Satterthwaite df {'inf' if df is None else f'{df:.3g}'})",
+                df=df,
+                n=n_seeds,
+                unit="seeds",
             )
         )
+    c = core.critical_value(n_seeds - 1)
     criterion = (
-        f"at every width: transfer.criteria.max_seed_std = {max_std:g} − (mean over "
-        f"the {runs.epochs.size} evaluation epochs of the across-seed std, ddof 1, "
-        f"of the point-mean cosine) >= 2 SE; {n_seeds} seeds"
+        f"at every width: the upper confidence bound s̄ + c SE < "
+        f"transfer.criteria.max_seed_std = {max_std:g}, s̄ = mean over the "
+        f"{runs.epochs.size} evaluation epochs of the across-seed std (ddof 1) of the "
+        f"point-mean cosine, SE including the sampling error of a std of "
+        f"{n_seeds} seeds, c = the Student-t critical value at its Satterthwaite df"
     )
+    can_fail = c < 1 / math.sqrt(factor)
     note = (
-        f"the SE is over test points for these {n_seeds} seeds; as an estimate of "
-        f"the spread of the initialisation the std of {n_seeds} seeds is uncertain "
-        f"by a further ~1/√(2(S−1)) = {1 / math.sqrt(2 * (n_seeds - 1)):.0%} of its "
-        f"value (not in the SE: with it the row could never fail at S <= 4)"
+        f"{n_seeds} seeds: the std bounds the initialisation's spread only loosely "
+        f"(c = {c:.3g} at df {n_seeds - 1}, SE of a std ≈ "
+        f"{math.sqrt(factor):.0%} of it)"
+        + (
+            ""
+            if can_fail
+            else "; at this number of seeds the lower bound s̄ − c SE is below 0, so "
+            "the row can pass or be inconclusive but not fail"
+        )
     )
     return core.claim_row(
         5, runs.dataset, CLAIM_SEED, parts, criterion, _figure(runs.dataset), note

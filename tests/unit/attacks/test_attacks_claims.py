@@ -301,3 +301,52 @@ def test_real_fc1_kernel_permuted_labels_pass_neither_finding(permuted):
     assert len(rows) == 3 and all(set(r) == set(core.COLUMNS) for r in rows)
     if permuted:
         assert "pass" not in _verdicts(rows), [r["note"] for r in rows]
+
+
+# ---------------------------------------------------------------- t rule, members
+
+
+def test_pooled_evidence_carries_the_permutation_df():
+    """With P = 2 permutations the permutation spread has 1 df: the SE carries the
+    Satterthwaite df of SE_boot² + sd_perm²(1 + 1/P), between 1 and inf."""
+    rng = np.random.default_rng(3)
+    meas = [rng.random(50) < 0.7]
+    null = [rng.random((2, 50)) < np.array([[0.3], [0.6]])]
+    ev = ac.pooled_evidence("s", meas, null, seed=1)
+    se_boot = core.bootstrap_se(
+        lambda i: meas[0][i].mean() - null[0][:, i].mean(), 50, ac.BOOT_REPS, 1
+    )
+    sd = np.std(null[0].mean(axis=1), ddof=1)
+    assert ev.df == pytest.approx(core.combined_df(se_boot, sd * math.sqrt(1.5), 1))
+    assert ev.replicates == 2 and 1 <= ev.df < 50
+    assert ev.crit > 2.5  # not judged at 2 SE
+    assert ac.pooled_evidence("t", meas, None, threshold=0.9).df is None  # bootstrap
+
+
+def test_finding6_pooled_row_fails_when_one_kernel_fails():
+    """Three accurate non-robust kernels and one whose PGD robust accuracy is far
+    above near_zero: the pooled PGD part is inside the threshold's noise, but the
+    row fails on that kernel; the notebook row (FC1 alone) is the paper's claim."""
+    pws = [_f6(0.85, 0.5, 0.8, 0.02, 0.0, arch=a) for a in ("fc1", "fc2", "fc3")]
+    pws.append(_f6(0.85, 0.5, 0.8, 0.4, 0.4, arch="fc5"))
+    nb = {"dataset": "cifar2", "arch": "fc1"}
+    notebook, pooled = ac.finding6_rows(pws, nb, 0.1, {})
+    assert notebook["verdict"] == "pass" and notebook["claim"] == ac.CLAIM_6
+    assert "the paper's claim" in notebook["note"]
+    assert pooled["verdict"] == "fail", pooled["note"]
+    assert "[member fc5]" in pooled["statistic"]
+    assert "extension" in pooled["claim"] and "not the paper's claim" in pooled["claim"]
+    assert "fc1: " in pooled["note"] and "fc5: " in pooled["note"]
+    # the pooled evidence alone would not fail
+    assert "pooled verdict fail" not in pooled["note"], pooled["note"]
+
+
+def test_finding6_notes_explain_pgd_equal_to_fgsm():
+    pw = _f6(0.85, 0.5, 0.8, 0.02, 0.0)
+    differ = int(np.sum(pw.robust("fgsm")[0, -1] != pw.robust("pgd")[0, -1]))
+    rows = ac.finding6_rows([pw], {"dataset": "cifar2", "arch": "fc1"}, 0.1, {})
+    assert all("not a bug" in r["note"] for r in rows)
+    assert f"PGD and FGSM differ on {differ} of 200 points" in rows[0]["note"]
+    pw.correct["pgd"][...] = pw.correct["fgsm"]
+    rows = ac.finding6_rows([pw], {"dataset": "cifar2", "arch": "fc1"}, 0.1, {})
+    assert "PGD and FGSM differ on 0 of 200 points" in rows[0]["note"]

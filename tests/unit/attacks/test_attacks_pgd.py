@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from _shared import TASKS, kernel_machine
+from _shared import TASKS, JacobianFromAutodiff, kernel_machine, regression_data
 from ntkadv import losses
 from ntkadv.attacks import closed_form
 from ntkadv.attacks.pgd import loss_gradient_fn, pgd, pgd_rows_fn
@@ -115,3 +115,43 @@ def test_pgd_rows_fn_equals_pgd_per_machine_and_eps(loop, k):
         np.testing.assert_allclose(
             np.asarray(fa)[q * m : (q + 1) * m], f_ref @ c, rtol=1e-10, atol=1e-12
         )
+
+
+def _linear_kernel(a, b):
+    return a.reshape(a.shape[0], -1) @ b.reshape(b.shape[0], -1).T
+
+
+@pytest.mark.parametrize("kernel", ["linear", "poly"])
+def test_pgd_at_the_paper_step_is_not_fgsm_by_construction(kernel):
+    """Finding 6's FGSM = PGD-10 is not a bug: with the notebook's step 0.01 < ε =
+    8/255 the first PGD iterate moves only 0.01 from x (projection per step, no
+    random start), so PGD reaches the FGSM corner x + ε·sign ∇L only by repeating
+    the same sign. For a binary linear machine sign ∇ₓL = −y·sign(w) never changes,
+    so ceil(ε/step) = 4 steps land exactly on FGSM; a nonlinear kernel (poly, a
+    larger ε) ends PGD-10 off the FGSM corner."""
+    eps, step = (8 / 255, 0.01) if kernel == "linear" else (0.3, 0.1)
+    if kernel == "linear":
+        x_train, x_test, y_train = regression_data(n=24, m=6, k=1, seed=3)
+        kernel_fn = _linear_kernel
+        c = np.linalg.lstsq(
+            np.asarray(_linear_kernel(x_train, x_train)), y_train, rcond=None
+        )[0]
+        y = np.random.default_rng(3).choice([-1.0, 1.0], (6, 1))
+        f = np.asarray(_linear_kernel(x_test, x_train)) @ c
+        grad_f = JacobianFromAutodiff(kernel_fn, x_test, x_train).contract(c)
+    else:
+        kernel_fn, x_train, x_test, c, y, f, grad_f = kernel_machine("poly", 1, 5.0)
+    x = x_test.reshape(len(x_test), -1)
+    g = losses.loss_input_gradient(f, grad_f, y, "binary")
+    fgsm = closed_form.fgsm_step(x, g, eps)
+    one = pgd(kernel_fn, x, x_train, c, y, "binary", eps, step, 1)
+    assert np.abs(one - x).max() <= step + 1e-12 < eps  # one PGD step is not FGSM
+    assert not np.allclose(one, fgsm)
+    pgd10 = pgd(kernel_fn, x, x_train, c, y, "binary", eps, step, 10)
+    assert np.abs(pgd10 - x).max() <= eps + 1e-12
+    if kernel == "linear":
+        np.testing.assert_allclose(pgd10, fgsm, atol=1e-12)
+        four = pgd(kernel_fn, x, x_train, c, y, "binary", eps, step, 4)
+        np.testing.assert_allclose(four, fgsm, atol=1e-12)
+    else:
+        assert not np.allclose(pgd10, fgsm)

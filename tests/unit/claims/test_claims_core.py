@@ -166,3 +166,127 @@ def test_permutations_are_reproducible_and_distinct_from_the_data_stream():
     signs = nulls.random_signs((1000,), 0)
     assert set(np.unique(signs)) == {-1.0, 1.0} and abs(signs.mean()) < 0.1
     assert (nulls.mismatched(4) != np.arange(4)).all()
+
+
+# ---------------------------------------------------------------- replicate spreads
+
+
+def test_two_permutation_spreads_of_a_false_claim_pass_at_the_nominal_rate():
+    """2000 null draws of effect = measured − mean of P = 2 permuted statistics,
+    all from one distribution (the claim is false), SE² = sd_perm²(1 + 1/P): the
+    ratio is t with 1 df, so at 2 SE ~15 % pass; at `replicate_se`'s df the rate
+    is Φ(−2) = 2.3 % (binomial SE 0.33 %)."""
+    rng = np.random.default_rng(11)
+    runs, plain, student = 2000, 0, 0
+    for draw in rng.normal(size=(runs, 3)):
+        measured, perms = draw[0], draw[1:]
+        se, df = core.replicate_se(0.0, np.std(perms, ddof=1), 2, 1 + 1 / 2)
+        assert df == pytest.approx(1.0)
+        effect = measured - perms.mean()
+        plain += core.verdict(effect, se) == "pass"
+        student += core.verdict(effect, se, df=df) == "pass"
+    assert plain / runs > 0.10
+    assert abs(student / runs - 0.0228) < 0.012
+
+
+def test_permutation_spread_plus_a_bootstrap_part_is_only_approximately_nominal():
+    """SE² = SE_boot² + sd_perm²(1 + 1/P) with a known bootstrap part as large as
+    the permutation spread (P = 2). The plug-in Satterthwaite df grows when sd_perm
+    happens to be small, so the false-pass rate is ~4.5 %, not 2.3 % (2 SE: ~5.5 %);
+    df = P − 1 (the spread alone) is conservative (~0 %). A known limit of the rule,
+    stated in `core.replicate_se`."""
+    rng = np.random.default_rng(12)
+    runs, plain, student, floor, se_boot = 2000, 0, 0, 0, 1.0
+    for draw in rng.normal(size=(runs, 4)):
+        perms = draw[1:3]
+        effect = draw[0] - perms.mean() + se_boot * draw[3]  # point noise on top
+        se, df = core.replicate_se(se_boot, np.std(perms, ddof=1), 2, 1.5)
+        plain += core.verdict(effect, se) == "pass"
+        student += core.verdict(effect, se, df=df) == "pass"
+        floor += core.verdict(effect, se, df=1.0) == "pass"
+    assert floor / runs < 0.0228 < student / runs < plain / runs
+    assert student / runs < 0.06
+
+
+def test_replicate_se_and_resolving_size_with_fixed_replicates():
+    se, df = core.replicate_se(0.3, 0.4, 4, 1.25)
+    assert se == pytest.approx(math.sqrt(0.09 + 0.16 * 1.25))
+    assert df == pytest.approx(core.combined_df(0.3, 0.4 * math.sqrt(1.25), 3))
+    assert math.isnan(core.replicate_se(0.3, 0.4, 1, 2.0)[0])  # one replicate
+    assert core.replicate_se(0.3, 0.0, 2, 1.5) == (0.3, 1.0)  # equal replicates
+    # df from 4 permutations stays at df as evaluation points grow: n·(c·SE/effect)²
+    ev = _ev(0.1, 0.1, n=100, df=df, replicates=4)
+    need = core.resolving_size(ev)
+    assert need == math.ceil(100 * (core.critical_value(df) * 0.1 / 0.1) ** 2)
+    row = core.claim_row(4, "d", "c", ev, "crit", "f.png")
+    assert (
+        row["verdict"] == "inconclusive" and f"~{need} evaluation points" in row["note"]
+    )
+    assert "of 4 replicates" in row["note"]
+
+
+# ---------------------------------------------------------------- equivalence
+
+
+@pytest.mark.parametrize(
+    ("value", "se", "df", "expected"),
+    [
+        (0.01, 0.005, None, "pass"),  # UCB 0.02 < 0.05
+        (0.01, 0.005, 2.0, "pass"),  # UCB 0.01 + 4.5·0.005 = 0.033 < 0.05
+        (0.10, 0.01, None, "fail"),  # LCB 0.08 > 0.05
+        (0.02, 0.01, 2.0, "inconclusive"),  # inside, but UCB 0.065 > 0.05
+        (0.02, 0.01, None, "pass"),  # the same with a large-sample SE: UCB 0.04
+    ],
+)
+def test_equivalence_passes_only_below_the_margin_at_the_upper_bound(
+    value, se, df, expected
+):
+    ev = core.equivalence_evidence("std", value, se, 0.05, "m", df=df)
+    assert ev.verdict == expected
+    lo, hi = core.confidence_bounds(value, se, df)
+    assert (ev.verdict == "pass") == (hi < 0.05)
+    assert (ev.verdict == "fail") == (lo > 0.05)
+    row = core.claim_row(5, "d", "c", ev, "crit", "f.png")
+    assert row["verdict"] == expected and "margin 0.05" in row["note"]
+
+
+def test_equivalence_with_a_three_replicate_spread_inside_the_margin():
+    """Three seeds with std 0.02 < margin 0.05: SE of the std s/√(2(S−1)) = 0.01 at
+    df 2, UCB 0.02 + 4.53·0.01 = 0.065 > 0.05: inconclusive, not a pass."""
+    s = float(np.std([0.0, 0.02, 0.04], ddof=1))
+    se, df = core.replicate_se(0.0, s, 3, 1 / (2 * 2))
+    ev = core.equivalence_evidence("std over 3 seeds", s, se, 0.05, "m", df=df)
+    assert s < 0.05 and df == pytest.approx(2.0)
+    assert ev.verdict == "inconclusive"
+    assert core.verdict(0.05 - s, se) == "pass"  # at 2 SE the point estimate passed
+
+
+# ---------------------------------------------------------------- pooled rows
+
+
+def test_a_pooled_row_fails_when_one_member_fails():
+    """Pooled 0.123 ± 0.019 above a 0.1 threshold passes as a pool, but members
+    FC3 and FC4 fail at their own SEs: the row fails and names the worst."""
+    pooled = _ev(0.123, 0.019)
+    members = {
+        "fc1": _ev(0.3, 0.03),
+        "fc3": _ev(-0.1, 0.03),
+        "fc4": [_ev(0.3, 0.03), _ev(-0.2, 0.03)],
+        "conv1": _ev(0.05, 0.03),
+    }
+    assert pooled.verdict == "pass"
+    row = core.claim_row(6, "d", "c", pooled, "crit", "f.png", members=members)
+    assert row["verdict"] == "fail"
+    assert row["effect"] == -0.2 and "[member fc4]" in row["statistic"]
+    for name, verdict in (("fc1", "pass"), ("fc3", "fail"), ("conv1", "inconclusive")):
+        assert f"{name}: " in row["note"] and f"({verdict})" in row["note"]
+    assert "pooled verdict pass" in row["note"]
+
+
+def test_a_pooled_row_of_agreeing_members_keeps_its_verdict():
+    members = {"a": _ev(0.3, 0.03), "b": _ev(0.05, 0.03)}  # b inconclusive
+    row = core.claim_row(6, "d", "c", _ev(0.2, 0.02), "crit", "f", members=members)
+    assert row["verdict"] == "pass" and row["effect"] == 0.2
+    bad = {"a": _ev(0.3, 0.03), "b": _ev(-0.05, 0.01, df=1.0)}  # −5 SE < 13.9 SE
+    row = core.claim_row(6, "d", "c", _ev(0.2, 0.02), "crit", "f", members=bad)
+    assert row["verdict"] == "pass"  # b is not a fail at its own df-1 SE

@@ -209,3 +209,32 @@ def test_proposition1_row():
     bad = {"cifar2/fc1": {"grad_rel_err": 1e-3, "sum_rel_err": 2e-14}}
     assert claims.proposition1_claim("cifar2", bad, "g.png")["verdict"] == "fail"
     assert claims.proposition1_claim("mnist", {}, "g.png")["verdict"] == "inconclusive"
+
+
+def test_pool_carries_the_permutation_df_and_each_units_own_evidence():
+    """The pooled SE has the Satterthwaite df of SE_boot² + sd_perm²(1 + 1/P)
+    (P − 1 = 3 for the 4 permutations of top-r); every unit has its own Pooled
+    (its own sd_perm and df) for the members of a pooled row."""
+    rng = np.random.default_rng(1)
+    p = 4
+    x = {u: rng.random((1 + p, 30)) < 0.5 for u in "ab"}
+    units = {u: (lambda w, x=x[u]: stats._acc(x, w), 30) for u in x}
+    pooled = stats.pool(units, reps=200)
+    sd = pooled.sd_perm * np.sqrt(1 + 1 / p)
+    assert pooled.df == pytest.approx(core.combined_df(pooled.se_boot, sd, p - 1))
+    assert set(pooled.units) == {"a", "b"}
+    for u, own in pooled.units.items():
+        alone = stats.pool({u: units[u]}, reps=200)
+        assert own.se == pytest.approx(alone.se) and own.df == pytest.approx(alone.df)
+        assert own.effect == pytest.approx(x[u][0].mean() - x[u][1:].mean())
+    ev = claims._evidence("s", pooled, "w", 30)
+    assert ev.df == pooled.df and ev.replicates == p and ev.crit > 2
+
+
+def test_pooled_feature_rows_list_every_member():
+    problem = synthetic_problem(0)
+    rows = rows_for(correctness(problem, problem[1]))
+    for f, names in ((1, "abc"), (2, "abc"), (3, ("a-b", "a-c", "b-c"))):
+        assert "members:" in rows[f]["note"], rows[f]["note"]
+        for n in names:
+            assert f"{n}: " in rows[f]["note"]
