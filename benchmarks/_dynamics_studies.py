@@ -321,9 +321,7 @@ def candidates(run, p, o, xb, yb, counter: CompileCounter, repeats: int) -> dict
     spec, f, opt = run.spec, run.apply_fn, run.optimizer
     step_pure = dsteps.train_step_fn(f, opt, dsteps.pgd_attack_fn(f, spec.train_attack))
     step = jax.jit(step_pure)
-    counts = jax.jit(
-        dsteps.correct_counts_fn(f, dsteps.pgd_attack_fn(f, spec.eval_attack))
-    )
+    counts = jax.jit(dsteps.correct_counts_fn(f, spec.eval_attack))
     n_scan = min(SCAN_BATCHES, len(xb))
 
     def scan_steps(params, opt_state, xs, ys):
@@ -360,7 +358,7 @@ def candidates(run, p, o, xb, yb, counter: CompileCounter, repeats: int) -> dict
     y_all = jnp.concatenate([y for _, y in run.eval_sets.values()])
 
     def merged_eval():
-        c, r = counts(p, x_all, y_all)
+        c, r, _ = counts(p, x_all, y_all)
         int(c), int(r)
 
     return {

@@ -239,7 +239,7 @@ def epoch_parts(
     jit_eval_attack = jax.jit(eval_attack)
     step = jax.jit(dsteps.train_step_fn(f, opt, train_attack))
     plain = jax.jit(dsteps.train_step_fn(f, opt, None))
-    counts = jax.jit(dsteps.correct_counts_fn(f, eval_attack))
+    counts = jax.jit(dsteps.correct_counts_fn(f, spec.eval_attack))
 
     b, steps = spec.batch_size, run.steps_per_epoch
     xb = [run.x_train[t * b : (t + 1) * b] for t in range(steps)]

@@ -234,6 +234,7 @@ def run(
 
     import pandas as pd
 
+    from ntkadv.attacks.checks import check_suite_rows
     from ntkadv.attacks.pointwise import pointwise_arrays
     from ntkadv.data import load_prepared
     from ntkadv.kernels.analytic import full_spec, kernel_fn_from_spec
@@ -254,6 +255,7 @@ def run(
         log=log,
     )
     log.info("attack suite took %.2f s", time.perf_counter() - start)
+    check_suite_rows(rows, ", ".join(f"{k} {v}" for k, v in ids.items()))
     table = pd.DataFrame([{**ids, **row} for row in rows])
     table.to_csv(outputs["accuracy"], index=False)
     pd.DataFrame([{**ids, **row} for row in checks]).to_csv(

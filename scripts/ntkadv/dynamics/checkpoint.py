@@ -83,6 +83,35 @@ def check_epoch(
         )
 
 
+def check_attacks(record: EpochRecord, run: DynamicsRun, where: dict[str, Any]):
+    """Verify the evaluation PGD of an epoch (`ntkadv.attacks.checks`).
+
+    On both evaluation subsets: the reported robust accuracy (correct at every PGD
+    iterate, x included) must not exceed clean accuracy, and for a network (not a
+    linearised one) neither may the plain accuracy at the last iterate. A
+    linearised model is discontinuous in x (`ntkadv.dynamics.steps.pgd_path_fn`),
+    so an ascent step need not lower its accuracy; its last-iterate accuracy is
+    logged but only the robust one is checked.
+
+    Raises:
+        AttackCheckError: naming dataset / regime / seed / epoch and the subset.
+    """
+    from ntkadv.attacks.checks import check_attack_accuracy
+
+    attack = f"PGD-{run.spec.eval_attack.steps}"
+    context = ", ".join(f"{k} {v}" for k, v in where.items())
+    linear = record.state.lin_params is not None
+    m = record.metrics
+    for name, (x, _) in run.eval_sets.items():
+        at = f"{context}, epoch {record.epoch}, {name} subset"
+        clean = m[f"{name}_clean_acc"]
+        check_attack_accuracy(clean, m[f"{name}_robust_acc"], len(x), attack, at)
+        if not linear:
+            check_attack_accuracy(
+                clean, m[f"{name}_attacked_acc"], len(x), attack + " (last iterate)", at
+            )
+
+
 class Checkpoint:
     """Per-epoch checkpoint of a :class:`DynamicsRun` in directory `directory`."""
 
@@ -199,12 +228,13 @@ def run_with_checkpoints(
     record = None
     for record in run.epochs(state):
         check_epoch(record, run, where or {}, lr_key)
+        check_attacks(record, run, where or {})
         history.append(record.metrics)
         ckpt.save(record, history, snapshots)
         m = record.metrics
         log.info(
             "epoch %d/%d: loss %.4f  train clean %.3f robust %.3f  "
-            "test clean %.3f robust %.3f  (%.1f s)",
+            "test clean %.3f robust %.3f (last PGD iterate %.3f)  (%.1f s)",
             record.epoch,
             run.spec.epochs,
             m["train_loss"],
@@ -212,6 +242,7 @@ def run_with_checkpoints(
             m["train_robust_acc"],
             m["test_clean_acc"],
             m["test_robust_acc"],
+            m["test_attacked_acc"],
             m["seconds"],
         )
     final = record.state if record is not None else state

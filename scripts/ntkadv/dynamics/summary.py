@@ -127,7 +127,7 @@ def run_claims(
         gate = dc.training_gate(run_series[ds], meta["majority"], meta["n_test"])
         fig = f"results/figures/dynamics_{{}}_{ds}.png"
         rows += [
-            dc.lazy_earlier(ds, ms, gate, fig.format("polar_full")),
+            dc.lazy_earlier(ds, ms, gate, fig.format("polar_full"), run_series[ds]),
             dc.top_concentration(
                 ds, ms, k, gate, "results/figures/dynamics_mass_main.png"
             ),
@@ -148,7 +148,17 @@ def run_claims(
             )
     for ds, lr in lin.items():
         fig = f"results/figures/dynamics_linearized_{ds}.png"
-        rows.append(dc.linearized_gap(ds, lr, info[ds]["n_test"], figure=fig))
+        series = run_series.get(ds, {})
+        gate = (
+            dc.training_gate(series, info[ds]["majority"], info[ds]["n_test"])
+            if series
+            else (True, "")
+        )
+        rows.append(
+            dc.linearized_gap(
+                ds, lr, series.get("pgd"), info[ds]["majority"], gate, figure=fig
+            )
+        )
     table = pd.DataFrame(rows, columns=COLUMNS).sort_values("finding", kind="stable")
     table.to_csv(outputs["claims"], index=False)
     pd.DataFrame(summary).to_csv(outputs["summary"], index=False, float_format="%.5g")

@@ -76,7 +76,7 @@ def _jitted_functions(
         return {
             "logits": g,
             "step": train_step_fn(g, optimizer, train),
-            "counts": correct_counts_fn(g, evaluate),
+            "counts": correct_counts_fn(g, eval_attack),
             "eval_attack": evaluate,
         }
 
@@ -316,16 +316,18 @@ class DynamicsRun:
     def _evaluate(self, state: RunState, fns) -> dict[str, float]:
         out = {}
         for name, (x, labels) in self.eval_sets.items():
-            clean = robust = 0
+            clean = robust = last = 0
             for lo in range(0, len(x), self.spec.eval_batch):
-                c, r = fns["counts"](
+                c, r, a = fns["counts"](
                     state.params,
                     x[lo : lo + self.spec.eval_batch],
                     labels[lo : lo + self.spec.eval_batch],
                 )
-                clean, robust = clean + int(c), robust + int(r)
+                clean, robust, last = clean + int(c), robust + int(r), last + int(a)
             out[f"{name}_clean_acc"] = clean / len(x)
             out[f"{name}_robust_acc"] = robust / len(x)
+            # plain accuracy at the last PGD iterate (not stored; checked per epoch)
+            out[f"{name}_attacked_acc"] = last / len(x)
         return out
 
     def logits(self, state: RunState, x: jax.Array) -> np.ndarray:

@@ -13,6 +13,9 @@
   prediction, or a training loss above `LOSS_GROWTH` times its initial value fails
   the job with `DivergenceError`, whose message names the dataset, width, seed,
   epoch and the config key to change. No output, figure or claims row is written.
+* ntkadv.attacks.checks.check_attack_accuracy (the one check shared by every
+  stage that scores an attack, called by `ntkadv.transfer.experiment.run_transfer`):
+  the net's own FGSM must not raise its accuracy.
 
 No jax here (the config checks run in the Snakefile).
 """

@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ntkadv.attacks.checks import check_attack_accuracy
 from ntkadv.attacks.closed_form import fgsm_step, perturb
 from ntkadv.claims.nulls import mismatched
 from ntkadv.losses import predictions_correct
@@ -130,6 +131,8 @@ def run_transfer(
     Every evaluation checks that loss, parameters, predictions and gradients are
     finite and that the loss stays below `checks.LOSS_GROWTH` × its initial value;
     a violation raises `checks.DivergenceError` naming `at`, the epoch and the lr key.
+    The plain accuracy on the net's own FGSM examples must not exceed its clean
+    accuracy (`ntkadv.attacks.checks.check_attack_accuracy`, `AttackCheckError`).
 
     Args:
         net: initial network (w0 (m, d), a (m, k)).
@@ -211,10 +214,15 @@ def run_transfer(
             dtype=np.float64,
         )
         clean = predictions_correct(f_net, y_test, task)
-        own, ntk, rand = (
-            clean & predictions_correct(f_adv[j * b : (j + 1) * b], y_test, task)
+        attacked = [
+            predictions_correct(f_adv[j * b : (j + 1) * b], y_test, task)
             for j in range(3)
+        ]
+        # the net's FGSM on its own loss gradient must not raise its accuracy
+        check_attack_accuracy(
+            float(clean.mean()), float(attacked[0].mean()), b, "FGSM (own)", here
         )
+        own, ntk, rand = (clean & ok for ok in attacked)
         cos = cosine_similarity(grad_ntk, grad_net)
         cos_other = cosine_similarity(grad_ntk, grad_net[other])
         cos_class = partner_cosine(grad_ntk, grad_net, same_class)

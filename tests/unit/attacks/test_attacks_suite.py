@@ -318,3 +318,25 @@ def test_balanced_block(rows, block, expected):
     assert b == expected and b <= block
     calls = -(-rows // b)
     assert calls * b - rows < calls  # padding below one row per call
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_suite_rows_pass_the_attack_check_and_a_flipped_gradient_fails_it(k):
+    """`check_suite_rows` on real suite rows: the attacks pass; the same suite with
+    the input Jacobian negated (every FGSM / PGD step descends the loss) raises."""
+    from ntkadv.attacks.checks import AttackCheckError, check_suite_rows
+
+    task = "binary" if k == 1 else "multiclass"
+    x_train, x_test, y, coefs, f_clean, jac = _machines(m=12, k=k, n_perm=0)
+    taus = np.array([1.0, math.inf])
+    plan = suite.make_plan(taus, taus, 0.3, _settings(n_perm=0), m=12)
+
+    def rows_of(sign):
+        return suite.attack_suite(
+            rbf_kernel_fn, x_train, x_test, y, task, coefs, f_clean,
+            lambda i0, i1, c: sign * jac.contract(c)[i0:i1], plan,
+        )[0]  # fmt: skip
+
+    check_suite_rows(rows_of(1.0), "rbf unit")
+    with pytest.raises(AttackCheckError, match="rbf unit, t "):
+        check_suite_rows(rows_of(-1.0), "rbf unit")
