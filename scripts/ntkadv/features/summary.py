@@ -137,6 +137,7 @@ def run_claims(
     nonrobust_max: float,
     consistency_top: int,
     bands: dict[str, Sequence[int]],
+    frequency: dict[str, float],
     permutations: int,
     seed: int,
     log: logging.Logger,
@@ -150,11 +151,18 @@ def run_claims(
     prop1: dict[str, dict] = {}
     tasks: dict[str, str] = {}
     n_train: dict[str, int] = {}
+    images: dict[str, dict] = {}
     for path in scores:
         a, c = load_correctness(path, None, permutations, seed)
         by_dataset.setdefault(a["dataset"], []).append(c)
         tasks[a["dataset"]] = a["task"]
         n_train[a["dataset"]] = int(a["n_train"])
+        img = h5io.read(path, ["frequency_indices", "frequency_gradients"])
+        images.setdefault(a["dataset"], {})[a["arch"]] = (
+            img["frequency_indices"],
+            img["frequency_gradients"],
+            list(a["image_shape"]),
+        )
         if a["prop1"]:
             prop1.setdefault(a["dataset"], {})[f"{a['dataset']}/{a['arch']}"] = a[
                 "prop1"
@@ -188,6 +196,16 @@ def run_claims(
             top_k=top_k,
             figure=fig.format("consistency"),
             seed=seed,
+        )
+        rows.append(
+            claims.frequency_claim(
+                ds,
+                images.get(ds, {}),
+                k=int(frequency["k"]),
+                cut=float(frequency["cut"]),
+                figure=fig.format("gradients"),
+                seed=seed,
+            )
         )
         if tasks[ds] == "binary":
             rows.append(
