@@ -323,3 +323,31 @@ def test_proposition1_row():
     bad = {"cifar2/fc1": {"grad_rel_err": 1e-3, "sum_rel_err": 2e-14}}
     assert claims.proposition1_claim("cifar2", bad, "g.png")["verdict"] == "fail"
     assert claims.proposition1_claim("mnist", {}, "g.png")["verdict"] == "inconclusive"
+
+
+def _shift_tail(a: stats.ArchCorrectness, start: int, offset: int):
+    """The same scores with eigen-indices >= start moved up by offset (features
+    scored far beyond top_k, as features.spread adds)."""
+    index = np.where(a.index >= start, a.index + offset, a.index)
+    return stats.ArchCorrectness(a.arch, index, a.clean, a.robust, a.labels)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_finding_2_counts_useful_nonrobust_features_beyond_top_k(seed):
+    """The useful non-robust features (15-39 of the synthetic problem) moved to
+    eigen-indices >= 1000, far beyond top_k = 15: finding 2 still finds them (and
+    says where); on uninformative labels it does not pass."""
+    problem = synthetic_problem(seed)
+
+    def f2(y):
+        archs = [_shift_tail(a, 15, 985) for a in correctness(problem, y)]
+        rows = claims.spectrum_claims(
+            "toy", archs, top_k=15, nonrobust_max=0.05, bands=BANDS, figure="f"
+        )
+        return [r for r in rows if r["finding"] == 2][0]
+
+    row = f2(problem[1])
+    assert row["verdict"] == "pass", row
+    assert row["measured"] >= 20  # most of the 25 planted features
+    assert "at indices 1000-" in row["note"]
+    assert f2(uninformative_labels(problem[1], seed))["verdict"] != "pass"
