@@ -17,6 +17,7 @@ def main(smk) -> None:
         nonrobust_max=p.nonrobust_max,
         consistency_top=p.consistency_top,
         bands=dict(p.bands),
+        frequency=dict(p.frequency),
         permutations=p.null["permutations"],
         seed=p.null["seed"],
         log=log,

@@ -127,7 +127,7 @@ rule plot_adversarial_examples:
 
 
 rule summarize_attack_claims:
-    """Findings 4, 6 and 15 (experiments.md §3): measured vs same-run nulls ± SE."""
+    """Findings 4, 6 and 15 (docs/findings.md): measured vs same-run nulls ± SE."""
     input:
         pointwise=get_attack_tables("pointwise.h5"),
         checks="results/tables/attacks_gradient_check.csv",

@@ -81,7 +81,7 @@ rule aggregate_transfer:
 
 
 rule summarize_transfer_claims:
-    """Finding 5 (experiments.md §3): gradient alignment vs mismatched pairs, attack
+    """Finding 5 (docs/findings.md): gradient alignment vs mismatched pairs, attack
     transfer at informative epochs, seed spread, width; bootstrap over test points."""
     input:
         runs=get_transfer_runs,

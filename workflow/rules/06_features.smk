@@ -200,8 +200,9 @@ rule tabulate_notebook_features:
 
 
 rule summarize_feature_claims:
-    """Findings 1, 2, 3, 7 and 14 (experiments.md §3): measured vs the training-label
-    permutation null, effect ± SE, verdict (ntkadv.claims.core)."""
+    """Findings 1, 2, 3, 7 and 14 (docs/findings.md): measured vs same-run controls
+    (training-label permutations, shuffled eigen-index order, Haar-random
+    eigenbases), effect ± SE, verdict (ntkadv.claims.core)."""
     input:
         scores=get_all_feature_scores,
         consistency=get_feature_consistency_tables,
@@ -218,6 +219,7 @@ rule summarize_feature_claims:
         nonrobust_max=config["features"]["nonrobust_max"],
         consistency_top=config["features"]["consistency_top"],
         bands=canonical(config["features"]["bands"]),
+        frequency=canonical(config["features"]["frequency"]),
         null=feature_null_params(),
     script:
         "../../scripts/summarize_feature_claims.py"

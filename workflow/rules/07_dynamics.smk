@@ -254,7 +254,7 @@ rule plot_linearized_training:
 
 
 rule summarize_dynamics_claims:
-    """Claims rows for findings 8-13 (experiments.md §3) from the measured series."""
+    """Claims rows for findings 8-13 (docs/findings.md) from the measured series."""
     input:
         measures=get_all_dynamics_measures,
         runs=get_all_dynamics_runs,

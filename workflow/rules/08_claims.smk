@@ -1,4 +1,4 @@
-"""The claims table: every stage's checkable findings (experiments.md §3) in one place."""
+"""The claims table: every stage's checkable findings (docs/findings.md) in one place."""
 
 
 localrules:

@@ -1,4 +1,4 @@
-"""Claims rows of the attack stage: experiments.md §3 findings 4, 6 and 15.
+"""Claims rows of the attack stage: docs/findings.md findings 4, 6 and 15.
 
 Every row is built by `ntkadv.claims.core` from per-point correctness written by rule
 attack_ntk (`pointwise.h5` of each attacked kernel, read by
@@ -58,11 +58,11 @@ ROBUST_CONVENTION = "robust = correct clean AND correct attacked"
 CLAIM_4 = (
     "Robust features are learned first: as t grows clean accuracy rises while "
     "robust accuracy falls; robust accuracy at small t > at t = inf (abstract; "
-    "experiments.md finding 4, INFER)"
+    "docs/findings.md finding 4, INFER)"
 )
 CLAIM_6 = (
     "The full kernel f_inf is accurate on clean data and near zero under FGSM and "
-    "PGD (notebook configuration FC1, binary CIFAR, eps 8/255; experiments.md "
+    "PGD (notebook configuration FC1, binary CIFAR, eps 8/255; docs/findings.md "
     "finding 6)"
 )
 CLAIM_6_EXTENSION = (
@@ -83,7 +83,7 @@ PGD_NOTE = (
 CLAIM_15 = (
     "The binary FGSM direction of supp. Eq. 6 equals the autodiff BCE sign-gradient "
     "and the analytic input gradient of supp. Eq. 9 matches autodiff of the kernel "
-    "predictor (experiments.md finding 15)"
+    "predictor (docs/findings.md finding 15)"
 )
 
 

@@ -1,4 +1,4 @@
-"""One row builder and one verdict rule for every claim of experiments.md §3.
+"""One row builder and one verdict rule for every claim of docs/findings.md.
 
 A claims row is a test that can fail. Each stage supplies, per finding and dataset,
 one or more `Evidence` items: a statistic measured on the paper's setting, the same
@@ -259,7 +259,7 @@ def claim_row(
     """One claims row from its evidence (see the module docstring).
 
     Args:
-        finding: number in experiments.md §3.
+        finding: number in docs/findings.md.
         dataset: dataset (config name) or "all".
         claim: the paper's words.
         parts: one `Evidence`, or the parts of a conjunction.

@@ -1,4 +1,4 @@
-"""Claims rows of the kernel-dynamics stage: findings 8-13 of experiments.md §3.
+"""Claims rows of the kernel-dynamics stage: findings 8-13 of docs/findings.md.
 
 Each finding compares two training regimes (or two linearisation epochs) through a
 statistic of the measured series, computed per seed. The null control is the same

@@ -1,4 +1,11 @@
-"""Consistency of eigenfeatures across architectures (finding 3, supp. D.2)."""
+"""Consistency of eigenfeatures across architectures (finding 3, supp. D.2).
+
+Two kinds of agreement are measured: of the eigenvectors themselves (the overlap
+of the top-r eigenspaces, against kernels whose eigenvectors are replaced by
+Haar-random orthonormal bases, `random_basis_overlaps`) and of the per-feature
+robustness / usefulness vectors (Spearman, `pair_spearman`, against permuted
+training labels).
+"""
 
 from __future__ import annotations
 
@@ -33,6 +40,61 @@ def subspace_cosines(va: np.ndarray, vb: np.ndarray) -> np.ndarray:
 def subspace_overlap(va: np.ndarray, vb: np.ndarray) -> float:
     """Mean squared principal-angle cosine ‖vaᵀ vb‖_F² / r in [0, 1] (1: same space)."""
     return float(np.mean(subspace_cosines(va, vb) ** 2))
+
+
+def haar_frames(n: int, r: int, count: int, seed) -> np.ndarray:
+    """`count` Haar-distributed orthonormal r-frames in R^n, (count, n, r) float64.
+
+    QR of a standard Gaussian (n, r) matrix with the signs of R's diagonal moved
+    into Q (Mezzadri 2007), so every column set is uniform on the Stiefel manifold:
+    the first r columns of a Haar-random orthogonal basis of R^n.
+
+    Args:
+        n: dimension (training points); r: columns (eigenvectors kept), r <= n.
+        count: frames drawn; seed: anything `numpy.random.default_rng` accepts.
+    """
+    if not 0 < r <= n:
+        raise ValueError(f"haar_frames needs 0 < r <= n, got r={r}, n={n}")
+    rng = np.random.default_rng(seed)
+    q, rr = np.linalg.qr(rng.normal(size=(count, n, r)))
+    signs = np.sign(np.diagonal(rr, axis1=-2, axis2=-1))
+    return q * np.where(signs == 0, 1.0, signs)[:, None, :]
+
+
+def random_basis_overlaps(
+    archs: list[str],
+    pairs: list[tuple[str, str]],
+    n: int,
+    r: int,
+    count: int,
+    seed: int,
+) -> np.ndarray:
+    """Null of finding 3's eigenvector agreement: every kernel keeps its spectrum
+    and gets an independent Haar-random orthonormal eigenbasis.
+
+    Draw j gives each architecture its own random basis (shared by all the pairs
+    it is in, as its real eigenbasis is) and returns the mean over `pairs` of the
+    top-r `subspace_overlap`. The overlap does not depend on the eigenvalues, so
+    the kept spectrum enters only through which r columns are "top"; for
+    independent uniform r-dimensional subspaces of R^n its expectation is r / n.
+
+    Args:
+        archs: architectures (each gets a basis per draw).
+        pairs: (arch_a, arch_b) pairs of `archs` that are averaged.
+        n, r: dimension (training points) and eigenspace size.
+        count: draws; seed: the config seed (stream 3 of this module).
+
+    Returns:
+        (count,) mean pairwise overlap per draw.
+    """
+    out = np.empty(count)
+    pos = {a: i for i, a in enumerate(archs)}
+    for j in range(count):
+        frames = haar_frames(n, r, len(archs), [seed, 3, j])
+        out[j] = np.mean(
+            [subspace_overlap(frames[pos[a]], frames[pos[b]]) for a, b in pairs]
+        )
+    return out
 
 
 def average_ranks(x: np.ndarray) -> np.ndarray:

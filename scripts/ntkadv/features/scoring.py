@@ -167,6 +167,32 @@ def nonnull_indices(eigvals: np.ndarray, clip_floor: float, n_clipped: int):
     return valid, int(lam.size - valid.size)
 
 
+def spread_indices(valid: np.ndarray, start: int, count: int | None) -> np.ndarray:
+    """Eigen-indices of `valid` at or above `start`, `count` of them evenly spread.
+
+    The features scored beyond the first top_k (features.spread), so that finding 2
+    sees the whole spectrum (the notebook's useful non-robust features sit at 75-99 %
+    of n). Positions round(linspace(0, R − 1, count)) of the R remaining indices:
+    the first and the last are always included.
+
+    Args:
+        valid: (n',) ascending eigen-indices outside the null space.
+        start: first index considered (features.top_k).
+        count: how many (None: all of them; 0: none).
+
+    Returns:
+        (count',) int64 ascending, count' = min(count, R).
+    """
+    rest = np.asarray(valid, dtype=np.int64)
+    rest = rest[rest >= start]
+    if count is None or count >= rest.size:
+        return rest
+    if count <= 0:
+        return rest[:0]
+    pos = np.unique(np.round(np.linspace(0, rest.size - 1, count)).astype(np.int64))
+    return rest[pos]
+
+
 def scale_feature_indices(
     indices: Sequence[int], n: int, n_ref: int = 2000, tail: int = 20
 ) -> np.ndarray:

@@ -17,10 +17,12 @@ from ntkadv import h5io
 
 
 def load_correctness(
-    path: str, top_k: int, permutations: int, seed: int
+    path: str, top_k: int | None, permutations: int, seed: int
 ) -> tuple[dict[str, Any], Any]:
-    """Rescore the first top_k features of a scores.h5 under the true training
-    labels and `permutations` label permutations (no kernel evaluation).
+    """Rescore the first top_k features of a scores.h5 (None: every scored
+    feature, including those spread over the spectrum and the image indices)
+    under the true training labels and `permutations` label permutations (no
+    kernel evaluation).
 
     Returns:
         (attrs, `ntkadv.features.stats.ArchCorrectness`).
@@ -36,7 +38,7 @@ def load_correctness(
     from ntkadv.features.stats import ArchCorrectness
 
     arr, a = h5io.read(path), h5io.read_attrs(path)
-    first = arr["indices"] < top_k
+    first = arr["indices"] < (top_k if top_k is not None else np.inf)
     lf = LabelFree.from_arrays(arr).select(first)
     perms = label_permutations(int(a["n_train"]), permutations, seed)
     ys = np.concatenate([arr["y_train"][None], permuted_targets(arr["y_train"], perms)])
@@ -135,30 +137,44 @@ def run_claims(
     nonrobust_max: float,
     consistency_top: int,
     bands: dict[str, Sequence[int]],
+    frequency: dict[str, float],
     permutations: int,
     seed: int,
     log: logging.Logger,
 ) -> None:
-    """Rule summarize_feature_claims: findings 1, 2, 3, 7 and 14 per dataset."""
+    """Rule summarize_feature_claims: findings 1, 2, 3, 7 and 14 per dataset
+    (every scored feature is rescored: finding 2 counts over all of them)."""
     from ntkadv.claims import core
     from ntkadv.features import claims
 
     by_dataset: dict[str, list] = {}
     prop1: dict[str, dict] = {}
     tasks: dict[str, str] = {}
+    n_train: dict[str, int] = {}
+    images: dict[str, dict] = {}
     for path in scores:
-        a, c = load_correctness(path, top_k, permutations, seed)
+        a, c = load_correctness(path, None, permutations, seed)
         by_dataset.setdefault(a["dataset"], []).append(c)
         tasks[a["dataset"]] = a["task"]
+        n_train[a["dataset"]] = int(a["n_train"])
+        img = h5io.read(path, ["frequency_indices", "frequency_gradients"])
+        images.setdefault(a["dataset"], {})[a["arch"]] = (
+            img["frequency_indices"],
+            img["frequency_gradients"],
+            list(a["image_shape"]),
+        )
         if a["prop1"]:
             prop1.setdefault(a["dataset"], {})[f"{a['dataset']}/{a['arch']}"] = a[
                 "prop1"
             ]
-    overlap = {}
+    overlaps: dict[str, dict[tuple[str, str], float]] = {}
     for path in consistency:
         table = pd.read_csv(path)
         off = table[table["arch_a"] != table["arch_b"]]
-        overlap[table["dataset"].iloc[0]] = float(off["subspace_overlap"].mean())
+        overlaps[str(table["dataset"].iloc[0])] = {
+            (str(r.arch_a), str(r.arch_b)): float(r.subspace_overlap)
+            for r in off.itertuples(index=False)
+        }
     rows = []
     for ds, archs in by_dataset.items():
         fig = f"results/figures/features_{{}}_{ds}.png"
@@ -169,14 +185,26 @@ def run_claims(
             nonrobust_max=nonrobust_max,
             bands=bands,
             figure=fig.format("ru"),
+            seed=seed,
+        )
+        rows += claims.consistency_claims(
+            ds,
+            archs,
+            overlaps=overlaps.get(ds, {}),
+            n=n_train[ds],
+            top=consistency_top,
+            top_k=top_k,
+            figure=fig.format("consistency"),
+            seed=seed,
         )
         rows.append(
-            claims.consistency_claim(
+            claims.frequency_claim(
                 ds,
-                archs,
-                overlap=overlap.get(ds, float("nan")),
-                top=consistency_top,
-                figure=fig.format("consistency"),
+                images.get(ds, {}),
+                k=int(frequency["k"]),
+                cut=float(frequency["cut"]),
+                figure=fig.format("gradients"),
+                seed=seed,
             )
         )
         if tasks[ds] == "binary":

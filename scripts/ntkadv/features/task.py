@@ -26,6 +26,11 @@ class ScoreSettings:
         eps: the dataset's ℓ∞ budget.
         n_eval: evaluation points (first n of the test subset), None = all.
         top_k: first K eigenfeatures scored.
+        spread: further eigen-indices scored, evenly spread over the rest of the
+            spectrum (`scoring.spread_indices`; None: all of them).
+        frequency_k: gradient images of the first and of the last frequency_k
+            eigenfeatures outside the null space at the image test point (the
+            frequency row of main Fig. 3, `ntkadv.features.frequency`).
         chunk: features whose gradients are contracted and whose perturbed kernel
             rows are evaluated per pass.
         image_indices, image_reference_n: notebook eigen-indices (at n_ref) imaged
@@ -40,6 +45,8 @@ class ScoreSettings:
     eps: float
     n_eval: int | None
     top_k: int
+    spread: int | None
+    frequency_k: int
     chunk: int
     image_indices: tuple[int, ...]
     image_reference_n: int
@@ -220,7 +227,17 @@ def run_score_features(
     valid = c.nonnull(log)
     img_idx = _image_indices(s, n, valid, log)
     top = valid[valid < s.top_k]
-    indices = np.union1d(top, img_idx)
+    spread = scoring.spread_indices(valid, s.top_k, s.spread)
+    indices = np.union1d(np.union1d(top, spread), img_idx)
+    log.info(
+        "scoring %d features: %d leading, %d spread over indices %d-%d, %d images",
+        indices.size,
+        top.size,
+        spread.size,
+        int(spread.min()) if spread.size else -1,
+        int(spread.max()) if spread.size else -1,
+        img_idx.size,
+    )
     k_eval = gram["k_test_train"][:m]
     project = c.projector()
     start = time.perf_counter()
@@ -255,6 +272,20 @@ def run_score_features(
             y_point=ds["y_test"][t : t + 1],
             task=task,
         )
+    k_f = min(s.frequency_k, valid.size // 2)
+    freq_idx = np.concatenate([valid[:k_f], valid[valid.size - k_f :]])
+    freq_grads = np.zeros((0, c.x_test.shape[1]))
+    if k_f:
+        freq_grads = scoring.gradient_image_stack(
+            eigvals=eigvals,
+            eigvecs=eigvecs,
+            y_train=ds["y_train"],
+            indices=freq_idx,
+            k_point_train=gram["k_test_train"][t : t + 1],
+            grad_p_point=c.jac.eval_subset(t, t + 1).contract(eigvecs[:, freq_idx]),
+            y_point=ds["y_test"][t : t + 1],
+            task=task,
+        )
     check = {}
     if task == "binary":
         q = min(s.prop1_points, m)
@@ -284,6 +315,8 @@ def run_score_features(
         "correct_robust": scores.correct_robust,
         "image_indices": img_idx,
         "gradients": grads,
+        "frequency_indices": freq_idx,
+        "frequency_gradients": freq_grads,
     }
     attrs = h5io.provenance(
         **ids,

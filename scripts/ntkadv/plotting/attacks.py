@@ -2,7 +2,7 @@
 
 * `robustness_vs_time`: clean and robust accuracy of f_t against normalised training
   time τ = η·λ_max·t (log axis, t = ∞ at the right end), one panel per kernel — the
-  abstract's "robust features are learned early" claim (experiments.md finding 4) —
+  abstract's "robust features are learned early" claim (docs/findings.md finding 4) —
   with the permuted-label machines (the same-run null control) in grey.
 * `accuracy_vs_eps`: accuracy of f_∞ against the ℓ∞ budget, one panel per attack
   (and the random-sign control), one line per kernel.

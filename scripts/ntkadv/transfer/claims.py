@@ -1,4 +1,4 @@
-"""Claims rows of the transfer stage: finding 5 (experiments.md §3; supp. App. C).
+"""Claims rows of the transfer stage: finding 5 (docs/findings.md; supp. App. C).
 
 Every row is a test against a same-run control (``ntkadv.claims.core``), computed
 from the per-test-point arrays of the runs (`TransferRuns`), with standard errors
@@ -499,7 +499,7 @@ def transfer_claims(
     align_epoch: int,
     seed: int = 0,
 ):
-    """Finding 5 (experiments.md §3): rows 5a-5d per dataset (see module docstring).
+    """Finding 5 (docs/findings.md): rows 5a-5d per dataset (see module docstring).
 
     Args:
         runs: one `TransferRuns` per transfer dataset (may be empty: no rows).

@@ -73,3 +73,19 @@ def test_consistency_table_uses_the_shared_points_and_features():
     assert table.loc[("a", "a"), "subspace_overlap"] == pytest.approx(1.0)
     ref_overlap = np.mean(np.cos(subspace_angles(vecs["a"], vecs["b"])) ** 2)
     assert table.loc[("b", "a"), "subspace_overlap"] == pytest.approx(ref_overlap)
+
+
+def test_haar_frames_are_orthonormal_and_random_overlap_is_r_over_n():
+    """E ||UᵀW||_F² / r = r / n for independent uniform r-subspaces of R^n (each
+    column of W has E (uᵀw)² = 1/n against a fixed unit u)."""
+    n, r = 40, 4
+    f = consistency.haar_frames(n, r, 3, 0)
+    for q in f:
+        np.testing.assert_allclose(q.T @ q, np.eye(r), atol=1e-12)
+    draws = consistency.random_basis_overlaps(
+        ["a", "b", "c"], [("a", "b"), ("a", "c"), ("b", "c")], n, r, 400, 0
+    )
+    se = draws.std(ddof=1) / np.sqrt(draws.size)
+    assert abs(draws.mean() - r / n) < 4 * se
+    with pytest.raises(ValueError, match="r <= n"):
+        consistency.haar_frames(3, 4, 1, 0)

@@ -53,7 +53,9 @@ def test_null_space_feature_is_excluded_and_scores_rescore(caches):
         arch=SPEC,
         eps=0.1,
         n_eval=None,
-        top_k=20,
+        top_k=8,
+        spread=5,
+        frequency_k=3,
         chunk=7,
         image_indices=(0, 1, 19),
         image_reference_n=20,
@@ -65,8 +67,19 @@ def test_null_space_feature_is_excluded_and_scores_rescore(caches):
     task.run_score_features(paths, out, s, ids, LOG)
     arr, attrs = h5io.read(out["scores"]), h5io.read_attrs(out["scores"])
     assert attrs["n_null_space"] == n_clipped
-    np.testing.assert_array_equal(arr["indices"], np.arange(20 - n_clipped))
+    valid = np.arange(20 - n_clipped)  # the null space is the last n_clipped
+    rest = valid[8:]
+    spread = rest[np.round(np.linspace(0, rest.size - 1, 5)).astype(int)]
+    np.testing.assert_array_equal(
+        arr["indices"], np.union1d(np.union1d(valid[:8], spread), [0, 1])
+    )
     assert 19 not in arr["image_indices"] and arr["gradients"].shape[0] == 2
+    np.testing.assert_array_equal(
+        arr["frequency_indices"], np.concatenate([valid[:3], valid[-3:]])
+    )
+    assert arr["frequency_gradients"].shape == (6, 16)
+    # the image features' rows of the frequency stack are the gradient images
+    np.testing.assert_allclose(arr["frequency_gradients"][:2], arr["gradients"])
     lf = rescore.LabelFree.from_arrays(arr)
     r = rescore.rescore(lf, arr["y_train"], arr["y_eval"], "binary")
     np.testing.assert_array_equal(r.correct_robust[0], arr["correct_robust"])

@@ -12,6 +12,11 @@ def features_n_eval(wildcards):
     return config["features"]["n_eval"][arch_family(wildcards.arch)]
 
 
+def features_spread(wildcards):
+    """Eigen-indices scored beyond top_k for this arch family (None = all)."""
+    return config["features"]["spread"][arch_family(wildcards.arch)]
+
+
 def feature_image_kernel(wildcards):
     """Whether this kernel's scores need the notebook eigen-indices (the gradient
     grid of features.image_arch, or the notebook table's kernel)."""
@@ -31,6 +36,8 @@ def score_features_settings(wildcards):
             **pick(ft, "top_k", "chunk", "image_reference_n"),
             **pick(ft, "image_test_index", "prop1_points"),
             "image_indices": images,
+            "spread": features_spread(wildcards),
+            "frequency_k": ft["frequency"]["k"],
             "arch": config["architectures"][wildcards.arch],
             "eps": config["datasets"][wildcards.dataset]["eps"],
             "n_eval": features_n_eval(wildcards),
