@@ -83,9 +83,16 @@ def dynamics_disk_mb(epochs: int, kernel_batch: int, num_classes: int = 10) -> f
     return 2 * (epochs + 1) * (num_classes * kernel_batch) ** 2 * F32 / MB + 50
 
 
+#: Sustained rates (flop/s) behind the kernel, attack and feature runtime requests.
+KERNEL_FLOPS, ATTACK_FLOPS, FEATURES_FLOPS = 2e9, 2e9, 1e9
+#: Seconds per minute: the requests are minutes, flops / rate is seconds.
+SECONDS_PER_MIN = 60.0
+
+
 def kernel_runtime_min(n: int, m: int, d: int) -> float:
-    """Generous wall time of a kernel-cache job: (n + m) n d flops at 2 GFLOP/s."""
-    return max(30.0, (n + m) * n * d / 2e9)
+    """Generous wall time of a kernel-cache job, minutes: (n + m) n d flops at
+    `KERNEL_FLOPS` (2 GFLOP/s), at least 30 minutes."""
+    return max(30.0, (n + m) * n * d / KERNEL_FLOPS / SECONDS_PER_MIN)
 
 
 def eigh_mem_mb(n: int) -> float:
@@ -104,8 +111,9 @@ def attack_mem_mb(n: int, m: int, d: int) -> float:
 
 
 def attack_runtime_min(n: int, m: int, d: int) -> float:
-    """~40 kernel passes over m x n x d at 2 GFLOP/s, at least 30 minutes."""
-    return max(30.0, 40 * m * n * d / 2e9)
+    """Minutes for ~40 kernel passes over m x n x d at `ATTACK_FLOPS` (2 GFLOP/s),
+    at least 30 minutes."""
+    return max(30.0, 40 * m * n * d / ATTACK_FLOPS / SECONDS_PER_MIN)
 
 
 # ---------------------------------------------------------------- features
@@ -124,8 +132,9 @@ def topr_mem_mb(n: int, m: int, d: int, r_values: int) -> float:
 
 
 def features_runtime_min(n: int, m: int, d: int, k: int) -> float:
-    """K perturbed kernel-row passes over m x n x d at 1 GFLOP/s, at least 30 min."""
-    return max(30.0, k * m * n * d / 1e9)
+    """Minutes for K perturbed kernel-row passes over m x n x d at `FEATURES_FLOPS`
+    (1 GFLOP/s), at least 30 minutes."""
+    return max(30.0, k * m * n * d / FEATURES_FLOPS / SECONDS_PER_MIN)
 
 
 # ---------------------------------------------------------------- transfer

@@ -1,7 +1,8 @@
 """Hostile and damaged files at smoke scale, through the workflow: a pickle that
-would run code in the CIFAR-10 data directory, a bit-flipped MNIST gzip, a tampered
-and a truncated Gram matrix. Each fails its job with a message naming the file,
-leaves no output, and runs no code from data (a harmless marker file stays absent).
+would run code in the CIFAR-10 data directory, a bit-flipped MNIST gzip, a scaled
+(content digest) and a truncated Gram matrix. Each fails its job with a message
+naming the file, leaves no output, and runs no code from data (a harmless marker
+file stays absent).
 """
 
 from __future__ import annotations
@@ -67,25 +68,31 @@ def test_bit_flipped_mnist_gzip_is_named(tmp_path, shared_data):
 
 
 def test_tampered_and_truncated_gram_fail_the_eigendecomposition(tmp_path):
+    """A Gram scaled by 2 on disk (still symmetric and PSD) fails on its content
+    digest, a truncated one as unreadable; restored, the same job runs."""
     cfg = write_config(tmp_path, SMOKE)
     gram = tmp_path / "results/ntk/mnist/fc1/gram.h5"
     eigh = "results/spectra/mnist/fc1/eigh.h5"
     log = tmp_path / "results/logs/eigendecompose_gram/mnist/fc1.log"
     snakemake(tmp_path, cfg, str(gram.relative_to(tmp_path)))
-    with h5py.File(gram, "r+") as f:  # one entry x 50: still valid HDF5
+    original = gram.read_bytes()
+    with h5py.File(gram, "r+") as f:  # x 2: valid HDF5, symmetric, PSD
         key = "k_train_train"
-        f[key][3, 5] = 50 * f[key][3, 5]
+        f[key][...] = 2 * f[key][()]
     proc = snakemake(tmp_path, cfg, eigh, check=False)
     assert proc.returncode != 0
     text = log.read_text()
-    assert "GramIntegrityError" in text and str(gram.name) in text
-    assert "not symmetric" in text or "not positive semi-definite" in text
+    assert "H5IntegrityError" in text
+    assert "gram.h5: dataset 'k_train_train' does not match the content digest" in text
+    assert "rule compute_ntk_gram: delete it and rerun" in text
     assert not (tmp_path / eigh).exists()
-    raw = gram.read_bytes()
-    gram.write_bytes(raw[: len(raw) // 3])  # truncated
+    gram.write_bytes(original[: len(original) // 3])  # truncated
     proc = snakemake(tmp_path, cfg, eigh, check=False)
     assert proc.returncode != 0
     text = log.read_text()
     assert "gram.h5: cannot read this HDF5 file" in text
     assert "compute_ntk_gram" in text
     assert not (tmp_path / eigh).exists()
+    gram.write_bytes(original)  # as written: the digests agree
+    snakemake(tmp_path, cfg, eigh)
+    assert (tmp_path / eigh).exists()
