@@ -232,12 +232,13 @@ def run_with_checkpoints(
         history.append(record.metrics)
         ckpt.save(record, history, snapshots)
         m = record.metrics
+        loss = m["train_loss"]  # epoch 0 is the initialisation: no SGD step yet
         log.info(
-            "epoch %d/%d: loss %.4f  train clean %.3f robust %.3f  "
+            "epoch %d/%d: loss %s  train clean %.3f robust %.3f  "
             "test clean %.3f robust %.3f (last PGD iterate %.3f)  (%.1f s)",
             record.epoch,
             run.spec.epochs,
-            m["train_loss"],
+            "- (initialisation)" if record.epoch == 0 else f"{loss:.4f}",
             m["train_clean_acc"],
             m["train_robust_acc"],
             m["test_clean_acc"],
