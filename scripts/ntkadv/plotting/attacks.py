@@ -45,13 +45,13 @@ ATTACK_STYLE: dict[str, tuple[str, str, str]] = {
 #: markers of decreasing size and different dashes, so coinciding points nest
 #: (square around diamond around triangle) instead of hiding each other.
 CURVE_STYLE: dict[str, tuple[str | tuple, float, bool]] = {
-    "clean": ("-", 5.0, False),
+    "clean": ("-", 6.0, False),
     "fgsm": ("-", 10.0, True),
     "pgd": ((0, (5, 2)), 7.5, True),
     "first_order": ((0, (1, 1.5)), 5.0, False),
     "max_l1": ((0, (3, 1, 1, 1)), 5.0, True),
     "sum_dz": ((0, (3, 1, 1, 1, 1, 1)), 4.0, True),
-    "random_sign": ("-", 5.0, False),
+    "random_sign": ((0, (4, 2)), 5.0, False),
 }
 #: Style of the permuted-label (null) machines' curves.
 NULL_STYLE = {

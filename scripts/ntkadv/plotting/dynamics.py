@@ -26,6 +26,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib import cm  # noqa: E402
 from matplotlib.colors import Normalize  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from ntkadv.plotting import wrap_title  # noqa: E402
 
@@ -119,6 +120,7 @@ def mass_curves(
                     ax.plot(epochs, run, lw=0.7, alpha=0.6, color=color)
         ax.set_title(name)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(ylabels[name])
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
