@@ -53,6 +53,10 @@ CURVE_STYLE: dict[str, tuple[str | tuple, float, bool]] = {
     "sum_dz": ((0, (3, 1, 1, 1, 1, 1)), 4.0, True),
     "random_sign": ((0, (4, 2)), 5.0, False),
 }
+#: Marker and dash pattern of the i-th kernel in `accuracy_vs_eps` (sizes shrink
+#: with i, so coinciding kernels show as nested hollow markers).
+ARCH_MARKERS = ("s", "D", "o", "^", "v", "<", ">", "p")
+ARCH_DASHES = ("-", (0, (5, 2)), (0, (2, 1.5)), (0, (1, 1.5)))
 #: Style of the permuted-label (null) machines' curves.
 NULL_STYLE = {
     "clean": ("null: clean", "0.55", "--"),
@@ -210,9 +214,11 @@ def accuracy_vs_eps(
     attacks = [a for a in _order(inf["attack"], list(ATTACK_STYLE)) if a != "clean"]
     archs = _order(inf["arch"], arch_order)
     colours = plt.get_cmap("tab10")
+    width = max(3.4 * len(attacks), 6.0)
     fig, axes = plt.subplots(
-        1, len(attacks), figsize=(3.4 * len(attacks), 3.0), squeeze=False, sharey=True
-    )
+        1, len(attacks), figsize=(width, 3.6), squeeze=False, sharey=True,
+        layout="constrained",
+    )  # fmt: skip
     for ax, attack in zip(axes[0], attacks, strict=True):
         for i, arch in enumerate(archs):
             rows = inf[(inf["attack"] == attack) & (inf["arch"] == arch)].sort_values(
@@ -222,19 +228,39 @@ def accuracy_vs_eps(
                 continue
             x = np.r_[0.0, rows["eps"].to_numpy()]
             y = np.r_[clean.get(arch, np.nan), rows["accuracy"].to_numpy()]
-            ax.plot(x, y, marker="o", ms=3, color=colours(i % 10), label=arch)
+            marker, ls = ARCH_MARKERS[i % len(ARCH_MARKERS)], ARCH_DASHES[i % 4]
+            ax.plot(
+                x,
+                y,
+                ls=ls,
+                marker=marker,
+                ms=max(9.0 - 1.5 * i, 3.5),  # kernels often coincide: markers nest
+                mew=1.2,
+                mfc="none",
+                color=colours(i % 10),
+                label=arch,
+                zorder=3 + i,
+            )
         ax.set_title(ATTACK_STYLE.get(attack, (attack,))[0], fontsize=9)
         ax.set_xlabel("ℓ∞ budget ε")
         ax.set_ylim(-0.03, 1.03)
         ax.grid(alpha=0.3)
     axes[0, 0].set_ylabel("robust accuracy (clean AND attacked)", fontsize=8)
-    axes[0, -1].legend(fontsize=7, loc="upper right")
+    handles, names = axes[0, 0].get_legend_handles_labels()
+    fig.legend(
+        handles, names, loc="outside lower center", ncol=len(names), fontsize=8,
+        frameon=False,
+    )  # fmt: skip
     fig.suptitle(
-        f"{dataset}: robust accuracy of the NTK predictor f_∞ vs ε "
-        "(a point counts if correct clean AND attacked)",
+        wrap_title(
+            f"{dataset}: robust accuracy of the NTK predictor f_∞ vs ε "
+            "(a point counts if correct clean AND attacked); coinciding kernels: "
+            "hollow markers nest",
+            width,
+            10,
+        ),
         fontsize=10,
     )
-    fig.tight_layout()
     return fig
 
 

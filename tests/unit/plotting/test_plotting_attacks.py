@@ -82,3 +82,15 @@ def test_coinciding_attack_curves_stay_distinguishable():
     assert sizes == sorted(sizes, reverse=True) and len(set(sizes)) == 3
     assert zorders == sorted(zorders) and len(set(zorders)) == 3
     assert same[0].get_markerfacecolor() == "none"  # the largest is hollow
+
+
+def test_coinciding_kernels_in_accuracy_vs_eps_stay_distinguishable():
+    """fc1 and conv1 have identical accuracies in `_table`: different markers and
+    dashes, the later (smaller) marker drawn above the earlier (larger) one."""
+    fig = pa.accuracy_vs_eps(_table(), "d", ["fc1", "conv1"])
+    fc1, conv1 = fig.axes[0].get_lines()
+    np.testing.assert_allclose(fc1.get_ydata(), conv1.get_ydata())
+    assert fc1.get_marker() != conv1.get_marker()
+    assert fc1.get_markersize() > conv1.get_markersize()
+    assert fc1.get_zorder() < conv1.get_zorder()
+    assert str(fc1._dash_pattern) != str(conv1._dash_pattern)
