@@ -39,7 +39,7 @@ def main(smk) -> None:
         f"{smk.wildcards.dataset}, {smk.params.arch} NTK, f_∞, ε = {meta['eps']:.4g}"
         " (adv title green: still correct, red: fooled)",
     )
-    fig.savefig(smk.output.figure, dpi=130)
+    fig.savefig(smk.output.figure, dpi=130, bbox_inches="tight")
     log.info("wrote %s", smk.output.figure)
 
 

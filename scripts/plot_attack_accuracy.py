@@ -22,7 +22,7 @@ def main(smk) -> None:
     table = pd.read_csv(smk.input.accuracy)
     table = table[table["dataset"] == smk.wildcards.dataset]
     fig = plot(table, smk.wildcards.dataset, list(smk.params.archs))
-    fig.savefig(smk.output.figure, dpi=130)
+    fig.savefig(smk.output.figure, dpi=130, bbox_inches="tight")
     log.info("wrote %s (%d rows)", smk.output.figure, len(table))
 
 

@@ -36,7 +36,7 @@ def main(smk) -> None:
         f"{smk.wildcards.dataset}: consistency of NTK eigenfeatures across kernels "
         f"(null: mean over {perms} training-label permutations)",
     )
-    fig.savefig(smk.output.png, dpi=150)
+    fig.savefig(smk.output.png, dpi=150, bbox_inches="tight")
 
 
 if __name__ == "__main__":

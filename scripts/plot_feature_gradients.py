@@ -23,7 +23,7 @@ def main(smk) -> None:
         f"min-max normalised ∇ₓL(f⁽ⁱ⁾(x), y), test image {t}",
         labels=[f"λ={v:.2g}" for v in lam],
     )
-    fig.savefig(smk.output.png, dpi=150)
+    fig.savefig(smk.output.png, dpi=150, bbox_inches="tight")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ def main(smk) -> None:
         panels[(panel["dataset"], panel["arch"])] = panel
     title = f"{p.title}; grey: {p.null['permutations']} permuted training labels"
     fig = pf.ru_grid(panels, p.nonrobust_max, title)
-    fig.savefig(smk.output.png, dpi=150)
+    fig.savefig(smk.output.png, dpi=150, bbox_inches="tight")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ def main(smk) -> None:
         "1 - sim(K_s, K_t) between epochs"
     )
     fig = pd.distance_heatmaps(panels, title)
-    fig.savefig(smk.output.png, dpi=150)
+    fig.savefig(smk.output.png, dpi=150, bbox_inches="tight")
 
 
 if __name__ == "__main__":

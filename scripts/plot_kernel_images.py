@@ -30,7 +30,7 @@ def main(smk) -> None:
         f"({std_attrs['kernel_inputs']} inputs), shared colour scale"
     )
     fig = pd.kernel_images(panels, title, std_attrs["spec"]["num_classes"])
-    fig.savefig(smk.output.png, dpi=150)
+    fig.savefig(smk.output.png, dpi=150, bbox_inches="tight")
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ def main(smk) -> None:
         f"(robust = PGD-{ref['spec']['eval_attack']['steps']} accuracy)"
     )
     fig = pd.accuracy_curves(panels, title, marks=marks)
-    fig.savefig(smk.output.png, dpi=150)
+    fig.savefig(smk.output.png, dpi=150, bbox_inches="tight")
 
 
 if __name__ == "__main__":

@@ -27,7 +27,9 @@ def main(smk) -> None:
             label = pd.regime_label(a["regime"], attack and attack["steps"])
             m = h5io.read(path, [f"angle_{space}", f"radius_{space}"])
             curves[label] = (m[f"angle_{space}"], m[f"radius_{space}"])
-        pd.polar_panels(curves, titles[space]).savefig(out, dpi=150)
+        pd.polar_panels(curves, titles[space]).savefig(
+            out, dpi=150, bbox_inches="tight"
+        )
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ def main(smk) -> None:
         f"(ranked on {a['n_val']}, evaluated on {a['n_eval']} test points)",
         null_own=res["fgsm_own_sets"][1:].mean(axis=-1),
     )
-    fig.savefig(smk.output.png, dpi=150)
+    fig.savefig(smk.output.png, dpi=150, bbox_inches="tight")
 
 
 if __name__ == "__main__":

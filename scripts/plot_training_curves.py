@@ -21,7 +21,7 @@ def main(smk) -> None:
     fig = pd.accuracy_curves(
         panels, f"Training curves (robust accuracy: {robust})", len(smk.params.regimes)
     )
-    fig.savefig(smk.output.png, dpi=150)
+    fig.savefig(smk.output.png, dpi=150, bbox_inches="tight")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ def main(smk) -> None:
     table = pd.read_csv(smk.input.epochs)
     p = smk.params
     fig = plot_transfer_curves(table, smk.wildcards.dataset, p.title, p.align_epoch)
-    fig.savefig(smk.output.figure, dpi=150)
+    fig.savefig(smk.output.figure, dpi=150, bbox_inches="tight")
 
 
 if __name__ == "__main__":

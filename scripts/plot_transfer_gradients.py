@@ -22,7 +22,7 @@ def main(smk) -> None:
     name = class_name(meta["source"], meta["image_class"])
     title = f"{meta['dataset']} test image {smk.params.image_index} ({name})"
     fig = plot_gradient_grid(columns, epochs, meta["image_shape"], ref["image"], title)
-    fig.savefig(smk.output.figure, dpi=150)
+    fig.savefig(smk.output.figure, dpi=150, bbox_inches="tight")
 
 
 if __name__ == "__main__":

@@ -1,10 +1,12 @@
-"""Helpers of the workflow tests: rule -> conda env map and the import guard map."""
+"""Helpers of the workflow tests: rule -> conda env map, the import guard map and
+the one end-to-end smoke run shared by every test module of the session."""
 
 from __future__ import annotations
 
 import json
 import re
 import sys
+import time
 from collections.abc import Iterable
 from importlib import metadata
 from pathlib import Path
@@ -119,3 +121,20 @@ def import_guard_file(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("guard") / "import_guard.json"
     path.write_text(json.dumps(import_guard_map()))
     return path
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory, import_guard_file) -> tuple[Path, Path]:
+    """One full run of the smoke config in a scratch directory, shared by every
+    module (test_workflow.py, test_report.py): (workdir, config path). Every job
+    runs under the import guard of its rule's conda env (scripts/_common.
+    EnvImportGuard), so a script that imports what its env lacks fails the run."""
+    from test_workflow import snakemake, write_config
+
+    workdir = tmp_path_factory.mktemp("smoke")
+    cfg = write_config(workdir, REPO / "tests/config/smoke.yaml")
+    start = time.perf_counter()
+    guard = {"NTKADV_IMPORT_GUARD": str(import_guard_file)}
+    snakemake(workdir, cfg, timeout=5400, extra_env=guard)
+    print(f"smoke run: {time.perf_counter() - start:.0f} s")
+    return workdir, cfg

@@ -269,18 +269,8 @@ def test_corrupt_data_is_named_and_leaves_nothing(tmp_path, shared_data):
 # ------------------------------------------------------------------ end to end
 
 
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory, import_guard_file):
-    """One full run of the smoke config in a scratch directory. Every job runs under
-    the import guard of its rule's conda env (scripts/_common.EnvImportGuard), so a
-    script that imports what its env lacks fails the run."""
-    workdir = tmp_path_factory.mktemp("smoke")
-    cfg = write_config(workdir, REPO / "tests/config/smoke.yaml")
-    start = time.perf_counter()
-    guard = {"NTKADV_IMPORT_GUARD": str(import_guard_file)}
-    snakemake(workdir, cfg, timeout=5400, extra_env=guard)
-    print(f"smoke run: {time.perf_counter() - start:.0f} s")
-    return workdir, cfg
+# the smoke_run fixture (one full run of tests/config/smoke.yaml per session, shared
+# with test_report.py) is in conftest.py
 
 
 @pytest.mark.slow

@@ -132,9 +132,10 @@ rule plot_kernel_distance:
 
 rule plot_top_mass:
     """main-Fig5 (top-20 mass, CIFAR-10) and supp-Fig7 (top-10/top-20 mass panels):
-    concentration of the eNTK norm on its top eigenvalues per epoch and regime."""
+    concentration of the eNTK norm on its top eigenvalues per epoch and regime, every
+    seed (the claims' SE is the seed spread)."""
     input:
-        measures=get_first_seed_measures,
+        measures=get_all_dynamics_measures,
         code=script_sources("plot_top_mass"),
     output:
         main=report(

@@ -6,7 +6,8 @@ localrules:
 
 
 rule aggregate_claims:
-    """Join results/tables/claims/<stage>.csv of every included stage."""
+    """Join results/tables/claims/<stage>.csv of every included stage; the table as
+    CSV, Markdown and HTML (the report shows the HTML one inline)."""
     input:
         tables=get_claims_tables,
         code=script_sources("aggregate_claims"),
@@ -18,6 +19,11 @@ rule aggregate_claims:
         ),
         md=report(
             "results/tables/claims.md",
+            caption="../report/claims.rst",
+            category="Claims",
+        ),
+        html=report(
+            "results/tables/claims.html",
             caption="../report/claims.rst",
             category="Claims",
         ),

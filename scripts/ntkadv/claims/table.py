@@ -3,11 +3,14 @@
 Each stage writes ``results/tables/claims/<stage>.csv`` with the columns of
 `ntkadv.claims.core.COLUMNS`; `merge_claims` joins them (sorted by finding) into
 the single table a reader checks the paper against, `to_markdown` renders it with
-measured vs null ± SE and a link to the figure of each row.
+measured vs null ± SE and a link to the figure of each row, and `to_html` renders it
+as an HTML table (verdict-coloured rows, the details of each row folded under its
+claim) for the Snakemake report.
 """
 
 from __future__ import annotations
 
+import html
 import math
 from collections.abc import Iterable
 
@@ -134,3 +137,91 @@ def to_markdown(table: pd.DataFrame, figures_prefix: str = "../figures/") -> str
             f"{_cell(row.criterion)}. {_cell(row.note)}"
         )
     return "\n".join([*lines, "", "## Notes", "", *notes]) + "\n"
+
+
+#: Inline CSS of `to_html`, scoped to the ``ntkadv-claims`` class so that the
+#: table can also be embedded in the report's landing page.
+_HTML_STYLE = """
+.ntkadv-claims { font: 13px/1.4 system-ui, sans-serif; color: #1a1a1a; }
+.ntkadv-claims table { border-collapse: collapse; width: 100%; margin: 0; }
+.ntkadv-claims th, .ntkadv-claims td { border-bottom: 1px solid #d0d0d0;
+  padding: 3px 6px; text-align: left; vertical-align: top; }
+.ntkadv-claims th { background: #eeeeee; }
+.ntkadv-claims td.num { text-align: right; white-space: nowrap; }
+.ntkadv-claims td.verdict { font-weight: 600; white-space: nowrap; }
+.ntkadv-claims tr.pass td.verdict { background: #d6f0d6; color: #14551a; }
+.ntkadv-claims tr.fail td.verdict { background: #f6d3d3; color: #8b1a1a; }
+.ntkadv-claims tr.inconclusive td.verdict { background: #f1ead0; color: #5f5010; }
+.ntkadv-claims details { color: #444444; font-size: 12px; }
+.ntkadv-claims summary { cursor: pointer; color: #1f4e99; }
+""".strip()
+
+
+def _esc(value: object) -> str:
+    return html.escape(_cell(value))
+
+
+def to_html(table: pd.DataFrame, title: str = "Claims tested in this run") -> str:
+    """A standalone HTML page of the claims table (one ``<tr>`` per row).
+
+    Columns: row number, finding, dataset, claim, effect ± SE and verdict; the row's
+    statistic, measured and null values, criterion, note and figure are folded in a
+    ``<details>`` element under the claim. Each row has ``class`` and
+    ``data-verdict`` set to its verdict (coloured by the inline CSS, scoped to the
+    ``ntkadv-claims`` class so the page can be embedded in another one).
+
+    Args:
+        table: the merged claims table (`merge_claims`).
+        title: page title and heading.
+
+    Returns:
+        The HTML document (UTF-8 text); every cell is HTML-escaped.
+    """
+    counts = table["verdict"].value_counts().to_dict()
+    summary = ", ".join(f"{v} {counts.get(v, 0)}" for v in VERDICTS)
+    rows = []
+    for i, row in enumerate(table.itertuples(index=False), 1):
+        verdict = html.escape(str(row.verdict))
+        effect = (
+            f"{_num(row.effect)} ± {_num(row.effect_se)}"
+            if not (isinstance(row.effect, float) and math.isnan(row.effect))
+            else ""
+        )
+        figure = (
+            str(row.figure).rsplit("/", 1)[-1] if isinstance(row.figure, str) else ""
+        )
+        details = (
+            f"<b>statistic</b>: {_esc(row.statistic)}; <b>measured</b> "
+            f"{_num(row.measured)}, <b>null</b> {_num(row.null)}<br>"
+            f"<b>criterion</b>: {_esc(row.criterion)}<br>"
+            f"<b>note</b>: {_esc(row.note)}"
+            + (
+                f"<br><b>figure</b>: <code>{html.escape(figure)}</code>"
+                if figure
+                else ""
+            )
+        )
+        rows.append(
+            f'<tr class="{verdict}" data-verdict="{verdict}">'
+            f'<td class="num">{i}</td><td class="num">{_esc(row.finding)}</td>'
+            f"<td>{_esc(row.dataset)}</td>"
+            f"<td>{_esc(row.claim)}<details><summary>details</summary>{details}"
+            f"</details></td>"
+            f'<td class="num">{html.escape(effect)}</td>'
+            f'<td class="verdict">{verdict}</td></tr>'
+        )
+    head = "".join(
+        f"<th>{h}</th>"
+        for h in ("#", "finding", "dataset", "claim", "effect ± SE", "verdict")
+    )
+    body = "\n".join(rows)
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{html.escape(title)}</title><style>{_HTML_STYLE}</style></head>\n"
+        f'<body><div class="ntkadv-claims">\n<p><b>{html.escape(title)}</b>: '
+        f"{len(table)} rows; verdicts: {summary}. Effect is signed so that positive "
+        "supports the paper; pass needs effect ≥ c·SE (c = 2 for a bootstrap SE, "
+        "the Student-t quantile given in the note for a seed-spread SE).</p>\n"
+        f'<table id="claims-table"><thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n'
+        "</tbody></table></div></body></html>\n"
+    )

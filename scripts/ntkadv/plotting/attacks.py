@@ -27,6 +27,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from ntkadv.data import CIFAR10_NAMES
+from ntkadv.plotting import wrap_title
 
 #: label, colour, marker of each attack (closed forms cite supp. equations).
 ATTACK_STYLE: dict[str, tuple[str, str, str]] = {
@@ -34,10 +35,28 @@ ATTACK_STYLE: dict[str, tuple[str, str, str]] = {
     "fgsm": ("FGSM (Eq. 6/8)", "tab:blue", "s"),
     "pgd": ("PGD", "tab:red", "D"),
     "first_order": ("first-order, label-free (Eq. 16-18)", "tab:green", "^"),
-    "max_l1": ("Max-of-ℓ1 (Eq. 20)", "tab:purple", "^"),
-    "sum_dz": ("Sum-of-Δz (Eq. 22)", "tab:orange", "v"),
+    "max_l1": ("Max-of-ℓ1 (Eq. 20)", "tab:purple", "v"),
+    "sum_dz": ("Sum-of-Δz (Eq. 22)", "tab:orange", "<"),
     "random_sign": ("random sign (control)", "tab:brown", "x"),
 }
+#: Line style, marker size and hollow marker of each attack in the accuracy-vs-time
+#: panels. On a binary kernel machine FGSM, PGD and the first-order attack often
+#: give the same accuracy: the series are drawn largest marker first, with hollow
+#: markers of decreasing size and different dashes, so coinciding points nest
+#: (square around diamond around triangle) instead of hiding each other.
+CURVE_STYLE: dict[str, tuple[str | tuple, float, bool]] = {
+    "clean": ("-", 6.0, False),
+    "fgsm": ("-", 10.0, True),
+    "pgd": ((0, (5, 2)), 7.5, True),
+    "first_order": ((0, (1, 1.5)), 5.0, False),
+    "max_l1": ((0, (3, 1, 1, 1)), 5.0, True),
+    "sum_dz": ((0, (3, 1, 1, 1, 1, 1)), 4.0, True),
+    "random_sign": ((0, (4, 2)), 5.0, False),
+}
+#: Marker and dash pattern of the i-th kernel in `accuracy_vs_eps` (sizes shrink
+#: with i, so coinciding kernels show as nested hollow markers).
+ARCH_MARKERS = ("s", "D", "o", "^", "v", "<", ">", "p")
+ARCH_DASHES = ("-", (0, (5, 2)), (0, (2, 1.5)), (0, (1, 1.5)))
 #: Style of the permuted-label (null) machines' curves.
 NULL_STYLE = {
     "clean": ("null: clean", "0.55", "--"),
@@ -102,17 +121,31 @@ def robustness_vs_time(
     nrow = int(np.ceil(len(archs) / ncol))
     width = max(3.2 * ncol, 8.0)  # room for the title and legend with one panel
     fig, axes = plt.subplots(
-        nrow, ncol, figsize=(width, 2.7 * nrow + 0.6), squeeze=False, sharey=True
-    )
+        nrow, ncol, figsize=(width, 2.9 * nrow + 1.4), squeeze=False, sharey=True,
+        layout="constrained",
+    )  # fmt: skip
     pos, ticks, labels = _tau_axis(table["tau"].to_numpy(dtype=float))
     sel = table[(table["attack"] == "clean") | np.isclose(table["eps_mult"], 1.0)]
     for ax, arch in zip(axes.flat, archs, strict=False):
         sub = sel[sel["arch"] == arch]
-        for attack in _order(sub["attack"], list(ATTACK_STYLE)):
+        for z, attack in enumerate(_order(sub["attack"], list(ATTACK_STYLE))):
             rows = sub[sub["attack"] == attack].sort_values("tau")
             label, colour, marker = ATTACK_STYLE.get(attack, (attack, None, "x"))
+            ls, ms, hollow = CURVE_STYLE.get(attack, ("-", 5.0, False))
             x = [pos[float(t)] for t in rows["tau"]]
-            ax.plot(x, rows["accuracy"], marker=marker, ms=4, color=colour, label=label)
+            ax.plot(
+                x,
+                rows["accuracy"],
+                ls=ls,
+                lw=1.4,
+                marker=marker,
+                ms=ms,
+                mew=1.3,
+                mfc="none" if hollow else colour,
+                color=colour,
+                label=label,
+                zorder=3 + z,
+            )
         nul = nulls[
             (nulls["arch"] == arch)
             & ((nulls["attack"] == "clean") | np.isclose(nulls["eps_mult"], 1.0))
@@ -145,7 +178,7 @@ def robustness_vs_time(
     fig.legend(
         [handles[n] for n in names],
         names,
-        loc="lower center",
+        loc="outside lower center",
         ncol=legend_cols,
         fontsize=8,
         frameon=False,
@@ -153,12 +186,15 @@ def robustness_vs_time(
     at_eps = table[(table["attack"] != "clean") & np.isclose(table["eps_mult"], 1.0)]
     eps_text = f" (ε = {at_eps['eps'].iloc[0]:.4g})" if len(at_eps) else ""
     fig.suptitle(
-        f"{dataset}: clean and robust accuracy of f_t vs training time{eps_text}; "
-        "robust = correct clean AND attacked; grey: permuted-label machines",
+        wrap_title(
+            f"{dataset}: clean and robust accuracy of f_t vs training time{eps_text}; "
+            "robust = correct clean AND attacked; grey: permuted-label machines; "
+            "coinciding attacks: hollow markers nest",
+            width,
+            9,
+        ),
         fontsize=9,
     )
-    legend_rows = int(np.ceil(len(names) / legend_cols))
-    fig.tight_layout(rect=(0, 0.045 * legend_rows * 3.3 / fig.get_figheight(), 1, 1))
     return fig
 
 
@@ -178,9 +214,11 @@ def accuracy_vs_eps(
     attacks = [a for a in _order(inf["attack"], list(ATTACK_STYLE)) if a != "clean"]
     archs = _order(inf["arch"], arch_order)
     colours = plt.get_cmap("tab10")
+    width = max(3.4 * len(attacks), 6.0)
     fig, axes = plt.subplots(
-        1, len(attacks), figsize=(3.4 * len(attacks), 3.0), squeeze=False, sharey=True
-    )
+        1, len(attacks), figsize=(width, 3.6), squeeze=False, sharey=True,
+        layout="constrained",
+    )  # fmt: skip
     for ax, attack in zip(axes[0], attacks, strict=True):
         for i, arch in enumerate(archs):
             rows = inf[(inf["attack"] == attack) & (inf["arch"] == arch)].sort_values(
@@ -190,19 +228,39 @@ def accuracy_vs_eps(
                 continue
             x = np.r_[0.0, rows["eps"].to_numpy()]
             y = np.r_[clean.get(arch, np.nan), rows["accuracy"].to_numpy()]
-            ax.plot(x, y, marker="o", ms=3, color=colours(i % 10), label=arch)
+            marker, ls = ARCH_MARKERS[i % len(ARCH_MARKERS)], ARCH_DASHES[i % 4]
+            ax.plot(
+                x,
+                y,
+                ls=ls,
+                marker=marker,
+                ms=max(9.0 - 1.5 * i, 3.5),  # kernels often coincide: markers nest
+                mew=1.2,
+                mfc="none",
+                color=colours(i % 10),
+                label=arch,
+                zorder=3 + i,
+            )
         ax.set_title(ATTACK_STYLE.get(attack, (attack,))[0], fontsize=9)
         ax.set_xlabel("ℓ∞ budget ε")
         ax.set_ylim(-0.03, 1.03)
         ax.grid(alpha=0.3)
     axes[0, 0].set_ylabel("robust accuracy (clean AND attacked)", fontsize=8)
-    axes[0, -1].legend(fontsize=7, loc="upper right")
+    handles, names = axes[0, 0].get_legend_handles_labels()
+    fig.legend(
+        handles, names, loc="outside lower center", ncol=len(names), fontsize=8,
+        frameon=False,
+    )  # fmt: skip
     fig.suptitle(
-        f"{dataset}: robust accuracy of the NTK predictor f_∞ vs ε "
-        "(a point counts if correct clean AND attacked)",
+        wrap_title(
+            f"{dataset}: robust accuracy of the NTK predictor f_∞ vs ε "
+            "(a point counts if correct clean AND attacked); coinciding kernels: "
+            "hollow markers nest",
+            width,
+            10,
+        ),
         fontsize=10,
     )
-    fig.tight_layout()
     return fig
 
 

@@ -26,6 +26,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib import cm  # noqa: E402
 from matplotlib.colors import Normalize  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+from ntkadv.plotting import wrap_title  # noqa: E402
 
 REGIME_LABELS = {"standard": "standard", "fgsm": "FGSM", "pgd": "PGD"}
 REGIME_COLORS = {"standard": "#1f3b73", "fgsm": "#e08a1e", "pgd": "#b2182b"}
@@ -80,27 +83,50 @@ def mass_curves(
     title: str,
     colors: Mapping[str, str] | None = None,
 ) -> plt.Figure:
-    """Top-k mass against the epoch, one line per regime, one panel per key.
+    """Top-k mass against the epoch, one colour per regime, one panel per key.
+
+    With several seeds the regime is drawn as its seed mean (thick line), each seed
+    (thin line) and the min-max band over seeds (shaded): the claims' standard
+    error of the regime difference is this seed-to-seed spread, so the band shows
+    how far apart the regimes must be to count.
 
     Args:
-        panels: panel title -> {line label -> (T,) mass}.
+        panels: panel title -> {line label -> (T,) mass of one seed, or (S, T)
+            masses of S seeds}.
         ylabels: panel title -> y-axis label.
         title: figure title.
         colors: line label -> colour.
     """
     n = len(panels)
-    fig, axes = plt.subplots(1, n, figsize=(max(4.4 * n, 6.0), 3.6), squeeze=False)
+    width = max(4.6 * n, 6.4)
+    fig, axes = plt.subplots(
+        1, n, figsize=(width, 4.0), squeeze=False, layout="constrained"
+    )
+    n_seeds = 1
     for ax, (name, lines) in zip(axes[0], panels.items(), strict=True):
         for label, mass in lines.items():
             color = (colors or {}).get(label)
-            ax.plot(np.arange(len(mass)), mass, lw=2, label=label, color=color)
+            runs = np.atleast_2d(np.asarray(mass, dtype=float))
+            n_seeds = max(n_seeds, runs.shape[0])
+            epochs = np.arange(runs.shape[1])
+            seeds = f" ({runs.shape[0]} seeds)" if runs.shape[0] > 1 else ""
+            ax.plot(epochs, runs.mean(axis=0), lw=2, label=label + seeds, color=color)
+            if runs.shape[0] > 1:
+                ax.fill_between(
+                    epochs, runs.min(axis=0), runs.max(axis=0), color=color,
+                    alpha=0.18, lw=0,
+                )  # fmt: skip
+                for run in runs:
+                    ax.plot(epochs, run, lw=0.7, alpha=0.6, color=color)
         ax.set_title(name)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(ylabels[name])
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    fig.suptitle(title)
-    fig.tight_layout()
+    if n_seeds > 1:
+        title += "\nthick: seed mean; thin: each seed; band: min-max over seeds"
+    fig.suptitle(wrap_title(title, width, 12))
     return fig
 
 

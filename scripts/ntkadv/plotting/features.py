@@ -24,6 +24,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
+from ntkadv.plotting import wrap_title  # noqa: E402
+
 ARCH_LABELS = {
     "fc1": "FC1",
     "fc2": "FC2",
@@ -65,9 +67,11 @@ def ru_grid(
     n = len(panels)
     ncols = min(ncols, n)
     nrows = int(np.ceil(n / ncols))
+    width = max(3.1 * ncols + 1.2, 5.6)  # one panel: room for title and colour bar
     fig, axes = plt.subplots(
-        nrows, ncols, figsize=(3.1 * ncols + 0.8, 3.2 * nrows), squeeze=False
-    )
+        nrows, ncols, figsize=(width, 3.3 * nrows + 0.5), squeeze=False,
+        layout="constrained",
+    )  # fmt: skip
     vmax = max(int(np.max(p["index"])) for p in panels.values())
     sc = None
     for ax, p in zip(axes.flat, panels.values(), strict=False):
@@ -127,11 +131,11 @@ def ru_grid(
         ax.tick_params(labelsize=7)
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
-    axes.flat[0].legend(loc="upper left", fontsize=5.5, frameon=False)
-    fig.suptitle(title, fontsize=11)
-    fig.tight_layout(rect=(0, 0, 0.93, 0.97))
-    cax = fig.add_axes((0.94, 0.15, 0.012, 0.7))
-    fig.colorbar(sc, cax=cax, label="eigen-index i (0 = largest eigenvalue)")
+    axes.flat[0].legend(loc="upper left", fontsize=6, frameon=False)
+    fig.suptitle(wrap_title(title, width, 11), fontsize=11)
+    bar = fig.colorbar(sc, ax=list(axes.flat[:n]), shrink=0.8, aspect=30)
+    bar.set_label("eigen-index i (0 = largest eigenvalue)", fontsize=8)
+    bar.ax.tick_params(labelsize=7)
     return fig
 
 
@@ -237,11 +241,20 @@ def consistency_heatmaps(
 TOPR_SERIES = (
     ("clean", "clean", "tab:blue", "-"),
     ("fgsm_transfer", "FGSM from full kernel", "tab:red", "-"),
-    ("pgd_transfer", "PGD10 from full kernel", "tab:purple", "--"),
-    ("fgsm_own", "FGSM on f'_r", "tab:orange", "-"),
-    ("pgd_own", "PGD10 on f'_r", "tab:green", "--"),
+    ("pgd_transfer", "PGD10 from full kernel", "tab:purple", (0, (5, 2))),
+    ("fgsm_own", "FGSM on f'_r", "tab:orange", (0, (2, 1.5))),
+    ("pgd_own", "PGD10 on f'_r", "tab:green", (0, (1, 1.5))),
 )
 TOPR_KEYS = tuple(key for key, *_ in TOPR_SERIES)
+#: marker, size, hollow per series: the attacks often coincide, so their markers
+#: nest (square > diamond > circle > triangle, largest drawn first).
+TOPR_MARKERS = {
+    "clean": ("o", 4.0, False),
+    "fgsm_transfer": ("s", 10.0, True),
+    "pgd_transfer": ("D", 7.5, True),
+    "fgsm_own": ("o", 5.5, True),
+    "pgd_own": ("^", 4.0, False),
+}
 
 
 def topr_curves(
@@ -274,8 +287,20 @@ def topr_curves(
                 lw=0.9,
                 label="FGSM on f'_r, permuted labels" if j == 0 else None,
             )
-    for key, label, color, ls in TOPR_SERIES:
-        ax.plot(r, curves[key], ls, color=color, marker="o", ms=3, label=label)
+    for z, (key, label, color, ls) in enumerate(TOPR_SERIES):
+        marker, ms, hollow = TOPR_MARKERS[key]
+        ax.plot(
+            r,
+            curves[key],
+            ls=ls,
+            color=color,
+            marker=marker,
+            ms=ms,
+            mew=1.2,
+            mfc="none" if hollow else color,
+            label=label,
+            zorder=3 + z,
+        )
     ax.axhline(majority, color="0.4", ls=":", lw=0.9, label="majority rate")
     ax.set(xscale="log", ylim=(-0.02, 1.02), xlabel="r (most robust features kept)")
     ax.set_ylabel("accuracy (robust: clean and attacked correct)", fontsize=8)

@@ -40,3 +40,34 @@ def test_merge_sorts_numerically_and_tags_stage():
 def test_merge_rejects_malformed_tables(table, message):
     with pytest.raises(ValueError, match=message):
         merge_claims([table], ["x"])
+
+
+def test_html_has_one_escaped_row_per_claim_with_its_verdict():
+    from html.parser import HTMLParser
+
+    from ntkadv.claims.table import to_html
+
+    merged = merge_claims(
+        [pd.DataFrame([row(2), row(9, "fail")]), pd.DataFrame([row(4)])],
+        ["attacks", "features"],
+    )
+    merged.loc[0, "claim"] = "<b>robust & early</b>"
+    page = to_html(merged)
+
+    class Rows(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.verdicts = []
+
+        def handle_starttag(self, tag, attrs):
+            attrs = dict(attrs)
+            if tag == "tr" and "data-verdict" in attrs:
+                self.verdicts.append(attrs["data-verdict"])
+
+    parser = Rows()
+    parser.feed(page)
+    assert parser.verdicts == merged["verdict"].tolist() == ["pass", "pass", "fail"]
+    assert "&lt;b&gt;robust &amp; early&lt;/b&gt;" in page  # cells are escaped
+    assert "verdicts: pass 2, fail 1, inconclusive 0" in page
+    assert "0.4 ± 0.1" in page and "-0.4 ± 0.1" in page
+    assert "<code>f.png</code>" in page

@@ -53,3 +53,15 @@ def test_accuracy_and_mass_curves():
     fig = pd.mass_curves({"p": {"std": m["test_clean_acc"]}}, {"p": "mass"}, "t")
     assert len(fig.axes[0].lines) == 1
     assert pd.regime_label("pgd", 20) == "PGD-20"
+
+
+def test_mass_curves_draw_every_seed_the_mean_and_the_min_max_band():
+    runs = np.array([[0.1, 0.2, 0.4], [0.3, 0.2, 0.6]])
+    fig = pd.mass_curves({"p": {"std": runs, "pgd": runs + 1}}, {"p": "mass"}, "t")
+    ax = fig.axes[0]
+    mean = next(line for line in ax.lines if line.get_label() == "std (2 seeds)")
+    np.testing.assert_allclose(mean.get_ydata(), runs.mean(axis=0))
+    assert len(ax.lines) == 2 * (1 + 2)  # per regime: mean and two seeds
+    band = ax.collections[0].get_paths()[0].vertices[:, 1]
+    assert band.min() == runs.min() and band.max() == runs.max()
+    assert "min-max over seeds" in fig._suptitle.get_text()

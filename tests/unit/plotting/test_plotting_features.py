@@ -68,3 +68,19 @@ def test_topr_curves_draw_every_series_and_the_null():
     assert len(ax.lines) == 3 + len(pf.TOPR_KEYS) + 1  # null, series, majority
     labels = ax.get_legend_handles_labels()[1]
     assert "majority rate" in labels and "FGSM on f'_r, permuted labels" in labels
+
+
+def test_single_panel_ru_grid_keeps_title_and_colour_bar_label_inside():
+    """One architecture: the long title wraps inside the figure and the colour bar
+    is labelled and inside the figure (it was clipped at the right edge)."""
+    rng = np.random.default_rng(0)
+    title = "NTK features in robustness-usefulness space: cifar2; " * 3
+    fig = pf.ru_grid({"a": _panel(rng)}, 0.05, title)
+    fig.canvas.draw()
+    box = fig.bbox
+    suptitle = fig._suptitle.get_window_extent()
+    assert box.x0 <= suptitle.x0 and suptitle.x1 <= box.x1
+    (bar,) = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
+    assert bar.get_ylabel().startswith("eigen-index")
+    label = bar.yaxis.label.get_window_extent()
+    assert label.x1 <= box.x1 and label.width > 0

@@ -113,7 +113,11 @@ def get_claims_tables(wildcards):
 
 def get_final_targets():
     """Everything `snakemake` builds by default (rule all)."""
-    claims = ["results/tables/claims.csv"] if get_claims_tables(None) else []
+    claims = (
+        ["results/tables/claims.csv", "results/tables/claims.html"]
+        if get_claims_tables(None)
+        else []
+    )
     return (
         data_targets() + kernel_targets() + spectra_targets() + stage_targets() + claims
     )
