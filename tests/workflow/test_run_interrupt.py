@@ -1,7 +1,7 @@
 """Ctrl-C of a whole local run (issue: a training job survived its Snakemake, parent
 PID 1, writing checkpoint temp files): every job stops, nothing temporary is left in
 results/, the lock is released and a rerun schedules the interrupted job again.
-Library side: tests/unit/test_interrupts.py."""
+Library side: tests/unit/test_interrupts.py (file names are unique across the tree)."""
 
 from __future__ import annotations
 
