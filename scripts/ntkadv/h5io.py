@@ -1,4 +1,4 @@
-"""HDF5 input/output: the only module of the library that touches files.
+"""HDF5 input/output of every cached array (CSV tables are written by the stages).
 
 Every write goes to a temporary file in the destination folder and is renamed into
 place only after it is complete, so a killed job never leaves a half-written HDF5

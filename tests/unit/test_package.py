@@ -224,3 +224,17 @@ def test_jobs_log_their_exact_peak_memory(tmp_path):
     peak_mb = float(line.split("peak RSS ")[1].split(" MB")[0])
     assert 400 <= peak_mb < 900, line
     del ballast
+
+
+def test_one_version_everywhere(repo):
+    """ntkadv.__version__ (read where the package is not installed: the cluster envs
+    import it from scripts/), pyproject.toml and CITATION.cff name one version."""
+    import tomllib
+
+    import yaml
+
+    import ntkadv
+
+    project = tomllib.loads((repo / "pyproject.toml").read_text())["project"]
+    citation = yaml.safe_load((repo / "CITATION.cff").read_text())
+    assert ntkadv.__version__ == project["version"] == str(citation["version"])
