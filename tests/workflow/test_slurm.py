@@ -36,6 +36,8 @@ TARGETS = [
 #: The memory hog: first request and what it allocates (MB); the job also holds two
 #: snakemake processes (~300 MB), so the doubled request fits with room to spare.
 HOG_FIRST_MB, HOG_ALLOC_MB = 1000, 1300
+#: Seconds the hog holds its memory: without cgroups SLURM sees it by polling (1 s).
+HOG_HOLD_S = 5
 SUBMITTED = re.compile(r"Job (\S+) has been submitted with SLURM jobid (\d+)")
 GPU_RULES = ("compute_ntk_gram", "compute_ntk_input_jacobian", "attack_ntk")
 
@@ -197,7 +199,8 @@ rule hog:
         mem_mb=lambda wildcards, attempt: sizing.on_attempt({HOG_FIRST_MB}, attempt),
         runtime=10**6,
     shell:
-        "python -c 'b = bytes(range(256)) * ({HOG_ALLOC_MB} * 4096)'"
+        "python -c 'import time; b = bytes(range(256)) * ({HOG_ALLOC_MB} * 4096);"
+        " time.sleep({HOG_HOLD_S})'"
         " && echo $SLURM_JOB_ID > {{output}}"
 
 
