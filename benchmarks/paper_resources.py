@@ -22,7 +22,7 @@ from pathlib import Path
 
 import yaml
 
-from ntkadv.config import resolve_extends
+from ntkadv.configcheck import resolve_extends
 
 REPO = Path(__file__).resolve().parents[1]
 GB = 1e9

@@ -16,16 +16,21 @@ Every mistake here is a one-line `ConfigError` (``config key <key>: <what>`` or
   default, or the ``--configfile`` files, which replace it), each file's
   ``extends:`` chain, then the ``--config key=value`` entries, each value read as
   YAML (typed: ``seed=1`` an int, ``transfer={lr: 0.02}`` a mapping with a float),
-  merged over the keys they name (`ntkadv.config.deep_merge`).
+  merged over the keys they name (`deep_merge`); YAML-1.1 strings such as
+  ``1e-2`` become floats (`coerce_floats`).
 * `check_finite`: no NaN or infinity anywhere (JSON Schema's ``minimum`` and
   ``exclusiveMinimum`` accept NaN; no key of this config means a non-finite number).
+* `schema_errors`: one line per JSON Schema violation.
 * `check_references`: every key that names an architecture or a dataset names one
   that the config defines; the keys are marked ``x-refers-to: <collection>`` in
   the schema, so a new name-holding key is checked once it is marked (a unit test
   checks that every ``arch``/``dataset`` key of the schema is marked).
+* `check_config`: the cross-section checks JSON Schema cannot express, with each
+  stage's own ``ntkadv.<stage>.checks.check`` (`STAGE_CHECKS`).
 
-ntkadv.config keeps what jobs need at run time (typed settings, canonical params);
-its `check_config` holds the cross-section checks of the stages.
+ntkadv.config keeps what jobs need at run time (typed settings, canonical params,
+`ConfigError`); no rule script imports this module, so none of its code is in a
+job's code inputs (ntkadv.sources) and editing a check reruns no job.
 """
 
 from __future__ import annotations
@@ -33,12 +38,13 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import yaml
 
-from ntkadv.config import ConfigError, coerce_floats, deep_merge, fail
+from ntkadv.config import ConfigError, fail
 
 #: Deepest nesting of mappings / lists accepted in a config file (this config's
 #: schema is 5 levels deep; deeper input would only exhaust the parser's recursion).
@@ -85,6 +91,58 @@ class StrictLoader(yaml.SafeLoader):
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
+
+
+def deep_merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
+    """`base` with `overlay` merged in recursively (overlay wins; mappings merge).
+
+    An empty mapping in `overlay` replaces the base's (``dynamics: {datasets: {}}``
+    disables the stage); a non-empty one is merged key by key.
+    """
+    out = dict(base)
+    for key, value in overlay.items():
+        if value and isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+#: A float written without a dot (``1e-2``): YAML 1.1 (PyYAML) reads it as a string.
+_FLOAT_WITHOUT_DOT = re.compile(r"^[-+]?\d+[eE][-+]?\d+$")
+
+
+def coerce_floats(node: Any) -> Any:
+    """Config with YAML-1.1 strings such as ``'1e-2'`` turned into floats.
+
+    PyYAML reads ``1e-2`` (no dot) as a string; every such value in this config is
+    meant as a number (no string key accepts that form), so it is converted before
+    validation instead of failing with a confusing type error.
+    """
+    if isinstance(node, dict):
+        return {k: coerce_floats(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [coerce_floats(v) for v in node]
+    if isinstance(node, str) and _FLOAT_WITHOUT_DOT.match(node):
+        return float(node)
+    return node
+
+
+def schema_errors(config: Mapping[str, Any], schema_path: str) -> list[str]:
+    """One line per schema violation: the dotted key and what is wrong.
+
+    (Snakemake's own validation error prints the whole schema.)
+    """
+    import jsonschema
+
+    with open(schema_path) as f:
+        schema = yaml.safe_load(f)
+    validator = jsonschema.Draft202012Validator(schema)
+    out = []
+    for err in sorted(validator.iter_errors(config), key=lambda e: list(e.path)):
+        key = ".".join(str(p) for p in err.absolute_path) or "(top level)"
+        out.append(f"config key {key}: {err.message}")
+    return out
 
 
 def _duplicates(node: yaml.Node, path: str, name: str) -> None:
@@ -250,7 +308,7 @@ def load_config(
 
     Each file's ``extends:`` chain is resolved before the next file is merged
     (`resolve_extends`), and YAML-1.1 strings such as ``1e-2`` become floats
-    (`ntkadv.config.coerce_floats`).
+    (`coerce_floats`).
 
     Args:
         files: config files in the order given (config.yaml if none was given on
@@ -367,3 +425,57 @@ def check_references(config: Mapping[str, Any], schema: Mapping[str, Any]) -> No
         for name in names:
             if name not in defined:
                 fail(path, f"'{name}' is not one of {target} {sorted(defined)}")
+
+
+def check_config(config: Mapping[str, Any]) -> None:
+    """Cross-section checks JSON Schema cannot express; run before any job starts.
+
+    The shared checks are here; each stage adds its own in ``ntkadv.<stage>.checks``
+    (`STAGE_CHECKS`), which raise `ConfigError` through `fail`.
+
+    Args:
+        config: the validated config (defaults filled in).
+
+    Raises:
+        ConfigError: naming the offending key.
+    """
+    import importlib
+
+    datasets = config["datasets"]
+    kernel_ds = config["kernels"]["datasets"]
+    for name in kernel_ds:
+        if name not in datasets:
+            fail(
+                "kernels.datasets",
+                f"unknown dataset '{name}' (defined: {sorted(datasets)})",
+            )
+    from ntkadv.data.raw import DataIntegrityError
+    from ntkadv.data.sources import source_info
+
+    for name, spec in datasets.items():
+        if spec["source"] == "file" and "path" not in spec:
+            fail(f"datasets.{name}.path", "source 'file' needs the file's path")
+        try:
+            counts = source_info(spec).class_counts
+        except DataIntegrityError as err:
+            fail(f"datasets.{name}.path", str(err))
+        for split in ("train", "test"):
+            have = sum(counts[split][c] for c in spec["classes"])
+            if spec[f"n_{split}"] > have:
+                fail(
+                    f"datasets.{name}.n_{split}",
+                    f"{spec[f'n_{split}']} exceeds the {have} {split} images of "
+                    f"{spec['source']} classes {spec['classes']}",
+                )
+    pred = config["predictor"]
+    if pred["tau_log10_min"] > pred["tau_log10_max"]:
+        fail(
+            "predictor.tau_log10_min",
+            f"{pred['tau_log10_min']} > tau_log10_max {pred['tau_log10_max']}",
+        )
+    for stage in STAGE_CHECKS:
+        importlib.import_module(f"ntkadv.{stage}.checks").check(config)
+
+
+#: Stages with a ``checks.check(config)`` of their own, in paper order.
+STAGE_CHECKS = ("attacks", "transfer", "features", "dynamics")

@@ -7,21 +7,26 @@ rule's input (``input.code``): editing a module reruns exactly the jobs whose
 scripts import it, directly or through other modules, and nothing else.
 
 Imports are read statically (``ast``), including those inside functions, so finding
-them imports nothing. A name of the package's lazy API (``from ntkadv import pgd``)
-counts as its defining module. Dynamic imports (``importlib.import_module`` with a
-computed name) are not seen; the library uses one, for the per-stage config checks,
-which run when the workflow is parsed rather than in a job.
+them imports nothing. A package face may load its names lazily (PEP 562
+``__getattr__``; ``ntkadv`` and ``ntkadv.data`` do): its ``_API`` mapping (name ->
+defining module) is read, so a lazy name counts as its defining module only, both
+imported (``from ntkadv.data import load_prepared``) and as an attribute of an
+imported module (``from ntkadv import data`` ... ``data.load_prepared``): a job
+using `load_prepared` depends on ``ntkadv/data/subsets.py``, not on the download
+code that the same face also offers. Attributes are matched by name over the whole
+file (not by scope), which can only add a module, never miss one. Dynamic imports
+(``importlib.import_module`` with a computed name) are not seen; the library uses
+them only in the package faces (resolved through ``_API``) and for the per-stage
+config checks (``ntkadv.configcheck``), which run when the workflow is parsed rather
+than in a job.
 """
 
 from __future__ import annotations
 
 import ast
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cache
 from pathlib import Path
-
-#: The package whose lazy top-level API names are resolved to their modules.
-PACKAGE = "ntkadv"
 
 
 def module_file(root: Path, dotted: str) -> Path | None:
@@ -34,10 +39,11 @@ def module_file(root: Path, dotted: str) -> Path | None:
 
 
 @cache
-def lazy_api(root: Path) -> dict[str, str]:
-    """The package's ``_API`` mapping (name -> defining module), read without import."""
-    init = module_file(root, PACKAGE)
-    if init is None:
+def package_api(root: Path, package: str) -> dict[str, str]:
+    """The ``_API`` mapping (lazy name -> defining module) of package `package`
+    under `root`, read without import; empty if it is no local package or has none."""
+    init = root.joinpath(*package.split("."), "__init__.py")
+    if not init.is_file():
         return {}
     for node in ast.parse(init.read_text()).body:
         if isinstance(node, ast.AnnAssign | ast.Assign):
@@ -47,23 +53,56 @@ def lazy_api(root: Path) -> dict[str, str]:
     return {}
 
 
-def imported_modules(path: Path, api: Mapping[str, str]) -> set[str]:
+def imported_modules(
+    path: Path, api_of: Callable[[str], Mapping[str, str]] = lambda _: {}
+) -> set[str]:
     """Dotted names a file imports anywhere in it (absolute imports only).
 
     For ``from a.b import c`` both ``a.b`` and ``a.b.c`` are returned (``c`` may be a
     submodule); every parent package (``a``) is included, since importing a module
-    runs its packages' ``__init__``.
+    runs its packages' ``__init__``. A name ``c`` in ``api_of("a.b")`` (the lazy
+    names of package ``a.b``) adds its defining module; so does an attribute
+    ``x.c`` of a name ``x`` that an import bound to ``a.b``.
+
+    Args:
+        path: a Python file.
+        api_of: dotted package -> its lazy names (`package_api`).
     """
+    tree = ast.parse(path.read_text(), filename=str(path))
     names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+    bound: dict[str, str] = {}  # local name -> the dotted name an import gave it
+
+    def lazy(owner: str, name: str) -> None:
+        names.add(f"{owner}.{name}")
+        defining = api_of(owner).get(name)
+        if defining is not None:
+            names.add(defining)
+
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
+            for alias in node.names:
+                names.add(alias.name)
+                local = alias.asname or alias.name.partition(".")[0]
+                bound[local] = alias.name if alias.asname else local
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             names.add(node.module)
             for alias in node.names:
-                names.add(f"{node.module}.{alias.name}")
-                if node.module == PACKAGE and alias.name in api:
-                    names.add(api[alias.name])
+                lazy(node.module, alias.name)
+                bound[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+
+    def dotted(expr: ast.expr) -> str | None:
+        if isinstance(expr, ast.Name):
+            return bound.get(expr.id)
+        if isinstance(expr, ast.Attribute):
+            base = dotted(expr.value)
+            return base and f"{base}.{expr.attr}"
+        return None
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute):
+            owner = dotted(node.value)
+            if owner is not None:
+                lazy(owner, node.attr)
     parents = {
         ".".join(n.split(".")[:i]) for n in names for i in range(1, n.count(".") + 1)
     }
@@ -97,4 +136,4 @@ def local_sources(script: Path, root: Path | None = None) -> list[Path]:
 def _imports_under(path: Path, root: Path) -> frozenset[str]:
     """`imported_modules` of a file, parsed once per process (the workflow asks for
     every rule's script, and most of them share most modules)."""
-    return frozenset(imported_modules(path, lazy_api(root)))
+    return frozenset(imported_modules(path, lambda package: package_api(root, package)))

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import yaml
 
-from ntkadv.config import ConfigError, canonical, check_config, pick, settings_from
+from ntkadv.config import ConfigError, canonical, pick, settings_from
+from ntkadv.configcheck import check_config
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -123,7 +124,7 @@ def test_check_config_names_an_unknown_kernel_dataset(config):
 
 
 def test_extends_merges_recursively_and_detects_cycles(tmp_path):
-    from ntkadv.config import resolve_extends
+    from ntkadv.configcheck import resolve_extends
 
     (tmp_path / "base.yaml").write_text("a: {x: 1, y: 2}\nb: 3\n")
     (tmp_path / "loop.yaml").write_text("extends: loop.yaml\n")
@@ -138,14 +139,14 @@ def test_extends_merges_recursively_and_detects_cycles(tmp_path):
 
 
 def test_yaml_floats_without_a_dot_are_numbers():
-    from ntkadv.config import coerce_floats
+    from ntkadv.configcheck import coerce_floats
 
     out = coerce_floats({"lr": "1e-2", "l": ["2E3", "fc1", "1e"], "s": "float32"})
     assert out == {"lr": 0.01, "l": [2000.0, "fc1", "1e"], "s": "float32"}
 
 
 def test_schema_errors_are_one_line_per_key(repo):
-    from ntkadv.config import schema_errors
+    from ntkadv.configcheck import schema_errors
 
     config = yaml.safe_load((repo / "config.yaml").read_text())
     config["kernels"]["blok_size"] = 3
@@ -376,7 +377,7 @@ def test_check_finite_accepts_finite_numbers_and_other_values():
 
 
 def coerce_floats(value):
-    from ntkadv.config import coerce_floats as coerce
+    from ntkadv.configcheck import coerce_floats as coerce
 
     return coerce(value)
 
@@ -492,7 +493,7 @@ def test_features_notebook_null_validates_and_defaults_fill_both_keys(repo):
 
 
 def test_schema_refuses_an_empty_main_archs_and_repeated_names(repo):
-    from ntkadv.config import schema_errors
+    from ntkadv.configcheck import schema_errors
 
     cfg = yaml.safe_load((repo / "config.yaml").read_text())
     cfg["features"]["main_archs"] = []

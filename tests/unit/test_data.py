@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import importlib
 import io
 import pathlib
 import pickle
 import shutil
+import subprocess
+import sys
 import tarfile
 import time
 import tracemalloc
@@ -31,6 +34,33 @@ def mnist_raw(shared_data):
 def cifar_raw(shared_data):
     files = data.locate_raw("cifar10", [shared_data])
     return data.load_raw("cifar10", files)
+
+
+# ------------------------------------------------- the lazy face (ntkadv/data/__init__)
+
+
+@pytest.mark.parametrize("name", data.__all__)
+def test_every_public_name_resolves_to_its_module(name):
+    """ntkadv.sources reads `_API` to find a name's module: it must be the module
+    that defines the name."""
+    module = importlib.import_module(data._API[name])
+    assert getattr(data, name) is getattr(module, name)
+    assert name in dir(data)
+
+
+def test_the_face_imports_no_module_until_a_name_is_used():
+    code = (
+        "import sys, ntkadv.data as d\n"
+        "before = sorted(m for m in sys.modules if m.startswith('ntkadv.data.'))\n"
+        "d.load_prepared\n"
+        "print(before, 'ntkadv.data.download' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.split() == ["[]", "False"]
+    with pytest.raises(AttributeError, match="no_such_name"):
+        data.no_such_name  # noqa: B018
 
 
 def test_mnist_matches_published_counts(mnist_raw):

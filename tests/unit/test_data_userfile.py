@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from ntkadv import data, h5io
-from ntkadv.config import ConfigError, check_config
+from ntkadv.config import ConfigError
+from ntkadv.configcheck import check_config
 from ntkadv.data import sources, userfile
 from ntkadv.data.subsets import make_subset, prepare
 

@@ -57,16 +57,67 @@ def test_static_imports_are_followed_transitively_and_nothing_else(tmp_path):
     }
 
 
+def test_lazy_names_of_a_subpackage_face_count_as_their_module_only(tmp_path):
+    """``ntkadv.data`` loads its names lazily (``_API``): a job that uses one name
+    depends on that name's module, imported or reached as an attribute, and not on
+    the face's other modules (download code)."""
+    files = {
+        "_common.py": "",
+        "ntkadv/__init__.py": '_API = {"pgd": "ntkadv.attacks.pgd"}\n',
+        "ntkadv/attacks/__init__.py": "",
+        "ntkadv/attacks/pgd.py": "",
+        "ntkadv/data/__init__.py": (
+            "_API = {\n"
+            '    "prepare": "ntkadv.data.subsets",\n'
+            '    "download_raw": "ntkadv.data.download",\n'
+            "}\n"
+        ),
+        "ntkadv/data/subsets.py": "from ntkadv.data.raw import read\n",
+        "ntkadv/data/raw.py": "",
+        "ntkadv/data/download.py": "from ntkadv.data.raw import read\n",
+    }
+    _tree(tmp_path, files)
+    jobs = {
+        "from_face": "from ntkadv.data import prepare\n",
+        "attribute": "from ntkadv import data\ndef main():\n    data.prepare()\n",
+        "dotted": "import ntkadv.data\nntkadv.data.prepare()\n",
+        "alias": "import ntkadv.data as d\nx = d.prepare\n",
+        "submodule": "from ntkadv import data\ndata.raw.read()\n",
+        "top_level": "import ntkadv\nntkadv.pgd()\n",
+        "download": "from ntkadv.data import download_raw\n",
+    }
+    found = {}
+    for name, text in jobs.items():
+        (tmp_path / f"{name}.py").write_text(text)
+        paths = local_sources(tmp_path / f"{name}.py")
+        found[name] = {p.relative_to(tmp_path).as_posix() for p in paths}
+        found[name] -= {f"{name}.py", "ntkadv/__init__.py", "ntkadv/data/__init__.py"}
+    prepare = {"ntkadv/data/subsets.py", "ntkadv/data/raw.py"}
+    for name in ("from_face", "attribute", "dotted", "alias"):
+        assert found[name] == prepare, name
+    assert found["submodule"] == {"ntkadv/data/raw.py"}
+    assert found["top_level"] == {"ntkadv/attacks/__init__.py", "ntkadv/attacks/pgd.py"}
+    assert found["download"] == {"ntkadv/data/download.py", "ntkadv/data/raw.py"}
+
+
 @pytest.mark.parametrize(
-    "module", ["ntkadv.attacks.task", "ntkadv.dynamics.claims", "ntkadv.kernels.task"]
+    "code",
+    [
+        "import ntkadv.attacks.task",
+        "import ntkadv.dynamics.claims",
+        "import ntkadv.kernels.task",
+        "import ntkadv.plotting.attacks",  # from ntkadv.data import CIFAR10_NAMES
+        "from ntkadv import data\ndata.load_prepared",  # a lazy name as attribute
+        "import ntkadv.data\nntkadv.data.raw.RAW_FILES",  # a lazy submodule
+    ],
 )
-def test_every_module_python_loads_is_found(module, tmp_path):
-    """Independent check: the local files Python actually loads when the module is
-    imported (sys.modules) are a subset of the static answer."""
+def test_every_module_python_loads_is_found(code, tmp_path):
+    """Independent check: the local files Python actually loads when the code runs
+    (sys.modules, lazy names included) are a subset of the static answer."""
     script = tmp_path / "job.py"
-    script.write_text(f"import {module}\n")
+    script.write_text(f"{code}\n")
     code = (
-        f"import sys; sys.path.insert(0, {str(SCRIPTS)!r}); import {module}\n"
+        f"import sys; sys.path.insert(0, {str(SCRIPTS)!r})\n{code}\n"
         "for m in list(sys.modules.values()):\n"
         "    f = getattr(m, '__file__', None) or ''\n"
         f"    if f.startswith({str(SCRIPTS)!r}): print(f)\n"

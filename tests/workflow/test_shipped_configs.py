@@ -20,7 +20,7 @@ import yaml
 from test_workflow import REPO, snakemake, write_config
 
 from ntkadv.claims.core import COLUMNS
-from ntkadv.config import resolve_extends
+from ntkadv.configcheck import resolve_extends
 
 SMOKE = REPO / "tests/config/smoke.yaml"
 #: Keys that decide what a config runs (kept from the shipped config); every other

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from ntkadv import h5io
-from ntkadv.config import resolve_extends
+from ntkadv.configcheck import resolve_extends
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED_CONFIGS = sorted(

@@ -2,7 +2,7 @@
 
 helpers/sources.smk    a dataset file of the user's, resolved (ntkadv.data.sources)
 helpers/checks.smk     name references (ntkadv.configcheck) and cross-section
-                       config checks (ntkadv.config.check_config)
+                       config checks (ntkadv.configcheck.check_config)
 helpers/platform.smk   a visible GPU with CPU-only jax is named (ntkadv.platform)
 helpers/resources.smk  mem_mb / runtime functions (thin wrappers over ntkadv.sizing)
 helpers/<stage>.smk    per-stage inputs and params (canonical: exactly the keys a
@@ -13,8 +13,8 @@ script_sources         input.code of every scripted rule (its library imports)
 
 from pathlib import Path
 
-from ntkadv.config import ConfigError, schema_errors
-from ntkadv.configcheck import check_finite, load_config
+from ntkadv.config import ConfigError
+from ntkadv.configcheck import check_finite, load_config, schema_errors
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 

@@ -1,7 +1,7 @@
-"""Checks of the attack stage: the config (called by ntkadv.config.check_config) and
-`check_attack_accuracy`, the one verification of an attack used by every stage that
-scores one (kernel machines here, trained and linearised nets in ntkadv.dynamics,
-lazy nets in ntkadv.transfer).
+"""Checks of the attack stage: the config (called by
+ntkadv.configcheck.check_config) and `check_attack_accuracy`, the one verification
+of an attack used by every stage that scores one (kernel machines here, trained and
+linearised nets in ntkadv.dynamics, lazy nets in ntkadv.transfer).
 """
 
 from __future__ import annotations

@@ -2,55 +2,53 @@
 
 Modules: `raw` (locate, verify and safely decode the raw files), `download` (the
 canonical URLs, same verification), `subsets` (selection, targets, rule
-prepare_dataset). The names below are re-exported for convenience.
+prepare_dataset), `sources` and `userfile` (a dataset file of the user's). The names
+below are re-exported for convenience and loaded on first access (PEP 562), as in
+the package's own face: ``from ntkadv.data import load_prepared`` imports
+`subsets` only, so a job's code inputs (ntkadv.sources, which reads `_API`) hold
+the modules it uses and an edit to `download` reruns only the download job.
 """
 
-from ntkadv.data.download import download_raw
-from ntkadv.data.raw import (
-    CIFAR10_FILES,
-    CIFAR10_NAMES,
-    CLASS_COUNTS,
-    INPUT_SHAPES,
-    MNIST_FILES,
-    RAW_FILES,
-    RAW_SUBDIR,
-    DataIntegrityError,
-    RawSplit,
-    load_raw,
-    locate_raw,
-    raw_checksums,
-    raw_relpaths,
-    read_cifar_batch,
-    read_mnist_idx,
-)
-from ntkadv.data.subsets import (
-    encode_targets,
-    load_prepared,
-    make_subset,
-    prepare,
-    select_indices,
-)
+from __future__ import annotations
 
-__all__ = [
-    "CIFAR10_FILES",
-    "CIFAR10_NAMES",
-    "CLASS_COUNTS",
-    "INPUT_SHAPES",
-    "MNIST_FILES",
-    "RAW_FILES",
-    "RAW_SUBDIR",
-    "DataIntegrityError",
-    "RawSplit",
-    "download_raw",
-    "encode_targets",
-    "load_prepared",
-    "load_raw",
-    "locate_raw",
-    "make_subset",
-    "prepare",
-    "raw_checksums",
-    "raw_relpaths",
-    "read_cifar_batch",
-    "read_mnist_idx",
-    "select_indices",
-]
+import importlib
+from typing import Any
+
+#: Public name -> the module defining it (read statically by ntkadv.sources).
+_API = {
+    "download_raw": "ntkadv.data.download",
+    "CIFAR10_FILES": "ntkadv.data.raw",
+    "CIFAR10_NAMES": "ntkadv.data.raw",
+    "CLASS_COUNTS": "ntkadv.data.raw",
+    "INPUT_SHAPES": "ntkadv.data.raw",
+    "MNIST_FILES": "ntkadv.data.raw",
+    "RAW_FILES": "ntkadv.data.raw",
+    "RAW_SUBDIR": "ntkadv.data.raw",
+    "DataIntegrityError": "ntkadv.data.raw",
+    "RawSplit": "ntkadv.data.raw",
+    "load_raw": "ntkadv.data.raw",
+    "locate_raw": "ntkadv.data.raw",
+    "raw_checksums": "ntkadv.data.raw",
+    "raw_relpaths": "ntkadv.data.raw",
+    "read_cifar_batch": "ntkadv.data.raw",
+    "read_mnist_idx": "ntkadv.data.raw",
+    "encode_targets": "ntkadv.data.subsets",
+    "load_prepared": "ntkadv.data.subsets",
+    "make_subset": "ntkadv.data.subsets",
+    "prepare": "ntkadv.data.subsets",
+    "select_indices": "ntkadv.data.subsets",
+}
+_SUBMODULES = ("download", "raw", "sources", "subsets", "userfile")
+__all__ = sorted(_API)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        return getattr(importlib.import_module(_API[name]), name)
+    if name in _SUBMODULES:
+        return importlib.import_module(f"ntkadv.data.{name}")
+    raise AttributeError(f"module 'ntkadv.data' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*_API, *_SUBMODULES])

@@ -1,4 +1,4 @@
-"""Config checks of the dynamics stage (called by ntkadv.config.check_config)."""
+"""Config checks of the dynamics stage (called by ntkadv.configcheck.check_config)."""
 
 from __future__ import annotations
 

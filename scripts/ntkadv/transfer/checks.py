@@ -1,6 +1,6 @@
 """Checks of the transfer stage: the config before any job, and every GD run.
 
-* `check` (called by ntkadv.config.check_config before the DAG is built): the
+* `check` (called by ntkadv.configcheck.check_config before the DAG is built): the
   kernel is a two-layer arch cached for every transfer dataset; every
   ``transfer.lr_overrides`` key is a transfer dataset (a mistyped key would leave
   that dataset at the default lr); ``transfer.n_train`` fits in the dataset

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ntkadv.config import ConfigError, check_config
+from ntkadv.config import ConfigError
+from ntkadv.configcheck import check_config
 
 REPO = Path(__file__).resolve().parents[3]
 SCHEMA = str(REPO / "workflow" / "schemas" / "config.schema.yaml")

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import yaml
 
-from ntkadv.config import ConfigError, check_config
+from ntkadv.config import ConfigError
+from ntkadv.configcheck import check_config
 from ntkadv.transfer import checks
 
 

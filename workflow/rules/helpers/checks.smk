@@ -1,8 +1,8 @@
 """Config checks (name references, cross-section) and job-scheduling constants."""
 
 import yaml
-from ntkadv.config import ConfigError, canonical, check_config, pick
-from ntkadv.configcheck import check_references
+from ntkadv.config import ConfigError, canonical, pick
+from ntkadv.configcheck import check_config, check_references
 
 try:
     check_references(config, yaml.safe_load(_schema_path.read_text()))
