@@ -150,16 +150,23 @@ class GramMatvec:
         gram: (n, n) array-like with row slicing (h5py dataset, np.memmap, array),
             float32 or float64 (products are accumulated in float64).
         block_rows: rows read per step; block_rows·n·8 bytes must be <=
-            `max_block_bytes`.
+            `max_block_bytes` (best a multiple of the dataset's chunk rows).
+        n: use the leading (n, n) block Θ of the first n points (None: all).
     """
 
     def __init__(
-        self, gram: Any, block_rows: int = 256, max_block_bytes: int = MAX_BLOCK_BYTES
+        self,
+        gram: Any,
+        block_rows: int = 256,
+        max_block_bytes: int = MAX_BLOCK_BYTES,
+        n: int | None = None,
     ) -> None:
-        n, m = gram.shape
-        if n != m:
+        rows, cols = gram.shape
+        if rows != cols:
             raise ValueError(f"Gram must be square, got shape {gram.shape}")
-        self.gram, self.n = gram, int(n)
+        if n is not None and not 1 <= n <= rows:
+            raise ValueError(f"n = {n}: the Gram has {rows} points")
+        self.gram, self.n = gram, int(rows if n is None else n)
         self.block_rows = min(int(block_rows), self.n)
         if self.block_rows * self.n * 8 > max_block_bytes:
             raise ValueError(
@@ -176,7 +183,7 @@ class GramMatvec:
         """diag Θ, (n,) float64 (one pass over the row blocks)."""
         return np.concatenate(
             [
-                np.diagonal(np.asarray(self.gram[i0:i1], np.float64)[:, i0:i1])
+                np.diagonal(np.asarray(self.gram[i0:i1, i0:i1], np.float64))
                 for i0, i1 in _starts(self.n, self.block_rows)
             ]
         )
@@ -185,7 +192,7 @@ class GramMatvec:
         v, vector = _as_block(v, self.n)
         out = np.empty((self.n, v.shape[1]))
         for i0, i1 in _starts(self.n, self.block_rows):
-            out[i0:i1] = np.asarray(self.gram[i0:i1], np.float64) @ v
+            out[i0:i1] = np.asarray(self.gram[i0:i1, : self.n], np.float64) @ v
         self.n_matvecs += 1
         return out[:, 0] if vector else out
 
@@ -420,3 +427,78 @@ def _tridiag(
             t_mat[i : i + s, i + s : i + s + b.shape[0]] = b.T
         i += s
     return t_mat
+
+
+class IterativePredictor:
+    """c_t = φ_t(Θ) Y (supp. Eq. 3) without Θ in memory: `block_lanczos` for finite t,
+    `solve_pcg` (computed on first use) for t = ∞.
+
+    Drop-in for `ntkadv.spectra.predictor.coefficients` in the NTK reference:
+    f_t(x) = Θ(x, X) c_t needs only c_t.
+
+    Args:
+        matvec: `KernelMatvec` or `GramMatvec` (anything with ``__call__`` and
+            ``diagonal()``) of Θ(X, X) (n, n).
+        y: (n, k) targets.
+        times: training times the Krylov basis must resolve to `tol` (other finite
+            times are evaluated from the same basis); ``math.inf`` among them runs
+            the CG now, else on the first request for t = ∞.
+        lr: learning rate η.
+        tol: relative change of c_t (finite t) / relative residual (t = ∞).
+        max_blocks: most Krylov blocks; not converging by then is an error.
+        maxiter: most CG iterations at t = ∞.
+
+    Raises:
+        RuntimeError: a solver did not reach `tol`.
+    """
+
+    def __init__(
+        self,
+        matvec: Any,
+        y: np.ndarray,
+        times: Sequence[float],
+        lr: float,
+        tol: float = 1e-6,
+        max_blocks: int = 500,
+        maxiter: int = 10_000,
+    ) -> None:
+        self.matvec, self.y, self.lr, self.tol = matvec, np.asarray(y), lr, tol
+        self.maxiter = maxiter
+        finite = sorted({float(t) for t in times if not math.isinf(t)})
+        if not finite:
+            finite = [1.0 / lr]
+        self.krylov = block_lanczos(matvec, y, finite, lr, tol, max_blocks)
+        if not self.krylov.info.converged:
+            raise RuntimeError(
+                f"block Lanczos: c_t changed by {self.krylov.info.residuals.max():.2g} "
+                f"> tol {tol} after {max_blocks} blocks; raise max_blocks or tol"
+            )
+        self._c_inf: np.ndarray | None = None
+        self.inf_info: SolveInfo | None = None
+        if any(math.isinf(t) for t in times):
+            self.coefficients(math.inf)  # while the matvec's source is open
+
+    @property
+    def eigval_max(self) -> float:
+        """λ_max(Θ) from the top Ritz value."""
+        return self.krylov.eigval_max
+
+    def coefficients(self, t: float) -> np.ndarray:
+        """c_t (n, k) float64, f_t(x) = Θ(x, X) c_t."""
+        if not math.isinf(t):
+            return self.krylov.coefficients(t)
+        if self._c_inf is None:
+            c, info = solve_pcg(
+                self.matvec,
+                self.y,
+                self.tol,
+                self.maxiter,
+                diagonal=self.matvec.diagonal(),
+            )
+            if not info.converged:
+                raise RuntimeError(
+                    f"CG at t = inf: residual {info.residuals.max():.2g} > tol "
+                    f"{self.tol} after {info.iterations} iterations"
+                )
+            self._c_inf, self.inf_info = c, info
+        return self._c_inf

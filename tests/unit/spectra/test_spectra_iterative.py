@@ -152,3 +152,45 @@ def test_bad_input_is_refused():
         iterative.solve_pcg(op, np.ones((4, 1)), diagonal=np.zeros(4))
     with pytest.raises(ValueError, match="square"):
         iterative.GramMatvec(np.ones((3, 4)))
+
+
+def test_transfer_reference_iterative_matches_dense(tmp_path):
+    """ntk_reference(solver="iterative") on a streamed h5 Gram (a subset of its
+    points) gives the dense reference's f_t, loss gradients and attack accuracies."""
+    import jax.numpy as jnp
+
+    from ntkadv.kernels import jacobians
+    from ntkadv.transfer.net import ntk_time
+    from ntkadv.transfer.reference import ntk_reference, ntk_transfer_reference
+
+    n_all, n = 360, 300
+    x, x_test, y = clustered_data(n_all, d=30, m=12, seed=4)
+    y_test = np.eye(3)[np.arange(12) % 3]
+    gram = np.asarray(twolayer_ntk(x, x))
+    k_test = np.asarray(twolayer_ntk(x_test, x))
+    epochs = [1, 30, 1000, 30000]
+    dense = ntk_reference(gram, k_test, y, LR, n)
+    path = tmp_path / "gram.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("k", data=gram, chunks=(50, 50))
+    with h5py.File(path, "r") as f:
+        times = [ntk_time(e, n) for e in epochs] + [math.inf]
+        it = ntk_reference(
+            f["k"], k_test, y, LR, n, solver="iterative", times=times, tol=TOL
+        )
+    assert it.spectrum is None and it.n_clipped == 0
+    assert abs(it.eigval_max - dense.eigval_max) <= 1e-8 * dense.eigval_max
+    for t in times:
+        assert rel(it.predict(t), dense.predict(t)) <= TOL, t
+    jac = jacobians.input_jacobian_fn(twolayer_ntk, "twolayer")(x_test, x)
+    jac = jac.train_subset(n)
+    args = (twolayer_ntk, jnp.asarray(x[:n]), x_test, y_test, "multiclass", epochs)
+    out_d = ntk_transfer_reference(dense, jac, *args, 0.3, align_epoch=1000)
+    out_i = ntk_transfer_reference(it, jac, *args, 0.3, align_epoch=1000)
+    assert rel(out_i["f"], out_d["f"]) <= TOL
+    assert rel(out_i["align_f"], out_d["align_f"]) <= 10 * TOL
+    assert rel(out_i["loss_grad"], out_d["loss_grad"]) <= 1e-5  # stored as float32
+    for key in ("correct_clean", "correct_own", "correct_random"):
+        np.testing.assert_array_equal(out_i[key], out_d[key])
+    with pytest.raises(ValueError, match="solver"):
+        ntk_reference(gram, k_test, y, LR, n, solver="cg")
