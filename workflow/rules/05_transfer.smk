@@ -14,7 +14,7 @@ rule compute_transfer_reference:
         data="results/data/{dataset}.h5",
         gram="results/ntk/{dataset}/{arch}/gram.h5",
         jacobian="results/ntk/{dataset}/{arch}/jacobian.h5",
-        eigh="results/spectra/{dataset}/{arch}/eigh.h5",
+        eigh=transfer_eigh_input,
         code=script_sources("compute_transfer_reference"),
     output:
         reference="results/transfer/{dataset}/{arch}/ntk_reference.h5",

@@ -16,7 +16,7 @@ import numpy as np
 
 from ntkadv.attacks.closed_form import fgsm_step, perturb
 from ntkadv.losses import loss_input_gradient, predictions_correct
-from ntkadv.spectra import eigh, predictor
+from ntkadv.spectra import eigh, iterative, predictor
 from ntkadv.transfer.net import ntk_time
 from ntkadv.typing import Task
 
@@ -25,16 +25,32 @@ class NTKReference(NamedTuple):
     """The kernel side of the comparison: f_t on the test points (supp. Eq. 3).
 
     Attributes:
-        spectrum: eigendecomposition of Θ(X, X) over the n training points used.
+        spectrum: eigendecomposition of Θ(X, X) over the n training points used
+            (None with the iterative solver).
         y_train: (n, k) targets of those points.
         k_test_train: (b, n) Θ(x_test, X) over those points.
         lr: learning rate η of supp. Eq. 3.
+        solver: matrix-free c_t (`ntkadv.spectra.iterative.IterativePredictor`),
+            used instead of the spectrum when set.
     """
 
-    spectrum: eigh.Spectrum
+    spectrum: eigh.Spectrum | None
     y_train: np.ndarray
     k_test_train: np.ndarray
     lr: float
+    solver: iterative.IterativePredictor | None = None
+
+    @property
+    def eigval_max(self) -> float:
+        """λ_max(Θ(X, X)) (top Ritz value with the iterative solver)."""
+        if self.solver is not None:
+            return self.solver.eigval_max
+        return float(self.spectrum.eigvals[0])
+
+    @property
+    def n_clipped(self) -> int:
+        """Eigenvalues clipped by the dense eigh (0 with the iterative solver)."""
+        return 0 if self.spectrum is None else int(self.spectrum.n_clipped)
 
     @property
     def n(self) -> int:
@@ -43,6 +59,8 @@ class NTKReference(NamedTuple):
 
     def coefficients(self, t: float) -> np.ndarray:
         """c_t (n, k) with f_t(x) = Θ(x, X) c_t."""
+        if self.solver is not None:
+            return self.solver.coefficients(t)
         return predictor.coefficients(self.spectrum, self.y_train, t, self.lr)
 
     def predict(self, t: float) -> np.ndarray:
@@ -57,12 +75,18 @@ def ntk_reference(
     lr: float,
     n_train: int | None = None,
     spectrum: eigh.Spectrum | tuple[np.ndarray, np.ndarray] | None = None,
+    solver: str = "dense",
+    times: Sequence[float] = (),
+    tol: float = 1e-6,
+    max_blocks: int = 500,
+    block_rows: int = 256,
 ) -> NTKReference:
     """Build the NTK side, optionally on the first `n_train` cached training points.
 
     Args:
         k_train_train: (N, N) Gram matrix Θ(X, X) (read only when a subset is used
-            or `spectrum` is None).
+            or `spectrum` is None). With solver "iterative" it may be an h5py
+            dataset: it is streamed in row blocks, never loaded whole.
         k_test_train: (b, N) Θ(x_test, X).
         y_train: (N, k) targets.
         lr: learning rate η.
@@ -71,21 +95,31 @@ def ntk_reference(
         spectrum: precomputed spectrum of the full Gram (used when all points are
             used); the Gram of a subset is eigendecomposed here
             (`eigh.eigendecompose`).
+        solver: "dense" (eigh, above) or "iterative" (matrix-free,
+            `iterative.IterativePredictor` on a streamed Gram; `spectrum` unused).
+        times: finite NTK times the iterative solver must resolve to `tol`.
+        tol, max_blocks: tolerance and most Krylov blocks of the iterative solver.
+        block_rows: Gram rows read per step by the iterative solver.
     """
     n_full = k_test_train.shape[1]
     n = n_full if n_train is None else int(n_train)
     if not 1 <= n <= n_full:
         raise ValueError(f"n_train = {n_train}: the kernel cache has {n_full} points")
+    if solver not in ("dense", "iterative"):
+        raise ValueError(f"solver must be 'dense' or 'iterative', got {solver!r}")
+    y = np.asarray(y_train, dtype=np.float64)[:n]
+    k_test = np.asarray(k_test_train[:, :n], dtype=np.float64)
+    if solver == "iterative":
+        if k_train_train is None:
+            raise ValueError("the iterative solver needs the Gram Θ(X, X)")
+        matvec = iterative.GramMatvec(k_train_train, block_rows, n=n)
+        pred = iterative.IterativePredictor(matvec, y, times, lr, tol, max_blocks)
+        return NTKReference(None, y, k_test, float(lr), pred)
     if n == n_full and spectrum is not None:
         spec = eigh.Spectrum(np.asarray(spectrum[0]), np.asarray(spectrum[1]), 0)
     else:
         spec = eigh.eigendecompose(np.asarray(k_train_train)[:n, :n])
-    return NTKReference(
-        spectrum=spec,
-        y_train=np.asarray(y_train, dtype=np.float64)[:n],
-        k_test_train=np.asarray(k_test_train, dtype=np.float64)[:, :n],
-        lr=float(lr),
-    )
+    return NTKReference(spectrum=spec, y_train=y, k_test_train=k_test, lr=float(lr))
 
 
 def ntk_transfer_reference(

@@ -25,6 +25,10 @@ class ReferenceSettings:
             transfer.image_dataset) and epochs of the gradient images.
         seed: config seed of the random-sign control (`nulls.random_signs`).
         x64: float64 kernels.
+        solver: "dense" (eigh of the Gram) or "iterative" (matrix-free block
+            Lanczos / CG on the streamed Gram, `ntkadv.spectra.iterative`; for the
+            60K MNIST of supp. App. C, whose Gram cannot be held or eigendecomposed).
+        solver_tol: tolerance of the iterative solver (relative change of c_t).
     """
 
     n_train: int | None
@@ -37,6 +41,8 @@ class ReferenceSettings:
     image_index: int | None
     image_epochs: tuple[int, ...]
     x64: bool
+    solver: str = "dense"
+    solver_tol: float = 1e-6
 
     def eval_epochs(self) -> np.ndarray:
         """The evaluation epochs (`ntkadv.transfer.experiment.transfer_epochs`)."""
@@ -84,20 +90,24 @@ def run_reference(
     data = load_prepared(inputs["data"])
     task = data["attrs"]["task"]
     n_cached = data["x_train"].shape[0]
-    subset = s.n_train is not None and s.n_train < n_cached
-    gram = h5io.read(inputs["gram"], ["k_test_train"] + ["k_train_train"] * subset)
-    eig = h5io.read(inputs["eigh"], ["eigvals", "eigvecs"])
-    ref = reference.ntk_reference(
-        gram.get("k_train_train"),
-        gram["k_test_train"],
-        data["y_train"],
-        s.lr,
-        s.n_train,
-        (eig["eigvals"], eig["eigvecs"]),
-    )
+    epochs = s.eval_epochs()
+    if s.solver == "iterative":
+        ref = _iterative_reference(inputs["gram"], data["y_train"], s, epochs, log)
+    else:
+        subset = s.n_train is not None and s.n_train < n_cached
+        gram = h5io.read(inputs["gram"], ["k_test_train"] + ["k_train_train"] * subset)
+        eig = h5io.read(inputs["eigh"], ["eigvals", "eigvecs"])
+        ref = reference.ntk_reference(
+            gram.get("k_train_train"),
+            gram["k_test_train"],
+            data["y_train"],
+            s.lr,
+            s.n_train,
+            (eig["eigvals"], eig["eigvecs"]),
+        )
     x_train = data["x_train"].reshape(n_cached, -1)[: ref.n]
     x_test = data["x_test"].reshape(data["x_test"].shape[0], -1)
-    lam_max = float(ref.spectrum.eigvals[0])
+    lam_max = ref.eigval_max
     stability = net.gd_stability(lam_max, ref.n, s.lr)
     log.info(
         "n=%d lr=%g: lr*lambda_max/n = %.3f (GD stable < 2)", ref.n, s.lr, stability
@@ -111,7 +121,6 @@ def run_reference(
         f"{checks.where(ids['dataset'])} (every width and seed), n_train {ref.n}",
     )
     jac = load_input_jacobian(inputs["jacobian"]).train_subset(ref.n)
-    epochs = s.eval_epochs()
     with timed(log, f"NTK reference at {len(epochs)} epochs"):
         out = reference.ntk_transfer_reference(
             ref,
@@ -149,7 +158,7 @@ def run_reference(
         n_train=ref.n,
         gd_stability=stability,
         lambda_max=lam_max,
-        n_clipped=int(ref.spectrum.n_clipped),
+        n_clipped=ref.n_clipped,
         image_shape=list(data["x_test"].shape[1:]),
         source=data["attrs"]["source"],
         **image_attrs,
@@ -161,6 +170,56 @@ def run_reference(
         out["acc_own"][-1],
         out["acc_random"][-1],
     )
+
+
+def _iterative_reference(
+    gram_path: str,
+    y_train: np.ndarray,
+    s: ReferenceSettings,
+    epochs: np.ndarray,
+    log: logging.Logger,
+):
+    """The NTK reference by the matrix-free solver, the Gram streamed from disk.
+
+    The Krylov basis must resolve f_t at every evaluation epoch and over the range
+    of the alignment diagnostic (factors 0.1-10 of the alignment epoch's time).
+    """
+    import h5py
+
+    from ntkadv.transfer import reference
+    from ntkadv.transfer.net import ntk_time
+
+    with h5py.File(gram_path, "r") as f:
+        k_tt = f["k_train_train"]
+        n = k_tt.shape[0] if s.n_train is None else min(s.n_train, k_tt.shape[0])
+        times = [ntk_time(int(e), n) for e in epochs] + [
+            a * ntk_time(s.align_epoch, n) for a in (0.1, 10.0)
+        ]
+        with timed(log, f"iterative NTK predictor (n={n}, tol={s.solver_tol})"):
+            ref = reference.ntk_reference(
+                k_tt,
+                f["k_test_train"][...],
+                y_train,
+                s.lr,
+                s.n_train,
+                solver="iterative",
+                times=times,
+                tol=s.solver_tol,
+                block_rows=_row_block(k_tt.chunks, 256),
+            )
+    log.info(
+        "block Lanczos: %d blocked matvecs, basis of %d vectors",
+        ref.solver.krylov.info.iterations,
+        ref.solver.krylov.basis.shape[1],
+    )
+    return ref
+
+
+def _row_block(chunks: tuple[int, ...] | None, rows: int) -> int:
+    """About `rows` Gram rows per read, a whole number of HDF5 chunk rows."""
+    if not chunks:
+        return rows
+    return chunks[0] * max(1, rows // chunks[0])
 
 
 def run_net(

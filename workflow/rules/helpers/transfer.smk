@@ -16,6 +16,13 @@ def transfer_sizes(dataset):
     return n, m, d, min(n, d), n_eval
 
 
+def transfer_eigh_input(wildcards):
+    """eigh.h5 of the dense NTK reference; none with transfer.solver: iterative."""
+    if config["transfer"]["solver"] == "iterative":
+        return []
+    return "results/spectra/{dataset}/{arch}/eigh.h5".format(**wildcards)
+
+
 def transfer_image_index(dataset):
     """transfer.image_index on the image dataset, None elsewhere (no image kept)."""
     tr = config["transfer"]
@@ -26,6 +33,8 @@ def transfer_reference_settings(wildcards):
     """ntkadv.transfer.task.ReferenceSettings of rule compute_transfer_reference."""
     tr = config["transfer"]
     keys = ("n_train", "epochs", "n_eval", "align_epoch", "image_epochs")
+    if tr["solver"] != "dense":  # dense: the params (and the job hash) stay as before
+        keys += ("solver", "solver_tol")
     return canonical(
         {
             **pick(tr, *keys),
