@@ -154,33 +154,6 @@ def check_config(config: Mapping[str, Any]) -> None:
 STAGE_CHECKS = ("attacks", "transfer", "features", "dynamics")
 
 
-#: Family order of figures and tables (the paper's FC1-FC5, CONV1-CONV2, two-layer).
-FAMILY_ORDER = ("fc", "conv", "twolayer")
-
-
-def ordered_archs(archs: Mapping[str, Mapping[str, Any]]) -> list[str]:
-    """Architecture names in a canonical order: family, depth, name.
-
-    Independent of the order of the keys in the config file, so that rewriting the
-    config with sorted keys changes no params (panel and row order come from here).
-    """
-
-    def key(name: str) -> tuple:
-        spec = archs[name]
-        family = spec.get("family", "")
-        rank = FAMILY_ORDER.index(family) if family in FAMILY_ORDER else 99
-        return rank, int(spec.get("depth", 1)), name
-
-    return sorted(archs, key=key)
-
-
-def attacked_archs(config: Mapping[str, Any]) -> list[str]:
-    """Attacked architectures: attacks.architectures, or all in canonical order."""
-    return list(
-        config["attacks"]["architectures"] or ordered_archs(config["architectures"])
-    )
-
-
 def deep_merge(base: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
     """`base` with `overlay` merged in recursively (overlay wins; mappings merge).
 
