@@ -6,11 +6,13 @@ order are the registry `ntkadv.kernels.families`:
 
 * ``fc``: Flatten, ``depth`` x [Dense(W_std, b_std), ReLU], Dense(1);
 * ``conv``: ``depth`` x [Conv(f x f, SAME, W_std, b_std), ReLU], Flatten, Dense(1);
+* ``myrtle`` (the authors' notebook): the conv body, AvgPool(2 x 2, stride 2),
+  Flatten, Dense(1);
 * ``twolayer``: the NTK of the wide two-layer net of supp. Eq. 28 with the second
   layer frozen, supp. Eq. 29:
   Θ(x, x') = (1/2 − arccos(cos∠(x, x')) / (2π)) · xᵀx' on flattened inputs.
 
-The fc/conv kernels come from `neural_tangents.stax` (NTK parameterization,
+The fc/conv/myrtle kernels come from `neural_tangents.stax` (NTK parameterization,
 W_std = √2, b_std = 0.1 by default). All kernels are scalar-output: a k-output
 network's NTK is Θ ⊗ I_k. Kernel functions are pure and jittable;
 `ntkadv.kernels.blocked` evaluates them block by block.
@@ -54,7 +56,7 @@ def stax_from_spec(spec: Mapping[str, Any], width: int = 512):
     limit and does not depend on it.
 
     Args:
-        spec: {family: fc|conv, depth, W_std, b_std, parameterization,
+        spec: {family: fc|conv|myrtle, depth, W_std, b_std, parameterization,
             filter_size}.
         width: hidden width (Dense units or Conv channels) of the finite network.
 
@@ -129,7 +131,7 @@ def kernel_fn_from_spec(
         implementation: 'auto' (conv with NTK parameterization: the direct
             diagonal-spatial kernel `ntkadv.kernels.conv.conv_ntk_fn`, 5-8x faster
             and equal to neural-tangents to ~4e-15; twolayer: supp. Eq. 29;
-            everything else: stax) or
+            everything else, e.g. myrtle: stax) or
             'stax' (always neural-tangents, the reference).
 
     Returns:

@@ -12,10 +12,12 @@ which every job imports, does not import it: a new entry reruns only the jobs
 whose code uses the families (kernel caches, feature figures).
 
 Families (Tsilivis & Kempe 2022, experiments.md "Architecture conventions", supp.
-App. C):
+App. C; myrtle from the authors' notebook):
 
 * ``fc``: Flatten, ``depth`` x [Dense, ReLU], Dense(1);
 * ``conv``: ``depth`` x [Conv(f x f, SAME), ReLU], Flatten, Dense(1);
+* ``myrtle``: a Myrtle-style CNN, ``depth`` x [Conv(f x f, SAME), ReLU],
+  AvgPool(2 x 2, stride 2), Flatten, Dense(1) (its kernel: neural-tangents' own);
 * ``twolayer``: the NTK of supp. Eq. 29 (no stax network; `analytic.twolayer_ntk`).
 
 A new family = its stax builder (or kernel module) + one `Family` entry here + a
@@ -66,6 +68,15 @@ def _conv_layers(stax: Any, s: Mapping[str, Any], width: int) -> list:
     return [*_conv_body(stax, s, width), stax.Flatten(), stax.Dense(1, **_common(s))]
 
 
+def _myrtle_layers(stax: Any, s: Mapping[str, Any], width: int) -> list:
+    return [
+        *_conv_body(stax, s, width),
+        stax.AvgPool((2, 2), strides=(2, 2), padding="VALID"),
+        stax.Flatten(),
+        stax.Dense(1, **_common(s)),
+    ]
+
+
 @dataclass(frozen=True)
 class Family:
     """One architecture family.
@@ -77,7 +88,8 @@ class Family:
             only: ∇ₓΘ = a x + b x', two (m, n) matrices) or 'dense' ((m, n, d)).
         stax: builder of its neural-tangents network, None if it has none.
         cost: rough cost of one kernel entry relative to fc at the same input size
-            (a hint for budgets: conv ~100x).
+            (a hint for budgets: conv ~100x, pooled conv keeps the full spatial
+            covariance, ~(H W)x more).
     """
 
     name: str
@@ -88,10 +100,11 @@ class Family:
 
 
 #: The registry, in display order (the paper's FC1-FC5, CONV1-CONV2, then the
-#: two-layer kernel).
+#: notebook's Myrtle-style kernel, then the two-layer kernel).
 REGISTRY: tuple[Family, ...] = (
     Family("fc", "FC", "factored", _fc_layers, 1.0),
     Family("conv", "CONV", "dense", _conv_layers, 100.0),
+    Family("myrtle", "Myrtle", "dense", _myrtle_layers, 1e4),
     Family("twolayer", "Two-layer (Eq. 29)", "factored", None, 1.0),
 )
 #: Family names in display order.

@@ -14,7 +14,7 @@ Two storage forms:
   system is solved in Gram-Schmidt form, with the minimum-norm solution when
   x ∥ x_j. Only a, b (m, n) are stored; the evaluation and training inputs are kept
   to contract.
-* ``dense`` (conv family): D stored as (m, n, d) float32, chunked per
+* ``dense`` (conv and myrtle families): D stored as (m, n, d) float32, chunked per
   evaluation point, from vmapped per-pair gradients computed tile by tile.
 
 Convention at x = x_j (and x ∥ x_j): the kernels have a cone-shaped kink in the

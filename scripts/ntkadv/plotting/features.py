@@ -31,7 +31,7 @@ from ntkadv.plotting import wrap_title  # noqa: E402
 
 def arch_label(arch: str) -> str:
     """Display name of an architecture key: ``<family><depth>`` keys take the
-    registry's family label (fc3 -> FC3, conv2 -> CONV2,
+    registry's family label (fc3 -> FC3, conv2 -> CONV2, myrtle1 -> Myrtle1,
     twolayer -> Two-layer (Eq. 29)); any other key is upper-cased."""
     m = re.fullmatch(r"([a-z]+)(\d*)", arch)
     if m and m.group(1) in FAMILIES:
