@@ -8,7 +8,7 @@
 * `settings_from`: typed, validated settings (a frozen dataclass) from a rule's
   params dict: unknown or missing keys fail with the dataclass and key named.
 * `ConfigError` / `fail`: the one-line config error, also raised by the stages'
-  ``checks`` modules; `ordered_archs`: the canonical architecture order.
+  ``checks`` modules (the canonical architecture order: ntkadv.kernels.families).
 
 Every rule script imports this module (scripts/_common.py), so it is in the code
 inputs of every job (ntkadv.sources): it imports no other module of the library.
@@ -104,30 +104,3 @@ class ConfigError(ValueError):
 def fail(key: str, message: str) -> None:
     """Raise `ConfigError` for config key `key` (dotted)."""
     raise ConfigError(f"config key {key}: {message}")
-
-
-#: Family order of figures and tables (the paper's FC1-FC5, CONV1-CONV2, two-layer).
-FAMILY_ORDER = ("fc", "conv", "twolayer")
-
-
-def ordered_archs(archs: Mapping[str, Mapping[str, Any]]) -> list[str]:
-    """Architecture names in a canonical order: family, depth, name.
-
-    Independent of the order of the keys in the config file, so that rewriting the
-    config with sorted keys changes no params (panel and row order come from here).
-    """
-
-    def key(name: str) -> tuple:
-        spec = archs[name]
-        family = spec.get("family", "")
-        rank = FAMILY_ORDER.index(family) if family in FAMILY_ORDER else 99
-        return rank, int(spec.get("depth", 1)), name
-
-    return sorted(archs, key=key)
-
-
-def attacked_archs(config: Mapping[str, Any]) -> list[str]:
-    """Attacked architectures: attacks.architectures, or all in canonical order."""
-    return list(
-        config["attacks"]["architectures"] or ordered_archs(config["architectures"])
-    )

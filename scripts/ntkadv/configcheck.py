@@ -479,3 +479,44 @@ def check_config(config: Mapping[str, Any]) -> None:
 
 #: Stages with a ``checks.check(config)`` of their own, in paper order.
 STAGE_CHECKS = ("attacks", "transfer", "features", "dynamics")
+
+
+def _resolve(schema: Mapping[str, Any], root: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A local ``{$ref: '#/a/b'}`` resolved against the root schema (else `schema`)."""
+    ref = schema.get("$ref")
+    if not isinstance(ref, str) or not ref.startswith("#/"):
+        return schema
+    node: Any = root
+    for part in ref[2:].split("/"):
+        node = node[part]
+    return node
+
+
+def fill_family_maps(
+    config: dict[str, Any],
+    schema: Mapping[str, Any],
+    families: Sequence[str],
+    _node: Mapping[str, Any] | None = None,
+) -> None:
+    """Add every missing family to each mapping marked ``x-per-family: true``.
+
+    Such a mapping (features.n_eval, features.spread, attacks.budget) is typed once
+    by its ``additionalProperties`` schema; a family it leaves out gets a copy of that
+    schema's ``default`` (a validation pass afterwards fills the defaults inside it).
+    In place; sections absent from `config` are skipped (validate first).
+
+    Args:
+        config: the config, already validated (sections present).
+        schema: the root JSON Schema (for local ``$ref``).
+        families: the family names (`ntkadv.kernels.families.FAMILIES`).
+    """
+    node = schema if _node is None else _node
+    if node.get("x-per-family"):
+        value = _resolve(node.get("additionalProperties", {}), schema)
+        for name in families:
+            if name not in config:
+                config[name] = json.loads(json.dumps(value.get("default")))
+        return
+    for key, sub in node.get("properties", {}).items():
+        if isinstance(config.get(key), dict):
+            fill_family_maps(config[key], schema, families, sub)

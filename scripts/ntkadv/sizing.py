@@ -2,8 +2,9 @@
 
 The workflow's resource functions (workflow/rules/helpers/resources.smk) are thin
 wrappers that pass sizes from the config to these functions; the constants they use
-are the library's own (`ntkadv.data.INPUT_SHAPES`, the dense-Jacobian tiling of
-`ntkadv.kernels.jacobians`, the CNN layer widths of `ntkadv.dynamics.architectures`).
+are the library's own (`ntkadv.data.INPUT_SHAPES`, the Jacobian form and dense tiling
+of the kernel-family registry `ntkadv.kernels.families`, the CNN layer widths of
+`ntkadv.dynamics.architectures`).
 Every estimate is in MB (``mem_mb``) or minutes (``runtime``) for the first attempt;
 `on_attempt` scales it for retries (each retry doubles).
 """
@@ -14,24 +15,17 @@ import math
 
 from ntkadv.data import INPUT_SHAPES
 from ntkadv.dynamics.architectures import parameter_count
+from ntkadv.kernels.families import (  # noqa: F401 (re-exported: resources.smk)
+    DENSE_ROW_BLOCK_BYTES,
+    dense_tile_rows,
+    jacobian_form,
+)
 
 MB = 2**20
 #: Fixed per-job overhead (interpreter, jax, XLA buffers), MB.
 BASE_MB = 2000
 #: Bytes of one float64 / float32.
 F64, F32 = 8, 4
-#: Dense input-Jacobian: bytes of one buffered row block (= jacobians.py's constant).
-DENSE_ROW_BLOCK_BYTES = 2**29
-
-
-#: Storage form of the input-Jacobian per architecture family
-#: (ntkadv.kernels.jacobians): FC-type kernels store the two factor matrices,
-#: convolutional kernels the dense (m, n, d) float32 tiles.
-FORM_OF_FAMILY: dict[str, str] = {
-    "fc": "factored",
-    "twolayer": "factored",
-    "conv": "dense",
-}
 
 
 def input_dim(source: str) -> int:
@@ -42,15 +36,6 @@ def input_dim(source: str) -> int:
 def on_attempt(value: float, attempt: int, floor: float = 0.0) -> int:
     """An estimate for the given attempt (1, 2, ...): doubled on every retry."""
     return int(max(value, floor) * 2 ** (attempt - 1))
-
-
-def dense_tile_rows(block_size: int, n: int, d: int) -> int:
-    """Evaluation points per dense-Jacobian tile / buffered row block (float64).
-
-    A tile holds rows x block_size pairs (about 10·block_size, bounding per-pair
-    intermediates) and a row block (rows, n, d) stays below DENSE_ROW_BLOCK_BYTES.
-    """
-    return max(1, min(block_size // 10, DENSE_ROW_BLOCK_BYTES // (F64 * n * d)))
 
 
 # ---------------------------------------------------------------- kernels, spectra
@@ -72,7 +57,7 @@ def jacobian_disk_mb(n: int, m: int, d: int, family: str) -> float:
     two (m, n) float64 matrices, and for dense families the (m, n, d) float32 tiles
     (123 GB for a 1000 x 10,000 CIFAR kernel)."""
     size = (n + m) * d * F64 + 2 * m * n * F64
-    if FORM_OF_FAMILY[family] == "dense":
+    if jacobian_form(family) == "dense":
         size += m * n * d * F32
     return size / MB
 

@@ -21,12 +21,13 @@ from ntkadv.spectra import eigh, predictor
 
 # ---------------------------------------------------------------- architectures
 
-#: The five architectures of the kernel tests, one per family / depth.
+#: The architectures of the kernel tests, at least one per registry family.
 SPECS = {
     "fc1": {"family": "fc", "depth": 1},
     "fc3": {"family": "fc", "depth": 3},
     "conv1": {"family": "conv", "depth": 1},
     "conv2": {"family": "conv", "depth": 2},
+    "myrtle1": {"family": "myrtle", "depth": 1},
     "twolayer": {"family": "twolayer"},
 }
 

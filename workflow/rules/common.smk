@@ -13,8 +13,16 @@ script_sources         input.code of every scripted rule (its library imports)
 
 from pathlib import Path
 
+import yaml
+
 from ntkadv.config import ConfigError
-from ntkadv.configcheck import check_finite, load_config, schema_errors
+from ntkadv.configcheck import (
+    check_finite,
+    fill_family_maps,
+    load_config,
+    schema_errors,
+)
+from ntkadv.kernels.families import FAMILIES
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
@@ -41,6 +49,10 @@ _schema_path = Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
 _errors = schema_errors(config, str(_schema_path))
 if _errors:
     raise WorkflowError("invalid config:\n  " + "\n  ".join(_errors))
+validate(config, schema="../schemas/config.schema.yaml")
+# per-family maps (x-per-family) get every registry family, then its defaults
+with open(_schema_path) as _f:
+    fill_family_maps(config, yaml.safe_load(_f), FAMILIES)
 validate(config, schema="../schemas/config.schema.yaml")
 
 

@@ -1,18 +1,21 @@
 """Analytic NTKs of the paper's architectures (pure, jittable kernel functions).
 
 Tsilivis & Kempe (2022) use infinite-width kernels of three families (experiments.md
-"Architecture conventions", supp. App. C):
+"Architecture conventions", supp. App. C); the families, their networks and their
+order are the registry `ntkadv.kernels.families`:
 
 * ``fc``: Flatten, ``depth`` x [Dense(W_std, b_std), ReLU], Dense(1);
 * ``conv``: ``depth`` x [Conv(f x f, SAME, W_std, b_std), ReLU], Flatten, Dense(1);
+* ``myrtle`` (the authors' notebook): the conv body, AvgPool(2 x 2, stride 2),
+  Flatten, Dense(1);
 * ``twolayer``: the NTK of the wide two-layer net of supp. Eq. 28 with the second
   layer frozen, supp. Eq. 29:
   Θ(x, x') = (1/2 − arccos(cos∠(x, x')) / (2π)) · xᵀx' on flattened inputs.
 
-The fc/conv kernels come from `neural_tangents.stax` (NTK parameterization, W_std = √2,
-b_std = 0.1 by default). All kernels are scalar-output: a k-output network's NTK is
-Θ ⊗ I_k. Kernel functions are pure and jittable; `ntkadv.kernels.blocked` evaluates
-them block by block.
+The fc/conv/myrtle kernels come from `neural_tangents.stax` (NTK parameterization,
+W_std = √2, b_std = 0.1 by default). All kernels are scalar-output: a k-output
+network's NTK is Θ ⊗ I_k. Kernel functions are pure and jittable;
+`ntkadv.kernels.blocked` evaluates them block by block.
 """
 
 from __future__ import annotations
@@ -24,11 +27,11 @@ from typing import Any, Literal
 import jax
 import jax.numpy as jnp
 
+from ntkadv.kernels.families import FAMILIES, family  # noqa: F401 (FAMILIES re-exported)
 from ntkadv.typing import KernelFn
 
 Get = Literal["ntk", "nngp"]
 
-FAMILIES = ("fc", "conv", "twolayer")
 SPEC_DEFAULTS: dict[str, Any] = {
     "depth": 1,
     "W_std": math.sqrt(2.0),
@@ -41,20 +44,20 @@ SPEC_DEFAULTS: dict[str, Any] = {
 def full_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
     """The architecture spec with the schema defaults filled in (for attrs and stax)."""
     out = {**SPEC_DEFAULTS, **dict(spec)}
-    if out.get("family") not in FAMILIES:
-        raise ValueError(f"unknown family {out.get('family')!r}; use one of {FAMILIES}")
+    family(out.get("family"))  # one-line ValueError for an unknown family
     return out
 
 
 def stax_from_spec(spec: Mapping[str, Any], width: int = 512):
-    """The `neural_tangents.stax` network of an fc/conv spec.
+    """The `neural_tangents.stax` network of a spec (its family's registry builder).
 
     The width only matters for the finite network (`init_fn`, `apply_fn`, used by
     tests against the empirical NTK); the analytic `kernel_fn` is its infinite-width
     limit and does not depend on it.
 
     Args:
-        spec: {family: fc|conv, depth, W_std, b_std, parameterization, filter_size}.
+        spec: {family: fc|conv|myrtle, depth, W_std, b_std, parameterization,
+            filter_size}.
         width: hidden width (Dense units or Conv channels) of the finite network.
 
     Returns:
@@ -65,25 +68,10 @@ def stax_from_spec(spec: Mapping[str, Any], width: int = 512):
     stax = import_neural_tangents().stax
 
     s = full_spec(spec)
-    common = {
-        "W_std": s["W_std"],
-        "b_std": s["b_std"],
-        "parameterization": s["parameterization"],
-    }
-    if s["family"] == "fc":
-        layers = [stax.Flatten()]
-        for _ in range(s["depth"]):
-            layers += [stax.Dense(width, **common), stax.Relu()]
-        layers += [stax.Dense(1, **common)]
-    elif s["family"] == "conv":
-        f = s["filter_size"]
-        layers = []
-        for _ in range(s["depth"]):
-            layers += [stax.Conv(width, (f, f), padding="SAME", **common), stax.Relu()]
-        layers += [stax.Flatten(), stax.Dense(1, **common)]
-    else:
+    build = family(s["family"]).stax
+    if build is None:
         raise ValueError(f"family {s['family']!r} has no stax network")
-    return stax.serial(*layers)
+    return stax.serial(*build(stax, s, width))
 
 
 def _safe_arccos(c: jax.Array) -> jax.Array:
@@ -138,11 +126,12 @@ def kernel_fn_from_spec(
     Args:
         spec: config["architectures"][arch]: {family, depth, W_std, b_std,
             parameterization, filter_size} (missing keys take `SPEC_DEFAULTS`).
-        get: 'ntk' (Θ) or 'nngp' (the output covariance at initialisation, fc/conv
-            only; supp. Eq. 29 gives only the NTK of the two-layer net).
+        get: 'ntk' (Θ) or 'nngp' (the output covariance at initialisation, stax
+            families only; supp. Eq. 29 gives only the NTK of the two-layer net).
         implementation: 'auto' (conv with NTK parameterization: the direct
             diagonal-spatial kernel `ntkadv.kernels.conv.conv_ntk_fn`, 5-8x faster
-            and equal to neural-tangents to ~4e-15; everything else: stax) or
+            and equal to neural-tangents to ~4e-15; twolayer: supp. Eq. 29;
+            everything else, e.g. myrtle: stax) or
             'stax' (always neural-tangents, the reference).
 
     Returns:

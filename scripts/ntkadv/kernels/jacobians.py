@@ -14,8 +14,8 @@ Two storage forms:
   system is solved in Gram-Schmidt form, with the minimum-norm solution when
   x ∥ x_j. Only a, b (m, n) are stored; the evaluation and training inputs are kept
   to contract.
-* ``dense`` (conv family): D stored as (m, n, d) float32, chunked per evaluation
-  point, from vmapped per-pair gradients computed tile by tile.
+* ``dense`` (conv and myrtle families): D stored as (m, n, d) float32, chunked per
+  evaluation point, from vmapped per-pair gradients computed tile by tile.
 
 Convention at x = x_j (and x ∥ x_j): the kernels have a cone-shaped kink in the
 angle there; the gradient returned is the one with zero angular part (what
@@ -42,19 +42,17 @@ import numpy as np
 
 from ntkadv import h5io
 from ntkadv.kernels.blocked import block_starts, pad_rows
-from ntkadv.sizing import FORM_OF_FAMILY, dense_tile_rows
+from ntkadv.kernels.families import dense_tile_rows
+from ntkadv.kernels.families import jacobian_form as _registry_form
 from ntkadv.typing import Form, KernelFn
 
 _STREAM_BYTES = 2**26  # dense rows read per contraction step (~64 MB of float32)
 
 
 def jacobian_form(family: str) -> Form:
-    """Storage form used for an architecture family ('factored' or 'dense')."""
-    if family not in FORM_OF_FAMILY:
-        raise ValueError(
-            f"unknown family {family!r}; use one of {list(FORM_OF_FAMILY)}"
-        )
-    return FORM_OF_FAMILY[family]
+    """Storage form used for an architecture family ('factored' or 'dense'), from
+    the registry `ntkadv.kernels.families`."""
+    return _registry_form(family)
 
 
 def _pair_fn(kernel_fn: KernelFn) -> Callable[[jax.Array, jax.Array], jax.Array]:

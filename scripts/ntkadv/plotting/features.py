@@ -15,6 +15,7 @@ I/O and no math beyond display normalisation.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 
 import matplotlib
@@ -24,23 +25,18 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
+from ntkadv.kernels.families import FAMILIES, family  # noqa: E402
 from ntkadv.plotting import wrap_title  # noqa: E402
-
-ARCH_LABELS = {
-    "fc1": "FC1",
-    "fc2": "FC2",
-    "fc3": "FC3",
-    "fc4": "FC4",
-    "fc5": "FC5",
-    "conv1": "CONV1",
-    "conv2": "CONV2",
-    "twolayer": "Two-layer (Eq. 29)",
-}
 
 
 def arch_label(arch: str) -> str:
-    """Display name of an architecture key."""
-    return ARCH_LABELS.get(arch, arch.upper())
+    """Display name of an architecture key: ``<family><depth>`` keys take the
+    registry's family label (fc3 -> FC3, conv2 -> CONV2, myrtle1 -> Myrtle1,
+    twolayer -> Two-layer (Eq. 29)); any other key is upper-cased."""
+    m = re.fullmatch(r"([a-z]+)(\d*)", arch)
+    if m and m.group(1) in FAMILIES:
+        return family(m.group(1)).label + m.group(2)
+    return arch.upper()
 
 
 def ru_grid(

@@ -35,7 +35,7 @@ def test_gram_symmetric_psd_finite(arch):
     assert np.all(np.diag(gram) > 0)
 
 
-@pytest.mark.parametrize("arch", ["fc3", "conv1", "twolayer"])
+@pytest.mark.parametrize("arch", ["fc3", "conv1", "myrtle1", "twolayer"])
 @pytest.mark.parametrize("block_size", [1, 3, 50])
 @pytest.mark.parametrize("symmetric", [True, False])
 def test_blocked_equals_unblocked(arch, block_size, symmetric):

@@ -3,7 +3,7 @@
 
 def attack_pairs():
     """(dataset, arch) pairs whose kernel machine is attacked."""
-    from ntkadv.config import attacked_archs
+    from ntkadv.kernels.families import attacked_archs
 
     archs = attacked_archs(config)
     return [(ds, arch) for ds in config["kernels"]["datasets"] for arch in archs]
@@ -34,7 +34,7 @@ def attack_ntk_settings(wildcards):
 
 def attacked_arch_order(wildcards):
     """Attacked architectures in config order (panel order of the figures)."""
-    from ntkadv.config import attacked_archs
+    from ntkadv.kernels.families import attacked_archs
 
     return attacked_archs(config)
 

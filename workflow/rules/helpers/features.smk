@@ -76,8 +76,8 @@ def feature_null_params():
 
 
 def all_archs():
-    """Every architecture in canonical order (ntkadv.config.ordered_archs)."""
-    from ntkadv.config import ordered_archs
+    """Every architecture in canonical order (ntkadv.kernels.families.ordered_archs)."""
+    from ntkadv.kernels.families import ordered_archs
 
     return ordered_archs(config["architectures"])
 
