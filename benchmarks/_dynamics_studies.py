@@ -21,8 +21,8 @@ Measured (jax 0.4.35, 2-core Xeon shared with other jobs; the laptop sizes of
 bench_dynamics_epoch.py's docstring):
 
 * Thread pin. ``XLA_FLAGS="--xla_cpu_multi_thread_eigen=false
-  intra_op_parallelism_threads=1"`` (the removed scripts/_common.single_thread_xla) makes
-  convolutions single-threaded but NOT matmuls: a 2048^2 matmul had >= 2 runnable
+  intra_op_parallelism_threads=1"`` (the removed scripts/_common.single_thread_xla)
+  makes convolutions single-threaded but NOT matmuls: a 2048^2 matmul had >= 2 runnable
   threads 96% of the time (94% unpinned), on both the thunk and the legacy
   runtime. ``intra_op_parallelism_threads`` is a TensorFlow session option, not
   an XLA flag; XLA ignores it silently (it ignores ``--xla_not_a_flag=3`` too).
