@@ -206,6 +206,10 @@ def test_bad_config_fails_before_any_job(tmp_path, override, named):
         ({"transfer.datasets": []}, "summarize_transfer_claims"),
         ({"dynamics.linearize.datasets": []}, "train_linearized_network"),
         (
+            {"dynamics.regimes": [], "dynamics.linearize.datasets": []},
+            "summarize_dynamics_claims",
+        ),
+        (
             {
                 "kernels.datasets": [],
                 "features.datasets": [],
@@ -215,7 +219,14 @@ def test_bad_config_fails_before_any_job(tmp_path, override, named):
             "summarize_attack_claims",
         ),
     ],
-    ids=["no-notebook", "no-features", "no-transfer", "no-linearized", "no-kernels"],
+    ids=[
+        "no-notebook",
+        "no-features",
+        "no-transfer",
+        "no-linearized",
+        "no-regimes",
+        "no-kernels",
+    ],
 )
 def test_every_disabling_setting_builds_a_dag_without_that_stage(
     tmp_path, overrides, absent
