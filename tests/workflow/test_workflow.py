@@ -551,3 +551,4 @@ def test_killed_kernel_job_leaves_no_half_file_and_rerun_completes(tmp_path):
     assert gram.shape == (400, 400)
     assert np.all(np.isfinite(gram))
     assert not list(out_dir.glob(".gram.h5.*"))
+    assert not list((tmp_path / "results").rglob(".*.tmp")), "temporary files left"
