@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import shutil
 
@@ -170,3 +171,33 @@ def test_gram_swapped_for_another_runs_is_caught_by_a_reader_of_both(
     assert msg.startswith(f"{eigh}: it was computed from a different")
     assert "results/ntk/mnist/fc1/gram.h5" in msg
     assert "rule eigendecompose_gram: delete it and rerun" in msg
+
+
+def test_disk_full_mid_write_leaves_the_old_file_and_no_temporary(tmp_path):
+    """ENOSPC while a dataset is being filled (after the free-space check passed):
+    the error propagates, the temporary is removed, the previous output stays."""
+    path = tmp_path / "results/ntk/mnist/fc1/gram.h5"
+    h5io.write(path, _gram(np.random.default_rng(8)))
+    before = path.read_bytes()
+    with pytest.raises(OSError) as err:
+        with h5io.atomic_h5(path) as f:
+            out = f.create_dataset("k_train_train", (6, 6), dtype=np.float64)
+            out[0] = np.ones(6)
+            raise OSError(errno.ENOSPC, "No space left on device")
+    assert err.value.errno == errno.ENOSPC
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in path.parent.iterdir()) == ["gram.h5"]
+
+
+def test_no_room_is_refused_before_a_temporary_exists(tmp_path, monkeypatch):
+    """The free-space check runs before the temporary is created."""
+    path = tmp_path / "results/ntk/mnist/fc1/gram.h5"
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(
+        shutil, "disk_usage", lambda _: type(usage)(usage.total, usage.total, 0)
+    )
+    with pytest.raises(OSError, match="no space left for gram.h5") as err:
+        with h5io.atomic_h5(path, expected_bytes=8):
+            pytest.fail("the write started")
+    assert err.value.errno == errno.ENOSPC
+    assert list(path.parent.iterdir()) == []

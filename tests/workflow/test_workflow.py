@@ -206,6 +206,10 @@ def test_bad_config_fails_before_any_job(tmp_path, override, named):
         ({"transfer.datasets": []}, "summarize_transfer_claims"),
         ({"dynamics.linearize.datasets": []}, "train_linearized_network"),
         (
+            {"dynamics.regimes": [], "dynamics.linearize.datasets": []},
+            "summarize_dynamics_claims",
+        ),
+        (
             {
                 "kernels.datasets": [],
                 "features.datasets": [],
@@ -215,7 +219,14 @@ def test_bad_config_fails_before_any_job(tmp_path, override, named):
             "summarize_attack_claims",
         ),
     ],
-    ids=["no-notebook", "no-features", "no-transfer", "no-linearized", "no-kernels"],
+    ids=[
+        "no-notebook",
+        "no-features",
+        "no-transfer",
+        "no-linearized",
+        "no-regimes",
+        "no-kernels",
+    ],
 )
 def test_every_disabling_setting_builds_a_dag_without_that_stage(
     tmp_path, overrides, absent
@@ -540,3 +551,4 @@ def test_killed_kernel_job_leaves_no_half_file_and_rerun_completes(tmp_path):
     assert gram.shape == (400, 400)
     assert np.all(np.isfinite(gram))
     assert not list(out_dir.glob(".gram.h5.*"))
+    assert not list((tmp_path / "results").rglob(".*.tmp")), "temporary files left"

@@ -2,7 +2,10 @@
 
 
 def dynamics_datasets():
-    """Datasets with kernel-dynamics runs (the keys of dynamics.datasets)."""
+    """Datasets with kernel-dynamics runs (the keys of dynamics.datasets); none when
+    dynamics.regimes is empty (no regime to train: the stage is off)."""
+    if not config["dynamics"]["regimes"]:
+        return []
     return list(config["dynamics"]["datasets"])
 
 

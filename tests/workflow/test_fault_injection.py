@@ -1,0 +1,221 @@
+"""Fault injection at smoke scale that the other workflow modules do not cover
+(docs/fault_injection.md has the table of every case and its test): SIGKILL of a
+scoring job, a Gram swapped on disk for another target's, a disk that reports no
+room for the Gram, and the empty/null settings of the schema run to completion."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+
+import pandas as pd
+import pytest
+import yaml
+from test_run_interrupt import processes_mentioning
+from test_workflow import BIN, REPO, scheduled_rules, snakemake, write_config
+
+from ntkadv import h5io
+from ntkadv.claims.core import COLUMNS
+
+SMOKE = REPO / "tests/config/smoke.yaml"
+
+
+def _console_error(proc: subprocess.CompletedProcess, rule: str) -> str:
+    """The one console line naming the failed job's rule (what the user sees)."""
+    lines = [
+        line
+        for line in (proc.stdout + proc.stderr).splitlines()
+        if line.startswith(f"rule {rule}: ")
+    ]
+    assert lines, proc.stdout + proc.stderr
+    return lines[0]
+
+
+@pytest.mark.slow
+def test_killed_scoring_job_leaves_no_output_and_rerun_completes(tmp_path):
+    """SIGKILL score_features (and its Snakemake) while it projects features: no
+    scores.h5/csv, no process left; the rerun completes, nothing temporary left."""
+    cfg = write_config(tmp_path, SMOKE, **{"features.chunk": 1})
+    pair = "mnist/fc1"
+    scores = tmp_path / f"results/features/{pair}/scores.h5"
+    log = tmp_path / f"results/logs/score_features/{pair}.log"
+    snakemake(
+        tmp_path,
+        cfg,
+        f"results/ntk/{pair}/jacobian.h5",
+        f"results/spectra/{pair}/eigh.h5",
+    )
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "JAX_PLATFORMS": "cpu"}
+    args = [str(BIN / "snakemake"), "--snakefile", str(REPO / "Snakefile")]
+    args += ["--directory", str(tmp_path), "--configfile", str(cfg), "--cores", "2"]
+    target = str(scores.relative_to(tmp_path))
+    proc = subprocess.Popen(
+        [*args, target],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 300
+    while not (log.exists() and "scoring " in log.read_text()):
+        if proc.poll() is not None:
+            pytest.fail("the scoring job finished before it could be killed")
+        assert time.monotonic() < deadline, "the scoring job never started scoring"
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # the job and its Snakemake, no cleanup
+    proc.wait()
+    assert "done" not in log.read_text().splitlines()[-1], "killed too late"
+    time.sleep(1)
+    assert not processes_mentioning(str(tmp_path)), processes_mentioning(str(tmp_path))
+    assert not scores.exists() and not scores.with_suffix(".csv").exists()
+    snakemake(tmp_path, cfg, "--unlock")  # a hard-killed snakemake leaves its lock
+    snakemake(tmp_path, cfg, target, "--rerun-incomplete")
+    assert h5io.read(scores)
+    assert not pd.read_csv(scores.with_suffix(".csv")).empty
+    assert not list((tmp_path / "results").rglob(".*.tmp")), "temporary files left"
+
+
+@pytest.mark.slow
+def test_gram_swapped_for_another_targets_fails_its_consumer(tmp_path):
+    """mnist/fc1's Gram replaced by another architecture's (same shape, valid
+    digests) or another dataset's: eigendecompose_gram fails naming the file, what
+    it was written as, the producer rule and the fix; the fix then works."""
+    cfg = write_config(tmp_path, SMOKE)
+    others = ["mnist/fc2", "cifar2/fc1"]
+    snakemake(
+        tmp_path, cfg, *[f"results/ntk/{p}/gram.h5" for p in ["mnist/fc1", *others]]
+    )
+    gram = tmp_path / "results/ntk/mnist/fc1/gram.h5"
+    eigh = "results/spectra/mnist/fc1/eigh.h5"
+    log = tmp_path / "results/logs/eigendecompose_gram/mnist/fc1.log"
+    for other in others:
+        gram.write_bytes((tmp_path / f"results/ntk/{other}/gram.h5").read_bytes())
+        proc = snakemake(tmp_path, cfg, eigh, check=False)
+        assert proc.returncode != 0
+        expected = (
+            "results/ntk/mnist/fc1/gram.h5: this file was written as "
+            f"results/ntk/{other}/gram.h5, not results/ntk/mnist/fc1/gram.h5 "
+            "(swapped in from another run or target); "
+            "it is written by rule compute_ntk_gram: delete it and rerun (or run "
+            "snakemake with --forcerun compute_ntk_gram)"
+        )
+        line = _console_error(proc, "eigendecompose_gram")
+        assert line.startswith("rule eigendecompose_gram: H5IntegrityError: "), line
+        assert expected in line, line
+        assert expected in log.read_text()
+        assert not (tmp_path / eigh).exists()
+    gram.unlink()  # the fix the message gives
+    snakemake(tmp_path, cfg, eigh)
+    assert h5io.read(tmp_path / eigh)["eigvals"].shape == (60,)
+
+
+_FULL_DISK = """\
+import os, shutil
+_real, _full = shutil.disk_usage, os.environ["NTKADV_TEST_FULL_DISK"]
+def _disk_usage(path):
+    usage = _real(path)
+    if os.path.abspath(path).startswith(_full):
+        return type(usage)(usage.total, usage.total - 2**20, 2**20)
+    return usage
+shutil.disk_usage = _disk_usage
+"""
+
+
+@pytest.mark.slow
+def test_full_disk_fails_the_gram_job_before_writing(tmp_path):
+    """The disk under results/ntk reports 1 MB free (a sitecustomize in every job's
+    Python): compute_ntk_gram fails in one console line naming the file, the space
+    needed and the fix, and leaves no file; with the space back the rerun completes."""
+    inject = tmp_path / "inject"
+    inject.mkdir()
+    (inject / "sitecustomize.py").write_text(_FULL_DISK)
+    cfg = write_config(tmp_path, SMOKE)
+    target = "results/ntk/mnist/fc1/gram.h5"
+    snakemake(tmp_path, cfg, "results/data/mnist.h5")
+    full = {
+        "PYTHONPATH": os.pathsep.join(
+            [str(inject), *filter(None, [os.environ.get("PYTHONPATH")])]
+        ),
+        "NTKADV_TEST_FULL_DISK": str(tmp_path / "results/ntk"),
+    }
+    proc = snakemake(tmp_path, cfg, target, check=False, extra_env=full)
+    assert proc.returncode != 0
+    line = _console_error(proc, "compute_ntk_gram")
+    assert line.startswith(
+        "rule compute_ntk_gram: OSError: [Errno 28] no space left"
+    ), line
+    assert "for gram.h5: needs ~" in line and "1 MB free" in line, line
+    assert "free disk space or move results/" in line, line
+    assert line.endswith(": 'results/ntk/mnist/fc1' [results/ntk/mnist/fc1]"), line
+    out_dir = tmp_path / "results/ntk/mnist/fc1"
+    assert not (out_dir / "gram.h5").exists()
+    assert not list(out_dir.glob(".*.tmp"))
+    snakemake(tmp_path, cfg, target)
+    assert h5io.read(tmp_path / target)["k_train_train"].shape == (60, 60)
+
+
+# ------------------------------------------------ empty / null settings, run
+
+
+@pytest.mark.slow
+def test_null_attacks_notebook_runs_the_attack_claims_without_its_row(tmp_path):
+    """Restricted to the attack claims of one attacked architecture (fc1)."""
+    cfg = write_config(
+        tmp_path,
+        SMOKE,
+        **{"attacks.notebook": None, "attacks.architectures": ["fc1"]},
+    )
+    snakemake(tmp_path, cfg, "results/tables/claims/attacks.csv")
+    claims = pd.read_csv(tmp_path / "results/tables/claims/attacks.csv")
+    assert list(claims.columns) == COLUMNS
+    assert {4, 6} <= set(claims["finding"])
+    six = claims[claims["finding"] == 6]  # the pooled row of each dataset only
+    assert sorted(six["dataset"]) == ["cifar2", "mnist"], six
+    assert not six["note"].str.startswith("the paper's claim: notebook kernel").any()
+    assert not (tmp_path / "results/tables/notebook_reference_kernel.csv").exists()
+
+
+@pytest.mark.slow
+def test_empty_features_datasets_runs_the_claims_table_without_features(tmp_path):
+    """Features off: the claims table and the notebook reference table (which the
+    features stage would feed) complete without them. Kept small: transfer and
+    dynamics off, one attacked architecture (fc1)."""
+    cfg = write_config(
+        tmp_path,
+        SMOKE,
+        **{
+            "features.datasets": [],
+            "transfer.datasets": [],
+            "dynamics.datasets": {},
+            "dynamics.linearize.datasets": [],
+            "attacks.architectures": ["fc1"],
+        },
+    )
+    targets = ["results/tables/claims.csv", "results/tables/notebook_reference.csv"]
+    snakemake(tmp_path, cfg, *targets)
+    claims = pd.read_csv(tmp_path / "results/tables/claims.csv")
+    assert not claims.empty and {4, 6} <= set(claims["finding"])
+    assert not (tmp_path / "results/features").exists()
+    assert not (tmp_path / "results/tables/claims/features.csv").exists()
+    notebook = pd.read_csv(tmp_path / "results/tables/notebook_reference.csv")
+    assert not notebook.empty
+
+
+def test_empty_dynamics_regimes_turn_the_dynamics_stage_off(tmp_path):
+    """No regime (linearised runs need pgd: off too, as the config check asks): the
+    default run schedules no dynamics job, not even its claims job, and the claims
+    table no longer waits for results/tables/claims/dynamics.csv. (It used to
+    schedule the dynamics plots, which failed on zero regimes.)"""
+    config = yaml.safe_load(
+        write_config(
+            tmp_path,
+            SMOKE,
+            **{"dynamics.regimes": [], "dynamics.linearize.datasets": []},
+        ).read_text()
+    )
+    rules = scheduled_rules(tmp_path, config)
+    assert "aggregate_claims" in rules, rules
+    assert not {r for r in rules if "dynamics" in r or "linearized" in r}, rules
+    assert "summarize_attack_claims" in rules and "score_features" in rules
