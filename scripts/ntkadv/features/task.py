@@ -260,32 +260,26 @@ def run_score_features(
             scores.unresolved,
         )
     t = s.image_test_index
-    grads = np.zeros((0, c.x_test.shape[1]))
-    if img_idx.size:
-        grads = scoring.gradient_image_stack(
+
+    def images(indices: np.ndarray) -> np.ndarray:
+        """Input gradients of the eigenfeatures `indices` at test image t."""
+        if not indices.size:
+            return np.zeros((0, c.x_test.shape[1]))
+        return scoring.gradient_image_stack(
             eigvals=eigvals,
             eigvecs=eigvecs,
             y_train=ds["y_train"],
-            indices=img_idx,
+            indices=indices,
             k_point_train=gram["k_test_train"][t : t + 1],
-            grad_p_point=c.jac.eval_subset(t, t + 1).contract(eigvecs[:, img_idx]),
+            grad_p_point=c.jac.eval_subset(t, t + 1).contract(eigvecs[:, indices]),
             y_point=ds["y_test"][t : t + 1],
             task=task,
         )
+
+    grads = images(img_idx)
     k_f = min(s.frequency_k, valid.size // 2)
     freq_idx = np.concatenate([valid[:k_f], valid[valid.size - k_f :]])
-    freq_grads = np.zeros((0, c.x_test.shape[1]))
-    if k_f:
-        freq_grads = scoring.gradient_image_stack(
-            eigvals=eigvals,
-            eigvecs=eigvecs,
-            y_train=ds["y_train"],
-            indices=freq_idx,
-            k_point_train=gram["k_test_train"][t : t + 1],
-            grad_p_point=c.jac.eval_subset(t, t + 1).contract(eigvecs[:, freq_idx]),
-            y_point=ds["y_test"][t : t + 1],
-            task=task,
-        )
+    freq_grads = images(freq_idx)
     check = {}
     if task == "binary":
         q = min(s.prop1_points, m)
