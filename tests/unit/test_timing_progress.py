@@ -68,3 +68,25 @@ def test_gram_reports_every_block_it_computes(n1, n2, b, symmetric):
         1 for i in range(rows) for j in range(cols) if not (symmetric and j < i)
     )
     assert len(calls) == brute == n_blocks(n1, n2, b, symmetric)
+
+
+@pytest.mark.parametrize("family", ["fc", "conv"])
+def test_jacobian_cache_reports_every_row_it_writes(tmp_path, family):
+    """write_input_jacobian calls progress once per block with the block's rows."""
+    from ntkadv.kernels import jacobians
+    from ntkadv.kernels.analytic import full_spec, kernel_fn_from_spec
+
+    spec = full_spec({"family": family, "depth": 1})
+    rng = np.random.default_rng(0)
+    x_eval, x_train = rng.random((5, 4, 4, 1)), rng.random((3, 4, 4, 1))
+    calls = []
+    jacobians.write_input_jacobian(
+        tmp_path / "jac.h5",
+        kernel_fn_from_spec(spec),
+        jacobians.jacobian_form(family),
+        x_eval,
+        x_train,
+        block_size=2,
+        progress=calls.append,
+    )
+    assert sum(calls) == 5 and len(calls) >= 3

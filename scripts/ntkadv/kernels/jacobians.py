@@ -359,8 +359,12 @@ def write_input_jacobian(
     x_train: jax.Array | np.ndarray,
     block_size: int = 100,
     attrs: Mapping[str, Any] | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> None:
     """Compute the Jacobian cache and write it block by block (atomically) to HDF5.
+
+    `progress`, if given, is called with the number of evaluation rows of each
+    written block (e.g. a `ntkadv.timing.Progress` over m rows).
 
     Datasets: `x_eval` (m, d), `x_train` (n, d) (input dtype), and `a`, `b`
     (m, n) float64 (factored) or `jacobian` (m, n, d) float32 chunked (1, n, d)
@@ -392,6 +396,8 @@ def write_input_jacobian(
                 if not np.all(np.isfinite(value)):
                     raise FloatingPointError(f"non-finite {key} for rows {i0}:{i1}")
                 dsets[key][i0:i1] = value.astype(dsets[key].dtype)
+            if progress is not None:
+                progress(i1 - i0)
         f.attrs["wall_time_s"] = time.perf_counter() - start
 
 

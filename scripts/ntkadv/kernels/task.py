@@ -110,6 +110,7 @@ def compute_input_jacobian(
     """D(x) = ∂Θ(x, X_train)/∂x at every test point (supp. Eq. 9), to HDF5."""
     from ntkadv.kernels import jacobians
     from ntkadv.kernels.analytic import full_spec, kernel_fn_from_spec
+    from ntkadv.timing import Progress
 
     x_train, x_test = _inputs(data_path, s.x64)
     spec = full_spec(s.arch)
@@ -123,6 +124,7 @@ def compute_input_jacobian(
         x_train,
         s.block_size,
         _cache_attrs(data_path, ids, spec, s),
+        progress=Progress(log, f"{form} Jacobian rows", len(x_test)),
     )
     log.info(
         "%s Jacobian of %d test x %d train points took %.2f s",
