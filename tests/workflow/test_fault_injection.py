@@ -14,7 +14,13 @@ import pandas as pd
 import pytest
 import yaml
 from test_run_interrupt import processes_mentioning
-from test_workflow import BIN, REPO, scheduled_rules, snakemake, write_config
+from test_workflow import (
+    REPO,
+    scheduled_rules,
+    snakemake,
+    snakemake_command,
+    write_config,
+)
 
 from ntkadv import h5io
 from ntkadv.claims.core import COLUMNS
@@ -48,8 +54,7 @@ def test_killed_scoring_job_leaves_no_output_and_rerun_completes(tmp_path):
         f"results/spectra/{pair}/eigh.h5",
     )
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "JAX_PLATFORMS": "cpu"}
-    args = [str(BIN / "snakemake"), "--snakefile", str(REPO / "Snakefile")]
-    args += ["--directory", str(tmp_path), "--configfile", str(cfg), "--cores", "2"]
+    args = snakemake_command(tmp_path, cfg)
     target = str(scores.relative_to(tmp_path))
     proc = subprocess.Popen(
         [*args, target],

@@ -10,7 +10,7 @@ import signal
 import subprocess
 import time
 
-from test_workflow import BIN, REPO, snakemake, write_config
+from test_workflow import REPO, snakemake, snakemake_command, write_config
 
 SMOKE = REPO / "tests/config/smoke.yaml"
 RUN = "results/dynamics/mnist/standard/seed0/run.h5"
@@ -28,8 +28,7 @@ def test_sigint_to_the_run_stops_every_job_and_a_rerun_resumes(tmp_path):
     # many epochs, so that the signal lands mid-training on any machine
     cfg = write_config(tmp_path, SMOKE, **{"dynamics.datasets.mnist.epochs": 200})
     snakemake(tmp_path, cfg, "results/data/mnist.h5")
-    cmd = [str(BIN / "snakemake"), "--snakefile", str(REPO / "Snakefile")]
-    cmd += ["--directory", str(tmp_path), "--configfile", str(cfg), "--cores", "2"]
+    cmd = snakemake_command(tmp_path, cfg)
     env = {**os.environ, "JAX_PLATFORMS": "cpu"}
     proc = subprocess.Popen(
         [*cmd, RUN],

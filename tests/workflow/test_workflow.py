@@ -47,6 +47,21 @@ def run(args, cwd=REPO, check=True, timeout=1800, extra_env=None, **kw):
     return proc
 
 
+def snakemake_command(workdir: Path, configfile: Path) -> list[str]:
+    """The argv of `snakemake` below, for tests that start it with Popen."""
+    return [
+        str(BIN / "snakemake"),
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(configfile),
+        "--cores",
+        "2",
+    ]
+
+
 def snakemake(
     workdir: Path, configfile: Path, *args, check=True, timeout=1800, extra_env=None
 ):
@@ -533,8 +548,7 @@ def test_killed_kernel_job_leaves_no_half_file_and_rerun_completes(tmp_path):
     target = "results/ntk/mnist/conv1/gram.h5"
     snakemake(tmp_path, cfg, "results/data/mnist.h5")
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "JAX_PLATFORMS": "cpu"}
-    args = [str(BIN / "snakemake"), "--snakefile", str(REPO / "Snakefile")]
-    args += ["--directory", str(tmp_path), "--configfile", str(cfg), "--cores", "2"]
+    args = snakemake_command(tmp_path, cfg)
     proc = subprocess.Popen([*args, target], env=env, start_new_session=True)
     out_dir = tmp_path / "results/ntk/mnist/conv1"
     deadline = time.time() + 300
