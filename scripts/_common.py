@@ -13,6 +13,8 @@ import json
 import logging
 import os
 import sys
+import typing
+from collections.abc import Callable
 from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -191,6 +193,44 @@ def start(smk: Any, *, jax: bool = False, x64: bool | None = None) -> logging.Lo
 
         jax_module.config.update("jax_enable_x64", bool(x64))
     return log
+
+
+def call(smk: Any, task: Callable[..., None], log: logging.Logger) -> None:
+    """Run a rule's task with the one entry convention of every rule script.
+
+    A rule ``<rule_name>`` runs ``ntkadv.<stage>.task.<rule_name>`` (compute),
+    ``ntkadv.<stage>.summary.<rule_name>`` (tables, claims) or
+    ``ntkadv.plotting.<stage>.<rule_name>`` (figures), each with the signature
+    ``(inputs, outputs, settings, ids, log)``:
+
+    - inputs / outputs: the rule's named files (``str``, or ``list[str]`` for a
+      list), without the ``code`` inputs that only drive reruns;
+    - settings: the task's typed settings (the annotation of its ``settings``
+      parameter, a dataclass) built from ``params.settings``; ``None`` when the
+      annotation is ``None`` (the rule consumes no params);
+    - ids: every wildcard of the job, as strings;
+    - log: the job's logger (`start`).
+    """
+    kind = typing.get_type_hints(task).get("settings")
+    if kind is None or kind is type(None):
+        typed = None
+    else:
+        typed = settings(kind, smk.params.settings)
+    task(files(smk.input), files(smk.output), typed, dict_ids(smk), log)
+
+
+def files(named: Any) -> dict[str, Any]:
+    """A Snakemake input/output object as {name: path or list of paths}."""
+    return {
+        name: value if isinstance(value, str) else [str(v) for v in value]
+        for name, value in named.items()
+        if name != "code"
+    }
+
+
+def dict_ids(smk: Any) -> dict[str, str]:
+    """Every wildcard of the job, as strings."""
+    return {name: str(value) for name, value in smk.wildcards.items()}
 
 
 def settings(cls: type, params: Any) -> Any:

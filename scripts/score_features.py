@@ -1,14 +1,13 @@
 """Rule score_features: usefulness, FGSM robustness, gradient images of features."""
 
-from _common import ids, settings, start
+from _common import call, start
 
 
 def main(smk) -> None:
     log = start(smk, jax=True, x64=smk.params.settings["x64"])
-    from ntkadv.features.task import ScoreSettings, run_score_features
+    from ntkadv.features.task import score_features
 
-    s = settings(ScoreSettings, smk.params.settings)
-    run_score_features(dict(smk.input), dict(smk.output), s, ids(smk), log)
+    call(smk, score_features, log)
 
 
 if __name__ == "__main__":

@@ -208,10 +208,10 @@ def _image_indices(s: ScoreSettings, n: int, valid: np.ndarray, log) -> np.ndarr
     return np.intersect1d(img, valid)
 
 
-def run_score_features(
+def score_features(
     inputs: dict[str, str],
     outputs: dict[str, str],
-    s: ScoreSettings,
+    settings: ScoreSettings,
     ids: dict[str, str],
     log: logging.Logger,
 ) -> None:
@@ -219,6 +219,7 @@ def run_score_features(
     usefulness / robustness, gradient images and the Prop. 1 check."""
     from ntkadv.features import prop1, rescore, scoring, tables
 
+    s = settings
     c = _Caches(inputs, s.arch, s.block, s.x64)
     ds, task, classes = c.ds, c.task, c.classes
     gram = h5io.read(c.gram_path)

@@ -64,7 +64,7 @@ def test_null_space_feature_is_excluded_and_scores_rescore(caches):
         block=8,
         x64=True,
     )
-    task.run_score_features(paths, out, s, ids, LOG)
+    task.score_features(paths, out, s, ids, LOG)
     arr, attrs = h5io.read(out["scores"]), h5io.read_attrs(out["scores"])
     assert attrs["n_null_space"] == n_clipped
     valid = np.arange(20 - n_clipped)  # the null space is the last n_clipped
