@@ -85,8 +85,9 @@ def test_killed_scoring_job_leaves_no_output_and_rerun_completes(tmp_path):
 @pytest.mark.slow
 def test_gram_swapped_for_another_targets_fails_its_consumer(tmp_path):
     """mnist/fc1's Gram replaced by another architecture's (same shape, valid
-    digests) or another dataset's: eigendecompose_gram fails naming the file, what
-    it was written as, the producer rule and the fix; the fix then works."""
+    digests), another dataset's, or another run's of the same target:
+    eigendecompose_gram fails naming the file, why, the producer rule and the fix;
+    the fix then works."""
     cfg = write_config(tmp_path, SMOKE)
     others = ["mnist/fc2", "cifar2/fc1"]
     snakemake(
@@ -111,6 +112,24 @@ def test_gram_swapped_for_another_targets_fails_its_consumer(tmp_path):
         assert expected in line, line
         assert expected in log.read_text()
         assert not (tmp_path / eigh).exists()
+    # the same target from another run (another training subset: seed 1), read
+    # alone by eigendecompose_gram: its recorded data file is not the one on disk
+    run_b = tmp_path / "run_b"
+    run_b.mkdir()
+    snakemake(
+        run_b, write_config(run_b, SMOKE, seed=1), "results/ntk/mnist/fc1/gram.h5"
+    )
+    gram.write_bytes((run_b / "results/ntk/mnist/fc1/gram.h5").read_bytes())
+    proc = snakemake(tmp_path, cfg, eigh, check=False)
+    assert proc.returncode != 0
+    line = _console_error(proc, "eigendecompose_gram")
+    assert line.startswith("rule eigendecompose_gram: H5IntegrityError: "), line
+    assert (
+        "results/ntk/mnist/fc1/gram.h5: it was computed from a different "
+        "results/data/mnist.h5 than the one now on disk" in line
+    ), line
+    assert "it is written by rule compute_ntk_gram: delete it and rerun" in line
+    assert not (tmp_path / eigh).exists()
     gram.unlink()  # the fix the message gives
     snakemake(tmp_path, cfg, eigh)
     assert h5io.read(tmp_path / eigh)["eigvals"].shape == (60,)
