@@ -184,3 +184,55 @@ def test_prepare_dataset_and_config_checks_take_the_new_source(tiny, tmp_path, r
     config["datasets"]["tinyset"]["source"] = "svhn"
     with pytest.raises(ConfigError, match=r"tinyset\.source: unknown source 'svhn'"):
         check_config(config)
+
+
+def test_a_fashionmnist_shaped_source_reuses_the_mnist_reader(tmp_path, monkeypatch):
+    """FashionMNIST ships the IDX layout of MNIST under the same file names: its entry
+    is MNIST's reader and check with its own digests, folder, classes and label.
+    Files generated here (mostly blank images), not downloaded."""
+    import gzip
+
+    rng = np.random.default_rng(0)
+    contents, counts = {}, {}
+    for prefix, split, n in (("train", "train", 60000), ("t10k", "test", 10000)):
+        images = np.zeros((n, 28, 28), np.uint8)
+        images[:, 14, 14] = rng.integers(0, 256, n, dtype=np.uint8)
+        labels = rng.integers(0, 10, n).astype(np.uint8)
+        counts[split] = tuple(int(c) for c in np.bincount(labels, minlength=10))
+        header = np.array([2051, n, 28, 28], ">u4").tobytes()
+        contents[f"{prefix}-images-idx3-ubyte.gz"] = header + images.tobytes()
+        header = np.array([2049, n], ">u4").tobytes()
+        contents[f"{prefix}-labels-idx1-ubyte.gz"] = header + labels.tobytes()
+    folder = tmp_path / "fashionmnist"
+    folder.mkdir()
+    payloads = {}
+    for name, content in contents.items():
+        payloads[name] = gzip.compress(content, compresslevel=1)
+        (folder / name).write_bytes(payloads[name])
+    entry = sources.PublicSource(
+        label="Fashion-MNIST",
+        subdir="fashionmnist",
+        files={n: hashlib.sha256(c).hexdigest() for n, c in contents.items()},
+        reader=raw.read_mnist,
+        check=raw.check_mnist_idx,
+        input_shape=(28, 28, 1),
+        class_counts=counts,
+        class_names=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat")
+        + ("Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+        urls=("https://mirror.invalid/fashion/",),
+    )
+    monkeypatch.setitem(sources.SOURCES, "fashionmnist", entry)
+    train, test = sources.load_raw(
+        "fashionmnist", sources.locate_raw("fashionmnist", [tmp_path])
+    )
+    assert train.images.shape == (60000, 28, 28, 1)
+    assert tuple(np.bincount(test.labels, minlength=10)) == counts["test"]
+    got = download.download_raw(
+        "fashionmnist", tmp_path / "raw", fetch=lambda u: payloads[u.rsplit("/")[-1]]
+    )
+    assert [f.read_bytes() for f in got] == list(payloads.values())
+    assert sources.class_names("fashionmnist", [9]) == ["Ankle boot"]
+    mnist = sources.SOURCES["mnist"]
+    with pytest.raises(raw.DataIntegrityError, match="sha256 of the IDX content"):
+        sources.load_raw("mnist", sources.locate_raw("fashionmnist", [tmp_path]))
+    assert mnist.files != entry.files
