@@ -14,7 +14,7 @@ def main(smk) -> None:
         label = pd.regime_label(regime, steps and steps["steps"])
         panels[f"{label} training"] = h5io.read(path, ["distance"])["distance"]
     title = (
-        f"{pd.dataset_label(smk.wildcards.dataset)}: eNTK distance "
+        f"{pd.dataset_label(smk.wildcards.dataset, smk.params.source)}: eNTK distance "
         "1 - sim(K_s, K_t) between epochs"
     )
     fig = pd.distance_heatmaps(panels, title)

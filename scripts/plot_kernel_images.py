@@ -24,8 +24,9 @@ def main(smk) -> None:
         f"after standard training ({e_std} ep.)": kernel(smk.input.standard, -1),
         f"after PGD-{steps} training ({e_pgd} ep.)": kernel(smk.input.pgd, -1),
     }
+    name = pd.dataset_label(smk.wildcards.dataset, smk.params.source)
     title = (
-        f"{pd.dataset_label(smk.wildcards.dataset)}: eNTK on the first "
+        f"{name}: eNTK on the first "
         f"{std_attrs['spec']['kernel_batch']} training images "
         f"({std_attrs['kernel_inputs']} inputs), shared colour scale"
     )

@@ -18,8 +18,9 @@ def main(smk) -> None:
     ref = h5io.read_attrs(smk.input.reference)
     steps = ref["spec"]["train_attack"]["steps"]
     panels["not linearised"] = h5io.read(smk.input.reference, keys)
+    name = pd.dataset_label(smk.wildcards.dataset, smk.params.source)
     title = (
-        f"{pd.dataset_label(smk.wildcards.dataset)}: linearised PGD-{steps} training "
+        f"{name}: linearised PGD-{steps} training "
         f"(robust = PGD-{ref['spec']['eval_attack']['steps']} accuracy)"
     )
     fig = pd.accuracy_curves(panels, title, marks=marks)

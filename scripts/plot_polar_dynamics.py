@@ -8,7 +8,7 @@ def main(smk) -> None:
     from ntkadv import h5io
     from ntkadv.plotting import dynamics as pd
 
-    name = pd.dataset_label(smk.wildcards.dataset)
+    name = pd.dataset_label(smk.wildcards.dataset, smk.params.source)
     k = smk.params.polar_top_k
     titles = {
         "full": f"{name}: polar dynamics of the eNTK (full space)",

@@ -26,7 +26,7 @@ def main(smk) -> None:
     # main Fig. 5: top-20 (largest k) on CIFAR-10 (the cnn_mega dataset)
     k_main = max(smk.params.mass_top_k)
     main_ds = next((d for d, m in model.items() if m == "cnn_mega"), next(iter(model)))
-    name = f"{pd.dataset_label(main_ds)}: top-{k_main}"
+    name = f"{pd.dataset_label(main_ds, smk.params.sources[main_ds])}: top-{k_main}"
     ylabel = {name: rf"$\sum_{{i\leq {k_main}}}\lambda_i^2 / \sum_i \lambda_i^2$"}
     fig = pd.mass_curves(
         {name: mass[(main_ds, k_main)]},
@@ -39,7 +39,7 @@ def main(smk) -> None:
     panels, ylabels = {}, {}
     for (ds, k), lines in mass.items():
         if (ds, k) != (main_ds, k_main) or len(mass) == 1:
-            title = f"{pd.dataset_label(ds)}: top-{k}"
+            title = f"{pd.dataset_label(ds, smk.params.sources[ds])}: top-{k}"
             panels[title] = lines
             ylabels[title] = rf"$\sum_{{i\leq {k}}}\lambda_i^2 / \sum_i \lambda_i^2$"
     fig = pd.mass_curves(

@@ -14,9 +14,10 @@ def main(smk) -> None:
         a = h5io.read_attrs(path)
         attack = a["spec"]["train_attack"]
         label = pd.regime_label(a["regime"], attack and attack["steps"])
-        title = f"{pd.dataset_label(a['dataset'])}: {label} training"
+        name = pd.dataset_label(a["dataset"], smk.params.sources[a["dataset"]])
+        title = f"{name}: {label} training"
         panels[title] = h5io.read(path, [m for m in METRICS if m.endswith("_acc")])
-        eval_steps[pd.dataset_label(a["dataset"])] = a["spec"]["eval_attack"]["steps"]
+        eval_steps[name] = a["spec"]["eval_attack"]["steps"]
     robust = ", ".join(f"PGD-{k} on {ds}" for ds, k in eval_steps.items())
     fig = pd.accuracy_curves(
         panels, f"Training curves (robust accuracy: {robust})", len(smk.params.regimes)

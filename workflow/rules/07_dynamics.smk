@@ -125,6 +125,7 @@ rule plot_kernel_distance:
     conda:
         "../../envs/cpu.yaml"
     params:
+        source=get_dataset_source,
         regimes=config["dynamics"]["regimes"],
     script:
         "../../scripts/plot_kernel_distance.py"
@@ -153,6 +154,7 @@ rule plot_top_mass:
     conda:
         "../../envs/cpu.yaml"
     params:
+        sources=dynamics_sources(),
         mass_top_k=config["dynamics"]["mass_top_k"],
     script:
         "../../scripts/plot_top_mass.py"
@@ -185,6 +187,7 @@ rule plot_polar_dynamics:
     conda:
         "../../envs/cpu.yaml"
     params:
+        source=get_dataset_source,
         polar_top_k=config["dynamics"]["polar_top_k"],
     script:
         "../../scripts/plot_polar_dynamics.py"
@@ -207,6 +210,8 @@ rule plot_kernel_images:
         "results/logs/plot_kernel_images/{dataset}.log",
     conda:
         "../../envs/cpu.yaml"
+    params:
+        source=get_dataset_source,
     script:
         "../../scripts/plot_kernel_images.py"
 
@@ -228,6 +233,7 @@ rule plot_training_curves:
     conda:
         "../../envs/cpu.yaml"
     params:
+        sources=dynamics_sources(),
         regimes=config["dynamics"]["regimes"],
     script:
         "../../scripts/plot_training_curves.py"
@@ -250,6 +256,8 @@ rule plot_linearized_training:
         "results/logs/plot_linearized_training/{dataset}.log",
     conda:
         "../../envs/cpu.yaml"
+    params:
+        source=get_dataset_source,
     script:
         "../../scripts/plot_linearized_training.py"
 

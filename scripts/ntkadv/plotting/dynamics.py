@@ -32,7 +32,6 @@ from ntkadv.plotting import wrap_title  # noqa: E402
 
 REGIME_LABELS = {"standard": "standard", "fgsm": "FGSM", "pgd": "PGD"}
 REGIME_COLORS = {"standard": "#1f3b73", "fgsm": "#e08a1e", "pgd": "#b2182b"}
-DATASET_LABELS = {"mnist": "MNIST", "mnist60k": "MNIST", "cifar10": "CIFAR-10"}
 
 
 def regime_label(regime: str, pgd_steps: int | None = None) -> str:
@@ -42,8 +41,13 @@ def regime_label(regime: str, pgd_steps: int | None = None) -> str:
     return REGIME_LABELS.get(regime, regime)
 
 
-def dataset_label(dataset: str) -> str:
-    return DATASET_LABELS.get(dataset, dataset)
+def dataset_label(dataset: str, source: str) -> str:
+    """Display name of config dataset `dataset` drawn from `source`: the source's
+    label in the data-source registry (`ntkadv.data.sources`), so any config name of
+    an MNIST subset reads "MNIST"; a user file's dataset keeps its name."""
+    from ntkadv.data.sources import dataset_label as label
+
+    return label(dataset, source)
 
 
 def distance_heatmaps(

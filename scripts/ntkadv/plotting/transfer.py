@@ -20,8 +20,6 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from ntkadv.data import CIFAR10_NAMES
-
 #: Cosine curves: the paper's statistic and its two mismatched-pair controls.
 PAIRS = {
     "cosine": "same point",
@@ -33,10 +31,13 @@ WIDTH_COLOURS = ("tab:blue", "tab:red", "tab:green", "tab:purple")
 
 
 def class_name(source: str, label: int) -> str:
-    """Human-readable name of a raw class label ("digit 3", "airplane")."""
-    if source == "cifar10":
-        return CIFAR10_NAMES[int(label)]
-    return f"digit {int(label)}"
+    """Human-readable name of a raw class label ("digit 3", "airplane"): the
+    data-source registry's (`ntkadv.data.sources.class_names`), a bare number
+    read as a digit."""
+    from ntkadv.data.sources import class_names
+
+    (name,) = class_names(source, [label])
+    return f"digit {name}" if name.isdigit() else name
 
 
 def _width_label(width: int) -> str:

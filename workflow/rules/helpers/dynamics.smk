@@ -9,6 +9,17 @@ def dynamics_datasets():
     return list(config["dynamics"]["datasets"])
 
 
+def dynamics_sources():
+    """{dataset: source} of the dynamics datasets: the figures' dataset labels come
+    from the source (ntkadv.data.sources), whatever the dataset's config name."""
+    return {ds: dataset_source(ds) for ds in dynamics_datasets()}
+
+
+def get_dataset_source(wildcards):
+    """The source of the job's dataset (its figures' dataset label)."""
+    return dataset_source(wildcards.dataset)
+
+
 def dynamics_seeds():
     return list(config["dynamics"]["seeds"])
 
