@@ -29,11 +29,8 @@ PARAMS = ["inputs", "outputs", "settings", "ids", "log"]
 #: scripts not yet on the convention (shrinks to empty; a script leaves the set
 #: in the commit that converts it)
 PENDING = {
-    "aggregate_attack_tables",
     "aggregate_claims",
-    "aggregate_notebook_reference",
     "aggregate_transfer",
-    "attack_ntk",
     "compute_transfer_reference",
     "download_raw_data",
     "evaluate_topr_kernels",
@@ -54,12 +51,10 @@ PENDING = {
     "plot_transfer_curves",
     "plot_transfer_gradients",
     "prepare_dataset",
-    "summarize_attack_claims",
     "summarize_dynamics_claims",
     "summarize_feature_claims",
     "summarize_transfer_claims",
     "tabulate_notebook_features",
-    "tabulate_notebook_kernel",
     "train_dynamics_network",
     "train_twolayer_net",
 }
