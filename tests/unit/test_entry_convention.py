@@ -30,8 +30,6 @@ PARAMS = ["inputs", "outputs", "settings", "ids", "log"]
 #: in the commit that converts it)
 PENDING = {
     "aggregate_claims",
-    "aggregate_transfer",
-    "compute_transfer_reference",
     "download_raw_data",
     "evaluate_topr_kernels",
     "measure_feature_consistency",
@@ -53,10 +51,8 @@ PENDING = {
     "prepare_dataset",
     "summarize_dynamics_claims",
     "summarize_feature_claims",
-    "summarize_transfer_claims",
     "tabulate_notebook_features",
     "train_dynamics_network",
-    "train_twolayer_net",
 }
 
 RULE_SCRIPTS = sorted(p.stem for p in SCRIPTS.glob("*.py") if p.stem != "_common")
