@@ -29,7 +29,6 @@ PARAMS = ["inputs", "outputs", "settings", "ids", "log"]
 #: scripts not yet on the convention (shrinks to empty; a script leaves the set
 #: in the commit that converts it)
 PENDING = {
-    "aggregate_claims",
     "download_raw_data",
     "evaluate_topr_kernels",
     "measure_feature_consistency",
