@@ -1,17 +1,13 @@
 """Rule aggregate_notebook_reference: kernel rows + per-feature rows, one table."""
 
-from _common import start
+from _common import call, start
 
 
 def main(smk) -> None:
     log = start(smk)
-    import pandas as pd
+    from ntkadv.attacks.summary import aggregate_notebook_reference
 
-    from ntkadv.attacks.tables import notebook_reference
-
-    table = notebook_reference([pd.read_csv(p) for p in smk.input.tables])
-    table.to_csv(smk.output.table, index=False)
-    log.info("%d rows from %s", len(table), list(smk.input.tables))
+    call(smk, aggregate_notebook_reference, log)
 
 
 if __name__ == "__main__":

@@ -1,13 +1,13 @@
 """Rule aggregate_transfer: per-epoch and per-run tables of every two-layer net."""
 
-from _common import start
+from _common import call, start
 
 
 def main(smk) -> None:
     log = start(smk)
-    from ntkadv.transfer.summary import run_aggregate
+    from ntkadv.transfer.summary import aggregate_transfer
 
-    run_aggregate(smk.input.references, smk.input.runs, dict(smk.output), log)
+    call(smk, aggregate_transfer, log)
 
 
 if __name__ == "__main__":

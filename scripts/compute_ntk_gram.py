@@ -1,14 +1,13 @@
 """Rule compute_ntk_gram: analytic NTK Gram matrices Θ(X, X) and Θ(X_test, X)."""
 
-from _common import ids, settings, start
+from _common import call, start
 
 
 def main(smk) -> None:
     log = start(smk, jax=True, x64=smk.params.settings["x64"])
-    from ntkadv.kernels.task import KernelSettings, compute_gram
+    from ntkadv.kernels.task import compute_ntk_gram
 
-    s = settings(KernelSettings, smk.params.settings)
-    compute_gram(smk.input.data, smk.output.gram, s, ids(smk), log)
+    call(smk, compute_ntk_gram, log)
 
 
 if __name__ == "__main__":

@@ -1,14 +1,13 @@
 """Rule compute_ntk_input_jacobian: D(x) = ∂Θ(x, X_train)/∂x at every test point."""
 
-from _common import ids, settings, start
+from _common import call, start
 
 
 def main(smk) -> None:
     log = start(smk, jax=True, x64=smk.params.settings["x64"])
-    from ntkadv.kernels.task import KernelSettings, compute_input_jacobian
+    from ntkadv.kernels.task import compute_ntk_input_jacobian
 
-    s = settings(KernelSettings, smk.params.settings)
-    compute_input_jacobian(smk.input.data, smk.output.jacobian, s, ids(smk), log)
+    call(smk, compute_ntk_input_jacobian, log)
 
 
 if __name__ == "__main__":

@@ -1,16 +1,13 @@
 """Rule compute_transfer_reference: the NTK side of supp. App. C at every eval epoch."""
 
-from _common import ids, settings, start
+from _common import call, start
 
 
 def main(smk) -> None:
     log = start(smk, jax=True, x64=smk.params.settings["x64"])
-    from ntkadv.transfer.task import ReferenceSettings, run_reference
+    from ntkadv.transfer.task import compute_transfer_reference
 
-    s = settings(ReferenceSettings, smk.params.settings)
-    run_reference(
-        dict(smk.input), smk.output.reference, s, dict(smk.params.arch), ids(smk), log
-    )
+    call(smk, compute_transfer_reference, log)
 
 
 if __name__ == "__main__":

@@ -1,20 +1,13 @@
 """Rule tabulate_notebook_kernel: clean/FGSM/PGD accuracy of the notebook's f_∞."""
 
-from _common import start
+from _common import call, start
 
 
 def main(smk) -> None:
     log = start(smk)
-    import pandas as pd
+    from ntkadv.attacks.summary import tabulate_notebook_kernel
 
-    from ntkadv.attacks.tables import notebook_kernel_row
-
-    p = smk.params.reference
-    row = notebook_kernel_row(
-        pd.read_csv(smk.input.accuracy), p["notebook"], p["dataset"], p["pgd"]
-    )
-    pd.DataFrame([row]).to_csv(smk.output.table, index=False)
-    log.info("notebook reference (kernel): %s", row)
+    call(smk, tabulate_notebook_kernel, log)
 
 
 if __name__ == "__main__":

@@ -1,15 +1,13 @@
 """Rule train_twolayer_net: full-batch GD of one wide two-layer net vs its NTK."""
 
-from _common import ids, settings, start
+from _common import call, start
 
 
 def main(smk) -> None:
     log = start(smk, jax=True, x64=smk.params.settings["x64"])
-    from ntkadv.transfer.task import NetSettings, run_net
+    from ntkadv.transfer.task import train_twolayer_net
 
-    s = settings(NetSettings, smk.params.settings)
-    width, seed = int(smk.wildcards.width), int(smk.wildcards.seed)
-    run_net(dict(smk.input), smk.output.run, s, width, seed, ids(smk), log)
+    call(smk, train_twolayer_net, log)
 
 
 if __name__ == "__main__":

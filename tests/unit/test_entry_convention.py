@@ -29,15 +29,6 @@ PARAMS = ["inputs", "outputs", "settings", "ids", "log"]
 #: scripts not yet on the convention (shrinks to empty; a script leaves the set
 #: in the commit that converts it)
 PENDING = {
-    "aggregate_attack_tables",
-    "aggregate_claims",
-    "aggregate_notebook_reference",
-    "aggregate_transfer",
-    "attack_ntk",
-    "compute_ntk_gram",
-    "compute_ntk_input_jacobian",
-    "compute_transfer_reference",
-    "eigendecompose_gram",
     "evaluate_topr_kernels",
     "measure_feature_consistency",
     "measure_kernel_dynamics",
@@ -55,14 +46,10 @@ PENDING = {
     "plot_training_curves",
     "plot_transfer_curves",
     "plot_transfer_gradients",
-    "summarize_attack_claims",
     "summarize_dynamics_claims",
     "summarize_feature_claims",
-    "summarize_transfer_claims",
     "tabulate_notebook_features",
-    "tabulate_notebook_kernel",
     "train_dynamics_network",
-    "train_twolayer_net",
 }
 
 RULE_SCRIPTS = sorted(p.stem for p in SCRIPTS.glob("*.py") if p.stem != "_common")

@@ -139,9 +139,7 @@ rule summarize_attack_claims:
     conda:
         "../../envs/cpu.yaml"
     params:
-        near_zero=config["attacks"]["near_zero"],
-        notebook=canonical(config["attacks"]["notebook"]),
-        seed=config["seed"],
+        settings=attack_claims_settings,
     script:
         "../../scripts/summarize_attack_claims.py"
 
@@ -158,7 +156,7 @@ rule tabulate_notebook_kernel:
     conda:
         "../../envs/cpu.yaml"
     params:
-        reference=notebook_kernel_params,
+        settings=notebook_kernel_settings,
     script:
         "../../scripts/tabulate_notebook_kernel.py"
 

@@ -30,7 +30,6 @@ rule compute_transfer_reference:
         runtime=compute_transfer_reference_runtime_min,
     params:
         settings=transfer_reference_settings,
-        arch=arch_spec,
     script:
         "../../scripts/compute_transfer_reference.py"
 
@@ -93,9 +92,7 @@ rule summarize_transfer_claims:
     conda:
         "../../envs/cpu.yaml"
     params:
-        criteria=canonical(config["transfer"]["criteria"]),
-        align_epoch=config["transfer"]["align_epoch"],
-        seed=config["seed"],
+        settings=transfer_claims_settings,
     script:
         "../../scripts/summarize_transfer_claims.py"
 

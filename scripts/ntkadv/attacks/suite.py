@@ -263,123 +263,210 @@ def attack_suite(
     """
     x_eval, y_eval = np.asarray(x_eval), np.asarray(y_eval)
     coefs, f_clean = np.asarray(coefs), np.asarray(f_clean)
-    shape, m = x_eval.shape[1:], x_eval.shape[0]
-    n_sets, n_times, n, k = coefs.shape
-    if n_sets != 1 + plan.n_perm:
-        raise ValueError(f"coefs has {n_sets} label sets, plan wants {1 + plan.n_perm}")
+    if coefs.shape[0] != 1 + plan.n_perm:
+        raise ValueError(
+            f"coefs has {coefs.shape[0]} label sets, plan wants {1 + plan.n_perm}"
+        )
     if kernel_matrix_fn is None:
         kernel_matrix_fn = kernel_rows_fn(kernel_fn, x_train, plan.block_size)
-    x = x_eval.reshape(m, -1)
-    d = x.shape[1]
-    need = sorted(set(plan.time_idx) | set(plan.pgd_time_idx))
-    pairs = [(s, j) for s in range(n_sets) for j in need]
-    col = {p: i for i, p in enumerate(pairs)}
-    c_need = np.concatenate([coefs[s, j] for s, j in pairs], axis=1)  # (n, |pairs|k)
-    c_all = coefs.transpose(2, 0, 1, 3).reshape(n, n_sets * n_times * k)
-    fo_names = FIRST_ORDER[task]
-    rs_eps = sorted({e for j in plan.time_idx for e in plan.eps_list(0, j)})
-    per_point = (
-        c_need.shape[1]
-        + len(plan.time_idx) * (n_sets + len(fo_names))
-        + len(rs_eps)
-        + len(plan.eps_values) * (1 + len(fo_names))
-    )
-    tile = max(1, min(m, TILE_FLOATS // max(1, d * per_point)))
+    suite = _Suite.build(
+        kernel_fn, x_train, x_eval, y_eval, task, coefs, f_clean, plan, signs,
+        kernel_matrix_fn,
+    )  # fmt: skip
     res = _Results({}, {})
-    pgd_fn = (
-        pgd_rows_fn(kernel_fn, task, plan.pgd_steps, shape) if plan.pgd_steps else None
-    )
-    x_train_j, c_all_j = jnp.asarray(x_train), jnp.asarray(c_all)
-    tiles = block_starts(m, tile)
-    progress = Progress(log, f"attack tiles of {tile} points", len(tiles))
+    tiles = block_starts(suite.m, suite.tile)
+    progress = Progress(log, f"attack tiles of {suite.tile} points", len(tiles))
     for i0, i1 in tiles:
         rows = slice(i0, i1)
-        xt, yt = x[rows], y_eval[rows]
-        grads = np.asarray(contract(i0, i1, c_need))  # (r, d, |pairs|·k)
-
-        def grad_f(s, j, grads=grads):
-            c0 = col[(s, j)] * k
-            return grads[:, :, c0 : c0 + k]
-
-        # closed-form points of this tile, evaluated in one blocked kernel pass
-        jobs: list[tuple[str, int, int, int]] = []
-        points: list[np.ndarray] = []
-        for s in range(n_sets):
-            for j in plan.time_idx:
-                dirs = {
-                    "fgsm": fgsm_direction(f_clean[s, j, rows], grad_f(s, j), yt, task)
-                }
-                if s == 0:
-                    for method in fo_names:
-                        dirs[method] = first_order_direction(
-                            f_clean[s, j, rows], grad_f(s, j), method
-                        )
-                for name, direction in dirs.items():
-                    for e in plan.eps_list(s, j):
-                        jobs.append((name, s, j, e))
-                        points.append(perturb(xt, direction, plan.eps_values[e]))
-        n_closed = len(jobs)
-        if signs is not None:
-            for e in rs_eps:
-                points.append(perturb(xt, signs[rows], plan.eps_values[e]))
-        r = i1 - i0
-        k_rows = kernel_matrix_fn(np.concatenate(points)) if points else None
-        for q, (name, s, j, e) in enumerate(jobs):
-            f_adv = k_rows[q * r : (q + 1) * r] @ coefs[s, j]
-            res.put((name, s, j, e), rows, predictions_correct(f_adv, yt, task), m)
-            if s == 0:
-                res.keep(f"x_adv/{name}/t{j}_e{e}", points[q].astype(np.float32))
-                res.keep(f"f/{name}/t{j}_e{e}", f_adv)
-        for q, e in enumerate(rs_eps if signs is not None else []):
-            block = k_rows[(n_closed + q) * r : (n_closed + q + 1) * r]
-            f_rs = (block @ c_all).reshape(r, n_sets, n_times, k)
-            for s in range(n_sets):
-                for j in plan.time_idx:
-                    if e in plan.eps_list(s, j):
-                        ok = predictions_correct(f_rs[:, s, j], yt, task)
-                        res.put(("random_sign", s, j, e), rows, ok, m)
-        del k_rows, points
-        # PGD: one row per (point, machine, ε), in blocks of block_size rows
-        pjobs = [
-            (s, j, e)
-            for s in range(n_sets)
-            for j in plan.pgd_times(s)
-            for e in plan.eps_list(s, j, pgd=True)
-        ]
-        if pgd_fn is None or not pjobs:
-            progress(1)
-            continue
-        x0 = np.concatenate([xt] * len(pjobs))
-        y_rows = np.concatenate([yt] * len(pjobs))
-        g0 = np.concatenate(
-            [
-                loss_input_gradient(f_clean[s, j, rows], grad_f(s, j), yt, task)
-                for s, j, _ in pjobs
-            ]
-        )
-        cidx = np.repeat([s * n_times + j for s, j, _ in pjobs], r)
-        eps = np.repeat([plan.eps_values[e] for _, _, e in pjobs], r)
-        b = balanced_block(x0.shape[0], plan.block_size)
-        x_adv = np.empty_like(x0)
-        f_adv = np.empty((x0.shape[0], k))
-        for p0, p1 in block_starts(x0.shape[0], b):
-            args = [
-                _pad(a[p0:p1], b)
-                for a in (x0, y_rows, g0, cidx, eps, plan.pgd_rel_step * eps)
-            ]
-            xa, fa = pgd_fn(*args, x_train_j, c_all_j)
-            x_adv[p0:p1] = np.asarray(xa)[: p1 - p0]
-            f_adv[p0:p1] = np.asarray(fa)[: p1 - p0]
-        for q, (s, j, e) in enumerate(pjobs):
-            sl = slice(q * r, (q + 1) * r)
-            res.put(("pgd", s, j, e), rows, predictions_correct(f_adv[sl], yt, task), m)
-            if s == 0:
-                res.keep(f"x_adv/pgd/t{j}_e{e}", x_adv[sl].astype(np.float32))
-                res.keep(f"f/pgd/t{j}_e{e}", f_adv[sl])
+        grads = np.asarray(contract(i0, i1, suite.c_need))  # (r, d, |pairs|·k)
+        _closed_form_tile(suite, rows, grads, res)
+        _pgd_tile(suite, rows, grads, res)
         progress(1)
     return _collect(
-        res, plan, f_clean, y_eval, x_eval, task, fo_names, signs is not None
+        res, plan, f_clean, y_eval, x_eval, task, suite.fo_names, signs is not None
     )
+
+
+@dataclasses.dataclass
+class _Suite:
+    """What every evaluation tile of `attack_suite` shares (see its Args).
+
+    Attributes (beyond attack_suite's arguments):
+        x: (m, d) flattened evaluation points.
+        col: (label set s, time j) -> its column block in `c_need`.
+        c_need: (n, |pairs|·k) c_t of every (s, j) attacked at some time.
+        c_all: (n, S·T·k) c_t of every label set and time (random signs, PGD).
+        fo_names: the first-order attacks of the task.
+        rs_eps: ε indices of the random-sign control.
+        tile: evaluation points per tile (`TILE_FLOATS` floats).
+        pgd_fn: `pgd_rows_fn` (None: no PGD steps).
+        x_train_j, c_all_j: x_train and c_all as jax arrays (PGD arguments).
+    """
+
+    task: Task
+    plan: SuitePlan
+    coefs: np.ndarray
+    f_clean: np.ndarray
+    y_eval: np.ndarray
+    signs: np.ndarray | None
+    kernel_matrix_fn: Callable
+    x: np.ndarray
+    col: dict[tuple[int, int], int]
+    c_need: np.ndarray
+    c_all: np.ndarray
+    fo_names: tuple[str, ...]
+    rs_eps: list[int]
+    tile: int
+    pgd_fn: Callable | None
+    x_train_j: Any
+    c_all_j: Any
+
+    @property
+    def m(self) -> int:
+        return self.x.shape[0]
+
+    @classmethod
+    def build(
+        cls, kernel_fn, x_train, x_eval, y_eval, task, coefs, f_clean, plan, signs,
+        kernel_matrix_fn,
+    ) -> _Suite:  # fmt: skip
+        """The shared arrays and the tile size (the cost model of the module doc)."""
+        shape, m = x_eval.shape[1:], x_eval.shape[0]
+        n_sets, n_times, n, k = coefs.shape
+        x = x_eval.reshape(m, -1)
+        d = x.shape[1]
+        need = sorted(set(plan.time_idx) | set(plan.pgd_time_idx))
+        pairs = [(s, j) for s in range(n_sets) for j in need]
+        col = {p: i for i, p in enumerate(pairs)}
+        c_need = np.concatenate([coefs[s, j] for s, j in pairs], axis=1)
+        c_all = coefs.transpose(2, 0, 1, 3).reshape(n, n_sets * n_times * k)
+        fo_names = FIRST_ORDER[task]
+        rs_eps = sorted({e for j in plan.time_idx for e in plan.eps_list(0, j)})
+        per_point = (
+            c_need.shape[1]
+            + len(plan.time_idx) * (n_sets + len(fo_names))
+            + len(rs_eps)
+            + len(plan.eps_values) * (1 + len(fo_names))
+        )
+        tile = max(1, min(m, TILE_FLOATS // max(1, d * per_point)))
+        pgd_fn = (
+            pgd_rows_fn(kernel_fn, task, plan.pgd_steps, shape)
+            if plan.pgd_steps
+            else None
+        )
+        return cls(
+            task, plan, coefs, f_clean, y_eval, signs, kernel_matrix_fn, x, col,
+            c_need, c_all, fo_names, rs_eps, tile, pgd_fn, jnp.asarray(x_train),
+            jnp.asarray(c_all),
+        )  # fmt: skip
+
+    def grad_f(self, grads: np.ndarray, s: int, j: int) -> np.ndarray:
+        """(r, d, k) ∇ₓf_t of label set s at time j, from a tile's contraction."""
+        k = self.coefs.shape[-1]
+        c0 = self.col[(s, j)] * k
+        return grads[:, :, c0 : c0 + k]
+
+
+def _closed_form_points(
+    suite: _Suite, rows: slice, grads: np.ndarray
+) -> tuple[list[tuple[str, int, int, int]], list[np.ndarray]]:
+    """Closed-form jobs (attack, s, j, ε index) of one tile and their perturbed points
+    (FGSM for every label set, first-order for the true labels), then the
+    random-sign points (one per ε of `rs_eps`, no job)."""
+    plan, task, f_clean = suite.plan, suite.task, suite.f_clean
+    xt, yt = suite.x[rows], suite.y_eval[rows]
+    jobs: list[tuple[str, int, int, int]] = []
+    points: list[np.ndarray] = []
+    for s in range(suite.coefs.shape[0]):
+        for j in plan.time_idx:
+            grad_f = suite.grad_f(grads, s, j)
+            dirs = {"fgsm": fgsm_direction(f_clean[s, j, rows], grad_f, yt, task)}
+            if s == 0:
+                for method in suite.fo_names:
+                    dirs[method] = first_order_direction(
+                        f_clean[s, j, rows], grad_f, method
+                    )
+            for name, direction in dirs.items():
+                for e in plan.eps_list(s, j):
+                    jobs.append((name, s, j, e))
+                    points.append(perturb(xt, direction, plan.eps_values[e]))
+    if suite.signs is not None:
+        for e in suite.rs_eps:
+            points.append(perturb(xt, suite.signs[rows], plan.eps_values[e]))
+    return jobs, points
+
+
+def _closed_form_tile(
+    suite: _Suite, rows: slice, grads: np.ndarray, res: _Results
+) -> None:
+    """Every closed-form attack and the random-sign control on one tile, its
+    perturbed points evaluated in one blocked kernel-row pass."""
+    plan, task, coefs = suite.plan, suite.task, suite.coefs
+    n_sets, n_times, _, k = coefs.shape
+    yt, m = suite.y_eval[rows], suite.m
+    jobs, points = _closed_form_points(suite, rows, grads)
+    n_closed, r = len(jobs), rows.stop - rows.start
+    k_rows = suite.kernel_matrix_fn(np.concatenate(points)) if points else None
+    for q, (name, s, j, e) in enumerate(jobs):
+        f_adv = k_rows[q * r : (q + 1) * r] @ coefs[s, j]
+        res.put((name, s, j, e), rows, predictions_correct(f_adv, yt, task), m)
+        if s == 0:
+            res.keep(f"x_adv/{name}/t{j}_e{e}", points[q].astype(np.float32))
+            res.keep(f"f/{name}/t{j}_e{e}", f_adv)
+    for q, e in enumerate(suite.rs_eps if suite.signs is not None else []):
+        block = k_rows[(n_closed + q) * r : (n_closed + q + 1) * r]
+        f_rs = (block @ suite.c_all).reshape(r, n_sets, n_times, k)
+        for s in range(n_sets):
+            for j in plan.time_idx:
+                if e in plan.eps_list(s, j):
+                    ok = predictions_correct(f_rs[:, s, j], yt, task)
+                    res.put(("random_sign", s, j, e), rows, ok, m)
+
+
+def _pgd_tile(suite: _Suite, rows: slice, grads: np.ndarray, res: _Results) -> None:
+    """PGD on one tile: one row per (point, machine, ε), in blocks of block_size
+    rows, started from the closed-form loss gradient."""
+    plan, task, f_clean = suite.plan, suite.task, suite.f_clean
+    n_sets, n_times, _, k = suite.coefs.shape
+    xt, yt, m = suite.x[rows], suite.y_eval[rows], suite.m
+    r = rows.stop - rows.start
+    pjobs = [
+        (s, j, e)
+        for s in range(n_sets)
+        for j in plan.pgd_times(s)
+        for e in plan.eps_list(s, j, pgd=True)
+    ]
+    if suite.pgd_fn is None or not pjobs:
+        return
+    x0 = np.concatenate([xt] * len(pjobs))
+    y_rows = np.concatenate([yt] * len(pjobs))
+    g0 = np.concatenate(
+        [
+            loss_input_gradient(
+                f_clean[s, j, rows], suite.grad_f(grads, s, j), yt, task
+            )
+            for s, j, _ in pjobs
+        ]
+    )
+    cidx = np.repeat([s * n_times + j for s, j, _ in pjobs], r)
+    eps = np.repeat([plan.eps_values[e] for _, _, e in pjobs], r)
+    b = balanced_block(x0.shape[0], plan.block_size)
+    x_adv = np.empty_like(x0)
+    f_adv = np.empty((x0.shape[0], k))
+    for p0, p1 in block_starts(x0.shape[0], b):
+        args = [
+            _pad(a[p0:p1], b)
+            for a in (x0, y_rows, g0, cidx, eps, plan.pgd_rel_step * eps)
+        ]
+        xa, fa = suite.pgd_fn(*args, suite.x_train_j, suite.c_all_j)
+        x_adv[p0:p1] = np.asarray(xa)[: p1 - p0]
+        f_adv[p0:p1] = np.asarray(fa)[: p1 - p0]
+    for q, (s, j, e) in enumerate(pjobs):
+        sl = slice(q * r, (q + 1) * r)
+        res.put(("pgd", s, j, e), rows, predictions_correct(f_adv[sl], yt, task), m)
+        if s == 0:
+            res.keep(f"x_adv/pgd/t{j}_e{e}", x_adv[sl].astype(np.float32))
+            res.keep(f"f/pgd/t{j}_e{e}", f_adv[sl])
 
 
 def _collect(res, plan, f_clean, y_eval, x_eval, task, fo_names, random_sign):

@@ -1,8 +1,9 @@
 """Rule attack_ntk: f_t on the τ-grid, every attack, nulls, gradient checks (App. B).
 
-`run` reads the prepared data and the kernel caches, runs `attack_kernel_machine`
-and writes the accuracy table, the gradient-check table, the adversarial inputs and
-the per-point correctness (pointwise.h5, what the claims rule bootstraps over).
+`attack_ntk` (the rule's task, with the entry signature of scripts/_common.call)
+reads the prepared data and the kernel caches, runs `attack_kernel_machine` and
+writes the accuracy table, the gradient-check table, the adversarial inputs and the
+per-point correctness (pointwise.h5, what the claims rule bootstraps over).
 """
 
 from __future__ import annotations
@@ -216,10 +217,10 @@ def attack_kernel_machine(
     return rows, checks, arrays, pointwise
 
 
-def run(
+def attack_ntk(
     inputs: dict[str, str],
     outputs: dict[str, str],
-    s: AttackSettings,
+    settings: AttackSettings,
     ids: dict[str, str],
     log: logging.Logger,
 ) -> None:
@@ -228,7 +229,7 @@ def run(
     Args:
         inputs: paths data, gram, jacobian, eigh.
         outputs: paths adversarial, pointwise (HDF5), accuracy and checks (CSV).
-        s: settings; ids: {dataset, arch}; log: the job's logger.
+        settings: the rule's settings; ids: {dataset, arch}; log: the job's logger.
     """
     import time
 
@@ -240,6 +241,7 @@ def run(
     from ntkadv.kernels.analytic import full_spec, kernel_fn_from_spec
     from ntkadv.kernels.jacobians import load_input_jacobian
 
+    s = settings
     data = load_prepared(inputs["data"])
     k_test_train = h5io.read(inputs["gram"], ["k_test_train"])["k_test_train"]
     eig = h5io.read(inputs["eigh"], ["eigvals", "eigvecs"])

@@ -1,4 +1,8 @@
-"""Rules compute_ntk_gram and compute_ntk_input_jacobian: read, compute, write."""
+"""Rules compute_ntk_gram and compute_ntk_input_jacobian: read, compute, write.
+
+Each task has the entry signature of every rule (scripts/_common.call):
+``(inputs, outputs, settings, ids, log)``.
+"""
 
 from __future__ import annotations
 
@@ -57,16 +61,22 @@ def _log_device_memory(log: logging.Logger) -> None:
     log.info("peak device memory: %s", stats.get("peak_bytes_in_use", "n/a (CPU)"))
 
 
-def compute_gram(
-    data_path: str,
-    out_path: str,
-    s: KernelSettings,
+def compute_ntk_gram(
+    inputs: dict[str, str],
+    outputs: dict[str, str],
+    settings: KernelSettings,
     ids: dict[str, str],
     log: logging.Logger,
 ) -> None:
     """Θ(X_train, X_train) and Θ(X_test, X_train), float64, blocked, to HDF5.
 
     Datasets ``k_train_train`` (n, n) and ``k_test_train`` (m, n), chunked by blocks.
+
+    Args:
+        inputs: ``data`` (the prepared dataset).
+        outputs: ``gram`` (the kernel cache).
+        settings: the architecture, block size and precision.
+        ids: {dataset, arch}; log: the job's logger.
 
     Raises:
         FloatingPointError: a kernel entry is not finite (nothing is written).
@@ -75,6 +85,7 @@ def compute_gram(
     from ntkadv.kernels.blocked import n_blocks, ntk_gram_blocked
     from ntkadv.timing import Progress
 
+    s, data_path, out_path = settings, inputs["data"], outputs["gram"]
     start = time.perf_counter()
     x_train, x_test = _inputs(data_path, s.x64)
     spec = full_spec(s.arch)
@@ -100,18 +111,26 @@ def compute_gram(
     _log_device_memory(log)
 
 
-def compute_input_jacobian(
-    data_path: str,
-    out_path: str,
-    s: KernelSettings,
+def compute_ntk_input_jacobian(
+    inputs: dict[str, str],
+    outputs: dict[str, str],
+    settings: KernelSettings,
     ids: dict[str, str],
     log: logging.Logger,
 ) -> None:
-    """D(x) = ∂Θ(x, X_train)/∂x at every test point (supp. Eq. 9), to HDF5."""
+    """D(x) = ∂Θ(x, X_train)/∂x at every test point (supp. Eq. 9), to HDF5.
+
+    Args:
+        inputs: ``data`` (the prepared dataset).
+        outputs: ``jacobian`` (the input-Jacobian cache).
+        settings: the architecture, block size and precision.
+        ids: {dataset, arch}; log: the job's logger.
+    """
     from ntkadv.kernels import jacobians
     from ntkadv.kernels.analytic import full_spec, kernel_fn_from_spec
     from ntkadv.timing import Progress
 
+    s, data_path, out_path = settings, inputs["data"], outputs["jacobian"]
     x_train, x_test = _inputs(data_path, s.x64)
     spec = full_spec(s.arch)
     form = jacobians.jacobian_form(spec["family"])

@@ -10,9 +10,21 @@ from ntkadv.spectra import eigh
 
 
 def eigendecompose_gram(
-    gram_path: str, out_path: str, ids: dict[str, str], log: logging.Logger
+    inputs: dict[str, str],
+    outputs: dict[str, str],
+    settings: None,
+    ids: dict[str, str],
+    log: logging.Logger,
 ) -> None:
-    """Eigendecompose the cached Θ(X_train, X_train); write eigvals / eigvecs."""
+    """Eigendecompose the cached Θ(X_train, X_train); write eigvals / eigvecs.
+
+    Args:
+        inputs: ``gram`` (the kernel cache, dataset ``k_train_train`` (n, n)).
+        outputs: ``eigh`` (eigvals (n,) descending, eigvecs (n, n)).
+        settings: None (the rule consumes no params).
+        ids: {dataset, arch}; log: the job's logger.
+    """
+    gram_path, out_path = inputs["gram"], outputs["eigh"]
     k = h5io.read(gram_path, ["k_train_train"])["k_train_train"]
     start = time.perf_counter()
     spec, info = eigh.eigendecompose_with_info(k, source=f"{gram_path}:k_train_train")

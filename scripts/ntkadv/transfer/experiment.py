@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -155,77 +157,110 @@ def run_transfer(
         The `METRICS` arrays (E,), the `POINT_ARRAYS` (E, b), "f0_test" (b, k),
         "f_test" (E, b, k) (f − f_0); with `image_index`, "grad_image" (I, d).
     """
-    dtype = net.w0.dtype
     at = at or f"dataset {dataset}, width {net.w0.shape[0]}"
-    basis = jnp.asarray(row_space_basis(x_train))
+    ev = _Evaluator.build(
+        net, x_train, y_train, x_test, y_test, task, lr, reference, eps, dataset
+    )
     run = jax.jit(gd_run_fn(lr))
-    # the net and the basis are arguments (not constants) of the compiled functions
-    clean_fn = jax.jit(outputs_and_loss_gradient, static_argnames="task")
-    outputs_fn = jax.jit(outputs_fn_t)
-    w0t = jnp.asarray(np.ascontiguousarray(np.asarray(net.w0).T))
-    problem = gd_problem(net, basis, x_train, y_train, w0t)
-    train_loss = jax.jit(reduced_loss)
-    x_test = np.asarray(x_test, dtype=np.float64)
-    b = x_test.shape[0]
-    xt, yt = jnp.asarray(x_test, dtype), jnp.asarray(y_test, dtype)
-    x_random = perturb(x_test, reference["random_signs"], eps)
-    other = mismatched(b)
-    same_class = same_class_partners(class_labels(y_test, task))
-    w0_norm = float(jnp.linalg.norm(net.w0))
-    c = jnp.zeros((net.w0.shape[0], basis.shape[1]), dtype)
-    loss0 = float(train_loss(c, *problem))
+    c = jnp.zeros((net.w0.shape[0], ev.basis.shape[1]), net.w0.dtype)
+    loss0 = float(ev.train_loss(c, *ev.problem))
     check_finite({"initial loss": loss0}, lr, dataset, f"{at}, epoch 0")
     keep = {int(e) for e in image_epochs}
     out: dict[str, list] = {key: [] for key in (*METRICS, *POINT_ARRAYS)}
     out.update(f_test=[], grad_image=[])
     done = 0
     for i, epoch in enumerate(int(e) for e in reference["epoch"]):
-        c = run(c, problem, epoch - done)
+        c = run(c, ev.problem, epoch - done)
         done = epoch
-        here = f"{at}, epoch {epoch}"
-        loss_now = float(train_loss(c, *problem))
-        f_net, grad_net = (
-            np.asarray(v, dtype=np.float64)
-            for v in clean_fn(net, w0t, basis, c, xt, yt, task=task)
+        values, points, f_net, grad_net = ev.evaluate(
+            c, i, epoch, loss0, f"{at}, epoch {epoch}"
         )
-        check_finite(
-            {
-                "training loss": loss_now,
-                "parameters W - W0": c,
-                "test predictions": f_net,
-                "loss gradients": grad_net,
-            },
-            lr,
-            dataset,
-            here,
+        for key, value in (values | points).items():
+            out[key].append(value)
+        out["f_test"].append(f_net)
+        if image_index is not None and epoch in keep:
+            out["grad_image"].append(grad_net[image_index])
+        if log is not None:
+            log(_epoch_line(epoch, values))
+    return ev.result(out, image_index)
+
+
+@dataclasses.dataclass
+class _Evaluator:
+    """The compiled functions and fixed arrays of one run's evaluations (the
+    arguments of `run_transfer`, the test inputs as float64 NumPy and as jax arrays
+    of the net's dtype; the net and the basis are arguments, not constants, of the
+    compiled functions)."""
+
+    net: TwoLayerNet
+    task: Task
+    lr: float
+    eps: float
+    dataset: str
+    reference: Mapping[str, np.ndarray]
+    n_train: int
+    basis: jax.Array
+    w0t: jax.Array
+    problem: tuple
+    clean_fn: Callable
+    outputs_fn: Callable
+    train_loss: Callable
+    x_test: np.ndarray
+    y_test: np.ndarray
+    xt: jax.Array
+    yt: jax.Array
+    x_random: np.ndarray
+    other: np.ndarray
+    same_class: np.ndarray
+    w0_norm: float
+    dtype: Any
+
+    @classmethod
+    def build(
+        cls, net, x_train, y_train, x_test, y_test, task, lr, reference, eps, dataset
+    ) -> _Evaluator:
+        """Row-space basis, GD problem, compiled evaluations and the fixed controls."""
+        dtype = net.w0.dtype
+        basis = jnp.asarray(row_space_basis(x_train))
+        w0t = jnp.asarray(np.ascontiguousarray(np.asarray(net.w0).T))
+        x_test = np.asarray(x_test, dtype=np.float64)
+        return cls(
+            net=net,
+            task=task,
+            lr=lr,
+            eps=eps,
+            dataset=dataset,
+            reference=reference,
+            n_train=x_train.shape[0],
+            basis=basis,
+            w0t=w0t,
+            problem=gd_problem(net, basis, x_train, y_train, w0t),
+            clean_fn=jax.jit(outputs_and_loss_gradient, static_argnames="task"),
+            outputs_fn=jax.jit(outputs_fn_t),
+            train_loss=jax.jit(reduced_loss),
+            x_test=x_test,
+            y_test=y_test,
+            xt=jnp.asarray(x_test, dtype),
+            yt=jnp.asarray(y_test, dtype),
+            x_random=perturb(x_test, reference["random_signs"], eps),
+            other=mismatched(x_test.shape[0]),
+            same_class=same_class_partners(class_labels(y_test, task)),
+            w0_norm=float(jnp.linalg.norm(net.w0)),
+            dtype=dtype,
         )
-        check_descent(loss_now, loss0, lr, dataset, here)
-        grad_ntk = np.asarray(reference["loss_grad"][i], dtype=np.float64)
-        f_ntk = np.asarray(reference["f"][i], dtype=np.float64)
-        x_adv = np.concatenate(
-            [
-                fgsm_step(x_test, grad_net, eps),
-                fgsm_step(x_test, grad_ntk, eps),
-                x_random,
-            ]
-        )
-        f_adv = np.asarray(
-            outputs_fn(w0t, net.a, basis, c, jnp.asarray(x_adv, dtype)),
-            dtype=np.float64,
-        )
-        clean = predictions_correct(f_net, y_test, task)
-        attacked = [
-            predictions_correct(f_adv[j * b : (j + 1) * b], y_test, task)
-            for j in range(3)
-        ]
-        # the net's FGSM on its own loss gradient must not raise its accuracy
-        check_attack_accuracy(
-            float(clean.mean()), float(attacked[0].mean()), b, "FGSM (own)", here
-        )
-        own, ntk, rand = (clean & ok for ok in attacked)
+
+    def evaluate(
+        self, c: jax.Array, i: int, epoch: int, loss0: float, here: str
+    ) -> tuple[dict, dict, np.ndarray, np.ndarray]:
+        """The net W0 + c·basisᵀ at the reference's i-th epoch: (the `METRICS`
+        values, the `POINT_ARRAYS` (b,), f − f_0 (b, k), loss gradients (b, d))."""
+        loss_now, f_net, grad_net = self._outputs(c, loss0, here)
+        grad_ntk = np.asarray(self.reference["loss_grad"][i], dtype=np.float64)
+        f_ntk = np.asarray(self.reference["f"][i], dtype=np.float64)
+        clean, own, ntk, rand = self._robust(c, f_net, grad_net, grad_ntk, here)
         cos = cosine_similarity(grad_ntk, grad_net)
-        cos_other = cosine_similarity(grad_ntk, grad_net[other])
-        cos_class = partner_cosine(grad_ntk, grad_net, same_class)
+        cos_other = cosine_similarity(grad_ntk, grad_net[self.other])
+        cos_class = partner_cosine(grad_ntk, grad_net, self.same_class)
         points = {
             "cosine_per_point": cos,
             "cosine_mismatched_per_point": cos_other,
@@ -237,7 +272,7 @@ def run_transfer(
         }
         values = {
             "epoch": epoch,
-            "t": ntk_time(epoch, x_train.shape[0]),
+            "t": ntk_time(epoch, self.n_train),
             "cosine": _nanmean(cos),
             "cosine_mismatched": _nanmean(cos_other),
             "cosine_same_class": _nanmean(cos_class),
@@ -250,32 +285,100 @@ def run_transfer(
                 / max(float(np.linalg.norm(f_ntk)), np.finfo(np.float64).tiny)
             ),
             "train_loss": loss_now,
-            "weight_change": float(jnp.linalg.norm(c)) / w0_norm,
+            "weight_change": float(jnp.linalg.norm(c)) / self.w0_norm,
         }
-        for key, value in (values | points).items():
-            out[key].append(value)
-        out["f_test"].append(f_net)
-        if image_index is not None and epoch in keep:
-            out["grad_image"].append(grad_net[image_index])
-        if log is not None:
-            log(
-                f"epoch {epoch}: cos {values['cosine']:.3f} (mismatched "
-                f"{values['cosine_mismatched']:.3f}, same class "
-                f"{values['cosine_same_class']:.3f}) acc clean/own/ntk/random "
-                f"{values['acc_clean']:.2f}/{values['acc_own']:.2f}/"
-                f"{values['acc_ntk']:.2f}/{values['acc_random']:.2f} loss "
-                f"{values['train_loss']:.4g} |W-W0|/|W0| {values['weight_change']:.3g}"
+        return values, points, f_net, grad_net
+
+    def _outputs(
+        self, c: jax.Array, loss0: float, here: str
+    ) -> tuple[float, np.ndarray, np.ndarray]:
+        """Training loss, test predictions f − f_0 and loss input gradients, checked
+        finite and for descent (`checks.DivergenceError`)."""
+        loss_now = float(self.train_loss(c, *self.problem))
+        f_net, grad_net = (
+            np.asarray(v, dtype=np.float64)
+            for v in self.clean_fn(
+                self.net, self.w0t, self.basis, c, self.xt, self.yt, task=self.task
             )
-    result = {
-        key: np.asarray(value) for key, value in out.items() if key != "grad_image"
-    }
-    f0 = jax.nn.relu(xt @ w0t) @ net.a / np.sqrt(net.a.shape[0])  # `apply`, fast layout
-    result["f0_test"] = np.asarray(f0, dtype=np.float64)
-    if image_index is not None:
-        result["grad_image"] = np.asarray(out["grad_image"]).reshape(
-            -1, x_test.shape[1]
         )
-    return result
+        check_finite(
+            {
+                "training loss": loss_now,
+                "parameters W - W0": c,
+                "test predictions": f_net,
+                "loss gradients": grad_net,
+            },
+            self.lr,
+            self.dataset,
+            here,
+        )
+        check_descent(loss_now, loss0, self.lr, self.dataset, here)
+        return loss_now, f_net, grad_net
+
+    def _robust(
+        self,
+        c: jax.Array,
+        f_net: np.ndarray,
+        grad_net: np.ndarray,
+        grad_ntk: np.ndarray,
+        here: str,
+    ) -> tuple[np.ndarray, ...]:
+        """(b,) correct clean, and correct clean AND on the net's own FGSM example,
+        on the NTK's FGSM example, on the random-sign perturbation."""
+        x_test, y_test, b = self.x_test, self.y_test, self.x_test.shape[0]
+        x_adv = np.concatenate(
+            [
+                fgsm_step(x_test, grad_net, self.eps),
+                fgsm_step(x_test, grad_ntk, self.eps),
+                self.x_random,
+            ]
+        )
+        f_adv = np.asarray(
+            self.outputs_fn(
+                self.w0t, self.net.a, self.basis, c, jnp.asarray(x_adv, self.dtype)
+            ),
+            dtype=np.float64,
+        )
+        clean = predictions_correct(f_net, y_test, self.task)
+        attacked = [
+            predictions_correct(f_adv[j * b : (j + 1) * b], y_test, self.task)
+            for j in range(3)
+        ]
+        # the net's FGSM on its own loss gradient must not raise its accuracy
+        check_attack_accuracy(
+            float(clean.mean()), float(attacked[0].mean()), b, "FGSM (own)", here
+        )
+        own, ntk, rand = (clean & ok for ok in attacked)
+        return clean, own, ntk, rand
+
+    def result(
+        self, out: dict[str, list], image_index: int | None
+    ) -> dict[str, np.ndarray]:
+        """The run's arrays from the per-epoch lists, with f_0 at the test points."""
+        result = {
+            key: np.asarray(value) for key, value in out.items() if key != "grad_image"
+        }
+        a = self.net.a
+        # f_0 = `apply` of the initial net, in the fast (w0ᵀ) layout
+        f0 = jax.nn.relu(self.xt @ self.w0t) @ a / np.sqrt(a.shape[0])
+        result["f0_test"] = np.asarray(f0, dtype=np.float64)
+        if image_index is not None:
+            result["grad_image"] = np.asarray(out["grad_image"]).reshape(
+                -1, self.x_test.shape[1]
+            )
+        return result
+
+
+def _epoch_line(epoch: int, values: Mapping[str, float]) -> str:
+    """The progress line of one evaluation epoch."""
+    return (
+        f"epoch {epoch}: cos {values['cosine']:.3f} (mismatched "
+        f"{values['cosine_mismatched']:.3f}, same class "
+        f"{values['cosine_same_class']:.3f}) acc clean/own/ntk/random "
+        f"{values['acc_clean']:.2f}/{values['acc_own']:.2f}/"
+        f"{values['acc_ntk']:.2f}/{values['acc_random']:.2f} loss "
+        f"{values['train_loss']:.4g} |W-W0|/|W0| {values['weight_change']:.3g}"
+    )
 
 
 def _nanmean(values: np.ndarray) -> float:

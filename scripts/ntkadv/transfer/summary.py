@@ -1,9 +1,14 @@
-"""Rules aggregate_transfer and summarize_transfer_claims (pandas / NumPy; no jax)."""
+"""Rules aggregate_transfer and summarize_transfer_claims (pandas / NumPy; no jax).
+
+Each task has the entry signature of every rule (scripts/_common.call):
+``(inputs, outputs, settings, ids, log)``.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -17,20 +22,44 @@ from ntkadv.transfer.records import (
 )
 
 
-def run_aggregate(
-    references: Sequence[str],
-    runs: Sequence[str],
-    outputs: Mapping[str, str],
+@dataclasses.dataclass(frozen=True)
+class TransferClaimsSettings:
+    """Params of rule summarize_transfer_claims.
+
+    Attributes:
+        criteria: config transfer.criteria {min_cosine, max_robust_gap,
+            max_seed_std, bootstrap_reps}.
+        align_epoch: transfer.align_epoch.
+        seed: config seed (bootstrap resamples).
+    """
+
+    criteria: dict[str, float]
+    align_epoch: int
+    seed: int
+
+
+def aggregate_transfer(
+    inputs: dict[str, list[str]],
+    outputs: dict[str, str],
+    settings: None,
+    ids: dict[str, str],
     log: logging.Logger,
 ) -> None:
     """Write the epoch table (outputs['epochs']) and the run table (['runs']).
 
     With no runs (the stage disabled) both tables are written with their header only.
+
+    Args:
+        inputs: ``references`` (ntk_reference.h5 of every dataset) and ``runs``
+            (every train_twolayer_net output).
+        outputs: ``epochs`` and ``runs`` (CSV).
+        settings: None (the rule consumes no params); ids: none; log: the job's logger.
     """
     import pandas as pd
 
     from ntkadv.transfer.tables import epoch_table
 
+    references, runs = inputs["references"], inputs["runs"]
     refs = {}
     for path in references:
         dataset = h5io.read_attrs(path)["dataset"]
@@ -106,17 +135,25 @@ def load_runs(paths: Sequence[str]) -> list[Any]:
     return out
 
 
-def run_claims(
-    runs: Sequence[str],
-    out_path: str,
-    criteria: Mapping[str, float],
-    align_epoch: int,
-    seed: int,
+def summarize_transfer_claims(
+    inputs: dict[str, list[str]],
+    outputs: dict[str, str],
+    settings: TransferClaimsSettings,
+    ids: dict[str, str],
     log: logging.Logger,
 ) -> None:
-    """Rule summarize_transfer_claims: finding 5 rows (header only with no runs)."""
+    """Rule summarize_transfer_claims: finding 5 rows (header only with no runs).
+
+    Args:
+        inputs: ``runs`` (every train_twolayer_net output).
+        outputs: ``claims``: the stage's claims rows (CSV).
+        settings: criteria, align_epoch and seed; ids: none; log: the job's logger.
+    """
     from ntkadv.transfer.claims import transfer_claims
 
-    claims = transfer_claims(load_runs(runs), criteria, align_epoch, seed)
-    claims.to_csv(out_path, index=False)
+    s = settings
+    claims = transfer_claims(
+        load_runs(list(inputs["runs"])), s.criteria, s.align_epoch, s.seed
+    )
+    claims.to_csv(outputs["claims"], index=False)
     log.info("claims:\n%s", claims.to_string())

@@ -1,9 +1,14 @@
-"""Rules compute_transfer_reference and train_twolayer_net (supp. App. C)."""
+"""Rules compute_transfer_reference and train_twolayer_net (supp. App. C).
+
+Each task has the entry signature of every rule (scripts/_common.call):
+``(inputs, outputs, settings, ids, log)``.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+from typing import Any
 
 import numpy as np
 
@@ -16,6 +21,7 @@ class ReferenceSettings:
     """Params of rule compute_transfer_reference (one dataset).
 
     Attributes:
+        arch: the architecture's config entry (the kernel of the reference).
         n_train: first n training points used (None = all cached).
         lr: GD learning rate of this dataset (transfer.lr or its override).
         eps: the dataset's ℓ∞ budget.
@@ -31,6 +37,7 @@ class ReferenceSettings:
         solver_tol: tolerance of the iterative solver (relative change of c_t).
     """
 
+    arch: dict[str, Any]
     n_train: int | None
     lr: float
     eps: float
@@ -52,6 +59,11 @@ class ReferenceSettings:
             self.epochs, self.n_eval, self.image_epochs, self.align_epoch
         )
 
+    def provenance(self) -> dict[str, Any]:
+        """The settings recorded as the reference file's ``transfer`` attribute
+        (the architecture is recorded by the kernel caches it reads)."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if k != "arch"}
+
 
 @dataclasses.dataclass(frozen=True)
 class NetSettings:
@@ -72,60 +84,41 @@ class NetSettings:
     x64: bool
 
 
-def run_reference(
+def compute_transfer_reference(
     inputs: dict[str, str],
-    out_path: str,
-    s: ReferenceSettings,
-    arch: dict,
+    outputs: dict[str, str],
+    settings: ReferenceSettings,
     ids: dict[str, str],
     log: logging.Logger,
 ) -> None:
-    """Rule compute_transfer_reference: f_t, its FGSM gradient and accuracies."""
+    """Rule compute_transfer_reference: f_t, its FGSM gradient and accuracies.
+
+    Args:
+        inputs: data, gram, jacobian and (dense solver) eigh.
+        outputs: ``reference``: ntk_reference.h5 (`reference.ntk_transfer_reference`).
+        settings: the rule's settings; ids: {dataset, arch}; log: the job's logger.
+    """
     from ntkadv.claims.nulls import random_signs
     from ntkadv.data import load_prepared
     from ntkadv.kernels.analytic import kernel_fn_from_spec
     from ntkadv.kernels.jacobians import load_input_jacobian
-    from ntkadv.transfer import checks, net, reference
+    from ntkadv.transfer import checks, reference
 
+    s = settings
     data = load_prepared(inputs["data"])
     task = data["attrs"]["task"]
     n_cached = data["x_train"].shape[0]
     epochs = s.eval_epochs()
-    if s.solver == "iterative":
-        ref = _iterative_reference(inputs["gram"], data["y_train"], s, epochs, log)
-    else:
-        subset = s.n_train is not None and s.n_train < n_cached
-        gram = h5io.read(inputs["gram"], ["k_test_train"] + ["k_train_train"] * subset)
-        eig = h5io.read(inputs["eigh"], ["eigvals", "eigvecs"])
-        ref = reference.ntk_reference(
-            gram.get("k_train_train"),
-            gram["k_test_train"],
-            data["y_train"],
-            s.lr,
-            s.n_train,
-            (eig["eigvals"], eig["eigvecs"]),
-        )
+    ref = _predictor(inputs, data["y_train"], n_cached, s, epochs, log)
     x_train = data["x_train"].reshape(n_cached, -1)[: ref.n]
     x_test = data["x_test"].reshape(data["x_test"].shape[0], -1)
-    lam_max = ref.eigval_max
-    stability = net.gd_stability(lam_max, ref.n, s.lr)
-    log.info(
-        "n=%d lr=%g: lr*lambda_max/n = %.3f (GD stable < 2)", ref.n, s.lr, stability
-    )
-    checks.check_stability(
-        stability,
-        lam_max,
-        ref.n,
-        s.lr,
-        ids["dataset"],
-        f"{checks.where(ids['dataset'])} (every width and seed), n_train {ref.n}",
-    )
+    stability = _check_reference_stability(ref, s, ids, log)
     jac = load_input_jacobian(inputs["jacobian"]).train_subset(ref.n)
     with timed(log, f"NTK reference at {len(epochs)} epochs"):
         out = reference.ntk_transfer_reference(
             ref,
             jac,
-            kernel_fn_from_spec(arch),
+            kernel_fn_from_spec(s.arch),
             x_train,
             x_test,
             data["y_test"],
@@ -141,35 +134,95 @@ def run_reference(
         ids["dataset"],
         checks.where(ids["dataset"]),
     )
-    kept = [i for i, e in enumerate(epochs) if e in set(s.image_epochs)]
-    out["image_epochs"] = epochs[kept]
-    image_attrs = {}
-    if s.image_index is not None:
-        image = s.image_index
-        out.update(image=x_test[image], grad_image=out["loss_grad"][kept, image])
-        label = int(data["labels_test"][image])
-        image_attrs = dict(
-            image_label=label, image_class=int(data["attrs"]["classes"][label])
-        )
+    image_attrs = _keep_images(out, epochs, s, data, x_test)
     attrs = h5io.provenance(
         **ids,
         task=task,
-        transfer=dataclasses.asdict(s),
+        transfer=s.provenance(),
         n_train=ref.n,
         gd_stability=stability,
-        lambda_max=lam_max,
+        lambda_max=ref.eigval_max,
         n_clipped=ref.n_clipped,
         image_shape=list(data["x_test"].shape[1:]),
         source=data["attrs"]["source"],
         **image_attrs,
     )
-    h5io.write(out_path, out, attrs)
+    h5io.write(outputs["reference"], out, attrs)
     log.info(
         "NTK accuracy clean/own-FGSM/random-sign at the last epoch: %.3f/%.3f/%.3f",
         out["acc_clean"][-1],
         out["acc_own"][-1],
         out["acc_random"][-1],
     )
+
+
+def _predictor(
+    inputs: dict[str, str],
+    y_train: np.ndarray,
+    n_cached: int,
+    s: ReferenceSettings,
+    epochs: np.ndarray,
+    log: logging.Logger,
+):
+    """The NTK predictor f_t (`reference.ntk_reference`): the dense solver from the
+    Gram and its eigendecomposition, or the iterative one (`_iterative_reference`)."""
+    from ntkadv.transfer import reference
+
+    if s.solver == "iterative":
+        return _iterative_reference(inputs["gram"], y_train, s, epochs, log)
+    subset = s.n_train is not None and s.n_train < n_cached
+    gram = h5io.read(inputs["gram"], ["k_test_train"] + ["k_train_train"] * subset)
+    eig = h5io.read(inputs["eigh"], ["eigvals", "eigvecs"])
+    return reference.ntk_reference(
+        gram.get("k_train_train"),
+        gram["k_test_train"],
+        y_train,
+        s.lr,
+        s.n_train,
+        (eig["eigvals"], eig["eigvecs"]),
+    )
+
+
+def _check_reference_stability(
+    ref, s: ReferenceSettings, ids: dict[str, str], log: logging.Logger
+) -> float:
+    """lr·λ_max/n of full-batch GD on the reference's training set, logged and
+    checked (`checks.check_stability`, every width and seed of the dataset)."""
+    from ntkadv.transfer import checks, net
+
+    lam_max = ref.eigval_max
+    stability = net.gd_stability(lam_max, ref.n, s.lr)
+    log.info(
+        "n=%d lr=%g: lr*lambda_max/n = %.3f (GD stable < 2)", ref.n, s.lr, stability
+    )
+    checks.check_stability(
+        stability,
+        lam_max,
+        ref.n,
+        s.lr,
+        ids["dataset"],
+        f"{checks.where(ids['dataset'])} (every width and seed), n_train {ref.n}",
+    )
+    return stability
+
+
+def _keep_images(
+    out: dict[str, Any],
+    epochs: np.ndarray,
+    s: ReferenceSettings,
+    data: dict[str, Any],
+    x_test: np.ndarray,
+) -> dict[str, int]:
+    """Add the image epochs (and, on the image dataset, the test image and its NTK
+    loss gradients at those epochs) to `out`; the image's label attrs (or none)."""
+    kept = [i for i, e in enumerate(epochs) if e in set(s.image_epochs)]
+    out["image_epochs"] = epochs[kept]
+    if s.image_index is None:
+        return {}
+    image = s.image_index
+    out.update(image=x_test[image], grad_image=out["loss_grad"][kept, image])
+    label = int(data["labels_test"][image])
+    return dict(image_label=label, image_class=int(data["attrs"]["classes"][label]))
 
 
 def _iterative_reference(
@@ -222,21 +275,27 @@ def _row_block(chunks: tuple[int, ...] | None, rows: int) -> int:
     return chunks[0] * max(1, rows // chunks[0])
 
 
-def run_net(
+def train_twolayer_net(
     inputs: dict[str, str],
-    out_path: str,
-    s: NetSettings,
-    width: int,
-    seed: int,
+    outputs: dict[str, str],
+    settings: NetSettings,
     ids: dict[str, str],
     log: logging.Logger,
 ) -> None:
-    """Rule train_twolayer_net: full-batch GD of one net vs the NTK reference."""
+    """Rule train_twolayer_net: full-batch GD of one net vs the NTK reference.
+
+    Args:
+        inputs: data and ``reference`` (rule compute_transfer_reference).
+        outputs: ``run``: the run's arrays (`experiment.run_transfer`) and attrs.
+        settings: the rule's settings; ids: {dataset, arch, width, seed};
+            log: the job's logger.
+    """
     import jax
 
     from ntkadv.data import load_prepared
-    from ntkadv.transfer import checks, experiment, net, reference
+    from ntkadv.transfer import checks, experiment, net
 
+    s, width, seed = settings, int(ids["width"]), int(ids["seed"])
     data = load_prepared(inputs["data"])
     ref = h5io.read(inputs["reference"])
     meta = h5io.read_attrs(inputs["reference"])
@@ -275,9 +334,36 @@ def run_net(
             dataset=dataset,
             at=at,
         )
+    factor = _time_factor(out, ref, s.align_epoch, log)
+    attrs = h5io.provenance(
+        dataset=dataset,
+        arch=ids["arch"],
+        width=width,
+        seed=seed,
+        lr=s.lr,
+        task=meta["task"],
+        transfer=dataclasses.asdict(s),
+        n_train=n,
+        gd_stability=meta["gd_stability"],
+        **factor,
+        train_seconds=took["seconds"],
+    )
+    h5io.write(outputs["run"], out, attrs)
+
+
+def _time_factor(
+    out: dict[str, np.ndarray],
+    ref: dict[str, np.ndarray],
+    align_epoch: int,
+    log: logging.Logger,
+) -> dict[str, Any]:
+    """The time factor α of the net at the evaluation epoch nearest `align_epoch`
+    (`reference.fit_time_factor`), logged; as the run's attrs."""
+    from ntkadv.transfer import experiment, reference
+
     i = int(
         np.flatnonzero(
-            out["epoch"] == experiment.nearest_epoch(out["epoch"], s.align_epoch)
+            out["epoch"] == experiment.nearest_epoch(out["epoch"], align_epoch)
         )[0]
     )
     alpha, err_fit, err_one = reference.fit_time_factor(
@@ -290,19 +376,9 @@ def run_net(
         err_fit,
         err_one,
     )
-    attrs = h5io.provenance(
-        **ids,
-        width=width,
-        seed=seed,
-        lr=s.lr,
-        task=meta["task"],
-        transfer=dataclasses.asdict(s),
-        n_train=n,
-        gd_stability=meta["gd_stability"],
+    return dict(
         align_epoch=int(out["epoch"][i]),
         time_factor=alpha,
         time_factor_error=err_fit,
         time_factor_error_at_1=err_one,
-        train_seconds=took["seconds"],
     )
-    h5io.write(out_path, out, attrs)

@@ -11,7 +11,11 @@ import pytest
 
 from ntkadv import h5io
 from ntkadv.features import rescore, task
-from ntkadv.kernels.task import KernelSettings, compute_gram, compute_input_jacobian
+from ntkadv.kernels.task import (
+    KernelSettings,
+    compute_ntk_gram,
+    compute_ntk_input_jacobian,
+)
 from ntkadv.spectra.task import eigendecompose_gram
 
 LOG = logging.getLogger("test")
@@ -38,9 +42,13 @@ def caches(tmp_path_factory):
     h5io.write(paths["data"], data, {"task": "binary", "classes": [0, 1]})
     s = KernelSettings(arch=SPEC, block_size=8, x64=True)
     ids = {"dataset": "toy", "arch": "fc1"}
-    compute_gram(paths["data"], paths["gram"], s, ids, LOG)
-    compute_input_jacobian(paths["data"], paths["jacobian"], s, ids, LOG)
-    eigendecompose_gram(paths["gram"], paths["eigh"], ids, LOG)
+    compute_ntk_gram({"data": paths["data"]}, {"gram": paths["gram"]}, s, ids, LOG)
+    compute_ntk_input_jacobian(
+        {"data": paths["data"]}, {"jacobian": paths["jacobian"]}, s, ids, LOG
+    )
+    eigendecompose_gram(
+        {"gram": paths["gram"]}, {"eigh": paths["eigh"]}, None, ids, LOG
+    )
     return root, paths, ids
 
 

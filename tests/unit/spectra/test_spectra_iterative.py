@@ -212,9 +212,9 @@ def test_rule_task_iterative_reference_reads_gram_h5(tmp_path):
         f.create_dataset("k_train_train", data=gram, chunks=(40, 40))
         f.create_dataset("k_test_train", data=k_test, chunks=(10, 40))
     s = task.ReferenceSettings(
-        n_train=200, lr=LR, eps=0.3, seed=0, epochs=3000, n_eval=5, align_epoch=100,
-        image_index=None, image_epochs=(), x64=True, solver="iterative",
-        solver_tol=TOL,
+        arch={}, n_train=200, lr=LR, eps=0.3, seed=0, epochs=3000, n_eval=5,
+        align_epoch=100, image_index=None, image_epochs=(), x64=True,
+        solver="iterative", solver_tol=TOL,
     )  # fmt: skip
     epochs = s.eval_epochs()
     ref = task._iterative_reference(str(path), y, s, epochs, logging.getLogger())

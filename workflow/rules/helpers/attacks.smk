@@ -61,8 +61,20 @@ def get_notebook_attack_table(wildcards):
     return f"results/attacks/{nb['dataset']}/{nb['arch']}/accuracy.csv"
 
 
-def notebook_kernel_params(wildcards):
-    """The notebook kernel, its dataset entry and the PGD settings it was run with."""
+def attack_claims_settings(wildcards):
+    """ntkadv.attacks.summary.AttackClaimsSettings of rule summarize_attack_claims."""
+    return canonical(
+        {
+            "near_zero": config["attacks"]["near_zero"],
+            "notebook": config["attacks"]["notebook"],
+            "seed": config["seed"],
+        }
+    )
+
+
+def notebook_kernel_settings(wildcards):
+    """ntkadv.attacks.summary.NotebookKernelSettings of rule tabulate_notebook_kernel
+    (the notebook kernel, its dataset entry and the PGD settings it was run with)."""
     att = config["attacks"]
     nb = notebook_kernel()
     budget = att["budget"][arch_family(nb["arch"])]

@@ -71,8 +71,3 @@ def kernel_settings(wildcards):
             "x64": config["kernels"]["x64"],
         }
     )
-
-
-def arch_spec(wildcards):
-    """The architecture's config entry (canonical)."""
-    return canonical(config["architectures"][wildcards.arch])

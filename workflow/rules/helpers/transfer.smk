@@ -38,6 +38,7 @@ def transfer_reference_settings(wildcards):
     return canonical(
         {
             **pick(tr, *keys),
+            "arch": config["architectures"][wildcards.arch],
             "image_index": transfer_image_index(wildcards.dataset),
             "lr": transfer_lr(wildcards.dataset),
             "eps": config["datasets"][wildcards.dataset]["eps"],
@@ -57,6 +58,17 @@ def twolayer_net_settings(wildcards):
             "lr": transfer_lr(wildcards.dataset),
             "eps": config["datasets"][wildcards.dataset]["eps"],
             "x64": config["kernels"]["x64"],
+        }
+    )
+
+
+def transfer_claims_settings(wildcards):
+    """ntkadv.transfer.summary.TransferClaimsSettings of rule summarize_transfer_claims."""
+    return canonical(
+        {
+            "criteria": config["transfer"]["criteria"],
+            "align_epoch": config["transfer"]["align_epoch"],
+            "seed": config["seed"],
         }
     )
 
