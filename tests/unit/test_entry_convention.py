@@ -39,7 +39,6 @@ PENDING = {
     "compute_transfer_reference",
     "download_raw_data",
     "eigendecompose_gram",
-    "measure_kernel_dynamics",
     "plot_adversarial_examples",
     "plot_attack_accuracy",
     "plot_feature_consistency",
@@ -56,10 +55,8 @@ PENDING = {
     "plot_transfer_gradients",
     "prepare_dataset",
     "summarize_attack_claims",
-    "summarize_dynamics_claims",
     "summarize_transfer_claims",
     "tabulate_notebook_kernel",
-    "train_dynamics_network",
     "train_twolayer_net",
 }
 
