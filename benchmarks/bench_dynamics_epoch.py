@@ -2,7 +2,7 @@
 
 Builds the laptop runs of config.yaml (``dynamics.datasets`` with the shared
 ``dynamics`` keys and the dataset's eps, as workflow/rules/helpers/dynamics.smk) with
-``training.spec_from_settings`` / ``prefix_subsets`` / ``DynamicsRun`` on random data
+``DynamicsSettings.run_spec`` / ``prefix_subsets`` / ``DynamicsRun`` on random data
 of the right shapes (PGD training; MNIST ``CNN``, CIFAR-10 ``CNN_mega``) and reports
 
 1. whether XLA:CPU really runs on one thread (CPU time / wall time of a matmul and
@@ -151,9 +151,11 @@ from _dynamics_studies import (  # noqa: E402
     timed,
     whole_epochs,
 )
+from ntkadv.config import settings_from  # noqa: E402
 from ntkadv.dynamics import entk, training  # noqa: E402
 from ntkadv.dynamics import steps as dsteps  # noqa: E402
 from ntkadv.dynamics.measures import kernel_matrix  # noqa: E402
+from ntkadv.dynamics.task import DynamicsSettings  # noqa: E402
 
 CONFIG = Path(__file__).resolve().parents[1] / "config.yaml"
 SHAPES = {"cnn": (28, 28, 1), "cnn_mega": (32, 32, 3)}
@@ -199,7 +201,8 @@ def _run(name: str) -> training.DynamicsRun:
     subsets = training.prefix_subsets(
         data, s["n_train"], s["n_eval_train"], s["n_eval_test"]
     )
-    spec = training.spec_from_settings(s, "pgd", s["eps"], seed=0, num_classes=10)
+    job = {"seed": 0, "regime": "pgd", "lin_epoch": None, "snapshots": ()}
+    spec = settings_from(DynamicsSettings, s | job).run_spec(num_classes=10)
     return training.DynamicsRun(spec, **subsets)
 
 

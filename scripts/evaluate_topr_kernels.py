@@ -1,14 +1,13 @@
-"""Rule evaluate_topr_kernels: clean/FGSM/PGD accuracy of top-r robust kernels."""
+""", jax=True, x64=smk.params.settings["x64"]"""
 
-from _common import ids, settings, start
+from _common import call, start
 
 
 def main(smk) -> None:
-    log = start(smk, jax=True, x64=smk.params.settings["x64"])
-    from ntkadv.features.task import ToprSettings, run_evaluate_topr
+    log = start(smk)
+    from ntkadv.features.task import evaluate_topr_kernels
 
-    s = settings(ToprSettings, smk.params.settings)
-    run_evaluate_topr(dict(smk.input), dict(smk.output), s, ids(smk), log)
+    call(smk, evaluate_topr_kernels, log)
 
 
 if __name__ == "__main__":

@@ -1,25 +1,13 @@
-"""Rule measure_feature_consistency: cross-architecture feature consistency table."""
+""""""
 
-from _common import start
+from _common import call, start
 
 
 def main(smk) -> None:
     log = start(smk)
-    from ntkadv.features.summary import run_consistency
+    from ntkadv.features.summary import measure_feature_consistency
 
-    p = smk.params
-    run_consistency(
-        list(p.archs),
-        smk.input.scores,
-        smk.input.eigh,
-        smk.output.csv,
-        smk.wildcards.dataset,
-        p.top,
-        p.top_k,
-        p.null["permutations"],
-        p.null["seed"],
-        log,
-    )
+    call(smk, measure_feature_consistency, log)
 
 
 if __name__ == "__main__":

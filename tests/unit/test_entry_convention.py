@@ -29,9 +29,6 @@ PARAMS = ["inputs", "outputs", "settings", "ids", "log"]
 #: scripts not yet on the convention (shrinks to empty; a script leaves the set
 #: in the commit that converts it)
 PENDING = {
-    "evaluate_topr_kernels",
-    "measure_feature_consistency",
-    "measure_kernel_dynamics",
     "plot_adversarial_examples",
     "plot_attack_accuracy",
     "plot_feature_consistency",
@@ -46,10 +43,6 @@ PENDING = {
     "plot_training_curves",
     "plot_transfer_curves",
     "plot_transfer_gradients",
-    "summarize_dynamics_claims",
-    "summarize_feature_claims",
-    "tabulate_notebook_features",
-    "train_dynamics_network",
 }
 
 RULE_SCRIPTS = sorted(p.stem for p in SCRIPTS.glob("*.py") if p.stem != "_common")

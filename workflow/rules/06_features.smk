@@ -83,10 +83,7 @@ rule measure_feature_consistency:
     conda:
         "../../envs/cpu.yaml"
     params:
-        archs=get_feature_archs,
-        top=config["features"]["consistency_top"],
-        top_k=config["features"]["top_k"],
-        null=feature_null_params(),
+        settings=consistency_settings,
     script:
         "../../scripts/measure_feature_consistency.py"
 
@@ -192,9 +189,7 @@ rule tabulate_notebook_features:
     conda:
         "../../envs/cpu.yaml"
     params:
-        indices=config["features"]["image_indices"],
-        reference_n=config["features"]["image_reference_n"],
-        n_train=get_notebook_feature_n_train,
+        settings=notebook_feature_settings,
     script:
         "../../scripts/tabulate_notebook_features.py"
 
@@ -215,11 +210,6 @@ rule summarize_feature_claims:
     conda:
         "../../envs/cpu.yaml"
     params:
-        top_k=config["features"]["top_k"],
-        nonrobust_max=config["features"]["nonrobust_max"],
-        consistency_top=config["features"]["consistency_top"],
-        bands=canonical(config["features"]["bands"]),
-        frequency=canonical(config["features"]["frequency"]),
-        null=feature_null_params(),
+        settings=feature_claim_settings(),
     script:
         "../../scripts/summarize_feature_claims.py"

@@ -38,10 +38,6 @@ rule train_dynamics_network:
         runtime=train_dynamics_network_runtime_min,
     params:
         settings=dynamics_settings,
-        regime="{regime}",
-        lin_epoch=None,
-        snapshots=dynamics_snapshots,
-        ckpt="results/dynamics/{dataset}/{regime}/seed{seed}/ckpt",
     script:
         "../../scripts/train_dynamics_network.py"
 
@@ -73,10 +69,6 @@ rule train_linearized_network:
         runtime=train_linearized_network_runtime_min,
     params:
         settings=dynamics_settings,
-        regime="pgd",
-        lin_epoch=get_lin_epoch,
-        snapshots=[],
-        ckpt="results/dynamics/{dataset}/linearized/lin{lin_epoch}/seed{seed}/ckpt",
     script:
         "../../scripts/train_dynamics_network.py"
 
@@ -103,8 +95,7 @@ rule measure_kernel_dynamics:
         mem_mb=measure_kernel_dynamics_mem_mb,
         runtime=60,
     params:
-        mass_top_k=config["dynamics"]["mass_top_k"],
-        polar_top_k=config["dynamics"]["polar_top_k"],
+        settings=canonical(pick(config["dynamics"], "mass_top_k", "polar_top_k")),
     script:
         "../../scripts/measure_kernel_dynamics.py"
 
@@ -277,6 +268,6 @@ rule summarize_dynamics_claims:
     conda:
         "../../envs/cpu.yaml"
     params:
-        polar_top_k=config["dynamics"]["polar_top_k"],
+        settings=canonical(pick(config["dynamics"], "polar_top_k")),
     script:
         "../../scripts/summarize_dynamics_claims.py"

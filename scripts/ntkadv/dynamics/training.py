@@ -49,7 +49,7 @@ from ntkadv.dynamics.steps import (
     pgd_attack_fn,
     train_step_fn,
 )
-from ntkadv.typing import ApplyFn, KernelInputs, Regime
+from ntkadv.typing import ApplyFn, KernelInputs
 
 
 def _jitted_functions(
@@ -152,6 +152,10 @@ def code_version() -> str:
 @dataclasses.dataclass(frozen=True)
 class RunSpec:
     """Everything that determines one training run (and its checkpoint fingerprint).
+
+    Not a settings type: a training job's settings are
+    `ntkadv.dynamics.task.DynamicsSettings`, whose ``run_spec`` builds this spec
+    (recorded as the run file's ``spec`` attrs, read back as ``run_spec``).
 
     Attributes:
         model: 'cnn' (MNIST) or 'cnn_mega' (CIFAR-10), see :mod:`ntkadv.models`.
@@ -389,46 +393,6 @@ class DynamicsRun:
             state = RunState(state.epoch + 1, params, opt_state, state.lin_params)
             state = self._maybe_linearize(state)
             yield self._record(state, float(np.mean(losses)), start)
-
-
-def spec_from_settings(
-    settings: Mapping[str, Any],
-    regime: Regime,
-    eps: float,
-    seed: int,
-    num_classes: int,
-    lin_epoch: int | None = None,
-) -> RunSpec:
-    """Build a :class:`RunSpec` from the ``dynamics`` config of one dataset.
-
-    Args:
-        settings: the dataset's ``dynamics.datasets.<name>`` entry merged with the
-            shared ``dynamics`` keys (learning_rate, kernel_inputs,
-            ntk_implementation, ntk_block, eval_batch).
-        regime: 'standard', 'fgsm' or 'pgd' (training attack).
-        eps: the dataset's l_inf budget.
-        seed: initialisation seed.
-        num_classes: network outputs.
-        lin_epoch: linearise after this many epochs (supp. E.1); kernels are then
-            not tracked (the linear model's eNTK is constant).
-    """
-    alpha = settings["alpha"]
-    return RunSpec(
-        model=settings["model"],
-        num_classes=num_classes,
-        seed=seed,
-        learning_rate=settings["learning_rate"],
-        batch_size=settings["batch_size"],
-        epochs=settings["epochs"],
-        train_attack=AttackSpec.for_regime(regime, eps, alpha, settings["pgd_steps"]),
-        eval_attack=AttackSpec(eps=eps, alpha=alpha, steps=settings["eval_pgd_steps"]),
-        kernel_batch=0 if lin_epoch is not None else settings["kernel_batch"],
-        kernel_inputs=settings["kernel_inputs"],
-        ntk_implementation=settings["ntk_implementation"],
-        ntk_block=settings["ntk_block"],
-        eval_batch=settings["eval_batch"],
-        lin_epoch=lin_epoch,
-    )
 
 
 def prefix_subsets(

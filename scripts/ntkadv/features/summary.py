@@ -1,5 +1,8 @@
 """CPU-side rules of the features stage: consistency table, notebook rows, claims.
 
+One task per rule, named after it (measure_feature_consistency,
+tabulate_notebook_features, summarize_feature_claims), with typed settings.
+
 NumPy / pandas only, so these rules run in the CPU environment: the null
 permutations are rescored from the label-free projections of scores.h5
 (`load_correctness`), never by evaluating a kernel.
@@ -7,6 +10,7 @@ permutations are rescored from the label-free projections of scores.h5
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -14,6 +18,80 @@ from typing import Any
 import pandas as pd
 
 from ntkadv import h5io
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureNull:
+    """The training-label permutations every CPU rule of the stage rescores.
+
+    Attributes:
+        permutations: features.null_permutations.
+        seed: the config seed (`ntkadv.claims.nulls.label_permutations`).
+    """
+
+    permutations: int
+    seed: int
+
+
+@dataclasses.dataclass(frozen=True)
+class ConsistencySettings:
+    """Params of rule measure_feature_consistency.
+
+    Attributes:
+        archs: the architectures, in the order of the scores / eigh inputs.
+        top: leading eigenvectors of the subspace overlap (consistency_top).
+        top_k: first K eigenfeatures rescored.
+        null: the label permutations.
+    """
+
+    archs: tuple[str, ...]
+    top: int
+    top_k: int
+    null: FeatureNull
+
+
+@dataclasses.dataclass(frozen=True)
+class NotebookFeatureSettings:
+    """Params of rule tabulate_notebook_features.
+
+    Attributes:
+        indices: the notebook's eigen-indices (features.image_indices).
+        reference_n: training points of the notebook (features.image_reference_n).
+        n_train: training points of the notebook dataset here.
+    """
+
+    indices: tuple[int, ...]
+    reference_n: int
+    n_train: int
+
+
+@dataclasses.dataclass(frozen=True)
+class FrequencySettings:
+    """features.frequency: k images at each end of the spectrum, the cut."""
+
+    k: int
+    cut: float
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureClaimSettings:
+    """Params of rule summarize_feature_claims (ntkadv.features.claims).
+
+    Attributes:
+        top_k: first K eigenfeatures of the spectrum claims.
+        nonrobust_max: robustness below which a useful feature is non-robust.
+        consistency_top: leading eigenvectors of the subspace overlap.
+        bands: eigen-index bands {top, tail} of finding 1.
+        frequency: the frequency claim's k and cut.
+        null: the label permutations.
+    """
+
+    top_k: int
+    nonrobust_max: float
+    consistency_top: int
+    bands: dict[str, list[int]]
+    frequency: FrequencySettings
+    null: FeatureNull
 
 
 def load_correctness(
@@ -81,31 +159,27 @@ def ru_panel(path: str, top_k: int, permutations: int, seed: int) -> dict[str, A
     }
 
 
-def run_consistency(
-    archs: Sequence[str],
-    scores: Sequence[str],
-    spectra: Sequence[str],
-    out_csv: str,
-    dataset: str,
-    top: int,
-    top_k: int,
-    permutations: int,
-    seed: int,
+def measure_feature_consistency(
+    inputs: dict[str, Any],
+    outputs: dict[str, str],
+    settings: ConsistencySettings,
+    ids: dict[str, str],
     log: logging.Logger,
 ) -> None:
     """Rule measure_feature_consistency: every pair of architectures (finding 3),
     with the same-permutation null of the Spearman correlations."""
     from ntkadv.features.consistency import consistency_table
 
+    s, null = settings, settings.null
     index, clean, robust, vecs = {}, {}, {}, {}
-    for arch, path, eigh in zip(archs, scores, spectra, strict=True):
-        _, c = load_correctness(path, top_k, permutations, seed)
+    for arch, path, eigh in zip(s.archs, inputs["scores"], inputs["eigh"], strict=True):
+        _, c = load_correctness(path, s.top_k, null.permutations, null.seed)
         index[arch], clean[arch], robust[arch] = c.index, c.clean, c.robust
-        vecs[arch] = h5io.read(eigh, ["eigvecs"])["eigvecs"][:, :top]
+        vecs[arch] = h5io.read(eigh, ["eigvecs"])["eigvecs"][:, : s.top]
     table = consistency_table(index, clean, robust, vecs)
-    table.insert(0, "dataset", dataset)
-    table.insert(len(table.columns), "permutations", permutations)
-    table.to_csv(out_csv, index=False)
+    table.insert(0, "dataset", ids["dataset"])
+    table.insert(len(table.columns), "permutations", null.permutations)
+    table.to_csv(outputs["csv"], index=False)
     log.info("consistency:\n%s", table.to_string())
 
 
@@ -127,97 +201,124 @@ def notebook_feature_rows(
     return rows
 
 
-def run_claims(
-    scores: Sequence[str],
-    consistency: Sequence[str],
-    topr: Sequence[str],
-    out_csv: str,
-    *,
-    top_k: int,
-    nonrobust_max: float,
-    consistency_top: int,
-    bands: dict[str, Sequence[int]],
-    frequency: dict[str, float],
-    permutations: int,
-    seed: int,
+def tabulate_notebook_features(
+    inputs: dict[str, str],
+    outputs: dict[str, str],
+    settings: NotebookFeatureSettings,
+    ids: dict[str, str],
     log: logging.Logger,
 ) -> None:
-    """Rule summarize_feature_claims: findings 1, 2, 3, 7 and 14 per dataset
-    (every scored feature is rescored: finding 2 counts over all of them)."""
-    from ntkadv.claims import core
-    from ntkadv.features import claims
+    """Rule tabulate_notebook_features: the rows of the notebook's eigen-indices
+    from a kernel's scores.csv (`notebook_feature_rows`)."""
+    s = settings
+    rows = notebook_feature_rows(
+        pd.read_csv(inputs["csv"]), list(s.indices), int(s.n_train), s.reference_n
+    )
+    rows.to_csv(outputs["csv"], index=False)
+    log.info("notebook reference rows:\n%s", rows.to_string())
 
-    by_dataset: dict[str, list] = {}
-    prop1: dict[str, dict] = {}
-    tasks: dict[str, str] = {}
-    n_train: dict[str, int] = {}
-    images: dict[str, dict] = {}
-    for path in scores:
-        a, c = load_correctness(path, None, permutations, seed)
-        by_dataset.setdefault(a["dataset"], []).append(c)
-        tasks[a["dataset"]] = a["task"]
-        n_train[a["dataset"]] = int(a["n_train"])
+
+@dataclasses.dataclass
+class _ScoredFeatures:
+    """What the claims read from every kernel's scores.h5, per dataset."""
+
+    by_dataset: dict[str, list] = dataclasses.field(default_factory=dict)
+    prop1: dict[str, dict] = dataclasses.field(default_factory=dict)
+    tasks: dict[str, str] = dataclasses.field(default_factory=dict)
+    n_train: dict[str, int] = dataclasses.field(default_factory=dict)
+    images: dict[str, dict] = dataclasses.field(default_factory=dict)
+
+
+def _read_scores(paths: Sequence[str], null: FeatureNull) -> _ScoredFeatures:
+    """Every scored feature rescored (`load_correctness`), the frequency images and
+    Prop. 1 checks, grouped by dataset."""
+    out = _ScoredFeatures()
+    for path in paths:
+        a, c = load_correctness(path, None, null.permutations, null.seed)
+        ds = a["dataset"]
+        out.by_dataset.setdefault(ds, []).append(c)
+        out.tasks[ds] = a["task"]
+        out.n_train[ds] = int(a["n_train"])
         img = h5io.read(path, ["frequency_indices", "frequency_gradients"])
-        images.setdefault(a["dataset"], {})[a["arch"]] = (
+        out.images.setdefault(ds, {})[a["arch"]] = (
             img["frequency_indices"],
             img["frequency_gradients"],
             list(a["image_shape"]),
         )
         if a["prop1"]:
-            prop1.setdefault(a["dataset"], {})[f"{a['dataset']}/{a['arch']}"] = a[
-                "prop1"
-            ]
+            out.prop1.setdefault(ds, {})[f"{ds}/{a['arch']}"] = a["prop1"]
+    return out
+
+
+def _read_overlaps(paths: Sequence[str]) -> dict[str, dict[tuple[str, str], float]]:
+    """dataset -> {(arch_a, arch_b): top-eigenspace overlap} of the consistency
+    tables (pairs of distinct architectures)."""
     overlaps: dict[str, dict[tuple[str, str], float]] = {}
-    for path in consistency:
+    for path in paths:
         table = pd.read_csv(path)
         off = table[table["arch_a"] != table["arch_b"]]
         overlaps[str(table["dataset"].iloc[0])] = {
             (str(r.arch_a), str(r.arch_b)): float(r.subspace_overlap)
             for r in off.itertuples(index=False)
         }
+    return overlaps
+
+
+def _dataset_rows(
+    ds: str,
+    scored: _ScoredFeatures,
+    overlaps: dict[str, dict[tuple[str, str], float]],
+    s: FeatureClaimSettings,
+) -> list[dict[str, Any]]:
+    """Findings 1, 2, 3 (and 14 on a binary task) of one dataset."""
+    from ntkadv.features import claims
+
+    archs, seed = scored.by_dataset[ds], s.null.seed
+    fig = f"results/figures/features_{{}}_{ds}.png"
+    rows = claims.spectrum_claims(
+        ds,
+        archs,
+        top_k=s.top_k,
+        nonrobust_max=s.nonrobust_max,
+        bands=s.bands,
+        figure=fig.format("ru"),
+        seed=seed,
+    )
+    rows += claims.consistency_claims(
+        ds,
+        archs,
+        overlaps=overlaps.get(ds, {}),
+        n=scored.n_train[ds],
+        top=s.consistency_top,
+        top_k=s.top_k,
+        figure=fig.format("consistency"),
+        seed=seed,
+    )
+    rows.append(
+        claims.frequency_claim(
+            ds,
+            scored.images.get(ds, {}),
+            k=int(s.frequency.k),
+            cut=float(s.frequency.cut),
+            figure=fig.format("gradients"),
+            seed=seed,
+        )
+    )
+    if scored.tasks[ds] == "binary":
+        rows.append(
+            claims.proposition1_claim(
+                ds, scored.prop1.get(ds, {}), fig.format("gradients")
+            )
+        )
+    return rows
+
+
+def _topr_rows(paths: Sequence[str]) -> list[dict[str, Any]]:
+    """Finding 7 of every top-r result."""
+    from ntkadv.features import claims
+
     rows = []
-    for ds, archs in by_dataset.items():
-        fig = f"results/figures/features_{{}}_{ds}.png"
-        rows += claims.spectrum_claims(
-            ds,
-            archs,
-            top_k=top_k,
-            nonrobust_max=nonrobust_max,
-            bands=bands,
-            figure=fig.format("ru"),
-            seed=seed,
-        )
-        rows += claims.consistency_claims(
-            ds,
-            archs,
-            overlaps=overlaps.get(ds, {}),
-            n=n_train[ds],
-            top=consistency_top,
-            top_k=top_k,
-            figure=fig.format("consistency"),
-            seed=seed,
-        )
-        rows.append(
-            claims.frequency_claim(
-                ds,
-                images.get(ds, {}),
-                k=int(frequency["k"]),
-                cut=float(frequency["cut"]),
-                figure=fig.format("gradients"),
-                seed=seed,
-            )
-        )
-        if tasks[ds] == "binary":
-            rows.append(
-                claims.proposition1_claim(
-                    ds, prop1.get(ds, {}), fig.format("gradients")
-                )
-            )
-    if "binary" not in tasks.values():
-        rows.append(
-            core.missing_row(14, "all", "Proposition 1", "no binary feature dataset")
-        )
-    for path in topr:
+    for path in paths:
         res, a = h5io.read(path), h5io.read_attrs(path)
         rows.append(
             claims.topr_claim(
@@ -230,9 +331,33 @@ def run_claims(
                 f"results/figures/features_topr_{a['dataset']}.png",
             )
         )
+    return rows
+
+
+def summarize_feature_claims(
+    inputs: dict[str, Any],
+    outputs: dict[str, str],
+    settings: FeatureClaimSettings,
+    ids: dict[str, str],
+    log: logging.Logger,
+) -> None:
+    """Rule summarize_feature_claims: findings 1, 2, 3, 7 and 14 per dataset
+    (every scored feature is rescored: finding 2 counts over all of them)."""
+    from ntkadv.claims import core
+
+    scored = _read_scores(inputs["scores"], settings.null)
+    overlaps = _read_overlaps(inputs["consistency"])
+    rows = []
+    for ds in scored.by_dataset:
+        rows += _dataset_rows(ds, scored, overlaps, settings)
+    if "binary" not in scored.tasks.values():
+        rows.append(
+            core.missing_row(14, "all", "Proposition 1", "no binary feature dataset")
+        )
+    rows += _topr_rows(inputs["topr"])
     out = pd.DataFrame(rows, columns=core.COLUMNS)
     out = out.sort_values(["finding", "dataset"], kind="stable")
-    out.to_csv(out_csv, index=False)
+    out.to_csv(outputs["csv"], index=False)
     log.info(
         "claims:\n%s",
         out[["finding", "dataset", "verdict", "effect", "effect_se"]].to_string(),

@@ -1,6 +1,7 @@
 """Rules of the features stage: score_features, evaluate_topr_kernels, consistency.
 
-Each `run_*` reads its inputs, calls the feature algebra and writes its outputs.
+Each task (named after its rule) reads its inputs, calls the feature algebra and
+writes its outputs.
 """
 
 from __future__ import annotations
@@ -208,25 +209,13 @@ def _image_indices(s: ScoreSettings, n: int, valid: np.ndarray, log) -> np.ndarr
     return np.intersect1d(img, valid)
 
 
-def score_features(
-    inputs: dict[str, str],
-    outputs: dict[str, str],
-    settings: ScoreSettings,
-    ids: dict[str, str],
-    log: logging.Logger,
-) -> None:
-    """Rule score_features: label-free projections (the ± trick), the true-label
-    usefulness / robustness, gradient images and the Prop. 1 check."""
-    from ntkadv.features import prop1, rescore, scoring, tables
+def _scored_indices(
+    s: ScoreSettings, valid: np.ndarray, img_idx: np.ndarray, log: logging.Logger
+) -> np.ndarray:
+    """The eigen-indices scored: the first top_k outside the null space, `spread`
+    more over the rest of the spectrum and the image indices (the counts logged)."""
+    from ntkadv.features import scoring
 
-    s = settings
-    c = _Caches(inputs, s.arch, s.block, s.x64)
-    ds, task, classes = c.ds, c.task, c.classes
-    gram = h5io.read(c.gram_path)
-    eigvals, eigvecs = c.eigvals, c.eigvecs
-    n, m = eigvals.size, min(s.n_eval or 10**9, c.x_test.shape[0])
-    valid = c.nonnull(log)
-    img_idx = _image_indices(s, n, valid, log)
     top = valid[valid < s.top_k]
     spread = scoring.spread_indices(valid, s.top_k, s.spread)
     indices = np.union1d(np.union1d(top, spread), img_idx)
@@ -239,7 +228,18 @@ def score_features(
         int(spread.max()) if spread.size else -1,
         img_idx.size,
     )
-    k_eval = gram["k_test_train"][:m]
+    return indices
+
+
+def _timed_projections(
+    c: _Caches,
+    indices: np.ndarray,
+    k_eval: np.ndarray,
+    s: ScoreSettings,
+    log: logging.Logger,
+):
+    """(`_Caches.label_free` of `indices` at the first m test points, seconds)."""
+    m, n = k_eval.shape[0], c.eigvals.size
     project = c.projector()
     start = time.perf_counter()
     with timed(log, f"label-free projections: {indices.size} features x {m} points"):
@@ -251,6 +251,80 @@ def score_features(
         indices.size * m,
         n,
     )
+    return lf, seconds
+
+
+def _gradient_images(
+    c: _Caches, k_test_train: np.ndarray, t: int, indices: np.ndarray
+) -> np.ndarray:
+    """Input gradients of the eigenfeatures `indices` at test image t."""
+    from ntkadv.features import scoring
+
+    if not indices.size:
+        return np.zeros((0, c.x_test.shape[1]))
+    return scoring.gradient_image_stack(
+        eigvals=c.eigvals,
+        eigvecs=c.eigvecs,
+        y_train=c.ds["y_train"],
+        indices=indices,
+        k_point_train=k_test_train[t : t + 1],
+        grad_p_point=c.jac.eval_subset(t, t + 1).contract(c.eigvecs[:, indices]),
+        y_point=c.ds["y_test"][t : t + 1],
+        task=c.task,
+    )
+
+
+def _proposition1(
+    c: _Caches,
+    gram: dict[str, np.ndarray],
+    k_eval: np.ndarray,
+    points: int,
+    log: logging.Logger,
+) -> dict:
+    """The Prop. 1 check on the first `points` evaluation points (binary tasks;
+    {} otherwise)."""
+    from ntkadv.features import prop1
+
+    if c.task != "binary":
+        return {}
+    q = min(points, k_eval.shape[0])
+    ref = gram["k_train_train"]
+    if c.n_clipped:  # the identity holds for the clipped spectrum
+        ref = (c.eigvecs * c.eigvals) @ c.eigvecs.T
+    check = prop1.proposition1_check(
+        eigvals=c.eigvals,
+        eigvecs=c.eigvecs,
+        y_train=c.ds["y_train"],
+        gram=ref,
+        k_eval_train=k_eval[:q],
+        y_eval=c.ds["y_test"][:q],
+        contract=c.jac.eval_subset(0, q).contract,
+    )
+    log.info("Proposition 1 check: %s", check)
+    return check
+
+
+def score_features(
+    inputs: dict[str, str],
+    outputs: dict[str, str],
+    settings: ScoreSettings,
+    ids: dict[str, str],
+    log: logging.Logger,
+) -> None:
+    """Rule score_features: label-free projections (the ± trick), the true-label
+    usefulness / robustness, gradient images and the Prop. 1 check."""
+    from ntkadv.features import rescore, tables
+
+    s = settings
+    c = _Caches(inputs, s.arch, s.block, s.x64)
+    ds, task, classes = c.ds, c.task, c.classes
+    gram = h5io.read(c.gram_path)
+    n, m = c.eigvals.size, min(s.n_eval or 10**9, c.x_test.shape[0])
+    valid = c.nonnull(log)
+    img_idx = _image_indices(s, n, valid, log)
+    indices = _scored_indices(s, valid, img_idx, log)
+    k_eval = gram["k_test_train"][:m]
+    lf, seconds = _timed_projections(c, indices, k_eval, s, log)
     y_eval, labels_eval = ds["y_test"][:m], ds["labels_test"][:m]
     scores = rescore.feature_scores(
         lf, ds["y_train"], y_eval, labels_eval, task, len(classes)
@@ -261,42 +335,11 @@ def score_features(
             scores.unresolved,
         )
     t = s.image_test_index
-
-    def images(indices: np.ndarray) -> np.ndarray:
-        """Input gradients of the eigenfeatures `indices` at test image t."""
-        if not indices.size:
-            return np.zeros((0, c.x_test.shape[1]))
-        return scoring.gradient_image_stack(
-            eigvals=eigvals,
-            eigvecs=eigvecs,
-            y_train=ds["y_train"],
-            indices=indices,
-            k_point_train=gram["k_test_train"][t : t + 1],
-            grad_p_point=c.jac.eval_subset(t, t + 1).contract(eigvecs[:, indices]),
-            y_point=ds["y_test"][t : t + 1],
-            task=task,
-        )
-
-    grads = images(img_idx)
+    grads = _gradient_images(c, gram["k_test_train"], t, img_idx)
     k_f = min(s.frequency_k, valid.size // 2)
     freq_idx = np.concatenate([valid[:k_f], valid[valid.size - k_f :]])
-    freq_grads = images(freq_idx)
-    check = {}
-    if task == "binary":
-        q = min(s.prop1_points, m)
-        ref = gram["k_train_train"]
-        if c.n_clipped:  # the identity holds for the clipped spectrum
-            ref = (eigvecs * eigvals) @ eigvecs.T
-        check = prop1.proposition1_check(
-            eigvals=eigvals,
-            eigvecs=eigvecs,
-            y_train=ds["y_train"],
-            gram=ref,
-            k_eval_train=k_eval[:q],
-            y_eval=ds["y_test"][:q],
-            contract=c.jac.eval_subset(0, q).contract,
-        )
-        log.info("Proposition 1 check: %s", check)
+    freq_grads = _gradient_images(c, gram["k_test_train"], t, freq_idx)
+    check = _proposition1(c, gram, k_eval, s.prop1_points, log)
     arrays = {f: getattr(lf, f) for f in lf.__dataclass_fields__}
     arrays |= {
         "y_train": ds["y_train"],
@@ -332,54 +375,33 @@ def score_features(
         seconds_per_feature=seconds / max(indices.size, 1),
     )
     h5io.write(outputs["scores"], arrays, attrs)
-    table = tables.scores_frame(scores, eigvals, classes)
+    table = tables.scores_frame(scores, c.eigvals, classes)
     table.insert(0, "arch", ids["arch"])
     table.insert(0, "dataset", ids["dataset"])
     table.to_csv(outputs["csv"], index=False)
 
 
-def run_evaluate_topr(
-    inputs: dict[str, str],
-    outputs: dict[str, str],
-    s: ToprSettings,
-    ids: dict[str, str],
-    log: logging.Logger,
-) -> None:
-    """Rule evaluate_topr_kernels: rank on a validation split under the true and
-    P permuted training labels (label-free projections), evaluate f'_r."""
-    import jax
-    import pandas as pd
-
-    from ntkadv.attacks.pgd import loss_gradient_fn, pgd
-    from ntkadv.claims.nulls import label_permutations
-    from ntkadv.features import rescore, topr
-    from ntkadv.spectra.predictor import coefficients
-
-    c = _Caches(inputs, s.arch, s.block, s.x64)
-    ds, task = c.ds, c.task
-    eigvals, eigvecs = c.eigvals, c.eigvecs
-    k_test = h5io.read(c.gram_path, ["k_test_train"])["k_test_train"]
-    n, v, eps = eigvals.size, s.n_val, s.eps
-    stop = min(v + (s.n_eval or 10**9), k_test.shape[0])
+def _topr_split(s: ToprSettings, n_test: int) -> tuple[slice, slice]:
+    """(validation, evaluation) slices of the test points: the first n_val rank the
+    features, the next n_eval (None: all the rest) evaluate f'_r."""
+    v = s.n_val
+    stop = min(v + (s.n_eval or 10**9), n_test)
     if not 0 < v < stop:
         raise ValueError(
             f"features.topr.n_val={v} leaves no evaluation points (n_test={stop})"
         )
-    y_train = ds["y_train"]
-    val, ev = slice(0, v), slice(v, stop)
-    valid = c.nonnull(log)
-    cand = valid[: s.n_candidates or n]
-    perms = label_permutations(n, s.null_permutations, s.seed)
-    ys = np.concatenate([y_train[None], rescore.permuted_targets(y_train, perms)])
-    project = c.projector()
-    with timed(log, f"label-free projections of {cand.size} features, {v} points"):
-        lf_val = c.label_free(cand, k_test[val], 0, v, eps, 200, project, log)
-    ranked, rob_val = topr.rank_label_sets(lf_val, ys, ds["y_test"][val], task)
-    rs = topr.topr_grid(cand.size, s.grid)
-    c_full = coefficients((eigvals, eigvecs), y_train, math.inf, 1.0)
-    grad_fn = jax.jit(loss_gradient_fn(c.kernel_fn, task))
-    x_ev, y_ev = c.x_test[ev], ds["y_test"][ev]
-    contract = c.jac.eval_subset(v, stop).contract
+    return slice(0, v), slice(v, stop)
+
+
+def _pgd_fn(c: _Caches, s: ToprSettings, ev: slice):
+    """PGD (s.pgd_steps steps of s.pgd_rel_step·ε) against the kernel machine with
+    coefficients `coef`, at the evaluation points `ev`: coef -> adversarial x."""
+    import jax
+
+    from ntkadv.attacks.pgd import loss_gradient_fn, pgd
+
+    grad_fn = jax.jit(loss_gradient_fn(c.kernel_fn, c.task))
+    x_ev, y_ev = c.x_test[ev], c.ds["y_test"][ev]
 
     def pgd_fn(coef: np.ndarray) -> np.ndarray:
         return pgd(
@@ -388,30 +410,56 @@ def run_evaluate_topr(
             c.x_train,
             coef,
             y_ev,
-            task,
-            eps,
-            s.pgd_rel_step * eps,
+            c.task,
+            s.eps,
+            s.pgd_rel_step * s.eps,
             s.pgd_steps,
             grad_fn=grad_fn,
         )
 
+    return pgd_fn
+
+
+def _evaluate_label_sets(
+    c: _Caches,
+    s: ToprSettings,
+    k_test: np.ndarray,
+    ev: slice,
+    ys: np.ndarray,
+    ranked: np.ndarray,
+    rs: np.ndarray,
+    log: logging.Logger,
+) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """f'_r of every label set (true labels first, then the permutations): the
+    full top-r evaluation (`topr.evaluate_topr`: transfer and own attacks, PGD) for
+    the true labels, own-FGSM correctness for every set.
+
+    Returns:
+        (the true labels' `evaluate_topr` results, clean (L, R, m) and own-FGSM
+        (L, R, m) correctness of the L label sets).
+    """
+    from ntkadv.features import topr
+    from ntkadv.spectra.predictor import coefficients
+
+    eigvals, eigvecs = c.eigvals, c.eigvecs
+    c_full = coefficients((eigvals, eigvecs), c.ds["y_train"], math.inf, 1.0)
+    pgd_fn = _pgd_fn(c, s, ev)
+    shared = {
+        "k_eval_train": k_test[ev],
+        "x_eval": c.x_test[ev],
+        "y_eval": c.ds["y_test"][ev],
+        "contract": c.jac.eval_subset(ev.start, ev.stop).contract,
+        "kernel_rows_fn": c.rows,
+        "eps": s.eps,
+        "task": c.task,
+    }
     clean_l, robust_l = [], []
     for j, y in enumerate(ys):
         coefs = topr.topr_coefficients(eigvals, eigvecs, y, ranked[j], rs)
-        common = {
-            "coefs": coefs,
-            "k_eval_train": k_test[ev],
-            "x_eval": x_ev,
-            "y_eval": y_ev,
-            "contract": contract,
-            "kernel_rows_fn": c.rows,
-            "eps": eps,
-            "task": task,
-        }
+        common = {"coefs": coefs, **shared}
         if j == 0:
-            with timed(
-                log, f"top-r evaluation on {stop - v} points, r = {rs.tolist()}"
-            ):
+            points = ev.stop - ev.start
+            with timed(log, f"top-r evaluation on {points} points, r = {rs.tolist()}"):
                 res = topr.evaluate_topr(c_full=c_full, pgd_fn=pgd_fn, **common)
             clean, robust = res["clean"], res["fgsm_own"]
         else:
@@ -421,6 +469,43 @@ def run_evaluate_topr(
         log.info(
             "label set %d: own-FGSM robust accuracy %s", j, robust.mean(-1).round(3)
         )
+    return res, np.stack(clean_l), np.stack(robust_l)
+
+
+def evaluate_topr_kernels(
+    inputs: dict[str, str],
+    outputs: dict[str, str],
+    settings: ToprSettings,
+    ids: dict[str, str],
+    log: logging.Logger,
+) -> None:
+    """Rule evaluate_topr_kernels: rank on a validation split under the true and
+    P permuted training labels (label-free projections), evaluate f'_r."""
+    import pandas as pd
+
+    from ntkadv.claims.nulls import label_permutations
+    from ntkadv.features import rescore, topr
+
+    s = settings
+    c = _Caches(inputs, s.arch, s.block, s.x64)
+    ds, task = c.ds, c.task
+    k_test = h5io.read(c.gram_path, ["k_test_train"])["k_test_train"]
+    n, eps = c.eigvals.size, s.eps
+    val, ev = _topr_split(s, k_test.shape[0])
+    v = val.stop
+    y_train = ds["y_train"]
+    valid = c.nonnull(log)
+    cand = valid[: s.n_candidates or n]
+    perms = label_permutations(n, s.null_permutations, s.seed)
+    ys = np.concatenate([y_train[None], rescore.permuted_targets(y_train, perms)])
+    project = c.projector()
+    with timed(log, f"label-free projections of {cand.size} features, {v} points"):
+        lf_val = c.label_free(cand, k_test[val], 0, v, eps, 200, project, log)
+    ranked, rob_val = topr.rank_label_sets(lf_val, ys, ds["y_test"][val], task)
+    rs = topr.topr_grid(cand.size, s.grid)
+    res, clean_sets, robust_sets = _evaluate_label_sets(
+        c, s, k_test, ev, ys, ranked, rs, log
+    )
     full = {k: float(a.mean()) for k, a in res.items() if k.startswith("full_")}
     log.info("full kernel: %s", full)
     attrs = h5io.provenance(
@@ -428,7 +513,7 @@ def run_evaluate_topr(
         task=task,
         eps=eps,
         n_val=v,
-        n_eval=stop - v,
+        n_eval=ev.stop - v,
         topr=dataclasses.asdict(s),
         arch_spec=s.arch,
         n_null_space=int(n - valid.size),
@@ -439,8 +524,8 @@ def run_evaluate_topr(
         "candidates": cand,
         "ranked": ranked,
         "val_robustness": rob_val,
-        "clean_sets": np.stack(clean_l),
-        "fgsm_own_sets": np.stack(robust_l),
+        "clean_sets": clean_sets,
+        "fgsm_own_sets": robust_sets,
         "labels_eval": ds["labels_test"][ev],
         **{k: a for k, a in res.items()},
     }

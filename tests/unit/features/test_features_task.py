@@ -112,7 +112,7 @@ def test_topr_ranks_only_features_outside_the_null_space(caches):
         null_permutations=2,
         seed=0,
     )
-    task.run_evaluate_topr(paths, out, s, ids, LOG)
+    task.evaluate_topr_kernels(paths, out, s, ids, LOG)
     arr = h5io.read(out["topr"])
     n_clipped = h5io.read_attrs(paths["eigh"])["n_clipped"]
     assert arr["candidates"].size == 20 - n_clipped

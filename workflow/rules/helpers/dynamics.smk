@@ -33,19 +33,25 @@ def linearized_epochs(dataset):
 
 
 def dynamics_settings(wildcards):
-    """ntkadv.dynamics.task.DynamicsSettings of a training job: the dataset's entry,
-    the shared dynamics keys, eps and the seed. The training PGD steps only for PGD."""
+    """ntkadv.dynamics.task.DynamicsSettings of a training job (rules
+    train_dynamics_network and train_linearized_network): the dataset's entry, the
+    shared dynamics keys, eps, the seed, the regime (linearised runs are PGD), the
+    linearisation epoch and the snapshots kept. The training PGD steps only for PGD."""
     dyn = config["dynamics"]
     entry = dict(dyn["datasets"][wildcards.dataset])
-    regime = getattr(wildcards, "regime", "pgd")  # linearised runs are PGD
+    regime = getattr(wildcards, "regime", "pgd")
     if regime != "pgd":
         entry["pgd_steps"] = None
+    lin_epoch = getattr(wildcards, "lin_epoch", None)
     return canonical(
         {
             **pick(dyn, "kernel_inputs", "ntk_implementation", "eval_batch"),
             **entry,
             "eps": config["datasets"][wildcards.dataset]["eps"],
             "seed": int(wildcards.seed),
+            "regime": regime,
+            "lin_epoch": None if lin_epoch is None else int(lin_epoch),
+            "snapshots": [] if lin_epoch is not None else dynamics_snapshots(wildcards),
         }
     )
 
@@ -56,10 +62,6 @@ def dynamics_snapshots(wildcards):
     if wildcards.regime != "pgd" or int(wildcards.seed) not in lin["seeds"]:
         return []
     return linearized_epochs(wildcards.dataset)
-
-
-def get_lin_epoch(wildcards):
-    return int(wildcards.lin_epoch)
 
 
 def _run_file(ds, regime, seed, name="run.h5"):

@@ -75,6 +75,32 @@ def feature_null_params():
     )
 
 
+def consistency_settings(wildcards):
+    """ntkadv.features.summary.ConsistencySettings of measure_feature_consistency
+    (archs: the order of its scores / eigh inputs)."""
+    ft = config["features"]
+    return canonical(
+        {
+            "archs": get_feature_archs(wildcards),
+            "top": ft["consistency_top"],
+            "top_k": ft["top_k"],
+            "null": feature_null_params(),
+        }
+    )
+
+
+def feature_claim_settings():
+    """ntkadv.features.summary.FeatureClaimSettings of summarize_feature_claims."""
+    ft = config["features"]
+    return canonical(
+        {
+            **pick(ft, "top_k", "nonrobust_max", "consistency_top"),
+            **pick(ft, "bands", "frequency"),
+            "null": feature_null_params(),
+        }
+    )
+
+
 def all_archs():
     """Every architecture in canonical order (ntkadv.kernels.families.ordered_archs)."""
     from ntkadv.kernels.families import ordered_archs
@@ -160,5 +186,14 @@ def get_notebook_feature_scores(wildcards):
     return f"results/features/{ds}/{arch}/scores.csv"
 
 
-def get_notebook_feature_n_train(wildcards):
-    return config["datasets"][notebook_features()[0]]["n_train"]
+def notebook_feature_settings(wildcards):
+    """ntkadv.features.summary.NotebookFeatureSettings of tabulate_notebook_features
+    (n_train: the notebook dataset's)."""
+    ft = config["features"]
+    return canonical(
+        {
+            "indices": ft["image_indices"],
+            "reference_n": ft["image_reference_n"],
+            "n_train": config["datasets"][notebook_features()[0]]["n_train"],
+        }
+    )
