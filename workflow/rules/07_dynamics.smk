@@ -125,7 +125,7 @@ rule plot_kernel_distance:
     conda:
         "../../envs/cpu.yaml"
     params:
-        regimes=config["dynamics"]["regimes"],
+        settings=canonical({"regimes": config["dynamics"]["regimes"]}),
     script:
         "../../scripts/plot_kernel_distance.py"
 
@@ -153,7 +153,7 @@ rule plot_top_mass:
     conda:
         "../../envs/cpu.yaml"
     params:
-        mass_top_k=config["dynamics"]["mass_top_k"],
+        settings=canonical({"mass_top_k": config["dynamics"]["mass_top_k"]}),
     script:
         "../../scripts/plot_top_mass.py"
 
@@ -185,7 +185,7 @@ rule plot_polar_dynamics:
     conda:
         "../../envs/cpu.yaml"
     params:
-        polar_top_k=config["dynamics"]["polar_top_k"],
+        settings=canonical({"polar_top_k": config["dynamics"]["polar_top_k"]}),
     script:
         "../../scripts/plot_polar_dynamics.py"
 
@@ -228,7 +228,7 @@ rule plot_training_curves:
     conda:
         "../../envs/cpu.yaml"
     params:
-        regimes=config["dynamics"]["regimes"],
+        settings=canonical({"regimes": config["dynamics"]["regimes"]}),
     script:
         "../../scripts/plot_training_curves.py"
 
