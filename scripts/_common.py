@@ -204,7 +204,9 @@ def call(smk: Any, task: Callable[..., None], log: logging.Logger) -> None:
     ``(inputs, outputs, settings, ids, log)``:
 
     - inputs / outputs: the rule's named files (``str``, or ``list[str]`` for a
-      list), without the ``code`` inputs that only drive reruns;
+      list), without the ``code`` inputs that only drive reruns; tables, pages
+      and figures are written to temporaries moved into place when the task
+      returns (`ntkadv.atomic`), HDF5 files by `ntkadv.h5io` itself;
     - settings: the task's typed settings (the annotation of its ``settings``
       parameter, a dataclass) built from ``params.settings``; ``None`` when the
       annotation is ``None`` (the rule consumes no params);
@@ -216,7 +218,10 @@ def call(smk: Any, task: Callable[..., None], log: logging.Logger) -> None:
         typed = None
     else:
         typed = settings(kind, smk.params.settings)
-    task(files(smk.input), files(smk.output), typed, dict_ids(smk), log)
+    from ntkadv.atomic import atomic_outputs
+
+    with atomic_outputs(files(smk.output)) as outputs:
+        task(files(smk.input), outputs, typed, dict_ids(smk), log)
 
 
 def files(named: Any) -> dict[str, Any]:

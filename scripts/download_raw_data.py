@@ -1,16 +1,13 @@
-"""Rule download_raw_data: fetch raw MNIST / CIFAR-10 from the canonical URLs."""
+"""Rule download_raw_data: fetch a public source's raw files from its registry URLs."""
 
-from pathlib import Path
-
-from _common import start
+from _common import call, start
 
 
 def main(smk) -> None:
     log = start(smk)
-    from ntkadv.data import download_raw
+    from ntkadv.data.task import download_raw_data
 
-    files = download_raw(smk.wildcards.source, Path(smk.output[0]).parent)
-    log.info("downloaded and verified %s", [str(f) for f in files])
+    call(smk, download_raw_data, log)
 
 
 if __name__ == "__main__":

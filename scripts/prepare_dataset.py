@@ -1,13 +1,13 @@
 """Rule prepare_dataset: verify the raw files and write the model-ready subset."""
 
-from _common import start
+from _common import call, start
 
 
 def main(smk) -> None:
     log = start(smk)
-    from ntkadv.data import prepare
+    from ntkadv.data.task import prepare_dataset
 
-    prepare(list(smk.input.raw), smk.output.data, dict(smk.params.spec), log)
+    call(smk, prepare_dataset, log)
 
 
 if __name__ == "__main__":

@@ -450,10 +450,16 @@ def check_config(config: Mapping[str, Any]) -> None:
                 f"unknown dataset '{name}' (defined: {sorted(datasets)})",
             )
     from ntkadv.data.raw import DataIntegrityError
-    from ntkadv.data.sources import source_info
+    from ntkadv.data.sources import FILE, SOURCES, source_info
 
     for name, spec in datasets.items():
-        if spec["source"] == "file" and "path" not in spec:
+        if spec["source"] != FILE and spec["source"] not in SOURCES:
+            fail(
+                f"datasets.{name}.source",
+                f"unknown source '{spec['source']}' (public sources of the registry "
+                f"ntkadv.data.sources: {', '.join(SOURCES)}; or '{FILE}' with a path)",
+            )
+        if spec["source"] == FILE and "path" not in spec:
             fail(f"datasets.{name}.path", "source 'file' needs the file's path")
         try:
             counts = source_info(spec).class_counts

@@ -33,9 +33,12 @@ Integrity (all inside this module; call sites do not change):
   cheapest sound check of a swap without passing each consumer its expected
   identity: it needs no call-site change and catches exactly the mixtures a job can
   be hurt by (attack_ntk reading a Gram and an eigendecomposition of another Gram).
-  A file replaced by another run's file at the same path and read alone (e.g. the
-  Gram by eigendecompose_gram) is not caught here: it is then simply that job's
-  input, and everything downstream is recomputed from it consistently.
+  A file read alone is checked against its sources as they are now on disk: a
+  recorded source that exists but whose datasets' recorded digests differ
+  (`file_digest` reads only dataset attributes, no data) means the file belongs to
+  another run (e.g. a Gram copied in from a run with another training subset, read
+  by eigendecompose_gram), and opening it raises `H5IntegrityError` naming it.
+  A source that no longer exists is not checked.
 """
 
 from __future__ import annotations
@@ -237,6 +240,24 @@ class _Opened:
 
 #: Absolute path -> what this process saw when it opened the file.
 _OPENED: dict[str, _Opened] = {}
+#: Absolute path -> (stat, file digest) of recorded sources checked on disk only.
+_ON_DISK: dict[str, tuple[tuple[int, ...], str]] = {}
+
+
+def _digest_on_disk(path: str) -> str | None:
+    """`file_digest` of a file as it is now on disk (None if absent or unreadable),
+    without registering it as opened (so it does not enter any lineage)."""
+    try:
+        stat = _stat_key(path)
+        cached = _ON_DISK.get(path)
+        if cached is not None and cached[0] == stat:
+            return cached[1]
+        with h5py.File(path, "r") as f:
+            digest = file_digest(f)
+    except (OSError, ValueError):
+        return None  # its own reader names what is wrong with it
+    _ON_DISK[path] = (stat, digest)
+    return digest
 
 
 def _current(path: str) -> _Opened | None:
@@ -274,6 +295,14 @@ def _check_identity(path: str | os.PathLike, f: h5py.File) -> _Opened:
                     path,
                     f"it was computed from a different results/{src} than the one "
                     "read with it (that file was replaced or recomputed since)",
+                )
+            on_disk = None if other is not None else _digest_on_disk(root + src)
+            if on_disk is not None and on_disk != recorded:
+                raise _integrity_error(
+                    path,
+                    f"it was computed from a different results/{src} than the one "
+                    "now on disk (this file was copied in from another run, or its "
+                    "source was replaced or recomputed since)",
                 )
         for other_path, other in list(_OPENED.items()):  # a file read before is?
             recorded = other.sources.get(rel)

@@ -28,6 +28,7 @@ import contextlib
 import ctypes
 import logging
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -43,7 +44,7 @@ PR_SET_PDEATHSIG = 1
 
 @contextlib.contextmanager
 def temporary(path: str | os.PathLike) -> Iterator[None]:
-    """Register `path` as a temporary file for the duration of the block."""
+    """Register `path` as a temporary file (or folder) for the duration of the block."""
     key = str(Path(path).resolve())
     with _LOCK:
         TEMP_FILES.add(key)
@@ -55,14 +56,17 @@ def temporary(path: str | os.PathLike) -> Iterator[None]:
 
 
 def remove_temporaries() -> list[str]:
-    """Delete every registered temporary file; return the paths removed."""
+    """Delete every registered temporary file or folder; return the paths removed."""
     with _LOCK:
         paths = sorted(TEMP_FILES)
         TEMP_FILES.clear()
     removed = []
     for p in paths:
         with contextlib.suppress(FileNotFoundError):
-            os.remove(p)
+            if os.path.isdir(p):  # a temporary folder (ntkadv.atomic)
+                shutil.rmtree(p)
+            else:
+                os.remove(p)
             removed.append(p)
     return removed
 

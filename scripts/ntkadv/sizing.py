@@ -2,7 +2,8 @@
 
 The workflow's resource functions (workflow/rules/helpers/resources.smk) are thin
 wrappers that pass sizes from the config to these functions; the constants they use
-are the library's own (`ntkadv.data.INPUT_SHAPES`, the Jacobian form and dense tiling
+are the library's own (image shapes of the data-source registry
+`ntkadv.data.sources`, the Jacobian form and dense tiling
 of the kernel-family registry `ntkadv.kernels.families`, the CNN layer widths of
 `ntkadv.dynamics.architectures`).
 Every estimate is in MB (``mem_mb``) or minutes (``runtime``) for the first attempt;
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import math
 
-from ntkadv.data import INPUT_SHAPES
+from ntkadv.data.sources import public_source
 from ntkadv.dynamics.architectures import parameter_count
 from ntkadv.kernels.families import (  # noqa: F401 (re-exported: resources.smk)
     DENSE_ROW_BLOCK_BYTES,
@@ -29,8 +30,8 @@ F64, F32 = 8, 4
 
 
 def input_dim(source: str) -> int:
-    """Flattened input dimension d of a raw source ('mnist' 784, 'cifar10' 3072)."""
-    return math.prod(INPUT_SHAPES[source])
+    """Flattened input dimension d of a public source ('mnist' 784, 'cifar10' 3072)."""
+    return math.prod(public_source(source).input_shape)
 
 
 def on_attempt(value: float, attempt: int, floor: float = 0.0) -> int:
@@ -182,7 +183,7 @@ def dynamics_mem_mb(
     structured derivatives hold one layer's per-example gradient
     (`LAYERWISE_MB_PER_EXAMPLE`, x3 margin).
     """
-    shape = INPUT_SHAPES[source]
+    shape = public_source(source).input_shape
     tile = ntk_block or kernel_batch
     if implementation in JACOBIAN_IMPLEMENTATIONS:
         p = parameter_count(model, shape, 10)

@@ -8,8 +8,9 @@ scripts import it, directly or through other modules, and nothing else.
 
 Imports are read statically (``ast``), including those inside functions, so finding
 them imports nothing. A package face may load its names lazily (PEP 562
-``__getattr__``; ``ntkadv`` and ``ntkadv.data`` do): its ``_API`` mapping (name ->
-defining module) is read, so a lazy name counts as its defining module only, both
+``__getattr__``; ``ntkadv`` and ``ntkadv.data`` do, and so does the module
+``ntkadv.data.task`` for its download task): its ``_API`` mapping (name -> defining
+module) is read, so a lazy name counts as its defining module only, both
 imported (``from ntkadv.data import load_prepared``) and as an attribute of an
 imported module (``from ntkadv import data`` ... ``data.load_prepared``): a job
 using `load_prepared` depends on ``ntkadv/data/subsets.py``, not on the download
@@ -40,10 +41,11 @@ def module_file(root: Path, dotted: str) -> Path | None:
 
 @cache
 def package_api(root: Path, package: str) -> dict[str, str]:
-    """The ``_API`` mapping (lazy name -> defining module) of package `package`
-    under `root`, read without import; empty if it is no local package or has none."""
-    init = root.joinpath(*package.split("."), "__init__.py")
-    if not init.is_file():
+    """The ``_API`` mapping (lazy name -> defining module) of package (or module)
+    `package` under `root`, read without import; empty if it is no local module or
+    has none."""
+    init = module_file(root, package)
+    if init is None:
         return {}
     for node in ast.parse(init.read_text()).body:
         if isinstance(node, ast.AnnAssign | ast.Assign):

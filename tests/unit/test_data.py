@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import hashlib
 import importlib
@@ -22,6 +23,18 @@ import pytest
 from ntkadv import data, h5io
 
 CIFAR_DIR = "cifar10/cifar-10-batches-py"
+MNIST_FILES = data.SOURCES["mnist"].files
+CIFAR10_FILES = data.SOURCES["cifar10"].files
+
+
+def read_mnist_idx(path):
+    """`data.read_mnist_idx` with the registry's digest of the file (by its name)."""
+    return data.read_mnist_idx(path, MNIST_FILES.get(pathlib.Path(path).name, ""))
+
+
+def read_cifar_batch(path):
+    """`data.read_cifar_batch` with the registry's digest of the file (by its name)."""
+    return data.read_cifar_batch(path, CIFAR10_FILES.get(pathlib.Path(path).name, ""))
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +103,7 @@ def test_cifar_image_layout_is_hwc(shared_data):
     path = shared_data / "cifar10/cifar-10-batches-py/test_batch"
     with open(path, "rb") as f:
         raw = pickle.load(f, encoding="bytes")[b"data"]
-    images = data.read_cifar_batch(path).images
+    images = read_cifar_batch(path).images
     assert images[0, 0, 0, 0] == raw[0, 0]
     assert images[0, 0, 1, 0] == raw[0, 1]
     assert images[0, 0, 0, 1] == raw[0, 1024]
@@ -103,9 +116,9 @@ def test_corrupt_mnist_file_is_named(tmp_path, shared_data):
     raw[100] ^= 1
     bad = tmp_path / src.name
     bad.write_bytes(gzip.compress(bytes(raw)))
-    expected = data.MNIST_FILES[src.name]
+    expected = MNIST_FILES[src.name]
     with pytest.raises(data.DataIntegrityError, match=rf"{bad.name}.*{expected}"):
-        data.read_mnist_idx(bad)
+        read_mnist_idx(bad)
 
 
 def test_truncated_cifar_file_is_named(tmp_path, shared_data):
@@ -113,7 +126,7 @@ def test_truncated_cifar_file_is_named(tmp_path, shared_data):
     bad = tmp_path / "test_batch"
     bad.write_bytes(src.read_bytes()[:1000])
     with pytest.raises(data.DataIntegrityError, match="test_batch"):
-        data.read_cifar_batch(bad)
+        read_cifar_batch(bad)
 
 
 def test_locate_raw_reports_missing_and_prefers_first_dir(tmp_path, shared_data):
@@ -173,9 +186,7 @@ def test_make_subset_binary_cifar(cifar_raw):
 
 def test_download_verifies_before_writing(tmp_path, shared_data):
     """A fetch that returns wrong bytes leaves no file behind and names the file."""
-    good = {
-        name: (shared_data / "mnist" / name).read_bytes() for name in data.MNIST_FILES
-    }
+    good = {name: (shared_data / "mnist" / name).read_bytes() for name in MNIST_FILES}
 
     def fetch(url):
         name = url.rsplit("/", 1)[1]
@@ -198,7 +209,7 @@ def test_download_offline_message(tmp_path):
 
 
 def test_download_roundtrip(tmp_path, shared_data):
-    payloads = {n: (shared_data / "mnist" / n).read_bytes() for n in data.MNIST_FILES}
+    payloads = {n: (shared_data / "mnist" / n).read_bytes() for n in MNIST_FILES}
     files = data.download_raw(
         "mnist", tmp_path, fetch=lambda u: payloads[u.rsplit("/", 1)[1]]
     )
@@ -252,7 +263,7 @@ def test_hostile_pickle_is_refused_without_running(tmp_path, protocol):
     marker = tmp_path / "pwned"
     bad = _dump(tmp_path / "data_batch_1", _Touch(marker), protocol)
     with pytest.raises(data.DataIntegrityError, match="refused.*global") as err:
-        data.read_cifar_batch(bad)
+        read_cifar_batch(bad)
     assert str(bad) in str(err.value)
     assert not marker.exists()
     with open(bad, "rb") as f:  # control: the payload is live under plain pickle
@@ -267,15 +278,15 @@ def test_real_batch_with_payload_key_is_refused(tmp_path, plain_batch, first):
     batch = {**extra, **plain_batch} if first else {**plain_batch, **extra}
     bad = _dump(tmp_path / "data_batch_1", batch)
     with pytest.raises(data.DataIntegrityError, match="refused to load pickled glob"):
-        data.read_cifar_batch(bad)
+        read_cifar_batch(bad)
     assert not marker.exists()
 
 
 def test_official_layout_with_filenames_loads(tmp_path, plain_batch, shared_data):
     names = [f"img_{i}.png".encode() for i in range(10000)]
     path = _dump(tmp_path / "data_batch_1", {**plain_batch, b"filenames": names})
-    got = data.read_cifar_batch(path)
-    ref = data.read_cifar_batch(shared_data / CIFAR_DIR / "data_batch_1")
+    got = read_cifar_batch(path)
+    ref = read_cifar_batch(shared_data / CIFAR_DIR / "data_batch_1")
     np.testing.assert_array_equal(got.images, ref.images)
     np.testing.assert_array_equal(got.labels, ref.labels)
 
@@ -314,7 +325,7 @@ def test_official_layout_with_filenames_loads(tmp_path, plain_batch, shared_data
 def test_malformed_batch_is_named(tmp_path, plain_batch, change, message):
     bad = _dump(tmp_path / "test_batch", change(plain_batch))
     with pytest.raises(data.DataIntegrityError, match=message) as err:
-        data.read_cifar_batch(bad)
+        read_cifar_batch(bad)
     assert str(bad) in str(err.value)
 
 
@@ -323,11 +334,11 @@ def test_batch_with_trailing_data_or_wrong_rows_is_named(tmp_path, shared_data):
     bad = tmp_path / "data_batch_2"
     bad.write_bytes(src + b"x")
     with pytest.raises(data.DataIntegrityError, match="data_batch_2.*after the pic"):
-        data.read_cifar_batch(bad)
+        read_cifar_batch(bad)
     bad = tmp_path / "data_batch_3"  # a genuine batch under another batch's name
     bad.write_bytes(src)
     with pytest.raises(data.DataIntegrityError, match="data_batch_3.*md5"):
-        data.read_cifar_batch(bad)
+        read_cifar_batch(bad)
 
 
 def test_allowed_globals_cannot_be_altered(tmp_path):
@@ -336,7 +347,7 @@ def test_allowed_globals_cannot_be_altered(tmp_path):
     bad = tmp_path / "test_batch"
     bad.write_bytes(payload)
     with pytest.raises(data.DataIntegrityError, match="test_batch.*read-only"):
-        data.read_cifar_batch(bad)
+        read_cifar_batch(bad)
     assert data.raw._CIFAR_GLOBALS[("numpy", "dtype")].func is data.raw._dtype
 
 
@@ -350,7 +361,11 @@ def test_download_refuses_hostile_archive_member(tmp_path, monkeypatch):
         tar.addfile(info, io.BytesIO(member))
     archive = buf.getvalue()
     digest = hashlib.md5(archive).hexdigest()
-    monkeypatch.setattr(data.download, "CIFAR10_TAR_MD5", digest)
+    entry = data.SOURCES["cifar10"]
+    pinned = dataclasses.replace(entry.archive, md5=digest)
+    monkeypatch.setitem(
+        data.SOURCES, "cifar10", dataclasses.replace(entry, archive=pinned)
+    )
     with pytest.raises(data.DataIntegrityError, match="data_batch_1.*refused"):
         data.download_raw("cifar10", tmp_path / "raw", fetch=lambda url: archive)
     assert not marker.exists()
@@ -365,7 +380,7 @@ def test_bit_flipped_mnist_always_raises_named_error(
     tmp_path, shared_data, name, n_flips
 ):
     src = (shared_data / "mnist" / name).read_bytes()
-    ref = data.read_mnist_idx(shared_data / "mnist" / name)
+    ref = read_mnist_idx(shared_data / "mnist" / name)
     rng = np.random.default_rng(0)
     positions = [*range(10), *rng.integers(10, len(src), n_flips), len(src) - 1]
     bad, raised = tmp_path / name, 0
@@ -374,7 +389,7 @@ def test_bit_flipped_mnist_always_raises_named_error(
         flipped[pos] ^= int(rng.integers(1, 256))
         bad.write_bytes(flipped)
         try:
-            got = data.read_mnist_idx(bad)
+            got = read_mnist_idx(bad)
         except data.DataIntegrityError as err:
             assert str(bad) in str(err), err
             raised += 1
@@ -414,7 +429,7 @@ def test_damaged_mnist_gzip_is_named(tmp_path, shared_data, change, message):
     bad = tmp_path / name
     bad.write_bytes(change((shared_data / "mnist" / name).read_bytes()))
     with pytest.raises(data.DataIntegrityError, match=message) as err:
-        data.read_mnist_idx(bad)
+        read_mnist_idx(bad)
     assert str(bad) in str(err.value)
 
 
@@ -425,13 +440,13 @@ def test_mnist_header_is_checked(tmp_path, shared_data, monkeypatch):
     raw[3] = 3  # magic 2049 -> 2051
     bad = tmp_path / name
     bad.write_bytes(gzip.compress(bytes(raw)))
-    monkeypatch.setitem(data.MNIST_FILES, name, hashlib.sha256(raw).hexdigest())
+    monkeypatch.setitem(MNIST_FILES, name, hashlib.sha256(raw).hexdigest())
     with pytest.raises(data.DataIntegrityError, match=f"{name}: IDX header"):
-        data.read_mnist_idx(bad)
+        read_mnist_idx(bad)
 
 
 def test_unknown_file_names_are_refused(tmp_path):
-    for reader, name in [(data.read_mnist_idx, "x.gz"), (data.read_cifar_batch, "x")]:
+    for reader, name in [(read_mnist_idx, "x.gz"), (read_cifar_batch, "x")]:
         (tmp_path / name).write_bytes(b"")
         with pytest.raises(data.DataIntegrityError, match=f"{name}: not a"):
             reader(tmp_path / name)
@@ -451,7 +466,7 @@ def test_gzip_bomb_is_rejected_early_and_small(tmp_path):
     start = time.perf_counter()
     try:
         with pytest.raises(data.DataIntegrityError, match="size cap of 47,040,016"):
-            data.read_mnist_idx(bomb)
+            read_mnist_idx(bomb)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -472,7 +487,7 @@ def test_search_dir_that_is_a_file(tmp_path, shared_data):
 def test_decoding_is_bit_identical_to_plain_readers(shared_data, mnist_raw, cifar_raw):
     """Reference: plain pickle / gzip on the trusted shared copy (old decoding)."""
     batches = []
-    for name in data.CIFAR10_FILES:
+    for name in CIFAR10_FILES:
         with open(shared_data / CIFAR_DIR / name, "rb") as f:
             batch = pickle.load(f, encoding="bytes")
         images = batch[b"data"].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)

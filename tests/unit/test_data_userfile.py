@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 
 from ntkadv import data, h5io
-from ntkadv.config import ConfigError
+from ntkadv.config import ConfigError, settings_from
 from ntkadv.configcheck import check_config
 from ntkadv.data import sources, userfile
-from ntkadv.data.subsets import make_subset, prepare
+from ntkadv.data.subsets import make_subset
+from ntkadv.data.task import DatasetSettings, prepare_dataset
 
 
 def arrays(n_train=30, n_test=12, float_images=False, seed=0) -> dict:
@@ -162,8 +163,15 @@ def test_prepare_writes_the_subset_with_file_digest_and_class_names(tmp_path, ca
         "permute_labels": False,
     }
     out = tmp_path / "own_ds.h5"
-    prepare([str(path)], out, spec, logging.getLogger("t"))
+    prepare_dataset(
+        {"raw": [str(path)]},
+        {"data": str(out)},
+        settings_from(DatasetSettings, spec),
+        {"dataset": "own"},
+        logging.getLogger("t"),
+    )
     got, attrs = h5io.read(out), h5io.read_attrs(out)
+    assert attrs["dataset"] == "own" and attrs["spec"] == dict(sorted(spec.items()))
     assert got["x_train"].shape == (6, 6, 5, 2)
     assert set(got["labels_train"].tolist()) == {0, 1}
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -171,9 +179,9 @@ def test_prepare_writes_the_subset_with_file_digest_and_class_names(tmp_path, ca
     assert attrs["class_names"] == ["b", "c"] and attrs["source"] == "file"
 
 
-def test_source_info_of_public_sources_matches_the_raw_tables():
+def test_source_info_of_public_sources_matches_the_registry():
     info = sources.public_info("cifar10")
-    assert info.input_shape == data.INPUT_SHAPES["cifar10"]
+    assert info.input_shape == data.SOURCES["cifar10"].input_shape
     assert info.class_names[0] == "airplane"
     assert sources.public_info("mnist").class_names[3] == "3"
 

@@ -37,12 +37,10 @@ PENDING = {
     "compute_ntk_gram",
     "compute_ntk_input_jacobian",
     "compute_transfer_reference",
-    "download_raw_data",
     "eigendecompose_gram",
     "evaluate_topr_kernels",
     "measure_feature_consistency",
     "measure_kernel_dynamics",
-    "prepare_dataset",
     "summarize_attack_claims",
     "summarize_dynamics_claims",
     "summarize_feature_claims",
@@ -102,9 +100,10 @@ class Named(dict):
     """Stands in for Snakemake's Namedlist (its items() are name, value)."""
 
 
-def test_call_builds_typed_settings_and_named_files() -> None:
-    """`call` hands the task its named files (lists as lists, no code inputs),
-    typed settings from params.settings and every wildcard."""
+def test_call_builds_typed_settings_and_named_files(tmp_path) -> None:
+    """`call` hands the task its named files (lists as lists, no code inputs; a
+    table as a temporary moved into place when the task returns), typed settings
+    from params.settings and every wildcard."""
     sys.path.insert(0, str(SCRIPTS))
     from types import SimpleNamespace
 
@@ -112,24 +111,32 @@ def test_call_builds_typed_settings_and_named_files() -> None:
 
     seen = {}
 
+    table = str(tmp_path / "t.csv")
+
     def task(inputs, outputs, settings: S, ids, log) -> None:
+        Path(outputs["table"]).write_text("x\n")
+        assert not Path(table).exists()
+        outputs = {**outputs, "table": "moved"}
         seen.update(inputs=inputs, outputs=outputs, settings=settings, ids=ids)
 
     smk = SimpleNamespace(
         input=Named(data="d.h5", runs=["a.h5", "b.h5"], code=["x.py"]),
-        output=Named(table="t.csv"),
+        output=Named(table=table),
         params=SimpleNamespace(settings={"eps": 0.1}),
         wildcards=Named(dataset="mnist", seed=0),
     )
     _common.call(smk, task, None)
     assert seen == {
         "inputs": {"data": "d.h5", "runs": ["a.h5", "b.h5"]},
-        "outputs": {"table": "t.csv"},
+        "outputs": {"table": "moved"},
         "settings": S(eps=0.1),
         "ids": {"dataset": "mnist", "seed": "0"},
     }
 
+    assert Path(table).read_text() == "x\n"
+
     def bare(inputs, outputs, settings: None, ids, log) -> None:
+        Path(outputs["table"]).write_text("y\n")
         seen.update(settings=settings)
 
     _common.call(smk, bare, None)

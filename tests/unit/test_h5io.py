@@ -17,6 +17,7 @@ from ntkadv import h5io
 def _fresh_process(monkeypatch):
     """Each test starts as a new job process: nothing opened yet."""
     monkeypatch.setattr(h5io, "_OPENED", {})
+    monkeypatch.setattr(h5io, "_ON_DISK", {})
 
 
 def _gram(rng, n=6, m=3):
@@ -159,18 +160,49 @@ def test_gram_swapped_for_another_runs_is_caught_by_a_reader_of_both(
 ):
     """attack_ntk reads k_test_train and eigh.h5: with the Gram replaced by another
     run's (same target, so `written_as` agrees; own digests valid), eigh.h5 is stale
-    and is named, whichever file is opened first."""
+    and is named, whichever file is opened first (eigh.h5 opened first is already
+    caught against the Gram on disk)."""
     gram, eigh = _gram_then_eigh(tmp_path / "a/results", np.random.default_rng(6))
     other, _ = _gram_then_eigh(tmp_path / "b/results", np.random.default_rng(7))
     shutil.copy(other, gram)
     first, second = (gram, eigh) if gram_first else (eigh, gram)
-    h5io.read_attrs(first)
     with pytest.raises(h5io.H5IntegrityError) as err:
+        h5io.read_attrs(first)
         h5io.read(second)
     msg = str(err.value)
     assert msg.startswith(f"{eigh}: it was computed from a different")
     assert "results/ntk/mnist/fc1/gram.h5" in msg
     assert "rule eigendecompose_gram: delete it and rerun" in msg
+
+
+def test_file_from_another_run_read_alone_is_caught_by_its_sources(tmp_path):
+    """eigendecompose_gram reads only gram.h5: a Gram copied in from another run
+    (same target, other training data; own digests and written_as valid) records a
+    data file that is not the one on disk, and opening it names the Gram."""
+    runs = {}
+    for name, seed in (("a", 10), ("b", 11)):
+        root = tmp_path / name / "results"
+        data, gram = root / "data/mnist.h5", root / "ntk/mnist/fc1/gram.h5"
+        h5io.write(data, {"x_train": np.random.default_rng(seed).random((6, 4))})
+        _forget()
+        h5io.read(data)
+        h5io.write(gram, _gram(np.random.default_rng(seed)))
+        _forget()
+        runs[name] = (data, gram)
+    assert "data/mnist.h5" in h5io.read_attrs(runs["a"][1])["sources"]
+    _forget()
+    h5io.read(runs["a"][1])  # consistent with its own data: fine
+    _forget()
+    shutil.copy(runs["b"][1], runs["a"][1])
+    with pytest.raises(h5io.H5IntegrityError) as err:
+        h5io.read(runs["a"][1], ["k_train_train"])
+    msg = str(err.value)
+    assert msg.startswith(f"{runs['a'][1]}: it was computed from a different")
+    assert "results/data/mnist.h5 than the one now on disk" in msg
+    assert "rule compute_ntk_gram: delete it and rerun" in msg
+    _forget()
+    runs["a"][0].unlink()  # a source that no longer exists is not checked
+    h5io.read(runs["a"][1], ["k_train_train"])
 
 
 def test_disk_full_mid_write_leaves_the_old_file_and_no_temporary(tmp_path):

@@ -106,9 +106,9 @@ def test_lazy_names_of_a_subpackage_face_count_as_their_module_only(tmp_path):
         "import ntkadv.attacks.task",
         "import ntkadv.dynamics.claims",
         "import ntkadv.kernels.task",
-        "import ntkadv.plotting.attacks",  # from ntkadv.data import CIFAR10_NAMES
+        "import ntkadv.plotting.attacks",  # the registry: ntkadv.data.sources
         "from ntkadv import data\ndata.load_prepared",  # a lazy name as attribute
-        "import ntkadv.data\nntkadv.data.raw.RAW_FILES",  # a lazy submodule
+        "import ntkadv.data\nntkadv.data.sources.SOURCES",  # a lazy submodule
     ],
 )
 def test_every_module_python_loads_is_found(code, tmp_path):

@@ -138,3 +138,36 @@ def smoke_run(tmp_path_factory, import_guard_file) -> tuple[Path, Path]:
     snakemake(workdir, cfg, timeout=5400, extra_env=guard)
     print(f"smoke run: {time.perf_counter() - start:.0f} s")
     return workdir, cfg
+
+
+#: What the two negative-control tests read (test_attacks_null.py,
+#: test_features_null.py): the attack and feature stages of smoke_null.yaml.
+NULL_ATTACK_TARGETS = [
+    "results/tables/claims/attacks.csv",
+    "results/tables/notebook_reference.csv",
+    "results/figures/attacks_robustness_vs_time_cifar2.png",
+    "results/figures/attacks_accuracy_vs_eps_cifar2.png",
+]
+NULL_FEATURE_TARGETS = [
+    "results/tables/claims/features.csv",
+    "results/figures/features_ru_main.png",
+    *[
+        f"results/figures/features_{name}_{ds}.png"
+        for name in ("ru", "consistency", "topr", "gradients")
+        for ds in ("mnist", "cifar2")
+    ],
+]
+
+
+@pytest.fixture(scope="session")
+def smoke_null_run(tmp_path_factory) -> Path:
+    """One run of the attack and feature stages of tests/config/smoke_null.yaml
+    (permuted training labels), shared by the two negative-control tests so the
+    kernels, Jacobians and eigendecompositions are computed once: the workdir."""
+    from test_workflow import snakemake, write_config
+
+    workdir = tmp_path_factory.mktemp("smoke_null")
+    cfg = write_config(workdir, REPO / "tests/config/smoke_null.yaml")
+    targets = [*NULL_ATTACK_TARGETS, *NULL_FEATURE_TARGETS]
+    snakemake(workdir, cfg, *targets, timeout=3600)
+    return workdir

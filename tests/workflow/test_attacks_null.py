@@ -5,27 +5,18 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from test_workflow import REPO, snakemake, write_config
 
 from ntkadv.claims import core
 
-TARGETS = [
-    "results/tables/claims/attacks.csv",
-    "results/tables/notebook_reference.csv",
-    "results/figures/attacks_robustness_vs_time_cifar2.png",
-    "results/figures/attacks_accuracy_vs_eps_cifar2.png",
-]
-
 
 @pytest.mark.slow
-def test_permuted_labels_pass_no_attack_finding(tmp_path):
-    cfg = write_config(tmp_path, REPO / "tests/config/smoke_null.yaml")
-    snakemake(tmp_path, cfg, *TARGETS)
-    claims = pd.read_csv(tmp_path / "results/tables/claims/attacks.csv")
+def test_permuted_labels_pass_no_attack_finding(smoke_null_run):
+    workdir = smoke_null_run
+    claims = pd.read_csv(workdir / "results/tables/claims/attacks.csv")
     assert list(claims.columns) == core.COLUMNS
     assert set(claims["verdict"]) <= set(core.VERDICTS)
     assert {4, 6} <= set(claims["finding"])
     passed = claims[claims["finding"].isin([4, 6]) & (claims["verdict"] == "pass")]
     assert passed.empty, passed[["finding", "dataset", "statistic", "note"]]
-    notebook = pd.read_csv(tmp_path / "results/tables/notebook_reference.csv")
+    notebook = pd.read_csv(workdir / "results/tables/notebook_reference.csv")
     assert notebook.loc[0, "robust_convention"] == "correct clean AND correct attacked"

@@ -48,8 +48,14 @@ def _dry_run(tmp_path, *args):
             ["seed=1", "features={main_archs: [fc2, nope]}"],
             "config key features.main_archs: 'nope' is not one of architectures [",
         ),
+        (
+            "extends: config.yaml\ndatasets:\n  mnist: {source: svhn}\n",
+            [],
+            "config key datasets.mnist.source: unknown source 'svhn' (public sources "
+            "of the registry ntkadv.data.sources: mnist, cifar10;",
+        ),
     ],
-    ids=["duplicate-key", "nan", "extends-passwd", "config-main-archs"],
+    ids=["duplicate-key", "nan", "extends-passwd", "config-main-archs", "source"],
 )
 def test_config_mistake_is_one_line_before_any_job(
     tmp_path, config_text, config_args, message

@@ -1,7 +1,8 @@
 """Fault injection at smoke scale that the other workflow modules do not cover
 (docs/fault_injection.md has the table of every case and its test): SIGKILL of a
-scoring job, a Gram swapped on disk for another target's, a disk that reports no
-room for the Gram, and the empty/null settings of the schema run to completion."""
+scoring job, a Gram swapped on disk for another target's or another run's, a disk
+that reports no room for the Gram, a read-only results/, a second run on the same
+directory, and the empty/null settings of the schema run to completion."""
 
 from __future__ import annotations
 
@@ -85,8 +86,9 @@ def test_killed_scoring_job_leaves_no_output_and_rerun_completes(tmp_path):
 @pytest.mark.slow
 def test_gram_swapped_for_another_targets_fails_its_consumer(tmp_path):
     """mnist/fc1's Gram replaced by another architecture's (same shape, valid
-    digests) or another dataset's: eigendecompose_gram fails naming the file, what
-    it was written as, the producer rule and the fix; the fix then works."""
+    digests), another dataset's, or another run's of the same target:
+    eigendecompose_gram fails naming the file, why, the producer rule and the fix;
+    the fix then works."""
     cfg = write_config(tmp_path, SMOKE)
     others = ["mnist/fc2", "cifar2/fc1"]
     snakemake(
@@ -111,6 +113,24 @@ def test_gram_swapped_for_another_targets_fails_its_consumer(tmp_path):
         assert expected in line, line
         assert expected in log.read_text()
         assert not (tmp_path / eigh).exists()
+    # the same target from another run (another training subset: seed 1), read
+    # alone by eigendecompose_gram: its recorded data file is not the one on disk
+    run_b = tmp_path / "run_b"
+    run_b.mkdir()
+    snakemake(
+        run_b, write_config(run_b, SMOKE, seed=1), "results/ntk/mnist/fc1/gram.h5"
+    )
+    gram.write_bytes((run_b / "results/ntk/mnist/fc1/gram.h5").read_bytes())
+    proc = snakemake(tmp_path, cfg, eigh, check=False)
+    assert proc.returncode != 0
+    line = _console_error(proc, "eigendecompose_gram")
+    assert line.startswith("rule eigendecompose_gram: H5IntegrityError: "), line
+    assert (
+        "results/ntk/mnist/fc1/gram.h5: it was computed from a different "
+        "results/data/mnist.h5 than the one now on disk" in line
+    ), line
+    assert "it is written by rule compute_ntk_gram: delete it and rerun" in line
+    assert not (tmp_path / eigh).exists()
     gram.unlink()  # the fix the message gives
     snakemake(tmp_path, cfg, eigh)
     assert h5io.read(tmp_path / eigh)["eigvals"].shape == (60,)
@@ -224,3 +244,120 @@ def test_empty_dynamics_regimes_turn_the_dynamics_stage_off(tmp_path):
     assert "aggregate_claims" in rules, rules
     assert not {r for r in rules if "dynamics" in r or "linearized" in r}, rules
     assert "summarize_attack_claims" in rules and "score_features" in rules
+
+
+def _as_unprivileged(args: list[str]) -> list[str]:
+    """`args` without root's power to ignore file modes when the tests run as root
+    (CI): in a new user namespace the process keeps its uid, so the owner's
+    permission bits apply to it, as they do to a researcher on a shared cluster."""
+    return args if os.geteuid() != 0 else ["unshare", "--user", *args]
+
+
+@pytest.mark.slow
+def test_read_only_results_dir_is_refused_and_nothing_is_changed(tmp_path):
+    """A results/ the user cannot write: a run that must create an output folder
+    stops naming it; one that must overwrite a write-protected output is refused
+    before any job (Snakemake's ProtectedOutputException); the existing output is
+    untouched and no temporary appears."""
+    cfg = write_config(tmp_path, SMOKE)
+    target = "results/data/mnist.h5"
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    results = tmp_path / "results"
+    results.mkdir()
+    results.chmod(0o555)
+    proc = subprocess.run(
+        _as_unprivileged([*snakemake_command(tmp_path, cfg), target]),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "Failed to create output directory results/data." in out, out
+    assert "Permission denied: 'results/data'" in out, out
+    assert list(results.iterdir()) == []
+    results.chmod(0o755)
+    snakemake(tmp_path, cfg, target)  # as the owner: works
+    before = (tmp_path / target).read_bytes()
+    for path in [results, *results.rglob("*")]:
+        path.chmod(path.stat().st_mode & 0o555)
+    proc = subprocess.run(
+        _as_unprivileged(
+            [
+                *snakemake_command(tmp_path, cfg),
+                target,
+                "--forcerun",
+                "prepare_dataset",
+            ]
+        ),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "Write-protected output files for rule prepare_dataset" in out, out
+    assert "Execute" not in out, "a job started"
+    assert (tmp_path / target).read_bytes() == before
+    assert not list(results.rglob("*.tmp"))
+    for path in [results, *results.rglob("*")]:
+        path.chmod(0o755)
+
+
+#: Holds every rule script's Python (not Snakemake's) while $NTKADV_TEST_HOLD exists.
+_HOLD = """\
+import os, sys, time
+_hold = os.environ.get("NTKADV_TEST_HOLD")
+if _hold and sys.argv and "/.snakemake/scripts/" in sys.argv[0]:
+    while os.path.exists(_hold):
+        time.sleep(0.1)
+"""
+
+
+@pytest.mark.slow
+def test_second_run_in_the_same_directory_is_refused_and_the_first_completes(
+    tmp_path,
+):
+    """Two Snakemake runs on one directory: the second stops on Snakemake's lock
+    without starting a job, the first completes and its outputs read back."""
+    cfg = write_config(tmp_path, SMOKE)
+    target = "results/spectra/mnist/fc1/eigh.h5"
+    inject, hold = tmp_path / "inject", tmp_path / "hold"
+    inject.mkdir()
+    (inject / "sitecustomize.py").write_text(_HOLD)
+    hold.touch()  # the first run's jobs wait while it exists
+    env = {
+        **os.environ,
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "JAX_PLATFORMS": "cpu",
+        "PYTHONPATH": os.pathsep.join(
+            [str(inject), *filter(None, [os.environ.get("PYTHONPATH")])]
+        ),
+        "NTKADV_TEST_HOLD": str(hold),
+    }
+    first = subprocess.Popen(
+        [*snakemake_command(tmp_path, cfg), target],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    locks = tmp_path / ".snakemake/locks"
+    deadline = time.monotonic() + 300
+    while not (locks.is_dir() and any(locks.iterdir())):
+        assert first.poll() is None, "the first run ended before it took its lock"
+        assert time.monotonic() < deadline, "the first run never took its lock"
+        time.sleep(0.2)
+    second = snakemake(tmp_path, cfg, target, check=False)
+    out = second.stdout + second.stderr
+    assert second.returncode != 0
+    assert "LockException" in out and "cannot be locked" in out, out
+    assert "Execute" not in out, "the second run started a job"
+    assert first.poll() is None
+    hold.unlink()
+    first_out, _ = first.communicate(timeout=900)
+    assert first.returncode == 0, first_out
+    assert h5io.read(tmp_path / target)["eigvals"].shape == (60,)
+    assert not list((tmp_path / "results").rglob("*.tmp"))

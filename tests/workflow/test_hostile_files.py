@@ -10,8 +10,10 @@ from __future__ import annotations
 import pathlib
 import pickle
 import shutil
+import zlib
 
 import h5py
+import pytest
 from test_workflow import REPO, snakemake, write_config
 
 SMOKE = REPO / "tests/config/smoke.yaml"
@@ -51,19 +53,41 @@ def test_hostile_cifar_pickle_is_refused_and_runs_nothing(tmp_path, shared_data)
     assert not (tmp_path / "results/data/cifar2.h5").exists()
 
 
-def test_bit_flipped_mnist_gzip_is_named(tmp_path, shared_data):
+def _gzip_bomb(path, size=200 * 2**20) -> None:
+    """A ~200 KB gzip that inflates to `size` bytes of zeros (> MNIST's size cap)."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    zeros = bytes(2**20)
+    with open(path, "wb") as f:
+        for _ in range(size // len(zeros)):
+            f.write(packer.compress(zeros))
+        f.write(packer.flush())
+
+
+@pytest.mark.parametrize(
+    "damage, named",
+    [("bit_flip", "corrupt"), ("bomb", "size cap of 47,040,016")],
+)
+def test_damaged_mnist_gzip_is_named(tmp_path, shared_data, damage, named):
+    """One flipped bit, or a gzip bomb in place of the training images: the job
+    fails naming the file and what is wrong, and writes nothing."""
     data = _data_copy(tmp_path, shared_data)
     gz = data / "mnist/train-images-idx3-ubyte.gz"
-    raw = bytearray(gz.read_bytes())
-    raw[len(raw) // 2] ^= 0x40
-    gz.write_bytes(bytes(raw))
+    if damage == "bomb":
+        gz.unlink()
+        _gzip_bomb(gz)
+    else:
+        raw = bytearray(gz.read_bytes())
+        raw[len(raw) // 2] ^= 0x40
+        gz.write_bytes(bytes(raw))
     cfg = write_config(
         tmp_path, SMOKE, **{"data.search_dirs": [str(data)], "data.download": False}
     )
     proc = snakemake(tmp_path, cfg, "results/data/mnist.h5", check=False)
     assert proc.returncode != 0
     log = (tmp_path / "results/logs/prepare_dataset/mnist.log").read_text()
-    assert "train-images-idx3-ubyte.gz:" in log and "corrupt" in log
+    assert "train-images-idx3-ubyte.gz:" in log and named in log, log[-2000:]
+    line = [x for x in proc.stderr.splitlines() if x.startswith("rule prepare_dataset")]
+    assert line and "train-images-idx3-ubyte.gz" in line[0], proc.stderr[-2000:]
     assert not (tmp_path / "results/data/mnist.h5").exists()
 
 

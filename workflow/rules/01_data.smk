@@ -1,4 +1,5 @@
-"""Stage 1: real MNIST / CIFAR-10 -> model-ready subsets (results/data/{dataset}.h5)."""
+"""Stage 1: a public source (ntkadv.data.sources.SOURCES) or the user's file ->
+model-ready subsets (results/data/{dataset}.h5)."""
 
 
 localrules:
@@ -6,15 +7,16 @@ localrules:
 
 
 rule download_raw_data:
-    """Fetch a raw dataset from its canonical URLs (only when no local copy exists)."""
+    """Fetch a public source's raw files from its registry URLs (only when no local
+    copy exists)."""
     input:
         code=script_sources("download_raw_data"),
     output:
-        directory("results/raw/{source}"),
+        raw=directory("results/raw/{source}"),
     log:
         "results/logs/download_raw_data/{source}.log",
     wildcard_constraints:
-        source="mnist|cifar10",
+        source=public_source_pattern(),
     conda:
         "../../envs/cpu.yaml"
     script:
@@ -39,6 +41,6 @@ rule prepare_dataset:
         mem_mb=4000,
         runtime=15,
     params:
-        spec=prepare_dataset_params,
+        settings=prepare_dataset_params,
     script:
         "../../scripts/prepare_dataset.py"

@@ -125,7 +125,7 @@ rule plot_kernel_distance:
     conda:
         "../../envs/cpu.yaml"
     params:
-        settings=canonical({"regimes": config["dynamics"]["regimes"]}),
+        settings=dataset_figure_settings(regimes=config["dynamics"]["regimes"]),
     script:
         "../../scripts/plot_kernel_distance.py"
 
@@ -153,7 +153,12 @@ rule plot_top_mass:
     conda:
         "../../envs/cpu.yaml"
     params:
-        settings=canonical({"mass_top_k": config["dynamics"]["mass_top_k"]}),
+        settings=canonical(
+            {
+                "sources": dynamics_sources(),
+                "mass_top_k": config["dynamics"]["mass_top_k"],
+            }
+        ),
     script:
         "../../scripts/plot_top_mass.py"
 
@@ -185,7 +190,7 @@ rule plot_polar_dynamics:
     conda:
         "../../envs/cpu.yaml"
     params:
-        settings=canonical({"polar_top_k": config["dynamics"]["polar_top_k"]}),
+        settings=dataset_figure_settings(polar_top_k=config["dynamics"]["polar_top_k"]),
     script:
         "../../scripts/plot_polar_dynamics.py"
 
@@ -207,6 +212,8 @@ rule plot_kernel_images:
         "results/logs/plot_kernel_images/{dataset}.log",
     conda:
         "../../envs/cpu.yaml"
+    params:
+        settings=dataset_figure_settings(),
     script:
         "../../scripts/plot_kernel_images.py"
 
@@ -228,7 +235,12 @@ rule plot_training_curves:
     conda:
         "../../envs/cpu.yaml"
     params:
-        settings=canonical({"regimes": config["dynamics"]["regimes"]}),
+        settings=canonical(
+            {
+                "sources": dynamics_sources(),
+                "regimes": config["dynamics"]["regimes"],
+            }
+        ),
     script:
         "../../scripts/plot_training_curves.py"
 
@@ -250,6 +262,8 @@ rule plot_linearized_training:
         "results/logs/plot_linearized_training/{dataset}.log",
     conda:
         "../../envs/cpu.yaml"
+    params:
+        settings=dataset_figure_settings(),
     script:
         "../../scripts/plot_linearized_training.py"
 

@@ -1,12 +1,14 @@
-"""Stage 1: verified MNIST / CIFAR-10 and model-ready subsets (NumPy only).
+"""Stage 1: verified public datasets and model-ready subsets (NumPy only).
 
-Modules: `raw` (locate, verify and safely decode the raw files), `download` (the
-canonical URLs, same verification), `subsets` (selection, targets, rule
-prepare_dataset), `sources` and `userfile` (a dataset file of the user's). The names
-below are re-exported for convenience and loaded on first access (PEP 562), as in
-the package's own face: ``from ntkadv.data import load_prepared`` imports
-`subsets` only, so a job's code inputs (ntkadv.sources, which reads `_API`) hold
-the modules it uses and an edit to `download` reruns only the download job.
+Modules: `sources` (the data-source registry: raw files, digests, URLs, reader,
+shape, classes of each public source; locating and loading raw files), `raw` (the
+safe readers of MNIST / CIFAR-10 files), `download` (fetch from the registry's URLs,
+same verification), `subsets` (selection, targets), `task` (the rules' tasks),
+`userfile` (a dataset file of the user's). The names below are re-exported for
+convenience and loaded on first access (PEP 562), as in the package's own face:
+``from ntkadv.data import load_prepared`` imports `subsets` (and `raw`) only, so a
+job's code inputs (ntkadv.sources, which reads `_API`) hold the modules it uses and
+an edit to `download` reruns only the download job.
 """
 
 from __future__ import annotations
@@ -17,28 +19,23 @@ from typing import Any
 #: Public name -> the module defining it (read statically by ntkadv.sources).
 _API = {
     "download_raw": "ntkadv.data.download",
-    "CIFAR10_FILES": "ntkadv.data.raw",
-    "CIFAR10_NAMES": "ntkadv.data.raw",
-    "CLASS_COUNTS": "ntkadv.data.raw",
-    "INPUT_SHAPES": "ntkadv.data.raw",
-    "MNIST_FILES": "ntkadv.data.raw",
-    "RAW_FILES": "ntkadv.data.raw",
-    "RAW_SUBDIR": "ntkadv.data.raw",
     "DataIntegrityError": "ntkadv.data.raw",
     "RawSplit": "ntkadv.data.raw",
-    "load_raw": "ntkadv.data.raw",
-    "locate_raw": "ntkadv.data.raw",
-    "raw_checksums": "ntkadv.data.raw",
-    "raw_relpaths": "ntkadv.data.raw",
     "read_cifar_batch": "ntkadv.data.raw",
     "read_mnist_idx": "ntkadv.data.raw",
+    "SOURCES": "ntkadv.data.sources",
+    "PublicSource": "ntkadv.data.sources",
+    "load_raw": "ntkadv.data.sources",
+    "locate_raw": "ntkadv.data.sources",
+    "public_source": "ntkadv.data.sources",
+    "raw_checksums": "ntkadv.data.sources",
+    "raw_relpaths": "ntkadv.data.sources",
     "encode_targets": "ntkadv.data.subsets",
     "load_prepared": "ntkadv.data.subsets",
     "make_subset": "ntkadv.data.subsets",
-    "prepare": "ntkadv.data.subsets",
     "select_indices": "ntkadv.data.subsets",
 }
-_SUBMODULES = ("download", "raw", "sources", "subsets", "userfile")
+_SUBMODULES = ("download", "raw", "sources", "subsets", "task", "userfile")
 __all__ = sorted(_API)
 
 

@@ -1,7 +1,10 @@
 """Download the canonical raw files (used only when no local copy is found).
 
-Every file is decoded by the same safe readers as local files (`ntkadv.data.raw`) and
-verified before it is written.
+URLs, archive digest and checks come from the source's registry entry
+(`ntkadv.data.sources.SOURCES`); every file is decoded by the same safe readers as
+local files (`ntkadv.data.raw`) and verified before it is written. Only the
+download job imports this module (its task `download_raw_data` is reached lazily
+through `ntkadv.data.task`), so an edit here reruns nothing else.
 """
 
 from __future__ import annotations
@@ -10,19 +13,8 @@ import hashlib
 import io
 from pathlib import Path
 
-from ntkadv.data.raw import (
-    CIFAR10_FILES,
-    CIFAR10_TAR_MD5,
-    CIFAR10_URL,
-    CIFAR_MAX_BYTES,
-    MNIST_FILES,
-    MNIST_URLS,
-    RAW_SUBDIR,
-    DataIntegrityError,
-    check_digest,
-    decode_cifar,
-    inflate_idx,
-)
+from ntkadv.data.raw import MAX_FILE_BYTES, DataIntegrityError, check_digest
+from ntkadv.data.sources import PublicSource, public_source
 
 
 def _fetch(url: str, timeout: float = 60.0, max_bytes: int = 256 * 2**20) -> bytes:
@@ -45,13 +37,14 @@ def _write_atomic(path: Path, payload: bytes) -> None:
 def download_raw(source: str, data_dir: str | Path, fetch=_fetch) -> list[Path]:
     """Download the raw files of `source` into `data_dir` (shared/data layout).
 
-    Every file is decoded by the same safe readers as local files (bounded gzip
-    decompression, restricted unpickling) and verified (content checksum) before
-    it is written, so an interrupted, corrupted or hostile download leaves
-    nothing behind.
+    Where to fetch them (mirror URLs or one archive) and how to verify them come
+    from the source's registry entry (`ntkadv.data.sources.SOURCES`). Every file is
+    decoded by the same safe readers as local files (bounded gzip decompression,
+    restricted unpickling) and verified (content checksum) before it is written, so
+    an interrupted, corrupted or hostile download leaves nothing behind.
 
     Args:
-        source: "mnist" or "cifar10".
+        source: a public source ("mnist", "cifar10").
         data_dir: destination data directory (e.g. results/raw).
         fetch: url -> bytes (injectable for tests).
 
@@ -62,44 +55,67 @@ def download_raw(source: str, data_dir: str | Path, fetch=_fetch) -> list[Path]:
         DataIntegrityError: naming the file, the URLs tried and the expected
             checksum when a file cannot be fetched or does not verify.
     """
+    entry = public_source(source)
+    dest = Path(data_dir) / entry.subdir
+    if entry.archive is None:
+        _from_mirrors(entry, dest, fetch)
+    else:
+        _from_archive(entry, dest, fetch)
+    return [dest / name for name in entry.files]
+
+
+def _from_mirrors(entry: PublicSource, dest: Path, fetch) -> None:
+    """Each file from the first mirror that serves it verified."""
+    for name, digest in entry.files.items():
+        errors = []
+        for base in entry.urls:
+            try:
+                payload = fetch(base + name)
+                entry.check(payload, name, base + name, digest)
+                _write_atomic(dest / name, payload)
+                break
+            except Exception as err:  # noqa: BLE001 - try the next mirror
+                errors.append(f"{base + name}: {err}")
+        else:
+            raise DataIntegrityError(
+                f"could not obtain {entry.label} file '{name}' (content checksum "
+                f"{digest}); tried {errors}. Offline? Put the file in "
+                f"{entry.subdir}/ under one of data.search_dirs."
+            )
+
+
+def _from_archive(entry: PublicSource, dest: Path, fetch) -> None:
+    """The files from the source's archive, after checking its md5."""
     import tarfile
 
-    dest = Path(data_dir) / RAW_SUBDIR[source]
-    if source == "mnist":
-        for name, sha in MNIST_FILES.items():
-            errors = []
-            for base in MNIST_URLS:
-                try:
-                    payload = fetch(base + name)
-                    inflate_idx(io.BytesIO(payload), name, base + name)
-                    _write_atomic(dest / name, payload)
-                    break
-                except Exception as err:  # noqa: BLE001 - try the next mirror
-                    errors.append(f"{base + name}: {err}")
-            else:
-                raise DataIntegrityError(
-                    f"could not obtain MNIST file '{name}' (content sha256 {sha}); "
-                    f"tried {errors}. Offline? Put the file in mnist/ under one of "
-                    "data.search_dirs."
-                )
-        return [dest / name for name in MNIST_FILES]
+    url = entry.archive.url
     try:
-        payload = fetch(CIFAR10_URL)
+        payload = fetch(url)
     except Exception as err:  # noqa: BLE001
         raise DataIntegrityError(
-            f"could not download CIFAR-10 archive {CIFAR10_URL} ({err}); it provides "
-            f"{sorted(CIFAR10_FILES)} (binary-row md5s {CIFAR10_FILES}). Offline? Put "
-            "them in cifar10/cifar-10-batches-py/ under one of data.search_dirs."
+            f"could not download {entry.label} archive {url} ({err}); it provides "
+            f"{sorted(entry.files)} (content checksums {dict(entry.files)}). "
+            f"Offline? Put them in {entry.subdir}/ under one of data.search_dirs."
         ) from err
-    check_digest(CIFAR10_URL, CIFAR10_TAR_MD5, hashlib.md5(payload).hexdigest(), "md5")
+    check_digest(url, entry.archive.md5, hashlib.md5(payload).hexdigest(), "md5")
     with tarfile.open(fileobj=io.BytesIO(payload), mode="r:gz") as tar:
-        for name in CIFAR10_FILES:
-            label = f"{CIFAR10_URL}:cifar-10-batches-py/{name}"
+        for name, digest in entry.files.items():
+            member_name = f"{entry.archive.folder}/{name}"
+            label = f"{url}:{member_name}"
             try:
-                member = tar.extractfile(f"cifar-10-batches-py/{name}")
-                batch = member.read(CIFAR_MAX_BYTES + 1)
+                member = tar.extractfile(member_name)
+                data = member.read(MAX_FILE_BYTES + 1)
             except (KeyError, AttributeError, tarfile.TarError) as err:
                 raise DataIntegrityError(f"{label}: missing ({err})") from err
-            decode_cifar(batch, name, label)  # safe parse + content md5
-            _write_atomic(dest / name, batch)
-    return [dest / name for name in CIFAR10_FILES]
+            entry.check(data, name, label, digest)  # safe parse + content digest
+            _write_atomic(dest / name, data)
+
+
+def download_raw_data(
+    inputs: dict, outputs: dict, settings: None, ids: dict[str, str], log
+) -> None:
+    """Rule download_raw_data (reached as ``ntkadv.data.task.download_raw_data``):
+    fetch the raw files of source ``ids["source"]`` into the rule's output folder
+    results/raw/{source} (the registry's ``subdir`` below results/raw)."""
+    files = download_raw(ids["source"], Path(outputs["raw"]).parent)
+    log.info("downloaded and verified %s", [str(f) for f in files])

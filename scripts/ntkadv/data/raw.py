@@ -1,6 +1,7 @@
-"""Raw MNIST and CIFAR-10 files: locate, verify and decode them safely.
+"""Raw MNIST and CIFAR-10 files: verify and decode them safely (the registry's readers).
 
-The canonical files are identified by *content* checksums, so the copy in
+The canonical files are identified by *content* checksums (the digests of the
+registry `ntkadv.data.sources.SOURCES`, passed in by its callers), so the copy in
 ``shared/data`` (re-compressed MNIST, CIFAR pickles without ``filenames``) and a
 fresh download pass the same check:
 
@@ -26,73 +27,12 @@ import pickle
 import re
 import reprlib
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
-
-MNIST_FILES: dict[str, str] = {
-    # file name -> sha256 of the decompressed IDX content
-    "train-images-idx3-ubyte.gz": (
-        "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db"
-    ),
-    "train-labels-idx1-ubyte.gz": (
-        "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5"
-    ),
-    "t10k-images-idx3-ubyte.gz": (
-        "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7"
-    ),
-    "t10k-labels-idx1-ubyte.gz": (
-        "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"
-    ),
-}
-CIFAR10_FILES: dict[str, str] = {
-    # file name -> md5 of the equivalent official binary-version file
-    "data_batch_1": "5dd7e06a14cb22eb9f671a540d1b7c25",
-    "data_batch_2": "5ea93a67294ea407fff1d09f752e9692",
-    "data_batch_3": "942cd6a4bcdd0dd3c604fbe906cb4421",
-    "data_batch_4": "ae636b3ba5c66a11e91e8cb52e771fcb",
-    "data_batch_5": "53f37980c15c3d472c316c40844f3f0d",
-    "test_batch": "803d5f7f4d78ea53de84dbe85f74fb6d",
-}
-#: Where each raw file lives below a data directory (layout of shared/data).
-RAW_SUBDIR = {"mnist": "mnist", "cifar10": "cifar10/cifar-10-batches-py"}
-RAW_FILES = {"mnist": MNIST_FILES, "cifar10": CIFAR10_FILES}
-#: Image shape (H, W, C) of each source.
-INPUT_SHAPES: dict[str, tuple[int, int, int]] = {
-    "mnist": (28, 28, 1),
-    "cifar10": (32, 32, 3),
-}
-#: Images per class (0..9) of each split (shared/data/README.md); bounds subset sizes.
-CLASS_COUNTS: dict[str, dict[str, tuple[int, ...]]] = {
-    "mnist": {
-        "train": (5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949),
-        "test": (980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009),
-    },
-    "cifar10": {"train": (5000,) * 10, "test": (1000,) * 10},
-}
-#: CIFAR-10 class names by label (batches.meta).
-CIFAR10_NAMES = (
-    "airplane",
-    "automobile",
-    "bird",
-    "cat",
-    "deer",
-    "dog",
-    "frog",
-    "horse",
-    "ship",
-    "truck",
-)
-#: Canonical public sources.
-MNIST_URLS = (
-    "https://ossci-datasets.s3.amazonaws.com/mnist/",
-    "http://yann.lecun.com/exdb/mnist/",
-)
-CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
-CIFAR10_TAR_MD5 = "c58f30108f718f92721af3b95e74349a"
 
 
 class DataIntegrityError(ValueError):
@@ -107,39 +47,6 @@ class RawSplit:
     labels: np.ndarray
 
 
-def raw_relpaths(source: str) -> list[str]:
-    """Paths of the raw files of `source` relative to a data directory."""
-    return [f"{RAW_SUBDIR[source]}/{name}" for name in RAW_FILES[source]]
-
-
-def locate_raw(
-    source: str, search_dirs: Sequence[str | Path]
-) -> dict[str, Path | None]:
-    """Find each raw file of `source` in the first directory that has it.
-
-    Args:
-        source: "mnist" or "cifar10".
-        search_dirs: data directories in search order; missing ones are skipped.
-
-    Returns:
-        relative path -> absolute path found, or None where no directory has it.
-
-    Raises:
-        DataIntegrityError: an entry of `search_dirs` exists but is not a directory.
-    """
-    for d in search_dirs:
-        if Path(d).exists() and not Path(d).is_dir():
-            raise DataIntegrityError(
-                f"data.search_dirs entry '{d}' exists but is not a directory; list "
-                f"directories that hold {RAW_SUBDIR[source]}/"
-            )
-    found: dict[str, Path | None] = {}
-    for rel in raw_relpaths(source):
-        hits = [Path(d) / rel for d in search_dirs if (Path(d) / rel).is_file()]
-        found[rel] = hits[0].resolve() if hits else None
-    return found
-
-
 def _bad(label: str, problem: str) -> DataIntegrityError:
     return DataIntegrityError(
         f"{label}: {problem} - the file is corrupt or not the canonical one; delete "
@@ -152,6 +59,30 @@ def check_digest(label: str, expected: str, got: str, what: str) -> None:
         raise _bad(label, f"{what} is {got}, expected {expected}")
 
 
+#: Size cap of a plain raw file read by `read_verified`.
+MAX_FILE_BYTES = 256 * 2**20
+
+
+def check_sha256(payload: bytes, name: str, label: str, sha256: str) -> None:
+    """Verify a plain file's bytes by their sha256 (a `Check` for new sources)."""
+    check_digest(label, sha256, hashlib.sha256(payload).hexdigest(), "sha256")
+
+
+def read_verified(path: str | Path, sha256: str) -> bytes:
+    """The bytes of a plain raw file (at most `MAX_FILE_BYTES`) after checking their
+    sha256: the building block of a reader for a new source's files."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            payload = f.read(MAX_FILE_BYTES + 1)
+    except OSError as err:
+        raise _bad(str(path), f"cannot read it ({err})") from err
+    if len(payload) > MAX_FILE_BYTES:
+        raise _bad(str(path), f"larger than {MAX_FILE_BYTES:,} bytes")
+    check_sha256(payload, path.name, str(path), sha256)
+    return payload
+
+
 #: IDX magic and dimensions of each MNIST file (fixing its exact size).
 _MNIST_LAYOUT: dict[str, tuple[int, tuple[int, ...]]] = {
     "train-images-idx3-ubyte.gz": (2051, (60000, 28, 28)),
@@ -162,10 +93,12 @@ _MNIST_LAYOUT: dict[str, tuple[int, tuple[int, ...]]] = {
 _CHUNK = 1 << 20
 
 
-def inflate_idx(stream: BinaryIO, name: str, label: str) -> bytearray:
+def inflate_idx(stream: BinaryIO, name: str, label: str, sha256: str) -> bytearray:
     """Stream-decompress gzip IDX content (bounded) and check its sha256."""
     if name not in _MNIST_LAYOUT:
-        raise DataIntegrityError(f"{label}: not an MNIST file name {list(MNIST_FILES)}")
+        raise DataIntegrityError(
+            f"{label}: not an MNIST file name {list(_MNIST_LAYOUT)}"
+        )
     dims = _MNIST_LAYOUT[name][1]
     cap = 4 + 4 * len(dims) + math.prod(dims)  # exact canonical size: the size cap
     out, pos, n_in, sha = bytearray(cap), 0, 0, hashlib.sha256()
@@ -198,18 +131,24 @@ def inflate_idx(stream: BinaryIO, name: str, label: str) -> bytearray:
         raise _bad(label, "unexpected data after the end of the gzip stream")
     if pos != cap:
         raise _bad(label, f"decompressed content has {pos:,} bytes, expected {cap:,}")
-    check_digest(label, MNIST_FILES[name], sha.hexdigest(), "sha256 of the IDX content")
+    check_digest(label, sha256, sha.hexdigest(), "sha256 of the IDX content")
     return out
 
 
-def read_mnist_idx(path: str | Path) -> np.ndarray:
+def check_mnist_idx(payload: bytes, name: str, label: str, sha256: str) -> None:
+    """Verify the bytes of one gzip IDX file (a download) as `read_mnist_idx` does."""
+    inflate_idx(io.BytesIO(payload), name, label, sha256)
+
+
+def read_mnist_idx(path: str | Path, sha256: str) -> np.ndarray:
     """Decode one gzip IDX file after checking its content sha256.
 
     Decompression is streamed and stops once the output exceeds the canonical
     file's size; the header is read only after the sha256 matched.
 
     Args:
-        path: a file named like a key of `MNIST_FILES`.
+        path: an MNIST file (named like ``t10k-images-idx3-ubyte.gz``).
+        sha256: expected sha256 of its decompressed content.
 
     Returns:
         uint8 images (N, 28, 28, 1) for image files, int64 labels (N,) for label files.
@@ -220,7 +159,7 @@ def read_mnist_idx(path: str | Path) -> np.ndarray:
     path = Path(path)
     try:
         with open(path, "rb") as f:
-            raw = inflate_idx(f, path.name, str(path))
+            raw = inflate_idx(f, path.name, str(path), sha256)
     except OSError as err:
         raise _bad(str(path), f"cannot read it ({err})") from err
     magic, dims = _MNIST_LAYOUT[path.name]
@@ -234,6 +173,29 @@ def read_mnist_idx(path: str | Path) -> np.ndarray:
     return array.reshape(*dims, 1)
 
 
+def read_mnist(
+    paths: Mapping[str, Path], digests: Mapping[str, str]
+) -> tuple[RawSplit, RawSplit]:
+    """The registry's MNIST reader: verified train and test splits.
+
+    Args:
+        paths: file name -> path of the four IDX files.
+        digests: file name -> sha256 of the decompressed content.
+    """
+
+    def split(prefix: str) -> RawSplit:
+        images, labels = (
+            f"{prefix}-{kind}.gz" for kind in ("images-idx3-ubyte", "labels-idx1-ubyte")
+        )
+        return RawSplit(
+            read_mnist_idx(paths[images], digests[images]),
+            read_mnist_idx(paths[labels], digests[labels]),
+        )
+
+    return split("train"), split("t10k")
+
+
+_CIFAR_BATCHES = (*(f"data_batch_{i}" for i in range(1, 6)), "test_batch")
 _CIFAR_ROWS = 10000
 _CIFAR_KEYS = ("batch_label", "data", "filenames", "labels")
 CIFAR_MAX_BYTES = 64 * 2**20  # canonical: ~31 MB; Python 3 protocol-2 copy: ~46 MB
@@ -339,10 +301,12 @@ def _batch_fields(batch: object) -> dict:
     return fields
 
 
-def decode_cifar(payload: bytes, name: str, label: str) -> RawSplit:
+def decode_cifar(payload: bytes, name: str, label: str, md5: str) -> RawSplit:
     """Parse a python-version batch without running code; check its content md5."""
-    if name not in CIFAR10_FILES:
-        raise DataIntegrityError(f"{label}: not a CIFAR-10 batch {list(CIFAR10_FILES)}")
+    if name not in _CIFAR_BATCHES:
+        raise DataIntegrityError(
+            f"{label}: not a CIFAR-10 batch {list(_CIFAR_BATCHES)}"
+        )
     stream = io.BytesIO(payload)
     try:
         if len(payload) > CIFAR_MAX_BYTES:
@@ -357,12 +321,17 @@ def decode_cifar(payload: bytes, name: str, label: str) -> RawSplit:
     data, labels = fields["data"], np.asarray(fields["labels"], np.uint8)
     rows = np.concatenate([labels[:, None], data], axis=1)
     got = hashlib.md5(rows.tobytes()).hexdigest()
-    check_digest(label, CIFAR10_FILES[name], got, "md5 of the binary-version rows")
+    check_digest(label, md5, got, "md5 of the binary-version rows")
     images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
     return RawSplit(np.ascontiguousarray(images), labels.astype(np.int64))
 
 
-def read_cifar_batch(path: str | Path) -> RawSplit:
+def check_cifar_batch(payload: bytes, name: str, label: str, md5: str) -> None:
+    """Verify one CIFAR-10 batch's bytes (a download) as `read_cifar_batch` does."""
+    decode_cifar(payload, name, label, md5)
+
+
+def read_cifar_batch(path: str | Path, md5: str) -> RawSplit:
     """Decode one CIFAR-10 python-version batch after checking its content md5.
 
     The pickle is parsed by an unpickler that resolves only numpy's array
@@ -370,7 +339,8 @@ def read_cifar_batch(path: str | Path) -> RawSplit:
     optionally batch_label, filenames (as in the official download).
 
     Args:
-        path: a file named like a key of `CIFAR10_FILES`.
+        path: a batch file (``data_batch_1`` .. ``data_batch_5``, ``test_batch``).
+        md5: expected md5 of its binary-version rows.
 
     Returns:
         RawSplit with uint8 images (10000, 32, 32, 3) HWC and int64 labels (10000,).
@@ -385,38 +355,24 @@ def read_cifar_batch(path: str | Path) -> RawSplit:
             payload = f.read(CIFAR_MAX_BYTES + 1)
     except OSError as err:
         raise _bad(str(path), f"cannot read it ({err})") from err
-    return decode_cifar(payload, path.name, str(path))
+    return decode_cifar(payload, path.name, str(path), md5)
 
 
-def load_raw(source: str, files: Mapping[str, Path]) -> tuple[RawSplit, RawSplit]:
-    """Load and verify the full train and test splits of `source`.
+def read_cifar(
+    paths: Mapping[str, Path], digests: Mapping[str, str]
+) -> tuple[RawSplit, RawSplit]:
+    """The registry's CIFAR-10 reader: verified train (batches 1-5) and test splits.
 
     Args:
-        source: "mnist" or "cifar10".
-        files: file name (e.g. "data_batch_1") -> path, for every raw file.
+        paths: file name -> path of the six batches.
+        digests: file name -> md5 of the binary-version rows.
     """
-    paths = {Path(p).name: Path(p) for p in files.values()}
-    missing = sorted(set(RAW_FILES[source]) - set(paths))
-    if missing:
-        raise DataIntegrityError(f"missing raw {source} file(s): {missing}")
-    if source == "mnist":
-        train = RawSplit(
-            read_mnist_idx(paths["train-images-idx3-ubyte.gz"]),
-            read_mnist_idx(paths["train-labels-idx1-ubyte.gz"]),
-        )
-        test = RawSplit(
-            read_mnist_idx(paths["t10k-images-idx3-ubyte.gz"]),
-            read_mnist_idx(paths["t10k-labels-idx1-ubyte.gz"]),
-        )
-        return train, test
-    batches = [read_cifar_batch(paths[f"data_batch_{i}"]) for i in range(1, 6)]
+    batches = [
+        read_cifar_batch(paths[f"data_batch_{i}"], digests[f"data_batch_{i}"])
+        for i in range(1, 6)
+    ]
     train = RawSplit(
         np.concatenate([b.images for b in batches]),
         np.concatenate([b.labels for b in batches]),
     )
-    return train, read_cifar_batch(paths["test_batch"])
-
-
-def raw_checksums(source: str) -> dict[str, str]:
-    """Expected content checksum of each raw file of `source` (provenance)."""
-    return dict(RAW_FILES[source])
+    return train, read_cifar_batch(paths["test_batch"], digests["test_batch"])

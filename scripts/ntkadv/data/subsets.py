@@ -1,4 +1,5 @@
-"""Model-ready subsets of the raw splits (paper conventions) and rule prepare_dataset.
+"""Model-ready subsets of the raw splits (paper conventions; rule prepare_dataset,
+`ntkadv.data.task`).
 
 Pixels / 255 in [0, 1]; binary tasks (e.g. CIFAR-10 airplane vs automobile, supp.
 App. C/D) use targets -1 (first class) / +1 (second class) with shape (n, 1);
@@ -7,13 +8,12 @@ multiclass tasks use one-hot targets of shape (n, k).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from ntkadv.data.raw import RAW_FILES, RawSplit, load_raw, raw_checksums
-from ntkadv.data.sources import FILE, public_info
+from ntkadv.data.raw import RawSplit
 
 
 def select_indices(
@@ -127,62 +127,3 @@ def load_prepared(path: str | Path) -> dict:
     out: dict = h5io.read(path)
     out["attrs"] = h5io.read_attrs(path)
     return out
-
-
-def prepare(
-    raw_paths: Sequence[str | Path], out_path: str | Path, spec: Mapping, log
-) -> None:
-    """Rule prepare_dataset: verify the raw files, write the model-ready subset.
-
-    Args:
-        raw_paths: raw files, or folders holding them (the download rule's output).
-        out_path: results/data/{dataset}.h5.
-        spec: {source, classes, n_train, n_test, selection, seed, permute_labels}
-            (``source: file``: `raw_paths` is the user's file, `ntkadv.data.userfile`).
-        log: the job's logger.
-    """
-    from ntkadv import h5io
-
-    files = {Path(p).name: Path(p) for p in raw_paths if Path(p).is_file()}
-    for folder in (Path(p) for p in raw_paths if Path(p).is_dir()):
-        files.update({f.name: f for f in folder.rglob("*") if f.is_file()})
-    if spec["source"] == FILE:
-        from ntkadv.data import userfile
-
-        (path,) = files.values()
-        user = userfile.load(path)
-        train, test, names = user.train, user.test, user.class_names
-        checksums = {path.name: f"sha256:{user.sha256}"}
-        log.info("validated %s (sha256 %s)", path, user.sha256)
-    else:
-        train, test = load_raw(spec["source"], files)
-        names, checksums = public_info(spec["source"]).class_names, None
-        log.info(
-            "verified %d raw %s files", len(RAW_FILES[spec["source"]]), spec["source"]
-        )
-    arrays = make_subset(
-        train,
-        test,
-        spec["classes"],
-        spec["n_train"],
-        spec["n_test"],
-        spec["selection"],
-        spec["seed"],
-    )
-    permuted = bool(spec.get("permute_labels", False))
-    if permuted:
-        permute_training_labels(arrays, spec["seed"])
-        log.warning("negative control: training labels permuted (config seed)")
-    attrs = h5io.provenance(
-        dataset=Path(out_path).stem,
-        permuted_labels=permuted,
-        task="binary" if len(spec["classes"]) == 2 else "multiclass",
-        spec=dict(spec),
-        classes=list(spec["classes"]),
-        source=spec["source"],
-        checksums=checksums or raw_checksums(spec["source"]),
-        class_names=[names[c] for c in spec["classes"]],
-        raw_files={k: str(v) for k, v in sorted(files.items())},
-    )
-    h5io.write(out_path, arrays, attrs)
-    log.info("wrote %s: %s", out_path, {k: v.shape for k, v in arrays.items()})

@@ -33,7 +33,6 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from ntkadv import h5io
-from ntkadv.data import CIFAR10_NAMES
 from ntkadv.plotting import save_figure, wrap_title
 
 #: label, colour, marker of each attack (closed forms cite supp. equations).
@@ -77,10 +76,11 @@ def _true_labels(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def class_names(source: str, classes: Sequence[int]) -> list[str]:
-    """Human-readable names of the kept classes, in label order."""
-    if source == "cifar10":
-        return [CIFAR10_NAMES[c] for c in classes]
-    return [str(c) for c in classes]
+    """Human-readable names of the kept classes, in label order (the data-source
+    registry's, `ntkadv.data.sources.class_names`)."""
+    from ntkadv.data.sources import class_names as names
+
+    return names(source, classes)
 
 
 def predicted_index(f: np.ndarray, task: str) -> np.ndarray:

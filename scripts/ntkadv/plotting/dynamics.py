@@ -40,7 +40,6 @@ from ntkadv.plotting import save_figure, wrap_title  # noqa: E402
 
 REGIME_LABELS = {"standard": "standard", "fgsm": "FGSM", "pgd": "PGD"}
 REGIME_COLORS = {"standard": "#1f3b73", "fgsm": "#e08a1e", "pgd": "#b2182b"}
-DATASET_LABELS = {"mnist": "MNIST", "mnist60k": "MNIST", "cifar10": "CIFAR-10"}
 
 
 def regime_label(regime: str, pgd_steps: int | None = None) -> str:
@@ -50,8 +49,13 @@ def regime_label(regime: str, pgd_steps: int | None = None) -> str:
     return REGIME_LABELS.get(regime, regime)
 
 
-def dataset_label(dataset: str) -> str:
-    return DATASET_LABELS.get(dataset, dataset)
+def dataset_label(dataset: str, source: str) -> str:
+    """Display name of config dataset `dataset` drawn from `source`: the source's
+    label in the data-source registry (`ntkadv.data.sources`), so any config name of
+    an MNIST subset reads "MNIST"; a user file's dataset keeps its name."""
+    from ntkadv.data.sources import dataset_label as label
+
+    return label(dataset, source)
 
 
 def distance_heatmaps(
@@ -288,27 +292,28 @@ def accuracy_curves(
 
 
 @dataclasses.dataclass(frozen=True)
-class RegimeSettings:
-    """Params of rules plot_kernel_distance and plot_training_curves.
+class SourceSettings:
+    """Params of rules plot_kernel_images and plot_linearized_training.
 
     Attributes:
-        regimes: dynamics.regimes, in config order (the order of the measure files
-            of plot_kernel_distance; the panels per row of plot_training_curves).
+        source: the data source of the job's dataset (its label in the titles,
+            `dataset_label`).
     """
 
-    regimes: tuple[str, ...]
+    source: str
 
 
 @dataclasses.dataclass(frozen=True)
-class MassSettings:
-    """Params of rule plot_top_mass.
+class DistanceSettings:
+    """Params of rule plot_kernel_distance.
 
     Attributes:
-        mass_top_k: the k of the top-k norm concentrations measured; the largest
-            is main Fig. 5.
+        source: as `SourceSettings`.
+        regimes: dynamics.regimes, in config order (the order of the measure files).
     """
 
-    mass_top_k: tuple[int, ...]
+    source: str
+    regimes: tuple[str, ...]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -316,10 +321,39 @@ class PolarSettings:
     """Params of rule plot_polar_dynamics.
 
     Attributes:
+        source: as `SourceSettings`.
         polar_top_k: k of the top-k eigenspace (and of the bottom space, all but k).
     """
 
+    source: str
     polar_top_k: int
+
+
+@dataclasses.dataclass(frozen=True)
+class MassSettings:
+    """Params of rule plot_top_mass.
+
+    Attributes:
+        sources: dataset -> its data source, for every dynamics dataset (labels).
+        mass_top_k: the k of the top-k norm concentrations measured; the largest
+            is main Fig. 5.
+    """
+
+    sources: dict[str, str]
+    mass_top_k: tuple[int, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingCurvesSettings:
+    """Params of rule plot_training_curves.
+
+    Attributes:
+        sources: as `MassSettings`.
+        regimes: dynamics.regimes (the panels per row: one row per dataset).
+    """
+
+    sources: dict[str, str]
+    regimes: tuple[str, ...]
 
 
 #: Model of the dataset shown in main Fig. 5 (CIFAR-10 in the paper); without a
@@ -336,7 +370,7 @@ def _run_label(attrs: Mapping[str, Any], spec_key: str) -> str:
 def plot_kernel_distance(
     inputs: dict[str, Any],
     outputs: dict[str, str],
-    settings: RegimeSettings,
+    settings: DistanceSettings,
     ids: dict[str, str],
     log: logging.Logger,
 ) -> None:
@@ -347,7 +381,7 @@ def plot_kernel_distance(
         label = regime_label(regime, steps and steps["steps"])
         panels[f"{label} training"] = h5io.read(path, ["distance"])["distance"]
     title = (
-        f"{dataset_label(ids['dataset'])}: eNTK distance "
+        f"{dataset_label(ids['dataset'], settings.source)}: eNTK distance "
         "1 - sim(K_s, K_t) between epochs"
     )
     save_figure(distance_heatmaps(panels, title), outputs["png"], log)
@@ -390,7 +424,7 @@ def plot_top_mass(
     main_ds = next(
         (d for d, m in model.items() if m == MAIN_MASS_MODEL), next(iter(model))
     )
-    name = f"{dataset_label(main_ds)}: top-{k_main}"
+    name = f"{dataset_label(main_ds, settings.sources[main_ds])}: top-{k_main}"
     fig = mass_curves(
         {name: mass[(main_ds, k_main)]},
         {name: _mass_ylabel(k_main)},
@@ -402,7 +436,7 @@ def plot_top_mass(
     panels, ylabels = {}, {}
     for (ds, k), lines in mass.items():
         if (ds, k) != (main_ds, k_main) or len(mass) == 1:
-            title = f"{dataset_label(ds)}: top-{k}"
+            title = f"{dataset_label(ds, settings.sources[ds])}: top-{k}"
             panels[title], ylabels[title] = lines, _mass_ylabel(k)
     fig = mass_curves(panels, ylabels, "Concentration of norm (supp. Fig. 7)", colors)
     save_figure(fig, outputs["supp"], log)
@@ -417,7 +451,8 @@ def plot_polar_dynamics(
 ) -> None:
     """Rule plot_polar_dynamics: polar eNTK dynamics in the full, top-k and bottom
     space, one figure each."""
-    name, k = dataset_label(ids["dataset"]), settings.polar_top_k
+    name = dataset_label(ids["dataset"], settings.source)
+    k = settings.polar_top_k
     titles = {
         "full": f"{name}: polar dynamics of the eNTK (full space)",
         "top": f"{name}: polar dynamics of the top-{k} eigenspace",
@@ -435,7 +470,7 @@ def plot_polar_dynamics(
 def plot_kernel_images(
     inputs: dict[str, str],
     outputs: dict[str, str],
-    settings: None,
+    settings: SourceSettings,
     ids: dict[str, str],
     log: logging.Logger,
 ) -> None:
@@ -454,7 +489,7 @@ def plot_kernel_images(
         f"after PGD-{steps} training ({e_pgd} ep.)": kernel(inputs["pgd"], -1),
     }
     title = (
-        f"{dataset_label(ids['dataset'])}: eNTK on the first "
+        f"{dataset_label(ids['dataset'], settings.source)}: eNTK on the first "
         f"{std['spec']['kernel_batch']} training images "
         f"({std['kernel_inputs']} inputs), shared colour scale"
     )
@@ -470,7 +505,7 @@ def _accuracy_metrics(path: str) -> dict[str, np.ndarray]:
 def plot_training_curves(
     inputs: dict[str, Any],
     outputs: dict[str, str],
-    settings: RegimeSettings,
+    settings: TrainingCurvesSettings,
     ids: dict[str, str],
     log: logging.Logger,
 ) -> None:
@@ -479,7 +514,7 @@ def plot_training_curves(
     panels, eval_steps = {}, {}
     for path in inputs["runs"]:
         a = h5io.read_attrs(path)
-        name = dataset_label(a["dataset"])
+        name = dataset_label(a["dataset"], settings.sources[a["dataset"]])
         panels[f"{name}: {_run_label(a, 'spec')} training"] = _accuracy_metrics(path)
         eval_steps[name] = a["spec"]["eval_attack"]["steps"]
     robust = ", ".join(f"PGD-{k} on {ds}" for ds, k in eval_steps.items())
@@ -492,7 +527,7 @@ def plot_training_curves(
 def plot_linearized_training(
     inputs: dict[str, Any],
     outputs: dict[str, str],
-    settings: None,
+    settings: SourceSettings,
     ids: dict[str, str],
     log: logging.Logger,
 ) -> None:
@@ -506,8 +541,9 @@ def plot_linearized_training(
     ref = h5io.read_attrs(inputs["reference"])
     steps = ref["spec"]["train_attack"]["steps"]
     panels["not linearised"] = _accuracy_metrics(inputs["reference"])
+    name = dataset_label(ids["dataset"], settings.source)
     title = (
-        f"{dataset_label(ids['dataset'])}: linearised PGD-{steps} training "
+        f"{name}: linearised PGD-{steps} training "
         f"(robust = PGD-{ref['spec']['eval_attack']['steps']} accuracy)"
     )
     save_figure(accuracy_curves(panels, title, marks=marks), outputs["png"], log)

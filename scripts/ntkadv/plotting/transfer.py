@@ -25,7 +25,6 @@ from typing import Any
 
 import numpy as np
 
-from ntkadv.data import CIFAR10_NAMES
 from ntkadv.plotting import save_figure
 
 #: Cosine curves: the paper's statistic and its two mismatched-pair controls.
@@ -39,10 +38,13 @@ WIDTH_COLOURS = ("tab:blue", "tab:red", "tab:green", "tab:purple")
 
 
 def class_name(source: str, label: int) -> str:
-    """Human-readable name of a raw class label ("digit 3", "airplane")."""
-    if source == "cifar10":
-        return CIFAR10_NAMES[int(label)]
-    return f"digit {int(label)}"
+    """Human-readable name of a raw class label ("digit 3", "airplane"): the
+    data-source registry's (`ntkadv.data.sources.class_names`), a bare number
+    read as a digit."""
+    from ntkadv.data.sources import class_names
+
+    (name,) = class_names(source, [label])
+    return f"digit {name}" if name.isdigit() else name
 
 
 def _width_label(width: int) -> str:

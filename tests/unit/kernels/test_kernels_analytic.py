@@ -128,9 +128,10 @@ def test_twolayer_on_real_mnist(shared_data):
     The eNTK wrt W is written out, (1/m) Σ_r 1[w_r·x > 0] 1[w_r·x' > 0] xᵀx' (a_r² = 1;
     the autodiff route is checked on small inputs above).
     """
-    from ntkadv.data import read_mnist_idx
+    from ntkadv.data import SOURCES, read_mnist_idx
 
-    images = read_mnist_idx(shared_data / "mnist" / "t10k-images-idx3-ubyte.gz")
+    name = "t10k-images-idx3-ubyte.gz"
+    images = read_mnist_idx(shared_data / "mnist" / name, SOURCES["mnist"].files[name])
     x = images[:5].reshape(5, -1).astype(np.float64) / 255.0
     w = 0.01 * np.random.default_rng(1).standard_normal((20000, x.shape[1]))
     active = (x @ w.T > 0).astype(np.float64)  # (n, m)

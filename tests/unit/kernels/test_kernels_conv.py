@@ -173,13 +173,15 @@ def test_real_mnist_and_cifar(shared_data, depth):
     images are 3-channel k/255 pixels: equal to op-by-op neural-tangents, and on
     the CIFAR diagonal (where neural-tangents is ~1e-9 off) to the long-double
     reference."""
-    from ntkadv.data import read_cifar_batch, read_mnist_idx
+    from ntkadv.data import SOURCES, read_cifar_batch, read_mnist_idx
 
-    mnist = read_mnist_idx(shared_data / "mnist" / "t10k-images-idx3-ubyte.gz")
+    name = "t10k-images-idx3-ubyte.gz"
+    mnist = read_mnist_idx(shared_data / "mnist" / name, SOURCES["mnist"].files[name])
     x = mnist[:4] / 255.0
     assert _rel(_mine(depth)(x, x), _nt(depth)(x, x)) <= RTOL
     batch = shared_data / "cifar10" / "cifar-10-batches-py" / "test_batch"
-    x = read_cifar_batch(batch).images[:4] / 255.0
+    md5 = SOURCES["cifar10"].files["test_batch"]
+    x = read_cifar_batch(batch, md5).images[:4] / 255.0
     out = np.asarray(_mine(depth)(x, x))
     off = ~np.eye(4, dtype=bool)
     ref = np.asarray(_nt(depth)(x, x))

@@ -94,7 +94,7 @@ def test_top_mass_task_shows_the_cnn_mega_dataset_in_main_fig5(tmp_path, monkeyp
     pd.plot_top_mass(
         {"measures": inputs},
         outputs,
-        pd.MassSettings(mass_top_k=(2, 5)),
+        pd.MassSettings({"mnist": "mnist", "cifar10": "cifar10"}, (2, 5)),
         {},
         logging.getLogger("test"),
     )

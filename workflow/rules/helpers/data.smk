@@ -2,8 +2,16 @@
 
 
 def dataset_source(dataset):
-    """The raw source ('mnist' / 'cifar10') of a configured dataset."""
+    """The source of a configured dataset (a public source of the registry
+    ntkadv.data.sources.SOURCES, or 'file')."""
     return config["datasets"][dataset]["source"]
+
+
+def public_source_pattern():
+    """The download rule's {source} constraint: the registry's public sources."""
+    from ntkadv.data.sources import source_pattern
+
+    return source_pattern()
 
 
 def dataset_sizes(dataset):
@@ -35,7 +43,7 @@ def get_raw_inputs(wildcards):
     found = locate_raw(source, search_dirs())
     missing = [rel for rel, path in found.items() if path is None]
     if not missing:
-        # content pinned by digest (ntkadv.data.raw) and checked by every run of
+        # content pinned by digest (ntkadv.data.sources) and checked by every run of
         # prepare_dataset: a re-copied file's new mtime must not rerun the workflow
         return [ancient(str(path)) for path in found.values()]
     if not config["data"]["download"]:
@@ -47,7 +55,7 @@ def get_raw_inputs(wildcards):
 
 
 def prepare_dataset_params(wildcards):
-    """The params of prepare_dataset: the subset definition and the seed."""
+    """ntkadv.data.task.DatasetSettings of prepare_dataset: the subset and the seed."""
     spec = config["datasets"][wildcards.dataset]
     keys = ("source", "classes", "n_train", "n_test", "selection", "permute_labels")
     keys += ("path",) if spec["source"] == "file" else ()

@@ -9,6 +9,22 @@ def dynamics_datasets():
     return list(config["dynamics"]["datasets"])
 
 
+def dynamics_sources():
+    """{dataset: source} of the dynamics datasets: the figures' dataset labels come
+    from the source (ntkadv.data.sources), whatever the dataset's config name."""
+    return {ds: dataset_source(ds) for ds in dynamics_datasets()}
+
+
+def dataset_figure_settings(**params):
+    """params.settings of a per-dataset dynamics figure: `params` and the source
+    of the job's dataset (its figures' dataset label, ntkadv.data.sources)."""
+
+    def settings(wildcards):
+        return canonical({"source": dataset_source(wildcards.dataset), **params})
+
+    return settings
+
+
 def dynamics_seeds():
     return list(config["dynamics"]["seeds"])
 
