@@ -26,25 +26,6 @@ SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 MODULE = re.compile(r"^ntkadv\.(\w+\.(task|summary)|plotting\.\w+)$")
 PARAMS = ["inputs", "outputs", "settings", "ids", "log"]
 
-#: scripts not yet on the convention (shrinks to empty; a script leaves the set
-#: in the commit that converts it)
-PENDING = {
-    "plot_adversarial_examples",
-    "plot_attack_accuracy",
-    "plot_feature_consistency",
-    "plot_feature_gradients",
-    "plot_feature_ru",
-    "plot_kernel_distance",
-    "plot_kernel_images",
-    "plot_linearized_training",
-    "plot_polar_dynamics",
-    "plot_top_mass",
-    "plot_topr_kernels",
-    "plot_training_curves",
-    "plot_transfer_curves",
-    "plot_transfer_gradients",
-}
-
 RULE_SCRIPTS = sorted(p.stem for p in SCRIPTS.glob("*.py") if p.stem != "_common")
 
 
@@ -67,7 +48,7 @@ def entry_import(script: str) -> tuple[str, str]:
     raise AssertionError(f"scripts/{script}.py: {task.id} is not imported")
 
 
-@pytest.mark.parametrize("script", sorted(set(RULE_SCRIPTS) - PENDING))
+@pytest.mark.parametrize("script", RULE_SCRIPTS)
 def test_script_follows_the_entry_convention(script: str) -> None:
     module, name = entry_import(script)
     assert name == script, f"scripts/{script}.py runs {name}, not {script}"
@@ -79,10 +60,6 @@ def test_script_follows_the_entry_convention(script: str) -> None:
     assert list(inspect.signature(task).parameters) == PARAMS
     kind = typing.get_type_hints(task)["settings"]
     assert kind is type(None) or dataclasses.is_dataclass(kind), kind
-
-
-def test_pending_names_only_existing_scripts() -> None:
-    assert PENDING <= set(RULE_SCRIPTS), PENDING - set(RULE_SCRIPTS)
 
 
 @dataclasses.dataclass(frozen=True)

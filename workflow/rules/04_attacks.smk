@@ -63,7 +63,7 @@ rule plot_robustness_vs_time:
     """main-Sec3.1-robust-vs-t: clean and robust accuracy of f_t vs training time."""
     input:
         accuracy="results/tables/attacks_accuracy.csv",
-        code=script_sources("plot_attack_accuracy"),
+        code=script_sources("plot_robustness_vs_time"),
     output:
         figure=report(
             "results/figures/attacks_robustness_vs_time_{dataset}.png",
@@ -75,17 +75,16 @@ rule plot_robustness_vs_time:
     conda:
         "../../envs/cpu.yaml"
     params:
-        curve="time",
-        archs=attacked_arch_order,
+        settings=attack_figure_settings,
     script:
-        "../../scripts/plot_attack_accuracy.py"
+        "../../scripts/plot_robustness_vs_time.py"
 
 
 rule plot_accuracy_vs_eps:
     """main-Sec3.1: accuracy of f_∞ vs the l_inf budget, one panel per attack."""
     input:
         accuracy="results/tables/attacks_accuracy.csv",
-        code=script_sources("plot_attack_accuracy"),
+        code=script_sources("plot_accuracy_vs_eps"),
     output:
         figure=report(
             "results/figures/attacks_accuracy_vs_eps_{dataset}.png",
@@ -97,10 +96,9 @@ rule plot_accuracy_vs_eps:
     conda:
         "../../envs/cpu.yaml"
     params:
-        curve="eps",
-        archs=attacked_arch_order,
+        settings=attack_figure_settings,
     script:
-        "../../scripts/plot_attack_accuracy.py"
+        "../../scripts/plot_accuracy_vs_eps.py"
 
 
 rule plot_adversarial_examples:
@@ -120,8 +118,12 @@ rule plot_adversarial_examples:
     conda:
         "../../envs/cpu.yaml"
     params:
-        arch=config["attacks"]["example_arch"],
-        n_examples=config["attacks"]["n_examples"],
+        settings=canonical(
+            {
+                "arch": config["attacks"]["example_arch"],
+                "n_examples": config["attacks"]["n_examples"],
+            }
+        ),
     script:
         "../../scripts/plot_adversarial_examples.py"
 

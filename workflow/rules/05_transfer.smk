@@ -115,8 +115,7 @@ rule plot_transfer_curves:
     conda:
         "../../envs/cpu.yaml"
     params:
-        title=get_transfer_title,
-        align_epoch=config["transfer"]["align_epoch"],
+        settings=transfer_curves_settings,
     script:
         "../../scripts/plot_transfer_curves.py"
 
@@ -139,6 +138,6 @@ rule plot_transfer_gradients:
     conda:
         "../../envs/cpu.yaml"
     params:
-        image_index=config["transfer"]["image_index"],
+        settings=canonical({"image_index": config["transfer"]["image_index"]}),
     script:
         "../../scripts/plot_transfer_gradients.py"

@@ -107,10 +107,7 @@ rule plot_feature_ru:
     conda:
         "../../envs/cpu.yaml"
     params:
-        top_k=config["features"]["top_k"],
-        nonrobust_max=config["features"]["nonrobust_max"],
-        title=get_feature_ru_title,
-        null=feature_null_params(),
+        settings=feature_ru_settings,
     script:
         "../../scripts/plot_feature_ru.py"
 
@@ -152,7 +149,7 @@ rule plot_feature_consistency:
     conda:
         "../../envs/cpu.yaml"
     params:
-        top=config["features"]["consistency_top"],
+        settings=canonical({"top": config["features"]["consistency_top"]}),
     script:
         "../../scripts/plot_feature_consistency.py"
 

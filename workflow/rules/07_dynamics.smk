@@ -116,8 +116,7 @@ rule plot_kernel_distance:
     conda:
         "../../envs/cpu.yaml"
     params:
-        source=get_dataset_source,
-        regimes=config["dynamics"]["regimes"],
+        settings=dataset_figure_settings(regimes=config["dynamics"]["regimes"]),
     script:
         "../../scripts/plot_kernel_distance.py"
 
@@ -145,8 +144,12 @@ rule plot_top_mass:
     conda:
         "../../envs/cpu.yaml"
     params:
-        sources=dynamics_sources(),
-        mass_top_k=config["dynamics"]["mass_top_k"],
+        settings=canonical(
+            {
+                "sources": dynamics_sources(),
+                "mass_top_k": config["dynamics"]["mass_top_k"],
+            }
+        ),
     script:
         "../../scripts/plot_top_mass.py"
 
@@ -178,8 +181,7 @@ rule plot_polar_dynamics:
     conda:
         "../../envs/cpu.yaml"
     params:
-        source=get_dataset_source,
-        polar_top_k=config["dynamics"]["polar_top_k"],
+        settings=dataset_figure_settings(polar_top_k=config["dynamics"]["polar_top_k"]),
     script:
         "../../scripts/plot_polar_dynamics.py"
 
@@ -202,7 +204,7 @@ rule plot_kernel_images:
     conda:
         "../../envs/cpu.yaml"
     params:
-        source=get_dataset_source,
+        settings=dataset_figure_settings(),
     script:
         "../../scripts/plot_kernel_images.py"
 
@@ -224,8 +226,12 @@ rule plot_training_curves:
     conda:
         "../../envs/cpu.yaml"
     params:
-        sources=dynamics_sources(),
-        regimes=config["dynamics"]["regimes"],
+        settings=canonical(
+            {
+                "sources": dynamics_sources(),
+                "regimes": config["dynamics"]["regimes"],
+            }
+        ),
     script:
         "../../scripts/plot_training_curves.py"
 
@@ -248,7 +254,7 @@ rule plot_linearized_training:
     conda:
         "../../envs/cpu.yaml"
     params:
-        source=get_dataset_source,
+        settings=dataset_figure_settings(),
     script:
         "../../scripts/plot_linearized_training.py"
 

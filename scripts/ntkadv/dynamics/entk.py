@@ -73,7 +73,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import flax.linen as nn
@@ -81,11 +81,10 @@ import jax
 import jax.numpy as jnp
 
 from ntkadv.compat import import_neural_tangents
+from ntkadv.typing import ApplyFn, EntkFn
 
 nt = import_neural_tangents()
 
-ApplyFn = Callable[[Any, jax.Array], jax.Array]
-KernelFn = Callable[[jax.Array, jax.Array | None, Any], jax.Array]
 Implementation = Literal[
     "auto",
     "jacobian_contraction",
@@ -332,7 +331,7 @@ def _layer_factors(apply_fn: ApplyFn, params: Any, x: jax.Array) -> list[tuple]:
     return factors
 
 
-def _layerwise_kernel(apply_fn: ApplyFn) -> KernelFn:
+def _layerwise_kernel(apply_fn: ApplyFn) -> EntkFn:
     """Pure ``k(x1, x2_or_None, params) -> (n1, n2, k, k)`` (layerwise method)."""
 
     def kernel(x1, x2, params):
@@ -382,7 +381,7 @@ def layerwise_supported(apply_fn: ApplyFn, params: Any, x: jax.Array) -> bool:
 # ------------------------------------------------------------------ jacobian + GEMM
 
 
-def _jacobian_gemm_kernel(apply_fn: ApplyFn) -> KernelFn:
+def _jacobian_gemm_kernel(apply_fn: ApplyFn) -> EntkFn:
     """Pure kernel from per-example Jacobians and one GEMM per parameter leaf."""
 
     def jac(params, x):
@@ -424,7 +423,7 @@ def empirical_ntk_fn(
     apply_fn: ApplyFn,
     implementation: Implementation = "auto",
     block: int = 0,
-) -> KernelFn:
+) -> EntkFn:
     """Empirical NTK ``k(x1, x2, params) -> (n1, n2, k, k)`` of a network.
 
     Same layout and values as ``nt.empirical_ntk_fn(apply_fn, trace_axes=(),
@@ -452,7 +451,7 @@ def empirical_ntk_fn(
             f"{list(IMPLEMENTATIONS)}"
         )
     if implementation == "auto":
-        chosen: dict[tuple, KernelFn] = {}
+        chosen: dict[tuple, EntkFn] = {}
 
         def auto(x1, x2, params):
             key = (x1.shape, None if x2 is None else x2.shape)

@@ -22,15 +22,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 
 from ntkadv.kernels.families import FAMILIES, family  # noqa: F401 (FAMILIES re-exported)
-from ntkadv.typing import KernelFn
-
-Get = Literal["ntk", "nngp"]
+from ntkadv.typing import Get, KernelFn
 
 SPEC_DEFAULTS: dict[str, Any] = {
     "depth": 1,

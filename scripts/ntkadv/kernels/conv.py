@@ -71,7 +71,6 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable, Sequence
-from typing import Literal
 
 import jax
 import jax.numpy as jnp
@@ -79,9 +78,7 @@ import numpy as np
 from jax import lax
 
 from ntkadv.kernels.conv_ops import _angle, _materialize, _runtime_one, _snap_sqrt
-
-KernelFn = Callable[[jax.Array, jax.Array], jax.Array]
-Get = Literal["ntk", "nngp"]
+from ntkadv.typing import Get, KernelFn
 
 DEFAULT_BLOCK_PAIRS = 128
 """At most this many pairs (one row of x1 times a block of x2) per `lax.map`
@@ -342,6 +339,40 @@ def _remat_block(block: Callable) -> Callable:
     return jax.checkpoint(block)
 
 
+def _block_fn(f: int, w2: float, b2: float, want_ntk: bool) -> Callable:
+    """The kernel of one `lax.map` step of `conv_ntk_fn`: the network's recursion
+    (`_network`) on the pairs of a block of rows against a block of columns.
+
+    Args:
+        f: filter size; w2, b2: W_std² and b_std²; want_ntk: Θ (else the NNGP K).
+    """
+
+    def block(
+        x1: jax.Array,
+        c1s: Sequence[jax.Array],
+        x2: jax.Array,
+        c2s: Sequence[jax.Array],
+        one: jax.Array,
+    ) -> jax.Array:
+        """(r, c) kernel of x1 (r, H, W, C) against x2 (c, H, W, C).
+
+        c1s, c2s: the inputs' per-layer variance maps (H, W, r), (H, W, c).
+        """
+        r, h, w = x1.shape[0], x1.shape[1], x1.shape[2]
+        n2 = x2.shape[0]
+        pairs = (h, w, r * n2)
+        a = _batch_to(x1, 2)[:, :, :, None, :]  # (H, W, r, 1, C)
+        bt = _batch_to(x2, 3)[:, :, None]  # (H, W, 1, C, c)
+        k = _channel_mean(a, bt, one, 4, 3).reshape(pairs)  # pair index (i, j) minor
+        prods = [
+            (c1[:, :, :, None] * c2[:, :, None, :]).reshape(pairs)
+            for c1, c2 in zip(c1s, c2s, strict=True)
+        ]
+        return _network(k, prods, f, w2, b2, want_ntk, one).reshape(r, n2)
+
+    return block
+
+
 def conv_ntk_fn(
     depth: int,
     W_std: float = math.sqrt(2.0),
@@ -380,30 +411,7 @@ def conv_ntk_fn(
     f = int(filter_size)
     w2 = float(W_std) ** 2
     b2 = float(b_std) ** 2
-    want_ntk = get == "ntk"
-
-    def block(
-        x1: jax.Array,
-        c1s: Sequence[jax.Array],
-        x2: jax.Array,
-        c2s: Sequence[jax.Array],
-        one: jax.Array,
-    ) -> jax.Array:
-        """(r, c) kernel of x1 (r, H, W, C) against x2 (c, H, W, C).
-
-        c1s, c2s: the inputs' per-layer variance maps (H, W, r), (H, W, c).
-        """
-        r, h, w = x1.shape[0], x1.shape[1], x1.shape[2]
-        n2 = x2.shape[0]
-        pairs = (h, w, r * n2)
-        a = _batch_to(x1, 2)[:, :, :, None, :]  # (H, W, r, 1, C)
-        bt = _batch_to(x2, 3)[:, :, None]  # (H, W, 1, C, c)
-        k = _channel_mean(a, bt, one, 4, 3).reshape(pairs)  # pair index (i, j) minor
-        prods = [
-            (c1[:, :, :, None] * c2[:, :, None, :]).reshape(pairs)
-            for c1, c2 in zip(c1s, c2s, strict=True)
-        ]
-        return _network(k, prods, f, w2, b2, want_ntk, one).reshape(r, n2)
+    block = _block_fn(f, w2, b2, get == "ntk")
 
     def kernel_fn(x1: jax.Array, x2: jax.Array) -> jax.Array:
         dtype = jnp.result_type(x1, x2, jnp.float32)

@@ -1,13 +1,18 @@
-"""Figures of every stage (matplotlib / seaborn; no jax, no file I/O).
+"""Figures of every stage (matplotlib / seaborn; no jax).
 
-Modules: `attacks`, `transfer`, `features`, `dynamics`. Functions take arrays or
-pandas tables and return a matplotlib Figure; callers save it with
-``bbox_inches="tight"`` so that nothing drawn outside the axes grid is clipped.
+Modules: `attacks`, `transfer`, `features`, `dynamics`. The drawing functions take
+arrays or pandas tables and return a matplotlib Figure (no file I/O). Each module
+ends with the tasks of its stage's figure rules, ``plot_<figure>(inputs, outputs,
+settings, ids, log)`` (the entry convention of scripts/_common.call): a task reads
+the rule's inputs (`ntkadv.h5io`, pandas), draws with the functions above it and
+saves with `save_figure`.
 """
 
 from __future__ import annotations
 
+import logging
 import textwrap
+from typing import Any
 
 
 def wrap_title(text: str, width_in: float, fontsize: float) -> str:
@@ -20,3 +25,10 @@ def wrap_title(text: str, width_in: float, fontsize: float) -> str:
     return "\n".join(
         textwrap.fill(line, chars) if line else line for line in text.split("\n")
     )
+
+
+def save_figure(fig: Any, path: str, log: logging.Logger, dpi: int = 150) -> None:
+    """Write `fig` to `path` with ``bbox_inches="tight"`` (nothing drawn outside the
+    axes grid is clipped) and log it."""
+    fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    log.info("wrote %s", path)

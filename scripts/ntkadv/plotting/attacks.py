@@ -12,12 +12,18 @@ attacked (the `accuracy` column of the attack table).
 * `adversarial_examples`: clean image, perturbation (rescaled to the full grey range)
   and adversarial image for FGSM and PGD on f_∞, titled with the predicted classes.
 
-Functions take pandas tables / arrays and return a matplotlib Figure (no file I/O).
+The drawing functions take pandas tables / arrays and return a matplotlib Figure
+(no file I/O); the rule tasks at the end (`plot_robustness_vs_time`,
+`plot_accuracy_vs_eps`, `plot_adversarial_examples`) read the rule's inputs, draw
+and save.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import dataclasses
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import matplotlib
 
@@ -26,7 +32,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from ntkadv.plotting import wrap_title
+from ntkadv import h5io
+from ntkadv.plotting import save_figure, wrap_title
 
 #: label, colour, marker of each attack (closed forms cite supp. equations).
 ATTACK_STYLE: dict[str, tuple[str, str, str]] = {
@@ -313,3 +320,121 @@ def adversarial_examples(
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     return fig
+
+
+# --- rule tasks: read the rule's inputs, draw, save ------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class AccuracyFigureSettings:
+    """Params of rules plot_robustness_vs_time and plot_accuracy_vs_eps.
+
+    Attributes:
+        archs: the attacked architectures in config order (panel / line order).
+    """
+
+    archs: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class ExamplesSettings:
+    """Params of rule plot_adversarial_examples.
+
+    Attributes:
+        arch: the kernel whose adversarial examples are shown (attacks.example_arch).
+        n_examples: test images shown (the first n, one row each).
+    """
+
+    arch: str
+    n_examples: int
+
+
+def _accuracy_figure(
+    draw: Callable[..., plt.Figure],
+    inputs: dict[str, str],
+    outputs: dict[str, str],
+    settings: AccuracyFigureSettings,
+    dataset: str,
+    log: logging.Logger,
+) -> None:
+    """Draw `draw` from this dataset's rows of the attack accuracy table."""
+    table = pd.read_csv(inputs["accuracy"])
+    table = table[table["dataset"] == dataset]
+    fig = draw(table, dataset, list(settings.archs))
+    save_figure(fig, outputs["figure"], log, dpi=130)
+    log.info("%d rows", len(table))
+
+
+def plot_robustness_vs_time(
+    inputs: dict[str, str],
+    outputs: dict[str, str],
+    settings: AccuracyFigureSettings,
+    ids: dict[str, str],
+    log: logging.Logger,
+) -> None:
+    """Rule plot_robustness_vs_time: clean and robust accuracy of f_t vs training
+    time (`robustness_vs_time`) from results/tables/attacks_accuracy.csv."""
+    _accuracy_figure(robustness_vs_time, inputs, outputs, settings, ids["dataset"], log)
+
+
+def plot_accuracy_vs_eps(
+    inputs: dict[str, str],
+    outputs: dict[str, str],
+    settings: AccuracyFigureSettings,
+    ids: dict[str, str],
+    log: logging.Logger,
+) -> None:
+    """Rule plot_accuracy_vs_eps: accuracy of f_∞ vs the ℓ∞ budget per attack
+    (`accuracy_vs_eps`) from results/tables/attacks_accuracy.csv."""
+    _accuracy_figure(accuracy_vs_eps, inputs, outputs, settings, ids["dataset"], log)
+
+
+def _examples_at_infinity(
+    path: str, p: int
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, Any]]:
+    """Outputs of f_∞ on the first p test images of an adversarial file, at the
+    grid budget nearest its ε: (predictions f of "clean" and of each attack run at
+    t = ∞, adversarial images of each such attack, the clean grid arrays)."""
+    meta = h5io.read_attrs(path)
+    grid = h5io.read(path, ["x_clean", "y", "taus", "eps_values"])
+    j = len(grid["taus"]) - 1  # t = inf
+    e = int(np.argmin(np.abs(grid["eps_values"] / meta["eps"] - 1.0)))
+    preds = {"clean": h5io.read(path, [f"f/clean/t{j}"])[f"f/clean/t{j}"][:p]}
+    adversarial = {}
+    for attack in ("fgsm", "pgd"):
+        key = f"{attack}/t{j}_e{e}"
+        try:
+            arr = h5io.read(path, [f"f/{key}", f"x_adv/{key}"])
+        except KeyError:  # this attack was not run at t = inf (budget)
+            continue
+        preds[attack], adversarial[attack] = (
+            arr[f"f/{key}"][:p],
+            arr[f"x_adv/{key}"][:p],
+        )
+    return preds, adversarial, grid
+
+
+def plot_adversarial_examples(
+    inputs: dict[str, str],
+    outputs: dict[str, str],
+    settings: ExamplesSettings,
+    ids: dict[str, str],
+    log: logging.Logger,
+) -> None:
+    """Rule plot_adversarial_examples: clean, perturbation and NTK adversarial
+    images of f_∞ at the dataset's ε."""
+    path, p = inputs["adversarial"], settings.n_examples
+    meta, attrs = h5io.read_attrs(path), h5io.read_attrs(inputs["data"])
+    preds, adversarial, grid = _examples_at_infinity(path, p)
+    task = meta["task"]
+    fig = adversarial_examples(
+        grid["x_clean"][:p],
+        adversarial,
+        {k: predicted_index(v, task) for k, v in preds.items()},
+        predicted_index(grid["y"][:p], task),
+        attrs.get("class_names")  # data files before class_names: from the source
+        or class_names(attrs["source"], attrs["classes"]),
+        f"{ids['dataset']}, {settings.arch} NTK, f_∞, ε = {meta['eps']:.4g}"
+        " (adv title green: still correct, red: fooled)",
+    )
+    save_figure(fig, outputs["figure"], log, dpi=130)

@@ -11,13 +11,19 @@
 * :func:`accuracy_curves`: clean / PGD train and test accuracy per epoch, one panel
   per run (supp. Figs 6 and 10).
 
-Functions take plain arrays and return a matplotlib Figure; callers save it. No
-file I/O and no math beyond display choices.
+The drawing functions take plain arrays and return a matplotlib Figure (no file
+I/O and no math beyond display choices); the rule tasks at the end
+(`plot_kernel_distance`, `plot_top_mass`, `plot_polar_dynamics`,
+`plot_kernel_images`, `plot_training_curves`, `plot_linearized_training`) read the
+rule's inputs, draw and save.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import matplotlib
 
@@ -28,7 +34,9 @@ from matplotlib import cm  # noqa: E402
 from matplotlib.colors import Normalize  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from ntkadv.plotting import wrap_title  # noqa: E402
+from ntkadv import h5io  # noqa: E402
+from ntkadv.dynamics.records import METRICS  # noqa: E402
+from ntkadv.plotting import save_figure, wrap_title  # noqa: E402
 
 REGIME_LABELS = {"standard": "standard", "fgsm": "FGSM", "pgd": "PGD"}
 REGIME_COLORS = {"standard": "#1f3b73", "fgsm": "#e08a1e", "pgd": "#b2182b"}
@@ -278,3 +286,264 @@ def accuracy_curves(
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+# --- rule tasks: read the rule's inputs, draw, save ------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class SourceSettings:
+    """Params of rules plot_kernel_images and plot_linearized_training.
+
+    Attributes:
+        source: the data source of the job's dataset (its label in the titles,
+            `dataset_label`).
+    """
+
+    source: str
+
+
+@dataclasses.dataclass(frozen=True)
+class DistanceSettings:
+    """Params of rule plot_kernel_distance.
+
+    Attributes:
+        source: as `SourceSettings`.
+        regimes: dynamics.regimes, in config order (the order of the measure files).
+    """
+
+    source: str
+    regimes: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class PolarSettings:
+    """Params of rule plot_polar_dynamics.
+
+    Attributes:
+        source: as `SourceSettings`.
+        polar_top_k: k of the top-k eigenspace (and of the bottom space, all but k).
+    """
+
+    source: str
+    polar_top_k: int
+
+
+@dataclasses.dataclass(frozen=True)
+class MassSettings:
+    """Params of rule plot_top_mass.
+
+    Attributes:
+        sources: dataset -> its data source, for every dynamics dataset (labels).
+        mass_top_k: the k of the top-k norm concentrations measured; the largest
+            is main Fig. 5.
+    """
+
+    sources: dict[str, str]
+    mass_top_k: tuple[int, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingCurvesSettings:
+    """Params of rule plot_training_curves.
+
+    Attributes:
+        sources: as `MassSettings`.
+        regimes: dynamics.regimes (the panels per row: one row per dataset).
+    """
+
+    sources: dict[str, str]
+    regimes: tuple[str, ...]
+
+
+#: Model of the dataset shown in main Fig. 5 (CIFAR-10 in the paper); without a
+#: run of that model, the first dataset measured.
+MAIN_MASS_MODEL = "cnn_mega"
+
+
+def _run_label(attrs: Mapping[str, Any], spec_key: str) -> str:
+    """Regime label of a run or of its measures ('PGD-20' with the attack's steps)."""
+    attack = attrs[spec_key]["train_attack"]
+    return regime_label(attrs["regime"], attack and attack["steps"])
+
+
+def plot_kernel_distance(
+    inputs: dict[str, Any],
+    outputs: dict[str, str],
+    settings: DistanceSettings,
+    ids: dict[str, str],
+    log: logging.Logger,
+) -> None:
+    """Rule plot_kernel_distance: epoch x epoch eNTK distance heatmaps per regime."""
+    panels = {}
+    for regime, path in zip(settings.regimes, inputs["measures"], strict=True):
+        steps = h5io.read_attrs(path)["run_spec"]["train_attack"]
+        label = regime_label(regime, steps and steps["steps"])
+        panels[f"{label} training"] = h5io.read(path, ["distance"])["distance"]
+    title = (
+        f"{dataset_label(ids['dataset'], settings.source)}: eNTK distance "
+        "1 - sim(K_s, K_t) between epochs"
+    )
+    save_figure(distance_heatmaps(panels, title), outputs["png"], log)
+
+
+def _mass_series(
+    paths: Sequence[str], ks: Sequence[int]
+) -> tuple[dict, dict[str, str], dict[str, str]]:
+    """Top-k masses of every measure file: ({(dataset, k): {regime label: (S, T)
+    masses of S seeds}}, {dataset: model}, {regime label: colour})."""
+    mass, model, colors = {}, {}, {}
+    for path in paths:
+        a = h5io.read_attrs(path)
+        label = _run_label(a, "run_spec")
+        model[a["dataset"]] = a["run_spec"]["model"]
+        colors[label] = REGIME_COLORS[a["regime"]]
+        for k in ks:
+            series = h5io.read(path, [f"mass_top{k}"])[f"mass_top{k}"]
+            mass.setdefault((a["dataset"], k), {}).setdefault(label, []).append(series)
+    mass = {key: {lb: np.stack(s) for lb, s in m.items()} for key, m in mass.items()}
+    return mass, model, colors
+
+
+def _mass_ylabel(k: int) -> str:
+    return rf"$\sum_{{i\leq {k}}}\lambda_i^2 / \sum_i \lambda_i^2$"
+
+
+def plot_top_mass(
+    inputs: dict[str, Any],
+    outputs: dict[str, str],
+    settings: MassSettings,
+    ids: dict[str, str],
+    log: logging.Logger,
+) -> None:
+    """Rule plot_top_mass: top-k eNTK norm concentration (main Fig. 5, supp. Fig. 7),
+    per regime: seed mean, each seed and the min-max band over seeds."""
+    mass, model, colors = _mass_series(inputs["measures"], settings.mass_top_k)
+    # main Fig. 5: the largest k on the dataset of MAIN_MASS_MODEL
+    k_main = max(settings.mass_top_k)
+    main_ds = next(
+        (d for d, m in model.items() if m == MAIN_MASS_MODEL), next(iter(model))
+    )
+    name = f"{dataset_label(main_ds, settings.sources[main_ds])}: top-{k_main}"
+    fig = mass_curves(
+        {name: mass[(main_ds, k_main)]},
+        {name: _mass_ylabel(k_main)},
+        "eNTK norm concentration (main Fig. 5)",
+        colors,
+    )
+    save_figure(fig, outputs["main"], log)
+    # supp. Fig. 7: every other (dataset, k)
+    panels, ylabels = {}, {}
+    for (ds, k), lines in mass.items():
+        if (ds, k) != (main_ds, k_main) or len(mass) == 1:
+            title = f"{dataset_label(ds, settings.sources[ds])}: top-{k}"
+            panels[title], ylabels[title] = lines, _mass_ylabel(k)
+    fig = mass_curves(panels, ylabels, "Concentration of norm (supp. Fig. 7)", colors)
+    save_figure(fig, outputs["supp"], log)
+
+
+def plot_polar_dynamics(
+    inputs: dict[str, Any],
+    outputs: dict[str, str],
+    settings: PolarSettings,
+    ids: dict[str, str],
+    log: logging.Logger,
+) -> None:
+    """Rule plot_polar_dynamics: polar eNTK dynamics in the full, top-k and bottom
+    space, one figure each."""
+    name = dataset_label(ids["dataset"], settings.source)
+    k = settings.polar_top_k
+    titles = {
+        "full": f"{name}: polar dynamics of the eNTK (full space)",
+        "top": f"{name}: polar dynamics of the top-{k} eigenspace",
+        "bottom": f"{name}: polar dynamics of the bottom space (all but top {k})",
+    }
+    for space in ("full", "top", "bottom"):
+        curves = {}
+        for path in inputs["measures"]:
+            label = _run_label(h5io.read_attrs(path), "run_spec")
+            m = h5io.read(path, [f"angle_{space}", f"radius_{space}"])
+            curves[label] = (m[f"angle_{space}"], m[f"radius_{space}"])
+        save_figure(polar_panels(curves, titles[space]), outputs[space], log)
+
+
+def plot_kernel_images(
+    inputs: dict[str, str],
+    outputs: dict[str, str],
+    settings: SourceSettings,
+    ids: dict[str, str],
+    log: logging.Logger,
+) -> None:
+    """Rule plot_kernel_images: eNTK at init / after standard / after PGD training."""
+
+    def kernel(path: str, epoch: int) -> np.ndarray:
+        with h5io.open_read(path) as f:
+            return f["kernels"][epoch]
+
+    std, pgd = h5io.read_attrs(inputs["standard"]), h5io.read_attrs(inputs["pgd"])
+    e_std, e_pgd = std["spec"]["epochs"], pgd["spec"]["epochs"]
+    steps = pgd["spec"]["train_attack"]["steps"]
+    panels = {
+        "initialisation": kernel(inputs["standard"], 0),
+        f"after standard training ({e_std} ep.)": kernel(inputs["standard"], -1),
+        f"after PGD-{steps} training ({e_pgd} ep.)": kernel(inputs["pgd"], -1),
+    }
+    title = (
+        f"{dataset_label(ids['dataset'], settings.source)}: eNTK on the first "
+        f"{std['spec']['kernel_batch']} training images "
+        f"({std['kernel_inputs']} inputs), shared colour scale"
+    )
+    fig = kernel_images(panels, title, std["spec"]["num_classes"])
+    save_figure(fig, outputs["png"], log)
+
+
+def _accuracy_metrics(path: str) -> dict[str, np.ndarray]:
+    """The per-epoch accuracies of a run file (the keys of `ACCURACY_LINES`)."""
+    return h5io.read(path, [m for m in METRICS if m.endswith("_acc")])
+
+
+def plot_training_curves(
+    inputs: dict[str, Any],
+    outputs: dict[str, str],
+    settings: TrainingCurvesSettings,
+    ids: dict[str, str],
+    log: logging.Logger,
+) -> None:
+    """Rule plot_training_curves: clean / PGD train and test accuracy of every run
+    (rows: datasets, columns: regimes)."""
+    panels, eval_steps = {}, {}
+    for path in inputs["runs"]:
+        a = h5io.read_attrs(path)
+        name = dataset_label(a["dataset"], settings.sources[a["dataset"]])
+        panels[f"{name}: {_run_label(a, 'spec')} training"] = _accuracy_metrics(path)
+        eval_steps[name] = a["spec"]["eval_attack"]["steps"]
+    robust = ", ".join(f"PGD-{k} on {ds}" for ds, k in eval_steps.items())
+    fig = accuracy_curves(
+        panels, f"Training curves (robust accuracy: {robust})", len(settings.regimes)
+    )
+    save_figure(fig, outputs["png"], log)
+
+
+def plot_linearized_training(
+    inputs: dict[str, Any],
+    outputs: dict[str, str],
+    settings: SourceSettings,
+    ids: dict[str, str],
+    log: logging.Logger,
+) -> None:
+    """Rule plot_linearized_training: PGD training linearised after each
+    linearisation epoch, next to the non-linearised PGD run."""
+    panels, marks = {}, {}
+    for path in inputs["runs"]:
+        lin = h5io.read_attrs(path)["lin_epoch"]
+        title = f"linearised after {lin} epochs"
+        panels[title], marks[title] = _accuracy_metrics(path), [lin]
+    ref = h5io.read_attrs(inputs["reference"])
+    steps = ref["spec"]["train_attack"]["steps"]
+    panels["not linearised"] = _accuracy_metrics(inputs["reference"])
+    name = dataset_label(ids["dataset"], settings.source)
+    title = (
+        f"{name}: linearised PGD-{steps} training "
+        f"(robust = PGD-{ref['spec']['eval_attack']['steps']} accuracy)"
+    )
+    save_figure(accuracy_curves(panels, title, marks=marks), outputs["png"], log)

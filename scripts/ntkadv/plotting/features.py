@@ -9,24 +9,31 @@
   (finding 3), annotated seaborn heatmaps.
 * `topr_curves`: accuracy of top-r robust kernels against r (supp. Figs 4-5).
 
-Functions take plain arrays and return a matplotlib Figure; callers save it. No file
-I/O and no math beyond display normalisation.
+The drawing functions take plain arrays and return a matplotlib Figure (no file I/O
+and no math beyond display normalisation); the rule tasks at the end
+(`plot_feature_ru`, `plot_feature_gradients`, `plot_feature_consistency`,
+`plot_topr_kernels`) read the rule's inputs, draw and save.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import re
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
+from ntkadv import h5io  # noqa: E402
 from ntkadv.kernels.families import FAMILIES, family  # noqa: E402
-from ntkadv.plotting import wrap_title  # noqa: E402
+from ntkadv.plotting import save_figure, wrap_title  # noqa: E402
 
 
 def arch_label(arch: str) -> str:
@@ -308,3 +315,171 @@ def topr_curves(
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     return fig
+
+
+# --- rule tasks: read the rule's inputs, draw, save ------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class NullSettings:
+    """The permuted-training-label null control of the features stage.
+
+    Attributes:
+        permutations: training-label permutations rescored.
+        seed: the config seed (`ntkadv.claims.nulls.label_permutations`).
+    """
+
+    permutations: int
+    seed: int
+
+
+@dataclasses.dataclass(frozen=True)
+class RuSettings:
+    """Params of rule plot_feature_ru.
+
+    Attributes:
+        top_k: first K eigenfeatures shown per kernel.
+        nonrobust_max: top of the "useful, non-robust" box (`ru_grid`).
+        title: figure title (the selection's paper figure).
+        null: the permuted-label null cloud.
+    """
+
+    top_k: int
+    nonrobust_max: float
+    title: str
+    null: NullSettings
+
+
+@dataclasses.dataclass(frozen=True)
+class ConsistencySettings:
+    """Params of rule plot_feature_consistency.
+
+    Attributes:
+        top: size of the top eigenspaces whose overlap is shown.
+    """
+
+    top: int
+
+
+def plot_feature_ru(
+    inputs: dict[str, Any],
+    outputs: dict[str, str],
+    settings: RuSettings,
+    ids: dict[str, str],
+    log: logging.Logger,
+) -> None:
+    """Rule plot_feature_ru: R-U scatters of the first K eigenfeatures per
+    architecture, with the permuted-training-label null cloud."""
+    from ntkadv.features.summary import ru_panel
+
+    s, null = settings, settings.null
+    panels = {}
+    for path in inputs["scores"]:
+        panel = ru_panel(path, s.top_k, null.permutations, null.seed)
+        panel["title"] = (
+            f"{panel['dataset']} {arch_label(panel['arch'])} (m={panel['m']})"
+        )
+        panels[(panel["dataset"], panel["arch"])] = panel
+    title = f"{s.title}; grey: {null.permutations} permuted training labels"
+    save_figure(ru_grid(panels, s.nonrobust_max, title), outputs["png"], log)
+
+
+def plot_feature_gradients(
+    inputs: dict[str, str],
+    outputs: dict[str, str],
+    settings: None,
+    ids: dict[str, str],
+    log: logging.Logger,
+) -> None:
+    """Rule plot_feature_gradients: loss-gradient images of single eigenfeatures at
+    one test image (the notebook's eigen-indices at n_train, null space left out)."""
+    from ntkadv import data
+    from ntkadv.features import scoring
+
+    s, a = h5io.read(inputs["scores"]), h5io.read_attrs(inputs["scores"])
+    t, shape = a["image_test_index"], a["image_shape"]
+    x_test = data.load_prepared(inputs["data"])["x_test"]
+    shown = s["image_indices"]
+    lam = s["eigvals"][s["indices"].searchsorted(shown)]
+    fig = gradient_grid(
+        scoring.gradient_images(s["gradients"]),
+        shown,
+        x_test[t].reshape(-1),
+        shape,
+        f"{a['dataset']} {arch_label(a['arch'])} (n={a['n_train']}): "
+        f"min-max normalised ∇ₓL(f⁽ⁱ⁾(x), y), test image {t}",
+        labels=[f"λ={v:.2g}" for v in lam],
+    )
+    save_figure(fig, outputs["png"], log)
+
+
+def consistency_matrices(
+    table: pd.DataFrame, top: int
+) -> tuple[list[str], dict[str, tuple[np.ndarray, np.ndarray | None]]]:
+    """The (A, A) panels of `consistency_heatmaps` from the long consistency table
+    (`ntkadv.features.consistency`, one row per ordered pair): (archs in table
+    order, panel title -> (values, permuted-label null or None))."""
+    archs = list(dict.fromkeys(table["arch_a"]))
+
+    def wide(key: str) -> np.ndarray:
+        pivot = table.pivot(index="arch_a", columns="arch_b", values=key)
+        return pivot.loc[archs, archs].to_numpy()
+
+    return archs, {
+        "Spearman(robustness)\n(null: permuted labels)": (
+            wide("spearman_robustness"),
+            wide("spearman_robustness_null"),
+        ),
+        "Spearman(usefulness)\n(null: permuted labels)": (
+            wide("spearman_usefulness"),
+            wide("spearman_usefulness_null"),
+        ),
+        f"top-{top} eigenspace overlap\n(mean cos², label-free)": (
+            wide("subspace_overlap"),
+            None,
+        ),
+    }
+
+
+def plot_feature_consistency(
+    inputs: dict[str, str],
+    outputs: dict[str, str],
+    settings: ConsistencySettings,
+    ids: dict[str, str],
+    log: logging.Logger,
+) -> None:
+    """Rule plot_feature_consistency: heatmaps of cross-architecture consistency."""
+    table = pd.read_csv(inputs["csv"])
+    archs, matrices = consistency_matrices(table, settings.top)
+    perms = int(table["permutations"].iloc[0])
+    fig = consistency_heatmaps(
+        archs,
+        matrices,
+        f"{ids['dataset']}: consistency of NTK eigenfeatures across kernels "
+        f"(null: mean over {perms} training-label permutations)",
+    )
+    save_figure(fig, outputs["png"], log)
+
+
+def plot_topr_kernels(
+    inputs: dict[str, str],
+    outputs: dict[str, str],
+    settings: None,
+    ids: dict[str, str],
+    log: logging.Logger,
+) -> None:
+    """Rule plot_topr_kernels: accuracy of the top-r robust kernels against r."""
+    from ntkadv.claims.core import majority_rate
+
+    res, a = h5io.read(inputs["topr"]), h5io.read_attrs(inputs["topr"])
+    curves = {k: v.mean(axis=-1) for k, v in res.items() if k in TOPR_KEYS}
+    fig = topr_curves(
+        res["r"],
+        curves,
+        a,
+        majority_rate(res["labels_eval"]),
+        f"{a['dataset']} {arch_label(a['arch'])}: top-r robust kernels "
+        f"(ranked on {a['n_val']}, evaluated on {a['n_eval']} test points)",
+        null_own=res["fgsm_own_sets"][1:].mean(axis=-1),
+    )
+    save_figure(fig, outputs["png"], log)

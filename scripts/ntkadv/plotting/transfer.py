@@ -1,6 +1,6 @@
 """Figures of the transfer experiment (Tsilivis & Kempe 2022, §3.2, supp. C, Fig. 1).
 
-* `plot_transfer_curves`: supp. Fig. 1a (MNIST) and its binary-CIFAR counterpart
+* `transfer_curves_figure`: supp. Fig. 1a (MNIST) and its binary-CIFAR counterpart
   (main Fig. 1). Top: cosine similarity of the NTK and net loss gradients (supp.
   Eq. 30) against the training epoch, one colour per width, seed mean with a CI
   across seeds, and the mismatched-pair controls. Bottom: robust accuracy of the net
@@ -11,14 +11,21 @@
   and then says "columns show gradients for different epochs (10², 10³, 10⁴)"; we
   read the epochs as the ROWS (the only layout consistent with the first sentence).
 
-Pure functions of arrays/tables returning a matplotlib Figure; no file I/O.
+The drawing functions take arrays / tables and return a matplotlib Figure (no file
+I/O); the rule tasks `plot_transfer_curves` and `plot_transfer_gradients` at the end
+read the rule's inputs, draw and save.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
+
+from ntkadv.plotting import save_figure
 
 #: Cosine curves: the paper's statistic and its two mismatched-pair controls.
 PAIRS = {
@@ -47,7 +54,104 @@ def _width_label(width: int) -> str:
     return f"width {width}"
 
 
-def plot_transfer_curves(
+def _width_order(data) -> tuple[list[str], dict[str, str]]:
+    """Relabel `data`'s widths for the legend (in place): (labels in width order,
+    label -> colour)."""
+    widths = sorted(int(w) for w in data["width"].unique())
+    data["width"] = data["width"].astype(int).map(_width_label)
+    order = [_width_label(w) for w in widths]
+    return order, dict(zip(order, WIDTH_COLOURS, strict=False))
+
+
+def _cosine_panel(ax, data, order: list[str], palette: dict[str, str]) -> None:
+    """Top panel: cosine of the loss gradients, one style per pair (`PAIRS`)."""
+    import seaborn as sns
+
+    cosines = data.melt(
+        id_vars=["width", "seed", "epoch"],
+        value_vars=["cosine", "cosine_same_class", "cosine_mismatched"],
+        var_name="pair",
+        value_name="value",
+    ).replace({"pair": PAIRS})
+    sns.lineplot(
+        cosines,
+        x="epoch",
+        y="value",
+        hue="width",
+        hue_order=order,
+        palette=palette,
+        style="pair",
+        style_order=list(PAIRS.values()),
+        dashes=dict(zip(PAIRS.values(), ("", (4, 2), (1, 2)), strict=True)),
+        errorbar=("ci", 95),
+        ax=ax,
+    )
+
+
+def _accuracy_panel(ax, data, order: list[str], palette: dict[str, str]) -> None:
+    """Bottom panel: robust accuracy of the nets per perturbation, and the NTK's
+    against its own FGSM in grey."""
+    import seaborn as sns
+
+    accs = data.melt(
+        id_vars=["width", "seed", "epoch"],
+        value_vars=["acc_own", "acc_ntk", "acc_random"],
+        var_name="perturbation",
+        value_name="value",
+    ).replace(
+        {
+            "perturbation": {
+                "acc_own": "own FGSM",
+                "acc_ntk": "NTK FGSM",
+                "acc_random": "random signs",
+            }
+        }
+    )
+    sns.lineplot(
+        accs,
+        x="epoch",
+        y="value",
+        hue="width",
+        hue_order=order,
+        palette=palette,
+        style="perturbation",
+        style_order=["own FGSM", "NTK FGSM", "random signs"],
+        dashes={"own FGSM": "", "NTK FGSM": (4, 2), "random signs": (1, 2)},
+        errorbar=("ci", 95),
+        ax=ax,
+    )
+    ntk = data.groupby("epoch")["ntk_acc_own"].first()
+    ax.plot(ntk.index, ntk.values, color="0.55", lw=1.2, label="NTK $f_t$, own FGSM")
+
+
+def _label_axes(top, bottom, data, align_epoch: int | None) -> None:
+    """Log epoch axes, the alignment epoch, limits, labels and legends."""
+    for ax in (top, bottom):
+        if align_epoch is not None:
+            ax.axvline(align_epoch, color="0.7", lw=0.8, ls="-.", zorder=0)
+        ax.set_xscale("log")
+    top.axhline(0.0, color="0.85", lw=0.8, zorder=0)
+    top.axhline(1.0, color="0.85", lw=0.8, zorder=0)
+    low = float(data[list(PAIRS)].min().min())
+    top.set_ylim(min(0.0, low - 0.05), 1.02)
+    top.set_ylabel("cosine of loss gradients (Eq. 30)")
+    top.legend(loc="lower right", fontsize=7, ncol=2)
+    bottom.set_ylim(-0.02, 1.02)
+    bottom.set_ylabel("robust accuracy of $f - f_0$\n(correct clean and perturbed)")
+    bottom.set_xlabel("epoch (full-batch GD; NTK time $t$ = epoch / $n$)")
+    bottom.legend(loc="best", fontsize=7, ncol=2)
+
+
+def _seeds_caption(n_seeds: int, align_epoch: int | None) -> str:
+    plural = "s" if n_seeds > 1 else ""
+    band = "95% CI across seeds" if n_seeds > 1 else "one seed, no band"
+    suffix = f"{n_seeds} seed{plural} ({band})"
+    if align_epoch is not None:
+        suffix += f"; dash-dot: alignment epoch {align_epoch}"
+    return suffix
+
+
+def transfer_curves_figure(
     table, dataset: str, title: str | None = None, align_epoch: int | None = None
 ):
     """Cosine similarity (top) and robust accuracies (bottom) against the epoch.
@@ -75,85 +179,17 @@ def plot_transfer_curves(
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import seaborn as sns
 
     data = table[table["dataset"] == dataset].copy()
-    widths = sorted(int(w) for w in data["width"].unique())
-    data["width"] = data["width"].astype(int).map(_width_label)
-    order = [_width_label(w) for w in widths]
-    palette = dict(zip(order, WIDTH_COLOURS, strict=False))
+    order, palette = _width_order(data)
     n_seeds = int(data["seed"].nunique())
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(6.4, 7.0), sharex=True)
-    cosines = data.melt(
-        id_vars=["width", "seed", "epoch"],
-        value_vars=["cosine", "cosine_same_class", "cosine_mismatched"],
-        var_name="pair",
-        value_name="value",
-    ).replace({"pair": PAIRS})
-    sns.lineplot(
-        cosines,
-        x="epoch",
-        y="value",
-        hue="width",
-        hue_order=order,
-        palette=palette,
-        style="pair",
-        style_order=list(PAIRS.values()),
-        dashes=dict(zip(PAIRS.values(), ("", (4, 2), (1, 2)), strict=True)),
-        errorbar=("ci", 95),
-        ax=top,
+    _cosine_panel(top, data, order, palette)
+    _accuracy_panel(bottom, data, order, palette)
+    _label_axes(top, bottom, data, align_epoch)
+    fig.suptitle(
+        f"{title or dataset}\n{_seeds_caption(n_seeds, align_epoch)}", fontsize=10
     )
-    accs = data.melt(
-        id_vars=["width", "seed", "epoch"],
-        value_vars=["acc_own", "acc_ntk", "acc_random"],
-        var_name="perturbation",
-        value_name="value",
-    ).replace(
-        {
-            "perturbation": {
-                "acc_own": "own FGSM",
-                "acc_ntk": "NTK FGSM",
-                "acc_random": "random signs",
-            }
-        }
-    )
-    sns.lineplot(
-        accs,
-        x="epoch",
-        y="value",
-        hue="width",
-        hue_order=order,
-        palette=palette,
-        style="perturbation",
-        style_order=["own FGSM", "NTK FGSM", "random signs"],
-        dashes={"own FGSM": "", "NTK FGSM": (4, 2), "random signs": (1, 2)},
-        errorbar=("ci", 95),
-        ax=bottom,
-    )
-    ntk = data.groupby("epoch")["ntk_acc_own"].first()
-    bottom.plot(
-        ntk.index, ntk.values, color="0.55", lw=1.2, label="NTK $f_t$, own FGSM"
-    )
-    for ax in (top, bottom):
-        if align_epoch is not None:
-            ax.axvline(align_epoch, color="0.7", lw=0.8, ls="-.", zorder=0)
-        ax.set_xscale("log")
-    top.axhline(0.0, color="0.85", lw=0.8, zorder=0)
-    top.axhline(1.0, color="0.85", lw=0.8, zorder=0)
-    low = float(data[list(PAIRS)].min().min())
-    top.set_ylim(min(0.0, low - 0.05), 1.02)
-    top.set_ylabel("cosine of loss gradients (Eq. 30)")
-    top.legend(loc="lower right", fontsize=7, ncol=2)
-    bottom.set_ylim(-0.02, 1.02)
-    bottom.set_ylabel("robust accuracy of $f - f_0$\n(correct clean and perturbed)")
-    bottom.set_xlabel("epoch (full-batch GD; NTK time $t$ = epoch / $n$)")
-    bottom.legend(loc="best", fontsize=7, ncol=2)
-    plural = "s" if n_seeds > 1 else ""
-    band = "95% CI across seeds" if n_seeds > 1 else "one seed, no band"
-    suffix = f"{n_seeds} seed{plural} ({band})"
-    if align_epoch is not None:
-        suffix += f"; dash-dot: alignment epoch {align_epoch}"
-    fig.suptitle(f"{title or dataset}\n{suffix}", fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -224,3 +260,75 @@ def plot_gradient_grid(
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+# --- rule tasks: read the rule's inputs, draw, save ------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class CurvesSettings:
+    """Params of rule plot_transfer_curves.
+
+    Attributes:
+        title: figure title (the paper figure and the setting).
+        align_epoch: transfer.align_epoch, marked by a vertical line (claim 5a).
+    """
+
+    title: str
+    align_epoch: int
+
+
+@dataclasses.dataclass(frozen=True)
+class GradientsSettings:
+    """Params of rule plot_transfer_gradients.
+
+    Attributes:
+        image_index: the test image whose loss gradients are shown (its index in
+            the test subset).
+    """
+
+    image_index: int
+
+
+def plot_transfer_curves(
+    inputs: dict[str, str],
+    outputs: dict[str, str],
+    settings: CurvesSettings,
+    ids: dict[str, str],
+    log: logging.Logger,
+) -> None:
+    """Rule plot_transfer_curves: cosine similarity and robust accuracies vs epoch
+    (`transfer_curves_figure`) from results/tables/transfer_epochs.csv."""
+    import pandas as pd
+
+    table = pd.read_csv(inputs["epochs"])
+    fig = transfer_curves_figure(
+        table, ids["dataset"], settings.title, settings.align_epoch
+    )
+    save_figure(fig, outputs["figure"], log)
+
+
+def plot_transfer_gradients(
+    inputs: dict[str, Any],
+    outputs: dict[str, str],
+    settings: GradientsSettings,
+    ids: dict[str, str],
+    log: logging.Logger,
+) -> None:
+    """Rule plot_transfer_gradients: loss-gradient images of the nets and the NTK
+    at one test image (supp. Fig. 1b); rows = epochs."""
+    from ntkadv import h5io
+
+    ref = h5io.read(inputs["reference"], ["image", "image_epochs", "grad_image"])
+    meta = h5io.read_attrs(inputs["reference"])
+    columns = {}
+    for path in inputs["runs"]:
+        run = h5io.read_attrs(path)
+        columns[f"width {run['width']}"] = h5io.read(path, ["grad_image"])["grad_image"]
+    columns["NTK"] = ref["grad_image"]
+    epochs = np.asarray(ref["image_epochs"])
+    log.info("columns %s, epochs %s", list(columns), epochs.tolist())
+    name = class_name(meta["source"], meta["image_class"])
+    title = f"{meta['dataset']} test image {settings.image_index} ({name})"
+    fig = plot_gradient_grid(columns, epochs, meta["image_shape"], ref["image"], title)
+    save_figure(fig, outputs["figure"], log)

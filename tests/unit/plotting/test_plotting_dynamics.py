@@ -65,3 +65,42 @@ def test_mass_curves_draw_every_seed_the_mean_and_the_min_max_band():
     band = ax.collections[0].get_paths()[0].vertices[:, 1]
     assert band.min() == runs.min() and band.max() == runs.max()
     assert "min-max over seeds" in fig._suptitle.get_text()
+
+
+def test_top_mass_task_shows_the_cnn_mega_dataset_in_main_fig5(tmp_path, monkeypatch):
+    """Rule plot_top_mass: main Fig. 5 is the largest k on the dataset trained with
+    the CNN of supp. E (CIFAR-10), seeds stacked per regime; supp. Fig. 7 is every
+    other (dataset, k)."""
+    import logging
+
+    from ntkadv import h5io
+
+    inputs = []
+    for ds, model in (("mnist", "mlp"), ("cifar10", "cnn_mega")):
+        for regime, attack in (("standard", None), ("pgd", {"steps": 3})):
+            for seed in (0, 1):
+                path = tmp_path / f"{ds}_{regime}_{seed}.h5"
+                spec = {"model": model, "train_attack": attack}
+                masses = {f"mass_top{k}": np.full(4, k + seed) for k in (2, 5)}
+                attrs = {"dataset": ds, "regime": regime, "run_spec": spec}
+                h5io.write(path, masses, attrs)
+                inputs.append(str(path))
+    drawn = []
+    real = pd.mass_curves
+    monkeypatch.setattr(
+        pd, "mass_curves", lambda panels, *a: drawn.append(panels) or real(panels, *a)
+    )
+    outputs = {"main": str(tmp_path / "main.png"), "supp": str(tmp_path / "s.png")}
+    pd.plot_top_mass(
+        {"measures": inputs},
+        outputs,
+        pd.MassSettings({"mnist": "mnist", "cifar10": "cifar10"}, (2, 5)),
+        {},
+        logging.getLogger("test"),
+    )
+    main, supp = drawn
+    assert list(main) == ["CIFAR-10: top-5"]
+    assert set(main["CIFAR-10: top-5"]) == {"standard", "PGD-3"}
+    np.testing.assert_array_equal(main["CIFAR-10: top-5"]["PGD-3"][:, 0], [5, 6])
+    assert set(supp) == {"MNIST: top-2", "MNIST: top-5", "CIFAR-10: top-2"}
+    assert all((tmp_path / name).is_file() for name in ("main.png", "s.png"))

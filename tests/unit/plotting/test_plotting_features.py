@@ -84,3 +84,33 @@ def test_single_panel_ru_grid_keeps_title_and_colour_bar_label_inside():
     assert bar.get_ylabel().startswith("eigen-index")
     label = bar.yaxis.label.get_window_extent()
     assert label.x1 <= box.x1 and label.width > 0
+
+
+def test_consistency_matrices_pivot_the_pair_table_in_arch_order():
+    """The long table of ordered pairs becomes (A, A) panels in the table's arch
+    order, with the permuted-label null next to the Spearman values only."""
+    import pandas
+
+    archs = ["fc2", "conv1", "fc1"]
+    rows = [
+        {
+            "arch_a": a,
+            "arch_b": b,
+            "spearman_robustness": 10 * i + j,
+            "spearman_robustness_null": -(10 * i + j),
+            "spearman_usefulness": 1.0,
+            "spearman_usefulness_null": 0.0,
+            "subspace_overlap": float(i == j),
+        }
+        for i, a in enumerate(archs)
+        for j, b in enumerate(archs)
+    ]
+    order, panels = pf.consistency_matrices(pandas.DataFrame(rows[::-1]), top=7)
+    assert order == archs[::-1]
+    rob, null = panels["Spearman(robustness)\n(null: permuted labels)"]
+    expected = np.array([[10 * i + j for j in (2, 1, 0)] for i in (2, 1, 0)])
+    np.testing.assert_array_equal(rob, expected)
+    np.testing.assert_array_equal(null, -expected)
+    overlap, none = panels["top-7 eigenspace overlap\n(mean cos², label-free)"]
+    np.testing.assert_array_equal(overlap, np.eye(3))
+    assert none is None

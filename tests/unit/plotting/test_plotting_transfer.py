@@ -34,7 +34,7 @@ def _table(seeds=(0, 1), widths=(1000, 10000)):
 @pytest.mark.parametrize("seeds", [(0,), (0, 1, 2)])
 def test_curves_draw_every_width_and_control(seeds):
     table = _table(seeds)
-    fig = pt.plot_transfer_curves(table, "toy", "title", align_epoch=10)
+    fig = pt.transfer_curves_figure(table, "toy", "title", align_epoch=10)
     top, bottom = fig.axes
     assert top.get_xscale() == "log" and bottom.get_xscale() == "log"
     labels = {t.get_text() for t in top.get_legend().get_texts()}

@@ -39,6 +39,11 @@ def attacked_arch_order(wildcards):
     return attacked_archs(config)
 
 
+def attack_figure_settings(wildcards):
+    """ntkadv.plotting.attacks.AccuracyFigureSettings of the accuracy figures."""
+    return canonical({"archs": attacked_arch_order(wildcards)})
+
+
 def get_example_adversarial(wildcards):
     """Adversarial inputs of the example-figure kernel on this dataset."""
     arch = config["attacks"]["example_arch"]

@@ -15,9 +15,14 @@ def dynamics_sources():
     return {ds: dataset_source(ds) for ds in dynamics_datasets()}
 
 
-def get_dataset_source(wildcards):
-    """The source of the job's dataset (its figures' dataset label)."""
-    return dataset_source(wildcards.dataset)
+def dataset_figure_settings(**params):
+    """params.settings of a per-dataset dynamics figure: `params` and the source
+    of the job's dataset (its figures' dataset label, ntkadv.data.sources)."""
+
+    def settings(wildcards):
+        return canonical({"source": dataset_source(wildcards.dataset), **params})
+
+    return settings
 
 
 def dynamics_seeds():

@@ -143,6 +143,18 @@ def get_feature_ru_title(wildcards):
     return f"NTK features in robustness-usefulness space: {wildcards.selection}"
 
 
+def feature_ru_settings(wildcards):
+    """ntkadv.plotting.features.RuSettings of rule plot_feature_ru."""
+    ft = config["features"]
+    return canonical(
+        {
+            **pick(ft, "top_k", "nonrobust_max"),
+            "title": get_feature_ru_title(wildcards),
+            "null": feature_null_params(),
+        }
+    )
+
+
 def get_feature_image_scores(wildcards):
     arch = config["features"]["image_arch"]
     return f"results/features/{wildcards.dataset}/{arch}/scores.h5"

@@ -93,6 +93,16 @@ def get_transfer_runs(wildcards):
     )
 
 
+def transfer_curves_settings(wildcards):
+    """ntkadv.plotting.transfer.CurvesSettings of rule plot_transfer_curves."""
+    return canonical(
+        {
+            "title": get_transfer_title(wildcards),
+            "align_epoch": config["transfer"]["align_epoch"],
+        }
+    )
+
+
 def get_transfer_title(wildcards):
     """Figure title: the paper figure it reproduces and the setting."""
     n = transfer_sizes(wildcards.dataset)[0]
