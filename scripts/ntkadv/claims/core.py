@@ -62,6 +62,10 @@ COLUMNS = [
 VERDICTS = ("pass", "fail", "inconclusive")
 #: Effect / SE needed for a verdict when the SE is known (large-sample).
 Z_CRIT = 2.0
+#: CPU-seconds an inconclusive row's resolving size may add and still count as
+#: affordable here: 10 CPU-minutes, ~5 min on the 2-core machine the default
+#: (laptop) run is timed on (README command <= 45 min).
+AFFORD_CPU_S = 600.0
 
 
 def critical_value(df: float | None = None) -> float:
@@ -109,6 +113,9 @@ class Evidence:
             grows with n (n counts the seeds).
         margin: the equivalence margin of an `equivalence_evidence` (the note
             states the upper confidence bound against it); None otherwise.
+        unit_cpu_s: CPU-seconds one more of `unit` costs at the run's sizes, so
+            that an inconclusive row says whether its resolving size fits this
+            machine (`afford_note`); None: the stage does not know the cost.
     """
 
     statistic: str
@@ -123,6 +130,7 @@ class Evidence:
     df: float | None = None
     replicates: int | None = None
     margin: float | None = None
+    unit_cpu_s: float | None = None
 
     @property
     def z(self) -> float:
@@ -178,6 +186,8 @@ def resolving_size(ev: Evidence, limit: int = 10**9) -> int | None:
     """
     if ev.n is None or not ev.effect or not np.isfinite(ev.se) or ev.se <= 0:
         return None
+    if 0 < ev.effect < ev.min_effect:  # below the claim's size: no n passes it
+        return None
     target = max(abs(ev.effect), ev.min_effect) if ev.effect > 0 else abs(ev.effect)
     large = int(math.ceil(ev.n * (Z_CRIT * ev.se / target) ** 2))
     if ev.df is None or ev.n < 2:
@@ -202,6 +212,23 @@ def resolving_size(ev: Evidence, limit: int = 10**9) -> int | None:
         mid = (lo + hi) // 2
         lo, hi = (lo, mid) if resolved(mid) else (mid, hi)
     return hi
+
+
+def afford_note(ev: Evidence, need: int) -> str:
+    """Whether growing `ev.n` to `need` fits this machine (`AFFORD_CPU_S`), from
+    the stage's cost per unit; empty when the cost is unknown."""
+    if ev.unit_cpu_s is None or ev.n is None:
+        return ""
+    extra = max(0, need - ev.n) * ev.unit_cpu_s
+    fits = (
+        "affordable on this machine"
+        if extra <= AFFORD_CPU_S
+        else f"not affordable in the default run (> {AFFORD_CPU_S / 60:.0f} CPU-min)"
+    )
+    return (
+        f"; cost ~{ev.unit_cpu_s:.0f} CPU-s per {ev.unit.split(' per ')[0].rstrip('s')}"
+        f" at the default sizes: +{extra / 60:.0f} CPU-min, {fits}"
+    )
 
 
 def combine(parts: Sequence[Evidence]) -> tuple[str, Evidence]:
@@ -319,6 +346,13 @@ def claim_row(
             )
             notes.append(
                 f"to resolve: ~{need} {bind.unit} (SE ∝ 1/√n; now {bind.n}{fixed})"
+                + afford_note(bind, need)
+            )
+        elif 0 < bind.effect < bind.min_effect:
+            notes.append(
+                f"unresolvable by size: the effect {_fmt(bind.effect)} is below the "
+                f"claim's minimum effect {_fmt(bind.min_effect)}, so no n passes it "
+                "(only a negative effect could fail it)"
             )
         elif bind.effect == 0 and bind.se == 0:
             notes.append(

@@ -21,9 +21,10 @@ rules ``measure_kernel_dynamics`` (kernel measures) and ``train_*_network`` (met
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -166,17 +167,44 @@ def training_gate(
     return ok, note
 
 
+class Gate(NamedTuple):
+    """`training_gate`'s verdict, plus what one more seed of every regime of the
+    dataset costs (seconds of its runs' epochs, `seed_seconds`): the inconclusive
+    rows say whether their resolving number of seeds fits this machine."""
+
+    ok: bool
+    why: str
+    seed_cpu_s: float | None = None
+
+
+def seed_seconds(runs: Mapping[str, BySeed]) -> float:
+    """Seconds one more seed costs: the epochs' recorded seconds summed over the
+    regimes, averaged over the seeds (single-threaded jobs: ~CPU-seconds)."""
+    per_regime = [
+        np.mean([float(np.nansum(r["seconds"])) for r in by_seed.values()])
+        for by_seed in runs.values()
+        if by_seed
+    ]
+    return float(np.sum(per_regime))
+
+
 def _row(
     finding: int,
     dataset: str,
     parts: Sequence[Evidence],
     criterion: str,
     figure: str,
-    gate: tuple[bool, str],
+    gate: tuple[bool, str] | Gate,
     note: str = "",
 ) -> dict[str, Any]:
+    cost = getattr(gate, "seed_cpu_s", None)
+    if cost is not None:
+        parts = [
+            dataclasses.replace(p, unit_cpu_s=cost) if p.unit.startswith("seeds") else p
+            for p in parts
+        ]
     row = claim_row(finding, dataset, CLAIMS[finding], parts, criterion, figure, note)
-    trained, why = gate
+    trained, why = gate[0], gate[1]
     if not trained:
         row["verdict"] = "inconclusive"
         row["note"] = f"nets did not train above chance ({why}) | " + row["note"]

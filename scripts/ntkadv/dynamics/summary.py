@@ -124,7 +124,10 @@ def run_claims(
     rows = []
     for ds, ms in by_ds.items():
         meta = info[ds]
-        gate = dc.training_gate(run_series[ds], meta["majority"], meta["n_test"])
+        gate = dc.Gate(
+            *dc.training_gate(run_series[ds], meta["majority"], meta["n_test"]),
+            seed_cpu_s=dc.seed_seconds(run_series[ds]),
+        )
         fig = f"results/figures/dynamics_{{}}_{ds}.png"
         rows += [
             dc.lazy_earlier(ds, ms, gate, fig.format("polar_full"), run_series[ds]),

@@ -59,11 +59,15 @@ def load_runs(paths: Sequence[str]) -> list[Any]:
     from ntkadv.transfer.claims import TransferRuns
 
     by_dataset: dict[str, dict[tuple[int, int], tuple[str, dict]]] = {}
+    seconds: dict[str, dict[int, list[float]]] = {}  # seed -> its runs' seconds
     for path in paths:
         meta = h5io.read_attrs(path)
         arrays = h5io.read(path, ["epoch", *POINT_ARRAYS])
         key = (int(meta["width"]), int(meta["seed"]))
         by_dataset.setdefault(str(meta["dataset"]), {})[key] = (path, arrays)
+        seconds.setdefault(str(meta["dataset"]), {}).setdefault(key[1], []).append(
+            float(meta.get("train_seconds", np.nan))
+        )
     out = []
     for dataset, found in sorted(by_dataset.items()):
         widths = sorted({w for w, _ in found})
@@ -101,22 +105,14 @@ def load_runs(paths: Sequence[str]) -> list[Any]:
                 correct_own=a["correct_own"].astype(bool),
                 correct_ntk=a["correct_ntk"].astype(bool),
                 correct_random=a["correct_random"].astype(bool),
+                seed_seconds=_seed_seconds(seconds[dataset]),
             )
         )
     return out
 
 
-def run_claims(
-    runs: Sequence[str],
-    out_path: str,
-    criteria: Mapping[str, float],
-    align_epoch: int,
-    seed: int,
-    log: logging.Logger,
-) -> None:
-    """Rule summarize_transfer_claims: finding 5 rows (header only with no runs)."""
-    from ntkadv.transfer.claims import transfer_claims
-
-    claims = transfer_claims(load_runs(runs), criteria, align_epoch, seed)
-    claims.to_csv(out_path, index=False)
-    log.info("claims:\n%s", claims.to_string())
+def _seed_seconds(by_seed: Mapping[int, Sequence[float]]) -> float | None:
+    """Training seconds of one seed (all its widths), the median over seeds (the
+    first run of a session also pays for compilation)."""
+    total = float(np.median([np.sum(v) for v in by_seed.values()]))
+    return total if np.isfinite(total) else None
