@@ -62,10 +62,10 @@ COLUMNS = [
 VERDICTS = ("pass", "fail", "inconclusive")
 #: Effect / SE needed for a verdict when the SE is known (large-sample).
 Z_CRIT = 2.0
-#: CPU-seconds an inconclusive row's resolving size may add and still count as
-#: affordable here: 10 CPU-minutes, ~5 min on the 2-core machine the default
-#: (laptop) run is timed on (README command <= 45 min).
-AFFORD_CPU_S = 600.0
+#: Job-seconds (one core's wall time of the jobs) an inconclusive row's resolving
+#: size may add and still count as affordable here: 10 job-minutes, ~5 min on the
+#: 2-core machine the default (laptop) run is timed on (README command <= 45 min).
+AFFORD_JOB_S = 600.0
 
 
 def critical_value(df: float | None = None) -> float:
@@ -113,7 +113,8 @@ class Evidence:
             grows with n (n counts the seeds).
         margin: the equivalence margin of an `equivalence_evidence` (the note
             states the upper confidence bound against it); None otherwise.
-        unit_cpu_s: CPU-seconds one more of `unit` costs at the run's sizes, so
+        unit_job_s: job-seconds (single-core wall time, as the jobs record it) one
+            more of `unit` costs at the run's sizes, so
             that an inconclusive row says whether its resolving size fits this
             machine (`afford_note`); None: the stage does not know the cost.
     """
@@ -130,7 +131,7 @@ class Evidence:
     df: float | None = None
     replicates: int | None = None
     margin: float | None = None
-    unit_cpu_s: float | None = None
+    unit_job_s: float | None = None
 
     @property
     def z(self) -> float:
@@ -215,19 +216,19 @@ def resolving_size(ev: Evidence, limit: int = 10**9) -> int | None:
 
 
 def afford_note(ev: Evidence, need: int) -> str:
-    """Whether growing `ev.n` to `need` fits this machine (`AFFORD_CPU_S`), from
+    """Whether growing `ev.n` to `need` fits this machine (`AFFORD_JOB_S`), from
     the stage's cost per unit; empty when the cost is unknown."""
-    if ev.unit_cpu_s is None or ev.n is None:
+    if ev.unit_job_s is None or ev.n is None:
         return ""
-    extra = max(0, need - ev.n) * ev.unit_cpu_s
+    extra = max(0, need - ev.n) * ev.unit_job_s
     fits = (
         "affordable on this machine"
-        if extra <= AFFORD_CPU_S
-        else f"not affordable in the default run (> {AFFORD_CPU_S / 60:.0f} CPU-min)"
+        if extra <= AFFORD_JOB_S
+        else f"not affordable in the default run (> {AFFORD_JOB_S / 60:.0f} job-min)"
     )
     return (
-        f"; cost ~{ev.unit_cpu_s:.0f} CPU-s per {ev.unit.split(' per ')[0].rstrip('s')}"
-        f" at the default sizes: +{extra / 60:.0f} CPU-min, {fits}"
+        f"; cost ~{ev.unit_job_s:.0f} job-s per {ev.unit.split(' per ')[0].rstrip('s')}"
+        f" as this run recorded it: +{extra / 60:.0f} job-min, {fits}"
     )
 
 

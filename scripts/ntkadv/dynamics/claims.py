@@ -28,7 +28,14 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ntkadv.claims.core import Evidence, claim_row, missing_row, seed_df, seed_se
+from ntkadv.claims.core import (
+    AFFORD_JOB_S,
+    Evidence,
+    claim_row,
+    missing_row,
+    seed_df,
+    seed_se,
+)
 
 Series = Mapping[str, np.ndarray]
 BySeed = Mapping[int, Series]
@@ -174,18 +181,19 @@ class Gate(NamedTuple):
 
     ok: bool
     why: str
-    seed_cpu_s: float | None = None
+    seed_job_s: float | None = None
 
 
 def seed_seconds(runs: Mapping[str, BySeed]) -> float:
     """Seconds one more seed costs: the epochs' recorded seconds summed over the
-    regimes, averaged over the seeds (single-threaded jobs: ~CPU-seconds)."""
+    regimes, averaged over the seeds (wall seconds of single-threaded jobs); nan
+    when the runs recorded none."""
     per_regime = [
         np.mean([float(np.nansum(r["seconds"])) for r in by_seed.values()])
         for by_seed in runs.values()
-        if by_seed
+        if by_seed and all("seconds" in r for r in by_seed.values())
     ]
-    return float(np.sum(per_regime))
+    return float(np.sum(per_regime)) if per_regime else math.nan
 
 
 def _row(
@@ -197,10 +205,10 @@ def _row(
     gate: tuple[bool, str] | Gate,
     note: str = "",
 ) -> dict[str, Any]:
-    cost = getattr(gate, "seed_cpu_s", None)
-    if cost is not None:
+    cost = getattr(gate, "seed_job_s", None)
+    if cost is not None and np.isfinite(cost):
         parts = [
-            dataclasses.replace(p, unit_cpu_s=cost) if p.unit.startswith("seeds") else p
+            dataclasses.replace(p, unit_job_s=cost) if p.unit.startswith("seeds") else p
             for p in parts
         ]
     row = claim_row(finding, dataset, CLAIMS[finding], parts, criterion, figure, note)
@@ -514,4 +522,26 @@ def linearized_gap(
         "majority rate (no collapse) and its train accuracy below the "
         "non-linearised PGD nets' (stagnation); each >= " + SEED_CRIT
     )
-    return _row(13, dataset, parts, crit, figure, gate)
+    return _row(13, dataset, parts, crit, figure, gate, _lin_seed_note(lin_runs))
+
+
+def _lin_seed_note(lin_runs: Mapping[int, BySeed]) -> str:
+    """With one linearised seed per epoch: the size that decides finding 13 (two
+    seeds, the least that gives a seed spread) and what one more seed costs (the
+    linearised runs' recorded epoch seconds; its PGD run must exist)."""
+    n = min(len(by_seed) for by_seed in lin_runs.values())
+    if n >= 2:
+        return ""
+    cost = seed_seconds(lin_runs)
+    if not np.isfinite(cost):
+        return f"deciding size: >= 2 seeds in dynamics.linearize.seeds (now {n})"
+    fits = (
+        "affordable on this machine"
+        if cost <= AFFORD_JOB_S
+        else f"not affordable in the default run (> {AFFORD_JOB_S / 60:.0f} job-min)"
+    )
+    return (
+        f"deciding size: >= 2 seeds in dynamics.linearize.seeds (now {n}; the seed "
+        f"spread is the SE), one more ~{cost:.0f} job-s of linearised runs as this "
+        f"run recorded them (its PGD runs already exist): {fits}"
+    )

@@ -126,7 +126,7 @@ def run_claims(
         meta = info[ds]
         gate = dc.Gate(
             *dc.training_gate(run_series[ds], meta["majority"], meta["n_test"]),
-            seed_cpu_s=dc.seed_seconds(run_series[ds]),
+            seed_job_s=dc.seed_seconds(run_series[ds]),
         )
         fig = f"results/figures/dynamics_{{}}_{ds}.png"
         rows += [

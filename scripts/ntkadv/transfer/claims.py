@@ -412,7 +412,7 @@ def seed_row(runs: TransferRuns, max_std: float, reps: int, seed: int) -> dict:
                 df=df,
                 n=n_seeds,
                 unit="seeds",
-                unit_cpu_s=runs.seed_seconds,
+                unit_job_s=runs.seed_seconds,
             )
         )
     c = core.critical_value(n_seeds - 1)

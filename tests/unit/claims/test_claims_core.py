@@ -294,12 +294,12 @@ def test_a_pooled_row_of_agreeing_members_keeps_its_verdict():
 
 def test_inconclusive_rows_say_whether_the_resolving_size_fits_this_machine():
     """With a cost per unit the note names the added CPU time and whether it is
-    within `AFFORD_CPU_S`; without one it says nothing about cost."""
-    cheap = _ev(0.1, 0.1, n=50, unit_cpu_s=1.0)  # 150 more points: 2.5 CPU-min
+    within `AFFORD_JOB_S`; without one it says nothing about cost."""
+    cheap = _ev(0.1, 0.1, n=50, unit_job_s=1.0)  # 150 more points: 2.5 job-min
     row = core.claim_row(1, "d", "c", cheap, "crit", "f.png")
     assert "~200 evaluation points" in row["note"]
     assert "affordable on this machine" in row["note"]
-    dear = _ev(0.1, 0.1, n=50, unit_cpu_s=60.0)  # 150 CPU-min
+    dear = _ev(0.1, 0.1, n=50, unit_job_s=60.0)  # 150 job-min
     row = core.claim_row(1, "d", "c", dear, "crit", "f.png")
     assert "not affordable in the default run" in row["note"]
     plain = core.claim_row(1, "d", "c", _ev(0.1, 0.1, n=50), "crit", "f.png")

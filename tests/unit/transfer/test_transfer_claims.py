@@ -326,7 +326,7 @@ def test_seed_spread_inconclusive_names_the_cost_of_its_resolving_seeds():
     runs = dataclasses.replace(_runs(cos, cos), seed_seconds=40.0)
     row = seed_row(runs, 0.05, 300, 0)
     assert _verdict(row) == "inconclusive"
-    assert "to resolve: ~" in row["note"] and "CPU-s per seed" in row["note"]
+    assert "to resolve: ~" in row["note"] and "job-s per seed" in row["note"]
     assert "affordable" in row["note"]
 
 
