@@ -116,3 +116,19 @@ def _seed_seconds(by_seed: Mapping[int, Sequence[float]]) -> float | None:
     first run of a session also pays for compilation)."""
     total = float(np.median([np.sum(v) for v in by_seed.values()]))
     return total if np.isfinite(total) else None
+
+
+def run_claims(
+    runs: Sequence[str],
+    out_path: str,
+    criteria: Mapping[str, float],
+    align_epoch: int,
+    seed: int,
+    log: logging.Logger,
+) -> None:
+    """Rule summarize_transfer_claims: finding 5 rows (header only with no runs)."""
+    from ntkadv.transfer.claims import transfer_claims
+
+    claims = transfer_claims(load_runs(runs), criteria, align_epoch, seed)
+    claims.to_csv(out_path, index=False)
+    log.info("claims:\n%s", claims.to_string())
