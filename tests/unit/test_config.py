@@ -191,6 +191,24 @@ def test_cross_section_checks_name_the_key(config, key, value, named):
         check_config(config)
 
 
+def test_linearised_seeds_are_checked_against_their_datasets_own_seeds(config):
+    """dynamics.datasets.<d>.seeds overrides dynamics.seeds for that dataset: a
+    linearised seed must have a PGD run among the dataset's own seeds."""
+    from ntkadv.dynamics.checks import dataset_seeds
+
+    config = copy.deepcopy(config)
+    dyn = config["dynamics"]
+    dyn["datasets"]["cifar10"]["seeds"] = [3, 4]
+    assert dataset_seeds(dyn, "cifar10") == [3, 4]
+    dyn["datasets"]["mnist"]["seeds"] = None
+    assert dataset_seeds(dyn, "mnist") == dyn["seeds"]
+    dyn["linearize"]["seeds"] = [0]  # in dynamics.seeds, not in cifar10's own
+    with pytest.raises(ConfigError, match=r"not in the cifar10 dynamics seeds"):
+        check_config(config)
+    dyn["linearize"]["seeds"] = [4]
+    check_config(config)
+
+
 # ------------------------------------------- parse-time loading (ntkadv.configcheck)
 
 SCHEMA_PATH = "workflow/schemas/config.schema.yaml"

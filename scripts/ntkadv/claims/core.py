@@ -62,6 +62,10 @@ COLUMNS = [
 VERDICTS = ("pass", "fail", "inconclusive")
 #: Effect / SE needed for a verdict when the SE is known (large-sample).
 Z_CRIT = 2.0
+#: Job-seconds (one core's wall time of the jobs) an inconclusive row's resolving
+#: size may add and still count as affordable here: 10 job-minutes, ~5 min on the
+#: 2-core machine the default (laptop) run is timed on (README command <= 45 min).
+AFFORD_JOB_S = 600.0
 
 
 def critical_value(df: float | None = None) -> float:
@@ -109,6 +113,10 @@ class Evidence:
             grows with n (n counts the seeds).
         margin: the equivalence margin of an `equivalence_evidence` (the note
             states the upper confidence bound against it); None otherwise.
+        unit_job_s: job-seconds (single-core wall time, as the jobs record it) one
+            more of `unit` costs at the run's sizes, so
+            that an inconclusive row says whether its resolving size fits this
+            machine (`afford_note`); None: the stage does not know the cost.
     """
 
     statistic: str
@@ -123,6 +131,7 @@ class Evidence:
     df: float | None = None
     replicates: int | None = None
     margin: float | None = None
+    unit_job_s: float | None = None
 
     @property
     def z(self) -> float:
@@ -178,6 +187,8 @@ def resolving_size(ev: Evidence, limit: int = 10**9) -> int | None:
     """
     if ev.n is None or not ev.effect or not np.isfinite(ev.se) or ev.se <= 0:
         return None
+    if 0 < ev.effect < ev.min_effect:  # below the claim's size: no n passes it
+        return None
     target = max(abs(ev.effect), ev.min_effect) if ev.effect > 0 else abs(ev.effect)
     large = int(math.ceil(ev.n * (Z_CRIT * ev.se / target) ** 2))
     if ev.df is None or ev.n < 2:
@@ -202,6 +213,23 @@ def resolving_size(ev: Evidence, limit: int = 10**9) -> int | None:
         mid = (lo + hi) // 2
         lo, hi = (lo, mid) if resolved(mid) else (mid, hi)
     return hi
+
+
+def afford_note(ev: Evidence, need: int) -> str:
+    """Whether growing `ev.n` to `need` fits this machine (`AFFORD_JOB_S`), from
+    the stage's cost per unit; empty when the cost is unknown."""
+    if ev.unit_job_s is None or ev.n is None:
+        return ""
+    extra = max(0, need - ev.n) * ev.unit_job_s
+    fits = (
+        "affordable on this machine"
+        if extra <= AFFORD_JOB_S
+        else f"not affordable in the default run (> {AFFORD_JOB_S / 60:.0f} job-min)"
+    )
+    return (
+        f"; cost ~{ev.unit_job_s:.0f} job-s per {ev.unit.split(' per ')[0].rstrip('s')}"
+        f" as this run recorded it: +{extra / 60:.0f} job-min, {fits}"
+    )
 
 
 def combine(parts: Sequence[Evidence]) -> tuple[str, Evidence]:
@@ -319,6 +347,13 @@ def claim_row(
             )
             notes.append(
                 f"to resolve: ~{need} {bind.unit} (SE ∝ 1/√n; now {bind.n}{fixed})"
+                + afford_note(bind, need)
+            )
+        elif 0 < bind.effect < bind.min_effect:
+            notes.append(
+                f"unresolvable by size: the effect {_fmt(bind.effect)} is below the "
+                f"claim's minimum effect {_fmt(bind.min_effect)}, so no n passes it "
+                "(only a negative effect could fail it)"
             )
         elif bind.effect == 0 and bind.se == 0:
             notes.append(

@@ -25,13 +25,22 @@ def check(config: Mapping[str, Any]) -> None:
             )
     if lin["datasets"] and "pgd" not in dyn["regimes"]:
         fail("dynamics.linearize.datasets", "linearised runs need the pgd regime")
-    extra = sorted(set(lin["seeds"]) - set(dyn["seeds"]))
-    if extra:
-        fail(
-            "dynamics.linearize.seeds",
-            f"{extra} not in dynamics.seeds {dyn['seeds']} (a linearised run "
-            "branches off the PGD run of its seed)",
-        )
+    for name in lin["datasets"]:
+        seeds = dataset_seeds(dyn, name)
+        extra = sorted(set(lin["seeds"]) - set(seeds))
+        if extra:
+            fail(
+                "dynamics.linearize.seeds",
+                f"{extra} not in the {name} dynamics seeds {seeds} (a linearised "
+                "run branches off the PGD run of its seed)",
+            )
+
+
+def dataset_seeds(dyn: Mapping[str, Any], name: str) -> list[int]:
+    """Seeds of a dataset's runs: dynamics.datasets.<name>.seeds, else
+    dynamics.seeds (the rule helper dynamics_seeds applies the same rule)."""
+    own = dyn["datasets"][name].get("seeds")
+    return list(own if own is not None else dyn["seeds"])
 
 
 def _check_sizes(where: str, entry: Mapping[str, Any], data: Mapping[str, Any]):

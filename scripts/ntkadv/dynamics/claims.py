@@ -21,13 +21,21 @@ rules ``measure_kernel_dynamics`` (kernel measures) and ``train_*_network`` (met
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from ntkadv.claims.core import Evidence, claim_row, missing_row, seed_df, seed_se
+from ntkadv.claims.core import (
+    AFFORD_JOB_S,
+    Evidence,
+    claim_row,
+    missing_row,
+    seed_df,
+    seed_se,
+)
 
 Series = Mapping[str, np.ndarray]
 BySeed = Mapping[int, Series]
@@ -166,17 +174,45 @@ def training_gate(
     return ok, note
 
 
+class Gate(NamedTuple):
+    """`training_gate`'s verdict, plus what one more seed of every regime of the
+    dataset costs (seconds of its runs' epochs, `seed_seconds`): the inconclusive
+    rows say whether their resolving number of seeds fits this machine."""
+
+    ok: bool
+    why: str
+    seed_job_s: float | None = None
+
+
+def seed_seconds(runs: Mapping[str, BySeed]) -> float:
+    """Seconds one more seed costs: the epochs' recorded seconds summed over the
+    regimes, averaged over the seeds (wall seconds of single-threaded jobs); nan
+    when the runs recorded none."""
+    per_regime = [
+        np.mean([float(np.nansum(r["seconds"])) for r in by_seed.values()])
+        for by_seed in runs.values()
+        if by_seed and all("seconds" in r for r in by_seed.values())
+    ]
+    return float(np.sum(per_regime)) if per_regime else math.nan
+
+
 def _row(
     finding: int,
     dataset: str,
     parts: Sequence[Evidence],
     criterion: str,
     figure: str,
-    gate: tuple[bool, str],
+    gate: tuple[bool, str] | Gate,
     note: str = "",
 ) -> dict[str, Any]:
+    cost = getattr(gate, "seed_job_s", None)
+    if cost is not None and np.isfinite(cost):
+        parts = [
+            dataclasses.replace(p, unit_job_s=cost) if p.unit.startswith("seeds") else p
+            for p in parts
+        ]
     row = claim_row(finding, dataset, CLAIMS[finding], parts, criterion, figure, note)
-    trained, why = gate
+    trained, why = gate[0], gate[1]
     if not trained:
         row["verdict"] = "inconclusive"
         row["note"] = f"nets did not train above chance ({why}) | " + row["note"]
@@ -486,4 +522,26 @@ def linearized_gap(
         "majority rate (no collapse) and its train accuracy below the "
         "non-linearised PGD nets' (stagnation); each >= " + SEED_CRIT
     )
-    return _row(13, dataset, parts, crit, figure, gate)
+    return _row(13, dataset, parts, crit, figure, gate, _lin_seed_note(lin_runs))
+
+
+def _lin_seed_note(lin_runs: Mapping[int, BySeed]) -> str:
+    """With one linearised seed per epoch: the size that decides finding 13 (two
+    seeds, the least that gives a seed spread) and what one more seed costs (the
+    linearised runs' recorded epoch seconds; its PGD run must exist)."""
+    n = min(len(by_seed) for by_seed in lin_runs.values())
+    if n >= 2:
+        return ""
+    cost = seed_seconds(lin_runs)
+    if not np.isfinite(cost):
+        return f"deciding size: >= 2 seeds in dynamics.linearize.seeds (now {n})"
+    fits = (
+        "affordable on this machine"
+        if cost <= AFFORD_JOB_S
+        else f"not affordable in the default run (> {AFFORD_JOB_S / 60:.0f} job-min)"
+    )
+    return (
+        f"deciding size: >= 2 seeds in dynamics.linearize.seeds (now {n}; the seed "
+        f"spread is the SE), one more ~{cost:.0f} job-s of linearised runs as this "
+        f"run recorded them (its PGD runs already exist): {fits}"
+    )

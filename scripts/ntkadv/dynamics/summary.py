@@ -160,7 +160,10 @@ def _regime_rows(ds: str, runs: _Runs, k: int) -> list[dict]:
     from ntkadv.dynamics import claims as dc
 
     ms, series, meta = runs.measures[ds], runs.series[ds], runs.info[ds]
-    gate = dc.training_gate(series, meta["majority"], meta["n_test"])
+    gate = dc.Gate(
+        *dc.training_gate(series, meta["majority"], meta["n_test"]),
+        seed_job_s=dc.seed_seconds(series),
+    )
     fig = f"results/figures/dynamics_{{}}_{ds}.png"
     rows = [
         dc.lazy_earlier(ds, ms, gate, fig.format("polar_full"), series),

@@ -142,9 +142,29 @@ def topr_sweet_spot(robust: np.ndarray, maj: float) -> np.ndarray:
     return robust[..., :-1].max(axis=-1) - np.maximum(maj, robust[..., -1])
 
 
-def topr_tradeoff(clean: np.ndarray, robust: np.ndarray) -> np.ndarray:
-    """Multiclass finding 7 (b): 0.5 − max_r min(clean(r), robust_own(r))."""
-    return 0.5 - np.minimum(clean, robust).max(axis=-1)
+def nontrivial_level(clean: np.ndarray, maj: float) -> np.ndarray:
+    """Multiclass finding 7: the accuracy that counts as "non-trivial", halfway
+    from a constant predictor (the majority rate) to the full kernel's clean
+    accuracy (r_max, the last r of the grid).
+
+    Args:
+        clean: (..., R) clean accuracy on the ascending r grid.
+        maj: majority-class rate of the evaluation points.
+    """
+    return (maj + clean[..., -1]) / 2
+
+
+def topr_tradeoff(clean: np.ndarray, robust: np.ndarray, maj: float) -> np.ndarray:
+    """Multiclass finding 7 (b): h − max_r min(clean(r), robust_own(r)), with h the
+    non-trivial level (`nontrivial_level`): positive when no r is both accurate
+    and robust at that level.
+
+    Args:
+        clean, robust: (..., R) clean / own-FGSM robust accuracy on the r grid.
+        maj: majority-class rate of the evaluation points.
+    """
+    level = nontrivial_level(clean, maj)
+    return level - np.minimum(clean, robust).max(axis=-1)
 
 
 # ---------------------------------------------------------------- pooling

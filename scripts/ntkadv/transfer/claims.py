@@ -81,6 +81,9 @@ class TransferRuns:
         correct_clean: (W, S, E, b) bool, the net correct on the clean point.
         correct_own, correct_ntk, correct_random: (W, S, E, b) bool, correct clean
             AND on the own-FGSM / NTK-FGSM / random-sign perturbed point.
+        seed_seconds: training seconds of one more seed (its nets of every width,
+            mean over seeds; None if not recorded): whether the seeds that would
+            resolve 5c fit this machine (`core.afford_note`).
     """
 
     dataset: str
@@ -94,6 +97,7 @@ class TransferRuns:
     correct_own: np.ndarray
     correct_ntk: np.ndarray
     correct_random: np.ndarray
+    seed_seconds: float | None = None
 
     @property
     def n_points(self) -> int:
@@ -408,6 +412,7 @@ def seed_row(runs: TransferRuns, max_std: float, reps: int, seed: int) -> dict:
                 df=df,
                 n=n_seeds,
                 unit="seeds",
+                unit_job_s=runs.seed_seconds,
             )
         )
     c = core.critical_value(n_seeds - 1)

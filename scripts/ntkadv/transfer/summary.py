@@ -88,11 +88,15 @@ def load_runs(paths: Sequence[str]) -> list[Any]:
     from ntkadv.transfer.claims import TransferRuns
 
     by_dataset: dict[str, dict[tuple[int, int], tuple[str, dict]]] = {}
+    seconds: dict[str, dict[int, list[float]]] = {}  # seed -> its runs' seconds
     for path in paths:
         meta = h5io.read_attrs(path)
         arrays = h5io.read(path, ["epoch", *POINT_ARRAYS])
         key = (int(meta["width"]), int(meta["seed"]))
         by_dataset.setdefault(str(meta["dataset"]), {})[key] = (path, arrays)
+        seconds.setdefault(str(meta["dataset"]), {}).setdefault(key[1], []).append(
+            float(meta.get("train_seconds", np.nan))
+        )
     out = []
     for dataset, found in sorted(by_dataset.items()):
         widths = sorted({w for w, _ in found})
@@ -130,9 +134,17 @@ def load_runs(paths: Sequence[str]) -> list[Any]:
                 correct_own=a["correct_own"].astype(bool),
                 correct_ntk=a["correct_ntk"].astype(bool),
                 correct_random=a["correct_random"].astype(bool),
+                seed_seconds=_seed_seconds(seconds[dataset]),
             )
         )
     return out
+
+
+def _seed_seconds(by_seed: Mapping[int, Sequence[float]]) -> float | None:
+    """Training seconds of one seed (all its widths), the median over seeds (the
+    first run of a session also pays for compilation)."""
+    total = float(np.median([np.sum(v) for v in by_seed.values()]))
+    return total if np.isfinite(total) else None
 
 
 def summarize_transfer_claims(

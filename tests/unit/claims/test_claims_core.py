@@ -290,3 +290,30 @@ def test_a_pooled_row_of_agreeing_members_keeps_its_verdict():
     bad = {"a": _ev(0.3, 0.03), "b": _ev(-0.05, 0.01, df=1.0)}  # −5 SE < 13.9 SE
     row = core.claim_row(6, "d", "c", _ev(0.2, 0.02), "crit", "f", members=bad)
     assert row["verdict"] == "pass"  # b is not a fail at its own df-1 SE
+
+
+def test_inconclusive_rows_say_whether_the_resolving_size_fits_this_machine():
+    """With a cost per unit the note names the added CPU time and whether it is
+    within `AFFORD_JOB_S`; without one it says nothing about cost."""
+    cheap = _ev(0.1, 0.1, n=50, unit_job_s=1.0)  # 150 more points: 2.5 job-min
+    row = core.claim_row(1, "d", "c", cheap, "crit", "f.png")
+    assert "~200 evaluation points" in row["note"]
+    assert "affordable on this machine" in row["note"]
+    dear = _ev(0.1, 0.1, n=50, unit_job_s=60.0)  # 150 job-min
+    row = core.claim_row(1, "d", "c", dear, "crit", "f.png")
+    assert "not affordable in the default run" in row["note"]
+    plain = core.claim_row(1, "d", "c", _ev(0.1, 0.1, n=50), "crit", "f.png")
+    assert "affordable" not in plain["note"]
+
+
+def test_an_effect_below_the_minimum_is_not_resolved_by_size():
+    """A positive effect below the claim's minimum effect cannot pass at any n:
+    `resolving_size` must not name one (it used to size the minimum instead)."""
+    ev = _ev(0.05, 0.1, n=50, min_effect=0.2)
+    assert core.resolving_size(ev) is None
+    row = core.claim_row(1, "d", "c", ev, "crit", "f.png")
+    assert row["verdict"] == "inconclusive"
+    assert "below the claim's minimum effect" in row["note"]
+    assert "to resolve: ~" not in row["note"]
+    # at or above the minimum the size is the one that makes it significant
+    assert core.resolving_size(_ev(0.3, 0.2, n=50, min_effect=0.2)) == 89

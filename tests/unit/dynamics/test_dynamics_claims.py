@@ -111,6 +111,24 @@ def test_one_seed_is_inconclusive_and_names_what_would_resolve_it():
         assert "to resolve" in row["note"]
 
 
+def test_seed_cost_names_whether_the_resolving_seeds_fit_this_machine():
+    """`seed_seconds` sums the regimes' epoch seconds (mean over seeds); with it in
+    the gate an inconclusive seed-spread row says what its seeds would cost."""
+    runs = {
+        "standard": {0: {"seconds": np.array([np.nan, 10, 10])}, 1: {"seconds": [30]}},
+        "pgd": {0: {"seconds": np.array([np.nan, 50, 50])}},
+    }
+    assert dc.seed_seconds(runs) == pytest.approx(25 + 100)
+    std = _seeds(2, **PAPER["standard"])
+    shift = {0: 0.03, 1: -0.01}  # mean +0.01, seed spread 0.04: inconclusive
+    pgd = {s: dict(m, mass_top20=m["mass_top20"] + shift[s]) for s, m in std.items()}
+    for cost, text in ((1.0, "affordable on this machine"), (1e4, "not affordable")):
+        gate = dc.Gate(True, "", seed_job_s=cost)
+        row = dc.top_concentration("d", {"standard": std, "pgd": pgd}, 20, gate)
+        assert row["verdict"] == "inconclusive", row
+        assert "job-s per seed" in row["note"] and text in row["note"]
+
+
 def test_missing_regime_is_a_missing_row():
     ms = {"pgd": _seeds(2, **PAPER["pgd"])}
     row = dc.lazy_earlier("d", ms)
@@ -263,6 +281,11 @@ def test_linearized_row_one_seed_is_inconclusive_not_binomial():
         "inconclusive"
     )
     assert "not run" in dc.linearized_gap("d", runs, None, 0.1)["note"]
+    assert ">= 2 seeds in dynamics.linearize.seeds (now 1)" in row["note"]
+    for e in runs:
+        runs[e][0]["seconds"] = np.full(T, 100.0)  # 600 job-s per linearised run
+    row = dc.linearized_gap("d", runs, PGD_NETS, majority=0.1)
+    assert "~1200 job-s" in row["note"] and "not affordable" in row["note"]
 
 
 def test_linearized_gap_averages_the_tail_epochs():

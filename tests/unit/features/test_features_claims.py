@@ -385,3 +385,24 @@ def test_finding_2_counts_useful_nonrobust_features_beyond_top_k(seed):
     assert row["measured"] >= 20  # most of the 25 planted features
     assert "at indices 1000-" in row["note"]
     assert f2(uninformative_labels(problem[1], seed))["verdict"] != "pass"
+
+
+def test_finding_7_multiclass_level_is_halfway_to_the_full_kernel():
+    """(b)'s level h sits halfway from the majority rate to the full kernel's clean
+    accuracy, not at a fixed 0.5."""
+    clean = np.array([0.2, 0.6, 0.9])
+    assert stats.nontrivial_level(clean, 0.1) == pytest.approx(0.5)
+    assert stats.topr_tradeoff(clean, np.array([0.1, 0.3, 0.0]), 0.1) == (
+        pytest.approx(0.2)
+    )
+
+
+def test_finding_7_multiclass_fails_when_an_r_is_accurate_and_robust():
+    """A top-r kernel that keeps its clean accuracy under attack (robust = clean,
+    both above h) is the opposite of the claim: part (b) and the row fail."""
+    r, clean, robust, labels = _topr(0, True, "multiclass")
+    robust = robust.copy()
+    robust[0, 3] = clean[0, 3]  # r = 10: clean ~0.7 > h ~0.53, robust the same
+    row = claims.topr_claim("toy", "multiclass", r, clean, robust, labels, "t.png")
+    assert row["verdict"] == "fail", row
+    assert "h = " in row["note"]

@@ -317,6 +317,19 @@ def test_seed_spread_inside_the_margin_with_a_wide_bound_is_inconclusive():
     assert core.verdict(0.05 - row["measured"], se_boot) == "pass"
 
 
+def test_seed_spread_inconclusive_names_the_cost_of_its_resolving_seeds():
+    """With the seeds' training time recorded, the resolving number of seeds comes
+    with its added CPU time and whether this machine affords it."""
+    import dataclasses
+
+    cos = _seed_cosines(np.random.default_rng(16), [0.0, 0.03, -0.01])
+    runs = dataclasses.replace(_runs(cos, cos), seed_seconds=40.0)
+    row = seed_row(runs, 0.05, 300, 0)
+    assert _verdict(row) == "inconclusive"
+    assert "to resolve: ~" in row["note"] and "job-s per seed" in row["note"]
+    assert "affordable" in row["note"]
+
+
 def test_seed_spread_std_and_its_se():
     cos = _seed_cosines(np.random.default_rng(14), [0.0, 0.01, 0.03])
     row = seed_row(_runs(cos, cos), 0.05, 300, 0)

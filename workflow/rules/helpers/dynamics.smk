@@ -25,8 +25,11 @@ def dataset_figure_settings(**params):
     return settings
 
 
-def dynamics_seeds():
-    return list(config["dynamics"]["seeds"])
+def dynamics_seeds(dataset):
+    """Seeds of a dataset's runs: its own dynamics.datasets.<d>.seeds, else
+    dynamics.seeds."""
+    own = config["dynamics"]["datasets"][dataset].get("seeds")
+    return list(own if own is not None else config["dynamics"]["seeds"])
 
 
 def linearized_epochs(dataset):
@@ -44,7 +47,8 @@ def dynamics_settings(wildcards):
     linearisation epoch and the snapshots kept. The training PGD steps only for PGD."""
     dyn = config["dynamics"]
     entry = dict(dyn["datasets"][wildcards.dataset])
-    regime = getattr(wildcards, "regime", "pgd")
+    entry.pop("seeds", None)  # which runs exist, not a setting of one run
+    regime = getattr(wildcards, "regime", "pgd")  # linearised runs are PGD
     if regime != "pgd":
         entry["pgd_steps"] = None
     lin_epoch = getattr(wildcards, "lin_epoch", None)
@@ -75,7 +79,7 @@ def _run_file(ds, regime, seed, name="run.h5"):
 
 def get_dynamics_measures(wildcards):
     """measures.h5 of every regime of one dataset (first seed), in regimes order."""
-    seed = dynamics_seeds()[0]
+    seed = dynamics_seeds(wildcards.dataset)[0]
     return [
         _run_file(wildcards.dataset, r, seed, "measures.h5")
         for r in config["dynamics"]["regimes"]
@@ -87,15 +91,14 @@ def get_all_dynamics_measures(wildcards):
         _run_file(ds, r, seed, "measures.h5")
         for ds in dynamics_datasets()
         for r in config["dynamics"]["regimes"]
-        for seed in dynamics_seeds()
+        for seed in dynamics_seeds(ds)
     ]
 
 
 def get_first_seed_measures(wildcards):
     """measures.h5 of every dataset and regime, first seed (the figures)."""
-    seed = dynamics_seeds()[0]
     return [
-        _run_file(ds, r, seed, "measures.h5")
+        _run_file(ds, r, dynamics_seeds(ds)[0], "measures.h5")
         for ds in dynamics_datasets()
         for r in config["dynamics"]["regimes"]
     ]
@@ -106,14 +109,13 @@ def get_all_dynamics_runs(wildcards):
         _run_file(ds, r, seed)
         for ds in dynamics_datasets()
         for r in config["dynamics"]["regimes"]
-        for seed in dynamics_seeds()
+        for seed in dynamics_seeds(ds)
     ]
 
 
 def get_first_seed_runs(wildcards):
-    seed = dynamics_seeds()[0]
     return [
-        _run_file(ds, r, seed)
+        _run_file(ds, r, dynamics_seeds(ds)[0])
         for ds in dynamics_datasets()
         for r in config["dynamics"]["regimes"]
     ]
@@ -121,7 +123,9 @@ def get_first_seed_runs(wildcards):
 
 def get_first_seed_run(regime):
     def run(wildcards):
-        return _run_file(wildcards.dataset, regime, dynamics_seeds()[0])
+        return _run_file(
+            wildcards.dataset, regime, dynamics_seeds(wildcards.dataset)[0]
+        )
 
     return run
 
