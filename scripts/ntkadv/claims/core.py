@@ -31,8 +31,14 @@ if every part passes and fails if any part fails; the row reports the binding pa
 (the one with the smallest effect / c·SE). A row that pools several members
 (kernels, architectures, pairs) takes their own evidence as well (`claim_row`'s
 `members`): it fails if any member fails at its own SE, whatever the pooled effect,
-and its note lists every member. Findings 14 and 15 are numerical identities
-(`identity_row`): the effect is the tolerance minus the error, with no null.
+and its note lists every member. With M member tests (every part of every member)
+a member fails at the family-wise critical value, the one-sided level Φ(−2) / M
+(Bonferroni: 2 SE for one test, 3.1 for 24, 3.35 for 56), so that a row of many
+true members does not fail by chance: at 2 SE each, one of 56 true members falls
+below −2 SE in ~70 % of runs (the CIFAR-2 chance-corrected f3 row did, at 2.5 SE,
+and flipped to inconclusive under another subset draw). Findings 14 and 15 are
+numerical identities (`identity_row`): the effect is the tolerance minus the
+error, with no null.
 """
 
 from __future__ import annotations
@@ -68,17 +74,27 @@ Z_CRIT = 2.0
 AFFORD_JOB_S = 600.0
 
 
-def critical_value(df: float | None = None) -> float:
-    """Effect / SE needed for a verdict at the one-sided level Φ(−Z_CRIT).
+def critical_value(df: float | None = None, tests: int = 1) -> float:
+    """Effect / SE needed for a verdict at the one-sided level Φ(−Z_CRIT) / tests.
 
     Args:
         df: degrees of freedom of the SE estimate (Welch–Satterthwaite for seed
             spreads); None or inf for a large-sample SE (bootstrap over points).
+        tests: number of tests the level is shared by (Bonferroni; members of a
+            pooled row, `claim_row`); 1 for a single test.
 
     Returns:
-        Z_CRIT for a large-sample SE, else the Student-t quantile t_df(Φ(Z_CRIT))
-        (13.9 at df 1, 4.5 at df 2, 2.9 at df 4); inf when df <= 0 or NaN.
+        Z_CRIT for a single large-sample SE, else the normal or Student-t quantile
+        at 1 − Φ(−Z_CRIT) / tests (13.9 at df 1, 4.5 at df 2, 2.9 at df 4 for one
+        test; 3.35 for 56 large-sample tests); inf when df <= 0 or NaN.
     """
+    if tests > 1:
+        from scipy.special import ndtr, ndtri, stdtrit
+
+        level = 1.0 - ndtr(-Z_CRIT) / tests
+        if df is None or df == math.inf:
+            return float(ndtri(level))
+        return float(stdtrit(df, level)) if df > 0 else math.inf
     if df is None or df == math.inf:
         return Z_CRIT
     if not df > 0:
@@ -86,6 +102,14 @@ def critical_value(df: float | None = None) -> float:
     from scipy.special import ndtr, stdtrit  # lazy: only seed-spread SEs need it
 
     return float(stdtrit(df, ndtr(Z_CRIT)))
+
+
+def fails_at(ev: Evidence, tests: int) -> bool:
+    """Whether `ev` fails at the family-wise critical value of `tests` tests."""
+    if not (np.isfinite(ev.effect) and np.isfinite(ev.se)) or ev.se < 0:
+        return False
+    c = critical_value(ev.df, tests)
+    return ev.effect <= -c * ev.se and (ev.effect < 0 or ev.se > 0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -254,17 +278,29 @@ def _parts(ev: Evidence | Sequence[Evidence]) -> list[Evidence]:
 def _members_verdict(
     members: Mapping[str, Evidence | Sequence[Evidence]],
 ) -> tuple[list[str], tuple[str, Evidence] | None]:
-    """Per-member verdict texts and the worst failing member (None if none fails)."""
+    """Per-member verdict texts and the worst failing member (None if none fails).
+
+    A member fails when one of its parts fails at the family-wise critical value
+    of all M parts of all members (`critical_value(df, M)`); the text gives each
+    member's binding part and its own verdict, marked when it fails only at its
+    own (single-test) level.
+    """
     texts, worst = [], None
+    tests = sum(len(_parts(ev)) for ev in members.values())
     for name, ev in members.items():
         parts = _parts(ev)
         if not parts:
             continue
         status, bind = combine(parts)
+        failing = [p for p in parts if fails_at(p, tests)]
+        if status == "fail" and not failing:
+            status = "fails at its own SE only, not family-wise"
         df = f", df {_fmt(bind.df)}" if bind.df is not None else ""
         texts.append(f"{name}: {_fmt(bind.effect)} ± {_fmt(bind.se)}{df} ({status})")
-        if status == "fail" and (worst is None or bind.strength < worst[1].strength):
-            worst = (name, bind)
+        if failing:
+            part = min(failing, key=lambda p: p.strength)
+            if worst is None or part.strength < worst[1].strength:
+                worst = (name, part)
     return texts, worst
 
 
@@ -296,10 +332,11 @@ def claim_row(
         note: context; for inconclusive rows the resolving size is appended.
         members: for a row whose `parts` pool several members (kernels,
             architectures, pairs): each member's own evidence (same parts, its own
-            SE). The row fails if any member fails, whatever the pooled verdict
-            (a pooled effect must not hide a failing member); the row then reports
-            the worst failing member's binding part. Every member's verdict is in
-            the note.
+            SE). The row fails if any member fails at the family-wise critical
+            value of all member tests (`_members_verdict`), whatever the pooled
+            verdict (a pooled effect must not hide a failing member); the row then
+            reports the worst failing member's failing part. Every member's
+            verdict is in the note.
     """
     parts = _parts(parts)
     status, bind = combine(parts)
@@ -311,9 +348,12 @@ def claim_row(
         if worst is not None:
             status, bind = "fail", worst[1]
             statistic = f"{bind.statistic} [member {worst[0]}]"
+        tests = sum(len(_parts(ev)) for ev in members.values())
+        crit = critical_value(None, tests)
         notes.append(
             f"pooled verdict {pooled}; row verdict {status} (a row fails if any "
-            "member fails at its own SE); members: " + "; ".join(texts)
+            f"member fails at its own SE, family-wise over {tests} member tests: "
+            f"{_fmt(crit)} SE for a large-sample SE); members: " + "; ".join(texts)
         )
     if len(parts) > 1:
         notes.append(

@@ -67,7 +67,9 @@ RULE = [
     "if its upper confidence bound value + c SE is below the margin and fails if "
     "the lower bound value − c SE is above it;",
     "- a row pooling several kernels, architectures or pairs fails if any member "
-    "fails at its own SE, whatever the pooled effect; the note lists every member. "
+    "fails at its own SE, whatever the pooled effect, at the family-wise critical "
+    "value of its M member tests (Bonferroni: one-sided level Φ(−2)/M, 3.1 SE for "
+    "24, 3.35 for 56); the note lists every member. "
     "Where the paper's claim concerns one kernel, the claim text says which row is "
     "the paper's and which this project's extension;",
     "- a claim with several parts passes if every part passes and fails if any "

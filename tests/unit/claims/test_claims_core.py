@@ -292,6 +292,71 @@ def test_a_pooled_row_of_agreeing_members_keeps_its_verdict():
     assert row["verdict"] == "pass"  # b is not a fail at its own df-1 SE
 
 
+def test_family_wise_critical_value_is_bonferroni_at_the_one_test_level():
+    from scipy.special import ndtr, ndtri, stdtrit
+
+    assert core.critical_value(None, 1) == core.Z_CRIT
+    alpha = ndtr(-core.Z_CRIT)
+    for tests in (2, 24, 56):
+        assert core.critical_value(None, tests) == pytest.approx(
+            ndtri(1 - alpha / tests)
+        )
+        assert core.critical_value(3.0, tests) == pytest.approx(
+            stdtrit(3.0, 1 - alpha / tests)
+        )
+    assert core.critical_value(None, 56) == pytest.approx(3.35, abs=0.01)
+    assert core.critical_value(-1.0, 8) == math.inf
+
+
+def test_one_of_many_members_at_its_own_two_se_does_not_fail_the_row():
+    """56 member tests (as the chance-corrected f3 row has): a member at −2.5 SE
+    fails its own single test but not at the family-wise 3.35 SE, so the pooled
+    verdict stands; a member at −5 SE fails the row."""
+    members = {f"m{i}": _ev(0.3, 0.1) for i in range(55)}
+    row = core.claim_row(
+        3,
+        "d",
+        "c",
+        _ev(0.3, 0.02),
+        "crit",
+        "f",
+        members={**members, "noisy": _ev(-0.25, 0.1)},
+    )
+    assert row["verdict"] == "pass"
+    assert (
+        "noisy: -0.25 ± 0.1 (fails at its own SE only, not family-wise)"
+        in (row["note"])
+    )
+    assert "family-wise over 56 member tests: 3.348 SE" in row["note"]
+    row = core.claim_row(
+        3,
+        "d",
+        "c",
+        _ev(0.3, 0.02),
+        "crit",
+        "f",
+        members={**members, "bad": _ev(-0.5, 0.1)},
+    )
+    assert row["verdict"] == "fail" and "[member bad]" in row["statistic"]
+
+
+def test_family_wise_member_rule_holds_its_level_on_true_members():
+    """56 members whose true effect is 0 (z ~ N(0, 1)), 4,000 simulated rows: the
+    single-test rule fails ~73 % of them, the family-wise rule ~2.3 %; a member at
+    a true −4 SE is still found in most rows (power)."""
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((4000, 56))
+    single = np.mean((z <= -core.Z_CRIT).any(axis=1))
+    family = np.mean(
+        [any(core.fails_at(_ev(float(v), 1.0), 56) for v in row) for row in z]
+    )
+    assert single > 0.6
+    assert family < 0.04
+    z[:, 0] -= 4.0
+    power = np.mean([core.fails_at(_ev(float(v), 1.0), 56) for v in z[:, 0]])
+    assert power > 0.6
+
+
 def test_inconclusive_rows_say_whether_the_resolving_size_fits_this_machine():
     """With a cost per unit the note names the added CPU time and whether it is
     within `AFFORD_JOB_S`; without one it says nothing about cost."""
