@@ -310,6 +310,36 @@ def _fmt(x: float | None) -> str:
     return f"{x:.4g}"
 
 
+def _resolve_note(bind: Evidence) -> str:
+    """What would decide an inconclusive row: its resolving size (and whether this
+    machine affords it), or why no size can."""
+    need = resolving_size(bind)
+    if need is not None:
+        fixed = (
+            f", critical value held at df {_fmt(bind.df)} of {bind.replicates} "
+            "replicates (more replicates lower it towards 2)"
+            if bind.replicates is not None and bind.df is not None
+            else ""
+        )
+        return (
+            f"to resolve: ~{need} {bind.unit} (SE ∝ 1/√n; now {bind.n}{fixed})"
+            + afford_note(bind, need)
+        )
+    if 0 < bind.effect < bind.min_effect:
+        return (
+            f"unresolvable by size: the effect {_fmt(bind.effect)} is below the "
+            f"claim's minimum effect {_fmt(bind.min_effect)}, so no n passes it "
+            "(only a negative effect could fail it)"
+        )
+    if bind.effect == 0 and bind.se == 0:
+        return (
+            f"unresolvable at these settings: {bind.statistic} is "
+            f"{_fmt(bind.measured)} on the claim and on its null at every "
+            "evaluation point (a floor or ceiling; more points cannot move it)"
+        )
+    return "to resolve: more evaluation points or seeds"
+
+
 def claim_row(
     finding: int,
     dataset: str,
@@ -377,32 +407,7 @@ def claim_row(
             "pass needs the upper bound below the margin"
         )
     if status == "inconclusive":
-        need = resolving_size(bind)
-        if need is not None:
-            fixed = (
-                f", critical value held at df {_fmt(bind.df)} of {bind.replicates} "
-                "replicates (more replicates lower it towards 2)"
-                if bind.replicates is not None and bind.df is not None
-                else ""
-            )
-            notes.append(
-                f"to resolve: ~{need} {bind.unit} (SE ∝ 1/√n; now {bind.n}{fixed})"
-                + afford_note(bind, need)
-            )
-        elif 0 < bind.effect < bind.min_effect:
-            notes.append(
-                f"unresolvable by size: the effect {_fmt(bind.effect)} is below the "
-                f"claim's minimum effect {_fmt(bind.min_effect)}, so no n passes it "
-                "(only a negative effect could fail it)"
-            )
-        elif bind.effect == 0 and bind.se == 0:
-            notes.append(
-                f"unresolvable at these settings: {bind.statistic} is "
-                f"{_fmt(bind.measured)} on the claim and on its null at every "
-                "evaluation point (a floor or ceiling; more points cannot move it)"
-            )
-        else:
-            notes.append("to resolve: more evaluation points or seeds")
+        notes.append(_resolve_note(bind))
     return {
         "finding": int(finding),
         "dataset": dataset,
