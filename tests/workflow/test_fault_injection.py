@@ -203,23 +203,26 @@ def test_null_attacks_notebook_runs_the_attack_claims_without_its_row(tmp_path):
 
 
 @pytest.mark.slow
-def test_empty_features_datasets_runs_the_claims_table_without_features(tmp_path):
-    """Features off: the claims table and the notebook reference table (which the
-    features stage would feed) complete without them. Kept small: transfer and
-    dynamics off, one attacked architecture (fc1)."""
+def test_empty_features_and_regimes_run_the_default_target_to_completion(tmp_path):
+    """Features off and no dynamics regime: the whole default target (claims
+    table, notebook reference table, figures) runs to completion without them.
+    Kept small: transfer off, one attacked architecture (fc1)."""
     cfg = write_config(
         tmp_path,
         SMOKE,
         **{
             "features.datasets": [],
             "transfer.datasets": [],
-            "dynamics.datasets": {},
+            "dynamics.regimes": [],
             "dynamics.linearize.datasets": [],
             "attacks.architectures": ["fc1"],
         },
     )
-    targets = ["results/tables/claims.csv", "results/tables/notebook_reference.csv"]
-    snakemake(tmp_path, cfg, *targets)
+    snakemake(tmp_path, cfg)  # the default target, rule all
+    dry = snakemake(tmp_path, cfg, "-n")
+    assert "Nothing to be done" in dry.stdout + dry.stderr
+    assert not (tmp_path / "results/dynamics").exists()
+    assert list((tmp_path / "results/figures").glob("attacks_*.png"))
     claims = pd.read_csv(tmp_path / "results/tables/claims.csv")
     assert not claims.empty and {4, 6} <= set(claims["finding"])
     assert not (tmp_path / "results/features").exists()
