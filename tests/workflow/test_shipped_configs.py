@@ -82,7 +82,7 @@ def reduced(config: dict, smoke: dict) -> dict:
     out["dynamics"]["datasets"] = {
         name: dict(small[entry["model"]]) for name, entry in dyn["datasets"].items()
     }
-    out["dynamics"]["seeds"] = dyn["seeds"][:2]
+    out["dynamics"]["seeds"] = dyn["seeds"][:1]  # smoke runs two; one here
     lin = dyn["linearize"]
     out["dynamics"]["linearize"] = {
         "datasets": lin["datasets"],
