@@ -264,19 +264,22 @@ def test_read_only_results_dir_is_refused_and_nothing_is_changed(tmp_path):
     untouched and no temporary appears."""
     cfg = write_config(tmp_path, SMOKE)
     target = "results/data/mnist.h5"
-    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
     results = tmp_path / "results"
+
+    def run_unprivileged(*args: str) -> tuple[int, str]:
+        proc = subprocess.run(
+            _as_unprivileged([*snakemake_command(tmp_path, cfg), target, *args]),
+            capture_output=True,
+            text=True,
+            env={**os.environ, "JAX_PLATFORMS": "cpu"},
+            timeout=600,
+        )
+        return proc.returncode, proc.stdout + proc.stderr
+
     results.mkdir()
     results.chmod(0o555)
-    proc = subprocess.run(
-        _as_unprivileged([*snakemake_command(tmp_path, cfg), target]),
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-    )
-    out = proc.stdout + proc.stderr
-    assert proc.returncode != 0
+    code, out = run_unprivileged()
+    assert code != 0
     assert "Failed to create output directory results/data." in out, out
     assert "Permission denied: 'results/data'" in out, out
     assert list(results.iterdir()) == []
@@ -285,22 +288,8 @@ def test_read_only_results_dir_is_refused_and_nothing_is_changed(tmp_path):
     before = (tmp_path / target).read_bytes()
     for path in [results, *results.rglob("*")]:
         path.chmod(path.stat().st_mode & 0o555)
-    proc = subprocess.run(
-        _as_unprivileged(
-            [
-                *snakemake_command(tmp_path, cfg),
-                target,
-                "--forcerun",
-                "prepare_dataset",
-            ]
-        ),
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-    )
-    out = proc.stdout + proc.stderr
-    assert proc.returncode != 0
+    code, out = run_unprivileged("--forcerun", "prepare_dataset")
+    assert code != 0
     assert "Write-protected output files for rule prepare_dataset" in out, out
     assert "Execute" not in out, "a job started"
     assert (tmp_path / target).read_bytes() == before
