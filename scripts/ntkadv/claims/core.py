@@ -277,8 +277,9 @@ def _parts(ev: Evidence | Sequence[Evidence]) -> list[Evidence]:
 
 def _members_verdict(
     members: Mapping[str, Evidence | Sequence[Evidence]],
-) -> tuple[list[str], tuple[str, Evidence] | None]:
-    """Per-member verdict texts and the worst failing member (None if none fails).
+) -> tuple[list[str], tuple[str, Evidence] | None, int]:
+    """Per-member verdict texts, the worst failing member (None if none fails) and
+    the number M of member tests.
 
     A member fails when one of its parts fails at the family-wise critical value
     of all M parts of all members (`critical_value(df, M)`); the text gives each
@@ -301,7 +302,7 @@ def _members_verdict(
             part = min(failing, key=lambda p: p.strength)
             if worst is None or part.strength < worst[1].strength:
                 worst = (name, part)
-    return texts, worst
+    return texts, worst, tests
 
 
 def _fmt(x: float | None) -> str:
@@ -373,12 +374,11 @@ def claim_row(
     statistic = bind.statistic
     notes = [note] if note else []
     if members:
-        texts, worst = _members_verdict(members)
+        texts, worst, tests = _members_verdict(members)
         pooled = status
         if worst is not None:
             status, bind = "fail", worst[1]
             statistic = f"{bind.statistic} [member {worst[0]}]"
-        tests = sum(len(_parts(ev)) for ev in members.values())
         crit = critical_value(None, tests)
         notes.append(
             f"pooled verdict {pooled}; row verdict {status} (a row fails if any "
