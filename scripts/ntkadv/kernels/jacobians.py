@@ -41,7 +41,8 @@ groups, Prop. 1's per-point u, the transfer reference's c. Three ways to serve t
     per paper-scale CONV kernel, issue 24), against ~20 h (attacks) and ~1.6 h
     (features) of the same jobs. Consumers therefore batch all their C's into one
     call per evaluation-row range (attacks: one call per tile with every (set, time)
-    column; features: one call for all scored indices).
+    column; features: one call for all scored indices). Top-r still makes two calls
+    per label set; its kernel is FC (factored) in every shipped config.
 (c) a low-rank or eigen-rotated store (D(x)ᵀ V for all n eigenvectors) has the
     dense size again, so it does not help.
 
