@@ -22,6 +22,7 @@ ORDER = (
     "bench_conv_ntk",
     "bench_attacks",
     "bench_features",
+    "bench_jacobians",
     "bench_twolayer",
     "bench_entk",
     "bench_dynamics_epoch",

@@ -47,20 +47,48 @@ def gram_mem_mb(n: int, m: int) -> float:
     return BASE_MB + 2 * (n + m) * n * F64 / MB
 
 
+#: Measured cost of one dense-family per-pair input gradient per input dimension,
+#: seconds: 47-79 µs per CONV1 pair at d = 3072, one core (issue 24, measured at
+#: 70d8ad8); the upper end, 79 µs / 3072. Consumers pay it once per contraction
+#: pass (`ntkadv.kernels.jacobians.ImplicitJacobian`).
+DENSE_JACOBIAN_S_PER_PAIR_DIM = 79e-6 / 3072
+
+
 def jacobian_mem_mb(n: int, d: int, block_size: int) -> float:
-    """~3 buffered dense row blocks (rows x n x d float64) + overhead."""
+    """Peak of a Jacobian job, + overhead: the factored form's (block, n) float64
+    `a`, `b` row blocks (thrice buffered), or for dense families one gradient tile
+    (rows x block x d float64, ~4 copies with the XLA temporaries) and the checked
+    first row (n x d); nothing scales with m·n·d (the dense D is not stored)."""
     rows = dense_tile_rows(block_size, n, d)
-    return BASE_MB + 3 * rows * n * d * F64 / MB
+    floats = 6 * block_size * n + 4 * rows * block_size * d + 2 * n * d
+    return BASE_MB + floats * F64 / MB
 
 
 def jacobian_disk_mb(n: int, m: int, d: int, family: str) -> float:
-    """Disk of an input-Jacobian file: the inputs (float64), the factored form's
-    two (m, n) float64 matrices, and for dense families the (m, n, d) float32 tiles
-    (123 GB for a 1000 x 10,000 CIFAR kernel)."""
-    size = (n + m) * d * F64 + 2 * m * n * F64
-    if jacobian_form(family) == "dense":
-        size += m * n * d * F32
+    """Disk of an input-Jacobian file: the inputs ((n + m) x d float64) and the
+    factored form's two (m, n) float64 matrices; dense families store no Jacobian
+    (0.26 GB for a 1000 x 10,000 CIFAR CONV kernel, was 123 GB as (m, n, d) float32)."""
+    size = (n + m) * d * F64
+    if jacobian_form(family) == "factored":
+        size += 2 * m * n * F64
     return size / MB
+
+
+def jacobian_tile_mb(n: int, d: int, block_size: int, family: str) -> float:
+    """Extra memory of a consumer's contraction with a dense-family cache (one
+    gradient tile, rows x block x d float64, ~4 copies); 0 for the factored form."""
+    if jacobian_form(family) == "factored":
+        return 0.0
+    rows = dense_tile_rows(block_size, n, d)
+    return 4 * rows * block_size * d * F64 / MB
+
+
+def jacobian_recompute_min(n: int, m: int, d: int, family: str) -> float:
+    """Minutes a consumer spends recomputing a dense-family D at m points (one
+    contraction pass, `DENSE_JACOBIAN_S_PER_PAIR_DIM`); 0 for the factored form."""
+    if jacobian_form(family) == "factored":
+        return 0.0
+    return m * n * d * DENSE_JACOBIAN_S_PER_PAIR_DIM / SECONDS_PER_MIN
 
 
 def dynamics_disk_mb(epochs: int, kernel_batch: int, num_classes: int = 10) -> float:

@@ -26,7 +26,9 @@ rule compute_ntk_gram:
 
 
 rule compute_ntk_input_jacobian:
-    """D(x) = ∂Θ(x, X_train)/∂x at every test point (supp. Eq. 9, 26-27)."""
+    """D(x) = ∂Θ(x, X_train)/∂x at every test point (supp. Eq. 9, 26-27): factored
+    (FC families); dense families store the inputs only and their consumers
+    recompute D (ntkadv.kernels.jacobians.ImplicitJacobian)."""
     input:
         data="results/data/{dataset}.h5",
         code=script_sources("compute_ntk_input_jacobian"),

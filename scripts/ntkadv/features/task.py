@@ -161,7 +161,9 @@ class _Caches:
         from ntkadv.features.scoring import label_free_projections
         from ntkadv.timing import Progress
 
-        jac = self.jac.eval_subset(i0, i1)
+        # one contraction for every index: a dense-family cache recomputes D(x)
+        # per call (`ntkadv.kernels.jacobians.ImplicitJacobian`)
+        grads = self.jac.eval_subset(i0, i1).contract(self.eigvecs[:, indices])
         parts = []
         starts = range(0, indices.size, chunk)
         progress = Progress(log, f"features scored ({chunk} per step)", len(starts))
@@ -173,7 +175,7 @@ class _Caches:
                     eigvecs=self.eigvecs,
                     indices=sel,
                     k_eval_train=k_eval_train,
-                    grad_p=jac.contract(self.eigvecs[:, sel]),
+                    grad_p=grads[:, :, lo : lo + chunk],
                     x_eval=self.x_test[i0:i1],
                     project=project,
                     eps=eps,

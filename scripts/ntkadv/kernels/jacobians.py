@@ -14,17 +14,49 @@ Two storage forms:
   system is solved in Gram-Schmidt form, with the minimum-norm solution when
   x ∥ x_j. Only a, b (m, n) are stored; the evaluation and training inputs are kept
   to contract.
-* ``dense`` (conv and myrtle families): D stored as (m, n, d) float32, chunked per
-  evaluation point, from vmapped per-pair gradients computed tile by tile.
+* ``dense`` (conv and myrtle families): no per-pair structure, so D(x_i) is a full
+  (n, d) matrix per point. It is **not stored**: the cache file holds only the
+  inputs and the kernel spec, and `ImplicitJacobian.contract(C)` recomputes the
+  per-pair gradient tiles D(x_rows, X_tile) (the same jitted vmapped `grad` and
+  the same tile shapes the stored form used) and contracts each tile with C[tile]
+  at once, accumulating over training tiles. Peak memory is one tile
+  (rows x block_size x d) plus the (m, d, K) result, not m·n·d.
+  `input_jacobian_fn(..., 'dense')` still materialises D in memory: that is the
+  test reference (checked against `jax.jacrev`) at small size.
+
+Why recompute instead of storing (issue 24, "compact Jacobians")? Every consumer
+needs D(x)ᵀ C only, for coefficient sets C it builds itself: the eigenvectors it
+scores (features), c_t of every time and label set (attacks), the top-r ranking
+groups, Prop. 1's per-point u, the transfer reference's c. Three ways to serve that:
+
+(a) store D(x)ᵀ C for all consumers' C's: the Jacobian job would need eigh.h5 and
+    every consumer's settings (a DAG change; any edit of an attack or feature
+    setting reruns it) and must reproduce their coefficient code; ~2.2-2.4 GB per
+    paper-scale CIFAR-2 CONV kernel.
+(b) recompute tiles inside the consumer (chosen): the file shrinks to the inputs
+    ((m + n)·d float64, 0.26 GB at m = 1000, n = 10,000, d = 3072; see
+    `ntkadv.sizing.jacobian_disk_mb`), no DAG change, no coupling of the kernel
+    stage to the consumers' settings, and no 123 GB write + read. The price is one
+    Jacobian computation per consumer *call*: measured 47-79 µs per pair (0.1-0.2 h
+    per paper-scale CONV kernel, issue 24), against ~20 h (attacks) and ~1.6 h
+    (features) of the same jobs. Consumers therefore batch all their C's into one
+    call per evaluation-row range (attacks: one call per tile with every (set, time)
+    column; features: one call for all scored indices). Top-r still makes two calls
+    per label set; its kernel is FC (factored) in every shipped config.
+(c) a low-rank or eigen-rotated store (D(x)ᵀ V for all n eigenvectors) has the
+    dense size again, so it does not help.
+
+The tiles are rounded to float32 before the contraction, exactly as the stored
+dense form was, so every consumer's numbers match the old cache up to the
+summation order (checked at smoke size, `tests/unit/kernels`).
 
 Convention at x = x_j (and x ∥ x_j): the kernels have a cone-shaped kink in the
 angle there; the gradient returned is the one with zero angular part (what
 neural-tangents' safe sqrt and `kernels.twolayer_ntk` return, and what central
 differences measure).
 
-File I/O: `write_input_jacobian` goes through `h5io.atomic_h5`; the dense form of
-`load_input_jacobian` streams chunks of the stored dataset with h5py (it cannot fit
-in memory at paper scale), which is the one place outside `h5io` that reads a file.
+File I/O: `write_input_jacobian` goes through `h5io.atomic_h5`, `load_input_jacobian`
+through `h5io.read`.
 """
 
 from __future__ import annotations
@@ -46,7 +78,9 @@ from ntkadv.kernels.families import dense_tile_rows
 from ntkadv.kernels.families import jacobian_form as _registry_form
 from ntkadv.typing import Form, KernelFn
 
-_STREAM_BYTES = 2**26  # dense rows read per contraction step (~64 MB of float32)
+#: Dtype the dense tiles are rounded to before a contraction (that of the former
+#: stored dense cache, so numbers match it; see the module docstring).
+TILE_DTYPE = np.float32
 
 
 def jacobian_form(family: str) -> Form:
@@ -177,20 +211,36 @@ def iter_input_jacobian_blocks(
         yield i0, i1, arrays
 
 
+def _check_coefficients(c: np.ndarray, n: int) -> tuple[np.ndarray, bool]:
+    """(c as (n, K) float64, whether c was 1-D); ValueError on a wrong shape."""
+    c = np.asarray(c, dtype=np.float64)
+    vector = c.ndim == 1
+    c2 = c[:, None] if vector else c
+    if c2.shape[0] != n or c2.ndim != 2:
+        raise ValueError(f"c must be (n={n}, K), got {c.shape}")
+    return c2, vector
+
+
+def _check_rows(i0: int, i1: int, m: int) -> None:
+    if not 0 <= i0 <= i1 <= m:
+        raise ValueError(f"rows {i0}:{i1} outside the {m} cached points")
+
+
+def _check_train(n_sub: int, n: int) -> None:
+    if not 0 < n_sub <= n:
+        raise ValueError(f"n={n_sub} outside 1..{n} cached training points")
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class InputJacobian:
-    """D(x_i) = ∂Θ(x_i, X_train)/∂x_i for m evaluation points, in one of two forms.
+    """D(x_i) = ∂Θ(x_i, X_train)/∂x_i for m evaluation points, held in memory.
 
     Attributes:
-        form: 'factored' (a, b set) or 'dense' (`dense` array or `path` set).
+        form: 'factored' (a, b set) or 'dense' (`dense` set; the test reference).
         x_eval: (m, d) flattened evaluation points.
         x_train: (n, d) flattened training points.
         a, b: (m, n) float64 coefficients, ∇ₓΘ(x_i, x_j) = a_ij x_i + b_ij x_j.
-        dense: (m, n, d) Jacobian in memory (dense form), or None.
-        path: HDF5 file whose 'jacobian' dataset holds D (dense form on disk).
-        row_offset: first stored row of the dense form on disk (see `eval_subset`).
-        train_stop: number of stored training columns used by the dense form (see
-            `train_subset`); None = all.
+        dense: (m, n, d) Jacobian (dense form), or None.
 
     Use `eval_subset` / `train_subset` for restrictions; do not rebuild the object
     from its fields.
@@ -202,9 +252,6 @@ class InputJacobian:
     a: np.ndarray | None = None
     b: np.ndarray | None = None
     dense: np.ndarray | None = None
-    path: str | None = None
-    row_offset: int = 0
-    train_stop: int | None = None
 
     @property
     def m(self) -> int:
@@ -223,47 +270,27 @@ class InputJacobian:
 
     def eval_subset(self, i0: int, i1: int) -> InputJacobian:
         """The cache restricted to evaluation points i0:i1 (nothing is copied)."""
-        if not 0 <= i0 <= i1 <= self.m:
-            raise ValueError(f"rows {i0}:{i1} outside the {self.m} cached points")
+        _check_rows(i0, i1, self.m)
         if self.form == "factored":
             return dataclasses.replace(
                 self, x_eval=self.x_eval[i0:i1], a=self.a[i0:i1], b=self.b[i0:i1]
             )
-        dense = None if self.dense is None else self.dense[i0:i1]
         return dataclasses.replace(
-            self,
-            x_eval=self.x_eval[i0:i1],
-            dense=dense,
-            row_offset=self.row_offset + (i0 if dense is None else 0),
+            self, x_eval=self.x_eval[i0:i1], dense=self.dense[i0:i1]
         )
 
     def train_subset(self, n: int) -> InputJacobian:
         """The cache over the first `n` training points only (supp. App. C subsets)."""
-        if not 0 < n <= self.n:
-            raise ValueError(f"n={n} outside 1..{self.n} cached training points")
+        _check_train(n, self.n)
         if n == self.n:
             return self
         if self.form == "factored":
             return dataclasses.replace(
                 self, x_train=self.x_train[:n], a=self.a[:, :n], b=self.b[:, :n]
             )
-        dense = None if self.dense is None else self.dense[:, :n]
-        stop = None if dense is not None else n
         return dataclasses.replace(
-            self, x_train=self.x_train[:n], dense=dense, train_stop=stop
+            self, x_train=self.x_train[:n], dense=self.dense[:, :n]
         )
-
-    def _dense_rows(self) -> Iterator[tuple[int, int, np.ndarray]]:
-        step = max(1, _STREAM_BYTES // (4 * self.n * self.d))
-        if self.dense is not None:
-            for i0, i1 in block_starts(self.m, step):
-                yield i0, i1, self.dense[i0:i1]
-            return
-        off, cols = self.row_offset, slice(0, self.train_stop)
-        with h5io.open_read(self.path) as f:
-            data = f["jacobian"]
-            for i0, i1 in block_starts(self.m, step):
-                yield i0, i1, data[off + i0 : off + i1, cols]
 
     def rows(self, i0: int, i1: int) -> np.ndarray:
         """Dense block D[i0:i1] of shape (i1 − i0, n, d), float64 (materialised)."""
@@ -273,11 +300,7 @@ class InputJacobian:
                 self.a[i0:i1, :, None] * xe[:, None, :]
                 + self.b[i0:i1, :, None] * self.x_train[None, :, :]
             )
-        if self.dense is not None:
-            return np.asarray(self.dense[i0:i1], dtype=np.float64)
-        off, cols = self.row_offset, slice(0, self.train_stop)
-        with h5io.open_read(self.path) as f:
-            return np.asarray(f["jacobian"][off + i0 : off + i1, cols], np.float64)
+        return np.asarray(self.dense[i0:i1], dtype=np.float64)
 
     def contract(self, c: np.ndarray) -> np.ndarray:
         """∇ₓ Σ_j Θ(x_i, x_j) c_jk for every evaluation point (supp. Eq. 9: D(x)ᵀ c).
@@ -288,11 +311,7 @@ class InputJacobian:
         Returns:
             (m, d, K) float64 (or (m, d) for 1-D c); d in x.reshape(m, -1) order.
         """
-        c = np.asarray(c, dtype=np.float64)
-        vector = c.ndim == 1
-        c2 = c[:, None] if vector else c
-        if c2.shape[0] != self.n or c2.ndim != 2:
-            raise ValueError(f"c must be (n={self.n}, K), got {c.shape}")
+        c2, vector = _check_coefficients(c, self.n)
         k = c2.shape[1]
         out = np.empty((self.m, self.d, k), dtype=np.float64)
         if self.form == "factored":
@@ -305,8 +324,114 @@ class InputJacobian:
                 g = g.reshape(self.m, k1 - k0, self.d)
                 out[:, :, k0:k1] += np.swapaxes(g, 1, 2)
         else:
-            for i0, i1, block in self._dense_rows():
-                out[i0:i1] = np.swapaxes(block, 1, 2).astype(np.float64) @ c2
+            out[...] = np.swapaxes(self.dense, 1, 2).astype(np.float64) @ c2
+        return out[:, :, 0] if vector else out
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class ImplicitJacobian:
+    """The dense-family D(x_i) = ∂Θ(x_i, X_train)/∂x_i, never stored: `contract`
+    recomputes gradient tiles and contracts them at once (see the module docstring).
+
+    Same interface as `InputJacobian` (m, n, d, eval_subset, train_subset, rows,
+    contract), so consumers do not see the difference.
+
+    Attributes:
+        kernel_fn: analytic kernel, kernel_fn(x1 (a, *shape), x2 (b, *shape)) -> (a, b).
+        x_eval: (m, d) flattened evaluation points, in the compute dtype.
+        x_train: (n, d) flattened training points, in the compute dtype.
+        input_shape: per-point input shape (H, W, C); prod = d.
+        block_size: training points per tile (the Jacobian job's block size; the
+            rows per tile are `dense_tile_rows(block_size, n, d)`).
+        form: always 'dense' (the family's form).
+    """
+
+    kernel_fn: KernelFn
+    x_eval: np.ndarray
+    x_train: np.ndarray
+    input_shape: tuple[int, ...]
+    block_size: int = 100
+    form: Form = "dense"
+
+    @property
+    def m(self) -> int:
+        """Number of evaluation points."""
+        return self.x_eval.shape[0]
+
+    @property
+    def n(self) -> int:
+        """Number of training points."""
+        return self.x_train.shape[0]
+
+    @property
+    def d(self) -> int:
+        """Flattened input dimension."""
+        return self.x_eval.shape[1]
+
+    def eval_subset(self, i0: int, i1: int) -> ImplicitJacobian:
+        """The cache restricted to evaluation points i0:i1 (nothing is computed)."""
+        _check_rows(i0, i1, self.m)
+        return dataclasses.replace(self, x_eval=self.x_eval[i0:i1])
+
+    def train_subset(self, n: int) -> ImplicitJacobian:
+        """The cache over the first `n` training points only (supp. App. C subsets)."""
+        _check_train(n, self.n)
+        return dataclasses.replace(self, x_train=self.x_train[:n])
+
+    def _tiles(
+        self, i0: int, i1: int
+    ) -> Iterator[tuple[int, int, int, int, np.ndarray]]:
+        """(r0, r1, j0, j1, D[r0:r1, j0:j1] float64 rounded to TILE_DTYPE) over the
+        rows i0:i1, in tiles of `dense_tile_rows(block_size, n, d)` x block_size."""
+        n, d = self.n, self.d
+        cols = max(1, min(self.block_size, n))
+        rows = max(1, min(dense_tile_rows(self.block_size, n, d), i1 - i0))
+        tile_fn = _jitted_tile_fn(self.kernel_fn, "dense")
+        shape = (-1, *self.input_shape)
+        x_train = self.x_train.reshape(shape)
+        col_blocks = [
+            (j0, j1, pad_rows(jnp.asarray(x_train[j0:j1]), cols))
+            for j0, j1 in block_starts(n, cols)
+        ]
+        for r0, r1 in block_starts(i1 - i0, rows):
+            r0, r1 = r0 + i0, r1 + i0
+            xe = pad_rows(jnp.asarray(self.x_eval[r0:r1].reshape(shape)), rows)
+            for j0, j1, xt in col_blocks:
+                (tile,) = tile_fn(xe, xt)
+                part = np.asarray(tile)[: r1 - r0, : j1 - j0]
+                if not np.all(np.isfinite(part)):
+                    raise FloatingPointError(
+                        f"non-finite input-Jacobian tile rows {r0}:{r1}, "
+                        f"columns {j0}:{j1}"
+                    )
+                yield r0, r1, j0, j1, part.astype(TILE_DTYPE).astype(np.float64)
+
+    def rows(self, i0: int, i1: int) -> np.ndarray:
+        """Dense block D[i0:i1] of shape (i1 − i0, n, d), float64 (materialised;
+        for tests and small blocks only)."""
+        _check_rows(i0, i1, self.m)
+        out = np.empty((i1 - i0, self.n, self.d), dtype=np.float64)
+        for r0, r1, j0, j1, tile in self._tiles(i0, i1):
+            out[r0 - i0 : r1 - i0, j0:j1] = tile
+        return out
+
+    def contract(self, c: np.ndarray) -> np.ndarray:
+        """∇ₓ Σ_j Θ(x_i, x_j) c_jk for every evaluation point (supp. Eq. 9: D(x)ᵀ c),
+        each gradient tile contracted as soon as it is computed.
+
+        Every call recomputes D, so pass all coefficient sets of a row range in one
+        call (cost ≈ one dense Jacobian of the rows, + m·n·d·K multiply-adds).
+
+        Args:
+            c: (n, K) coefficients (or (n,)).
+
+        Returns:
+            (m, d, K) float64 (or (m, d) for 1-D c); d in x.reshape(m, -1) order.
+        """
+        c2, vector = _check_coefficients(c, self.n)
+        out = np.zeros((self.m, self.d, c2.shape[1]), dtype=np.float64)
+        for r0, r1, j0, j1, tile in self._tiles(0, self.m):
+            out[r0:r1] += np.swapaxes(tile, 1, 2) @ c2[j0:j1]
         return out[:, :, 0] if vector else out
 
 
@@ -366,9 +491,12 @@ def write_input_jacobian(
     `progress`, if given, is called with the number of evaluation rows of each
     written block (e.g. a `ntkadv.timing.Progress` over m rows).
 
-    Datasets: `x_eval` (m, d), `x_train` (n, d) (input dtype), and `a`, `b`
-    (m, n) float64 (factored) or `jacobian` (m, n, d) float32 chunked (1, n, d)
-    (dense). Attrs: `attrs` plus form, m, n, d and wall_time_s (compute + write).
+    Datasets: `x_eval` (m, d), `x_train` (n, d) (input dtype), and for the
+    factored form `a`, `b` (m, n) float64. The dense form stores no Jacobian
+    (`ImplicitJacobian` recomputes it): its job computes the first evaluation
+    point's row D(x_0) (1, n, d) as a finiteness check and records the measured
+    `seconds_per_pair`. Attrs: `attrs` plus form, storage ('factored' |
+    'implicit'), m, n, d, input_shape, block_size and wall_time_s.
 
     Raises:
         FloatingPointError: if a block has non-finite entries (nothing is written).
@@ -376,39 +504,57 @@ def write_input_jacobian(
     start = time.perf_counter()
     xe, xt = np.asarray(x_eval), np.asarray(x_train)
     m, n, d = xe.shape[0], xt.shape[0], int(np.prod(xe.shape[1:]))
-    meta = {**(attrs or {}), "form": form, "m": m, "n": n, "d": d}
-    size = m * n * (16 if form == "factored" else 4 * d) + (m + n) * d * xe.itemsize
+    storage = "factored" if form == "factored" else "implicit"
+    meta = {
+        **(attrs or {}),
+        "form": form,
+        "storage": storage,
+        "m": m,
+        "n": n,
+        "d": d,
+        "input_shape": list(xe.shape[1:]),
+        "block_size": int(block_size),
+    }
+    size = (m + n) * d * xe.itemsize + (m * n * 16 if form == "factored" else 0)
+    if form not in ("factored", "dense"):
+        raise ValueError(f"form must be 'factored' or 'dense', got {form!r}")
     with h5io.atomic_h5(path, meta, expected_bytes=size) as f:
         f.create_dataset("x_eval", data=xe.reshape(m, d))
         f.create_dataset("x_train", data=xt.reshape(n, d))
         if form == "factored":
             dsets = {k: f.create_dataset(k, (m, n), dtype=np.float64) for k in "ab"}
-        else:
-            dsets = {
-                "jacobian": f.create_dataset(
-                    "jacobian", (m, n, d), dtype=np.float32, chunks=(1, n, d)
-                )
-            }
-        for i0, i1, arrays in iter_input_jacobian_blocks(
-            kernel_fn, form, x_eval, x_train, block_size
-        ):
-            for key, value in arrays.items():
-                if not np.all(np.isfinite(value)):
-                    raise FloatingPointError(f"non-finite {key} for rows {i0}:{i1}")
-                dsets[key][i0:i1] = value.astype(dsets[key].dtype)
+            for i0, i1, arrays in iter_input_jacobian_blocks(
+                kernel_fn, form, x_eval, x_train, block_size
+            ):
+                for key, value in arrays.items():
+                    if not np.all(np.isfinite(value)):
+                        raise FloatingPointError(f"non-finite {key} for rows {i0}:{i1}")
+                    dsets[key][i0:i1] = value
+                if progress is not None:
+                    progress(i1 - i0)
+        elif m:
+            jac = ImplicitJacobian(
+                kernel_fn, xe.reshape(m, d), xt.reshape(n, d), xe.shape[1:], block_size
+            )
+            t0 = time.perf_counter()
+            jac.rows(0, 1)  # raises FloatingPointError on a non-finite entry
+            f.attrs["seconds_per_pair"] = (time.perf_counter() - t0) / n
             if progress is not None:
-                progress(i1 - i0)
+                progress(m)
         f.attrs["wall_time_s"] = time.perf_counter() - start
 
 
-def load_input_jacobian(path: str | os.PathLike) -> InputJacobian:
+def load_input_jacobian(
+    path: str | os.PathLike, kernel_fn: KernelFn | None = None
+) -> InputJacobian | ImplicitJacobian:
     """Open a Jacobian cache written by `write_input_jacobian`.
 
-    The factored form is read into memory; the dense form stays on disk and
-    `contract` streams it in chunks of evaluation points.
+    The factored form is read into memory. The dense form returns an
+    `ImplicitJacobian` over the stored inputs (in their stored dtype), whose kernel
+    is `kernel_fn` or, if None, `kernel_fn_from_spec(attrs['arch_spec'])`.
     """
     attrs = h5io.read_attrs(path)
-    form = attrs["form"]
+    form, storage = attrs["form"], attrs.get("storage")
     if form == "factored":
         arr = h5io.read(path, ["x_eval", "x_train", "a", "b"])
         return InputJacobian(
@@ -418,12 +564,20 @@ def load_input_jacobian(path: str | os.PathLike) -> InputJacobian:
             a=arr["a"],
             b=arr["b"],
         )
-    if form == "dense":
+    if form == "dense" and storage == "implicit":
         arr = h5io.read(path, ["x_eval", "x_train"])
-        return InputJacobian(
-            form=form,
-            x_eval=_flat64(arr["x_eval"]),
-            x_train=_flat64(arr["x_train"]),
-            path=str(path),
+        if kernel_fn is None:
+            from ntkadv.kernels.analytic import kernel_fn_from_spec
+
+            kernel_fn = kernel_fn_from_spec(attrs["arch_spec"])
+        return ImplicitJacobian(
+            kernel_fn=kernel_fn,
+            x_eval=arr["x_eval"],
+            x_train=arr["x_train"],
+            input_shape=tuple(int(s) for s in attrs["input_shape"]),
+            block_size=int(attrs["block_size"]),
         )
-    raise ValueError(f"{path}: unknown Jacobian form {form!r}")
+    raise ValueError(
+        f"{path}: unknown Jacobian cache (form {form!r}, storage {storage!r}); "
+        "delete it and rerun compute_ntk_input_jacobian"
+    )

@@ -118,7 +118,9 @@ def compute_ntk_input_jacobian(
     ids: dict[str, str],
     log: logging.Logger,
 ) -> None:
-    """D(x) = ∂Θ(x, X_train)/∂x at every test point (supp. Eq. 9), to HDF5.
+    """D(x) = ∂Θ(x, X_train)/∂x at every test point (supp. Eq. 9), to HDF5: the
+    factored form, or for dense families only the inputs and a checked first row
+    (consumers recompute D, `ntkadv.kernels.jacobians.ImplicitJacobian`).
 
     Args:
         inputs: ``data`` (the prepared dataset).

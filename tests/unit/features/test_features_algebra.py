@@ -103,13 +103,13 @@ def test_eval_subset_rows_of_the_project_cache(family, on_disk, tmp_path):
             p["x_train"],
             block_size=10,
         )
-        jac = jacobians.load_input_jacobian(path)
+        jac = jacobians.load_input_jacobian(path, p["kernel_fn"])
     else:
         build = jacobians.input_jacobian_fn(p["kernel_fn"], family)
         jac = build(p["x_eval"], p["x_train"], block_size=10)
     c = p["eigvecs"][:, :5]
     ref = p["contract"](c)
-    rtol = 1e-10 if jac.form == "factored" else 1e-5  # the dense cache is float32
+    rtol = 1e-10 if jac.form == "factored" else 1e-5  # dense tiles are float32
     for i0, i1 in ((0, N_EVAL), (0, 2), (2, 5)):
         got = jac.eval_subset(i0, i1).contract(c)
         chex.assert_shape(got, (i1 - i0, ref.shape[1], 5))

@@ -59,13 +59,29 @@ def test_registry_entries():
 
 
 def test_sizing_reads_the_registry_form():
-    """Dense families store (m, n, d) float32 Jacobian tiles; factored ones do not."""
+    """Factored families store two (m, n) float64 matrices beside the inputs; dense
+    families store the inputs only (their D is recomputed by the consumers)."""
     n, m, d = 100, 10, 784
-    extra = m * n * d * sizing.F32 / sizing.MB
+    inputs = (n + m) * d * sizing.F64 / sizing.MB
+    factored = 2 * m * n * sizing.F64 / sizing.MB
     base = sizing.jacobian_disk_mb(n, m, d, "fc")
+    assert base == pytest.approx(inputs + factored)
     assert sizing.jacobian_disk_mb(n, m, d, "twolayer") == base
     for name in ("conv", "myrtle"):
-        assert sizing.jacobian_disk_mb(n, m, d, name) == pytest.approx(base + extra)
+        assert sizing.jacobian_disk_mb(n, m, d, name) == pytest.approx(inputs)
+        assert sizing.jacobian_tile_mb(n, d, 100, name) > 0
+        assert sizing.jacobian_recompute_min(n, m, d, name) > 0
+    for name in ("fc", "twolayer"):
+        assert sizing.jacobian_tile_mb(n, d, 100, name) == 0
+        assert sizing.jacobian_recompute_min(n, m, d, name) == 0
+
+
+def test_paper_scale_conv_jacobian_is_under_3_gb():
+    """Issue 24: ≤ 3 GB per paper-scale CIFAR-2 CONV kernel (m = 1000, n = 10,000,
+    d = 3072; was 123 GB), and no Jacobian job buffer grows with m·n·d."""
+    n, m, d = 10_000, 1000, 3072
+    assert sizing.jacobian_disk_mb(n, m, d, "conv") * sizing.MB < 3e9
+    assert sizing.jacobian_mem_mb(n, d, 500) < 4000
 
 
 @pytest.mark.parametrize("get", ["ntk", "nngp"])

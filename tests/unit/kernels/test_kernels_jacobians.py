@@ -132,30 +132,31 @@ def test_block_size_and_repeat_do_not_change_result(arch, form):
 
 @pytest.mark.parametrize("arch", ["fc1", "conv1"])
 def test_file_roundtrip(arch, tmp_path):
-    """write → load gives the in-memory contraction (dense stored as float32)."""
+    """write → load gives the in-memory contraction (dense: recomputed tiles rounded
+    to float32, as the former stored cache); the dense file holds no Jacobian."""
     x_eval, x_train, c = _data()
     kernel_fn = kernel_fn_from_spec(SPECS[arch])
     form = jacobians.jacobian_form(SPECS[arch]["family"])
     path = tmp_path / "jacobian.h5"
-    jacobians.write_input_jacobian(
-        path, kernel_fn, form, x_eval, x_train, 3, {"arch": arch}
-    )
+    attrs = {"arch": arch, "arch_spec": SPECS[arch]}
+    jacobians.write_input_jacobian(path, kernel_fn, form, x_eval, x_train, 3, attrs)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["jacobian.h5"]
     loaded = jacobians.load_input_jacobian(path)
     memory = jacobians.input_jacobian_fn(kernel_fn, form)(x_eval, x_train, 3)
     assert (loaded.form, loaded.m, loaded.n, loaded.d) == (form, 5, 7, D)
     ref = memory.contract(c)
-    tol = 1e-12 if form == "factored" else 1e-6  # float32 storage
+    tol = 1e-12 if form == "factored" else 1e-6  # float32 tiles
     np.testing.assert_allclose(
         loaded.contract(c), ref, rtol=tol, atol=tol * np.abs(ref).max()
     )
     with h5py.File(path) as f:
         assert f.attrs["arch"] == arch and f.attrs["form"] == form
+        assert "jacobian" not in f
         if form == "dense":
-            assert f["jacobian"].dtype == np.float32
-            assert f["jacobian"].chunks == (1, 7, D)
+            assert f.attrs["storage"] == "implicit" and f.attrs["seconds_per_pair"] > 0
+            assert sorted(f) == ["x_eval", "x_train"]
         else:
-            assert f["a"].dtype == np.float64 and "jacobian" not in f
+            assert f["a"].dtype == np.float64
     second = tmp_path / "again.h5"
     jacobians.write_input_jacobian(
         second, kernel_fn, form, x_eval, x_train, 3, {"arch": arch}
@@ -163,6 +164,57 @@ def test_file_roundtrip(arch, tmp_path):
     with h5py.File(path) as f, h5py.File(second) as g:
         for key in f:
             np.testing.assert_array_equal(f[key][()], g[key][()])
+
+
+@pytest.mark.parametrize("block", [1, 2, 3, 7, 50])
+@pytest.mark.parametrize("arch", ["conv1", "fc1"])
+def test_implicit_contract_equals_the_dense_reference_rounded_to_float32(arch, block):
+    """`ImplicitJacobian.contract` = the materialised dense D (rounded to float32,
+    the former cache) contracted with C, for every tiling (block sizes that do and
+    do not divide m = 5, n = 7); and = `jax.jacrev` to float32 precision."""
+    x_eval, x_train, c = _data()
+    kernel_fn = kernel_fn_from_spec(SPECS[arch])
+    dense = jacobians.input_jacobian_fn(kernel_fn, "dense")(x_eval, x_train, 3)
+    implicit = jacobians.ImplicitJacobian(
+        kernel_fn, x_eval.reshape(5, D), x_train.reshape(7, D), SHAPE, block
+    )
+    rounded = dense.dense.astype(np.float32).astype(np.float64)
+    ref = np.swapaxes(rounded, 1, 2) @ c
+    got = implicit.contract(c)
+    chex.assert_shape(got, (5, D, 3))
+    np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-14 * np.abs(ref).max())
+    np.testing.assert_array_equal(implicit.rows(1, 4), rounded[1:4])
+    auto = _autodiff_contract(kernel_fn, x_eval, x_train, c)
+    np.testing.assert_allclose(got, auto, rtol=1e-5, atol=1e-6 * np.abs(auto).max())
+    # the same for the restrictions every consumer uses
+    sub = implicit.eval_subset(2, 4).train_subset(5)
+    np.testing.assert_allclose(
+        sub.contract(c[:5]),
+        np.swapaxes(rounded[2:4, :5], 1, 2) @ c[:5],
+        rtol=1e-12,
+        atol=1e-14 * np.abs(ref).max(),
+    )
+
+
+def test_implicit_contract_memory_is_bounded_by_the_tile(monkeypatch):
+    """No intermediate of m·n·d floats: the tile function only ever sees
+    (rows, block, *shape) inputs (rows = `dense_tile_rows`)."""
+    x_eval, x_train, c = _data(m=6, n=9)
+    kernel_fn = kernel_fn_from_spec(SPECS["conv1"])
+    seen = []
+    tile = jacobians._jitted_tile_fn(kernel_fn, "dense")
+
+    def spy(xe, xt):
+        seen.append((xe.shape[0], xt.shape[0]))
+        return tile(xe, xt)
+
+    implicit = jacobians.ImplicitJacobian(
+        kernel_fn, x_eval.reshape(6, D), x_train.reshape(9, D), SHAPE, 4
+    )
+    monkeypatch.setattr(jacobians, "_jitted_tile_fn", lambda *a: spy)
+    implicit.contract(c)
+    rows = jacobians.dense_tile_rows(4, 9, D)
+    assert set(seen) == {(rows, 4)} and len(seen) == -(-6 // rows) * 3
 
 
 def test_bad_arguments():
@@ -182,7 +234,8 @@ def test_bad_arguments():
 
 @pytest.fixture(scope="module")
 def caches(tmp_path_factory):
-    """{(form, storage): InputJacobian} of fc1 (m = 5, n = 7), memory and disk."""
+    """{(form, storage): cache} of fc1 (m = 5, n = 7), memory and disk (the dense
+    form on disk is an `ImplicitJacobian`, recomputed from the stored inputs)."""
     x_eval, x_train, _ = _data()
     out = {}
     for form in ("factored", "dense"):
@@ -191,7 +244,8 @@ def caches(tmp_path_factory):
             x_eval, x_train, 3
         )
         path = tmp_path_factory.mktemp(form) / "jacobian.h5"
-        jacobians.write_input_jacobian(path, kernel_fn, form, x_eval, x_train, 3)
+        attrs = {"arch_spec": SPECS["fc1"]}
+        jacobians.write_input_jacobian(path, kernel_fn, form, x_eval, x_train, 3, attrs)
         out[form, "disk"] = jacobians.load_input_jacobian(path)
     return out
 

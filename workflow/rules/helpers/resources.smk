@@ -32,15 +32,24 @@ def eigendecompose_gram_mem_mb(wildcards, attempt):
     return sizing.on_attempt(sizing.eigh_mem_mb(n), attempt)
 
 
+def _jacobian_tile_mb(wildcards):
+    """A dense-family consumer's gradient tile (ImplicitJacobian), 0 if factored."""
+    n, _, d = dataset_sizes(wildcards.dataset)
+    block = config["kernels"]["block_size"]
+    return sizing.jacobian_tile_mb(n, d, block, arch_family(wildcards.arch))
+
+
 def attack_ntk_mem_mb(wildcards, attempt):
-    return sizing.on_attempt(
-        sizing.attack_mem_mb(*dataset_sizes(wildcards.dataset)), attempt
-    )
+    mb = sizing.attack_mem_mb(*dataset_sizes(wildcards.dataset))
+    return sizing.on_attempt(mb + _jacobian_tile_mb(wildcards), attempt)
 
 
 def attack_ntk_runtime_min(wildcards, attempt):
+    n, m, d = dataset_sizes(wildcards.dataset)
+    family = arch_family(wildcards.arch)
+    mins = sizing.attack_runtime_min(n, m, d)
     return sizing.on_attempt(
-        sizing.attack_runtime_min(*dataset_sizes(wildcards.dataset)), attempt
+        mins + sizing.jacobian_recompute_min(n, m, d, family), attempt
     )
 
 
@@ -54,18 +63,23 @@ def _features_size(wildcards):
 def score_features_mem_mb(wildcards, attempt):
     chunk = config["features"]["chunk"]
     mb = sizing.features_mem_mb(*_features_size(wildcards), chunk)
-    return sizing.on_attempt(mb, attempt)
+    return sizing.on_attempt(mb + _jacobian_tile_mb(wildcards), attempt)
 
 
 def evaluate_topr_kernels_mem_mb(wildcards, attempt):
     n, m, d, _ = _features_size(wildcards)
     r_values = len(config["features"]["topr"]["grid"]) + 1
-    return sizing.on_attempt(sizing.topr_mem_mb(n, m, d, r_values), attempt)
+    mb = sizing.topr_mem_mb(n, m, d, r_values) + _jacobian_tile_mb(wildcards)
+    return sizing.on_attempt(mb, attempt)
 
 
 def features_runtime_min(wildcards, attempt):
-    mins = sizing.features_runtime_min(*_features_size(wildcards))
-    return sizing.on_attempt(mins, attempt)
+    n, m, d, k = _features_size(wildcards)
+    family = arch_family(wildcards.arch)
+    mins = sizing.features_runtime_min(n, m, d, k)
+    return sizing.on_attempt(
+        mins + sizing.jacobian_recompute_min(n, m, d, family), attempt
+    )
 
 
 def compute_transfer_reference_mem_mb(wildcards, attempt):
