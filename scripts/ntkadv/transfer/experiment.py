@@ -16,12 +16,14 @@ from ntkadv.claims.nulls import mismatched
 from ntkadv.losses import predictions_correct
 from ntkadv.transfer.checks import check_descent, check_finite
 from ntkadv.transfer.net import (
+    GDProblem,
     TwoLayerNet,
     coordinates,
     cosine_similarity,
     dual_gram,
     gd_dual_run_fn,
     gd_problem,
+    gd_run_fn,
     ntk_time,
     outputs_and_loss_gradient,
     outputs_fn_t,
@@ -163,13 +165,8 @@ def run_transfer(
     ev = _Evaluator.build(
         net, x_train, y_train, x_test, y_test, task, lr, reference, eps, dataset
     )
-    # GD in dual coordinates (one (n, n) @ (n, m) product per epoch), the state
-    # donated to each interval's compiled loop; C = αᵀ P at the evaluation epochs
-    run = jax.jit(gd_dual_run_fn(lr), donate_argnums=0)
-    to_c = jax.jit(coordinates)
-    gram = dual_gram(ev.problem)
-    alpha = jnp.zeros(ev.problem.z0.shape, net.w0.dtype)
-    c = to_c(alpha, ev.problem)
+    state, advance, to_c = gd_loop(ev.problem, lr, net.w0.dtype)
+    c = to_c(state)
     loss0 = float(ev.train_loss(c, *ev.problem))
     check_finite({"initial loss": loss0}, lr, dataset, f"{at}, epoch 0")
     keep = {int(e) for e in image_epochs}
@@ -177,8 +174,8 @@ def run_transfer(
     out.update(f_test=[], grad_image=[])
     done = 0
     for i, epoch in enumerate(int(e) for e in reference["epoch"]):
-        alpha = run(alpha, ev.problem, gram, epoch - done)
-        c = to_c(alpha, ev.problem)
+        state = advance(state, epoch - done)
+        c = to_c(state)
         done = epoch
         values, points, f_net, grad_net = ev.evaluate(
             c, i, epoch, loss0, f"{at}, epoch {epoch}"
@@ -191,6 +188,40 @@ def run_transfer(
         if log is not None:
             log(_epoch_line(epoch, values))
     return ev.result(out, image_index)
+
+
+def gd_loop(
+    problem: GDProblem, lr: float, dtype: Any
+) -> tuple[jax.Array, Callable[[jax.Array, int], jax.Array], Callable]:
+    """The cheaper exact full-batch GD loop of `problem`: (state_0, advance, to_c).
+
+    With n training points and row-space rank r, GD in dual coordinates
+    (`net.gd_dual_run_fn`, state α (n, m), 2 n² m flops per epoch) when n <= 2 r
+    (the laptop scale: r = n), else in row-space coordinates (`net.gd_run_fn`,
+    state C (m, r), 4 n r m flops; e.g. 10⁴ MNIST points, r <= 784). Both are the
+    same GD on W; the state is donated to each interval's compiled loop.
+
+    Returns:
+        The zero state, ``advance(state, steps)`` (`steps` epochs, one compiled
+        function for every interval) and ``to_c(state)``, the coordinates C (m, r).
+    """
+    n, r = problem.p.shape
+    m = problem.z0.shape[1]
+    if n <= 2 * r:
+        run = jax.jit(gd_dual_run_fn(lr), donate_argnums=0)
+        gram = dual_gram(problem)
+        to_c = jax.jit(coordinates)
+        return (
+            jnp.zeros((n, m), dtype),
+            lambda alpha, steps: run(alpha, problem, gram, steps),
+            lambda alpha: to_c(alpha, problem),
+        )
+    run = jax.jit(gd_run_fn(lr), donate_argnums=0)
+    return (
+        jnp.zeros((m, r), dtype),
+        lambda c, steps: run(c, problem, steps),
+        lambda c: c,
+    )
 
 
 @dataclasses.dataclass

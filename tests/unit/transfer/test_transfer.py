@@ -153,6 +153,27 @@ def test_dual_gd_equals_row_space_gd(n, d, rank, k):
         )
 
 
+@pytest.mark.parametrize(("n", "d", "state_rows"), [(16, 5, 40), (8, 15, 8)])
+def test_gd_loop_takes_the_cheaper_exact_loop(n, d, state_rows):
+    """`experiment.gd_loop`: row-space coordinates C (m, r) when n > 2 r (16 points
+    of rank 5: C is (40, 5)), dual α (n, m) when n <= 2 r (8 points of rank 8: α is
+    (8, 40)); either way the coordinates equal `gd_run_fn`'s."""
+    from ntkadv.transfer.experiment import gd_loop
+
+    x, y = _inputs(n, d), _targets(n, 2)
+    net = twolayer.init_net(jax.random.PRNGKey(3), d, 40, 2, 1.0, jnp.float64)
+    basis = jnp.asarray(twolayer.row_space_basis(x))
+    problem = twolayer.gd_problem(net, basis, x, y)
+    state, advance, to_c = gd_loop(problem, 0.05, jnp.float64)
+    assert state.shape[0] == state_rows
+    c = jnp.zeros((40, basis.shape[1]))
+    run = jax.jit(twolayer.gd_run_fn(0.05))
+    for steps in (2, 5):
+        state = advance(state, steps)
+        c = run(c, problem, steps)
+        chex.assert_trees_all_close(to_c(state), c, rtol=1e-10, atol=1e-13)
+
+
 def test_precomputed_initial_preactivations_change_nothing():
     """`outputs_fn_t` / `outputs_and_loss_gradient` with x W_0ᵀ passed in (the job's
     cache for its fixed inputs) return what they compute without it."""
