@@ -34,8 +34,9 @@ GD on W is GD on C with the loss L(W_0 + C Vᵀ), and each epoch costs O(n r m)
 instead of O(n d m) with r = rank(X) ≤ min(n, d) (and the small updates are not
 rounded away against W_0 in float32). `first_layer` rebuilds W.
 
-Dual coordinates (exact, the job's loop). Every update of C is −η Δᵀ P with Δ
-(n, m) the loss gradient with respect to the training pre-activations, so
+Dual coordinates (exact; the job's loop when n <= 2 r, `experiment.gd_loop`).
+Every update of C is −η Δᵀ P with Δ (n, m) the loss gradient with respect to the
+training pre-activations, so
 C_τ = α_τᵀ P with α (n, m), α_0 = 0, and the pre-activations are z0 + G α with
 G = P Pᵀ (n, n): one epoch is one (n, n) @ (n, m) product (`gd_dual_run_fn`),
 2 n² m flops instead of the 4 n r m of a forward and a backward product in C.
