@@ -16,8 +16,12 @@ from ntkadv.claims.nulls import mismatched
 from ntkadv.losses import predictions_correct
 from ntkadv.transfer.checks import check_descent, check_finite
 from ntkadv.transfer.net import (
+    GDProblem,
     TwoLayerNet,
+    coordinates,
     cosine_similarity,
+    dual_gram,
+    gd_dual_run_fn,
     gd_problem,
     gd_run_fn,
     ntk_time,
@@ -161,8 +165,8 @@ def run_transfer(
     ev = _Evaluator.build(
         net, x_train, y_train, x_test, y_test, task, lr, reference, eps, dataset
     )
-    run = jax.jit(gd_run_fn(lr))
-    c = jnp.zeros((net.w0.shape[0], ev.basis.shape[1]), net.w0.dtype)
+    state, advance, to_c = gd_loop(ev.problem, lr, net.w0.dtype)
+    c = to_c(state)
     loss0 = float(ev.train_loss(c, *ev.problem))
     check_finite({"initial loss": loss0}, lr, dataset, f"{at}, epoch 0")
     keep = {int(e) for e in image_epochs}
@@ -170,7 +174,8 @@ def run_transfer(
     out.update(f_test=[], grad_image=[])
     done = 0
     for i, epoch in enumerate(int(e) for e in reference["epoch"]):
-        c = run(c, ev.problem, epoch - done)
+        state = advance(state, epoch - done)
+        c = to_c(state)
         done = epoch
         values, points, f_net, grad_net = ev.evaluate(
             c, i, epoch, loss0, f"{at}, epoch {epoch}"
@@ -183,6 +188,40 @@ def run_transfer(
         if log is not None:
             log(_epoch_line(epoch, values))
     return ev.result(out, image_index)
+
+
+def gd_loop(
+    problem: GDProblem, lr: float, dtype: Any
+) -> tuple[jax.Array, Callable[[jax.Array, int], jax.Array], Callable]:
+    """The cheaper exact full-batch GD loop of `problem`: (state_0, advance, to_c).
+
+    With n training points and row-space rank r, GD in dual coordinates
+    (`net.gd_dual_run_fn`, state α (n, m), 2 n² m flops per epoch) when n <= 2 r
+    (the laptop scale: r = n), else in row-space coordinates (`net.gd_run_fn`,
+    state C (m, r), 4 n r m flops; e.g. 10⁴ MNIST points, r <= 784). Both are the
+    same GD on W; the state is donated to each interval's compiled loop.
+
+    Returns:
+        The zero state, ``advance(state, steps)`` (`steps` epochs, one compiled
+        function for every interval) and ``to_c(state)``, the coordinates C (m, r).
+    """
+    n, r = problem.p.shape
+    m = problem.z0.shape[1]
+    if n <= 2 * r:
+        run = jax.jit(gd_dual_run_fn(lr), donate_argnums=0)
+        gram = dual_gram(problem)
+        to_c = jax.jit(coordinates)
+        return (
+            jnp.zeros((n, m), dtype),
+            lambda alpha, steps: run(alpha, problem, gram, steps),
+            lambda alpha: to_c(alpha, problem),
+        )
+    run = jax.jit(gd_run_fn(lr), donate_argnums=0)
+    return (
+        jnp.zeros((m, r), dtype),
+        lambda c, steps: run(c, problem, steps),
+        lambda c: c,
+    )
 
 
 @dataclasses.dataclass
@@ -209,7 +248,10 @@ class _Evaluator:
     y_test: np.ndarray
     xt: jax.Array
     yt: jax.Array
+    z0_test: jax.Array
     x_random: np.ndarray
+    xr: jax.Array
+    z0_random: jax.Array
     other: np.ndarray
     same_class: np.ndarray
     w0_norm: float
@@ -219,11 +261,16 @@ class _Evaluator:
     def build(
         cls, net, x_train, y_train, x_test, y_test, task, lr, reference, eps, dataset
     ) -> _Evaluator:
-        """Row-space basis, GD problem, compiled evaluations and the fixed controls."""
+        """Row-space basis, GD problem, compiled evaluations and the fixed controls
+        (with the initial pre-activations x W_0ᵀ of the fixed inputs: the test
+        points and their random-sign perturbations)."""
         dtype = net.w0.dtype
         basis = jnp.asarray(row_space_basis(x_train))
         w0t = jnp.asarray(np.ascontiguousarray(np.asarray(net.w0).T))
         x_test = np.asarray(x_test, dtype=np.float64)
+        x_random = perturb(x_test, reference["random_signs"], eps)
+        xt, xr = jnp.asarray(x_test, dtype), jnp.asarray(x_random, dtype)
+        pre = jax.jit(jnp.matmul)
         return cls(
             net=net,
             task=task,
@@ -240,9 +287,12 @@ class _Evaluator:
             train_loss=jax.jit(reduced_loss),
             x_test=x_test,
             y_test=y_test,
-            xt=jnp.asarray(x_test, dtype),
+            xt=xt,
             yt=jnp.asarray(y_test, dtype),
-            x_random=perturb(x_test, reference["random_signs"], eps),
+            z0_test=pre(xt, w0t),
+            x_random=x_random,
+            xr=xr,
+            z0_random=pre(xr, w0t),
             other=mismatched(x_test.shape[0]),
             same_class=same_class_partners(class_labels(y_test, task)),
             w0_norm=float(jnp.linalg.norm(net.w0)),
@@ -298,7 +348,14 @@ class _Evaluator:
         f_net, grad_net = (
             np.asarray(v, dtype=np.float64)
             for v in self.clean_fn(
-                self.net, self.w0t, self.basis, c, self.xt, self.yt, task=self.task
+                self.net,
+                self.w0t,
+                self.basis,
+                c,
+                self.xt,
+                self.yt,
+                task=self.task,
+                z0=self.z0_test,
             )
         )
         check_finite(
@@ -330,14 +387,20 @@ class _Evaluator:
             [
                 fgsm_step(x_test, grad_net, self.eps),
                 fgsm_step(x_test, grad_ntk, self.eps),
-                self.x_random,
             ]
         )
-        f_adv = np.asarray(
-            self.outputs_fn(
-                self.w0t, self.net.a, self.basis, c, jnp.asarray(x_adv, self.dtype)
-            ),
-            dtype=np.float64,
+        w0t, a, basis = self.w0t, self.net.a, self.basis
+        f_adv = np.concatenate(
+            [
+                np.asarray(
+                    self.outputs_fn(w0t, a, basis, c, jnp.asarray(x_adv, self.dtype)),
+                    dtype=np.float64,
+                ),
+                np.asarray(
+                    self.outputs_fn(w0t, a, basis, c, self.xr, self.z0_random),
+                    dtype=np.float64,
+                ),
+            ]
         )
         clean = predictions_correct(f_net, y_test, self.task)
         attacked = [
@@ -360,7 +423,7 @@ class _Evaluator:
         }
         a = self.net.a
         # f_0 = `apply` of the initial net, in the fast (w0ᵀ) layout
-        f0 = jax.nn.relu(self.xt @ self.w0t) @ a / np.sqrt(a.shape[0])
+        f0 = jax.nn.relu(self.z0_test) @ a / np.sqrt(a.shape[0])
         result["f0_test"] = np.asarray(f0, dtype=np.float64)
         if image_index is not None:
             result["grad_image"] = np.asarray(out["grad_image"]).reshape(

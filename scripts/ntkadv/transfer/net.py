@@ -34,6 +34,14 @@ GD on W is GD on C with the loss L(W_0 + C Vᵀ), and each epoch costs O(n r m)
 instead of O(n d m) with r = rank(X) ≤ min(n, d) (and the small updates are not
 rounded away against W_0 in float32). `first_layer` rebuilds W.
 
+Dual coordinates (exact; the job's loop when n <= 2 r, `experiment.gd_loop`).
+Every update of C is −η Δᵀ P with Δ (n, m) the loss gradient with respect to the
+training pre-activations, so
+C_τ = α_τᵀ P with α (n, m), α_0 = 0, and the pre-activations are z0 + G α with
+G = P Pᵀ (n, n): one epoch is one (n, n) @ (n, m) product (`gd_dual_run_fn`),
+2 n² m flops instead of the 4 n r m of a forward and a backward product in C.
+`coordinates` gives C = αᵀ P at the evaluation epochs.
+
 The net quantity compared with the NTK is g(x) = f_W(x) − f_{W_0}(x) (`difference_fn`)
 as a function of x; its input loss gradient is obtained by autodiff and compared
 with the NTK's (supp. Eqs. 5, 8, 9) by cosine similarity (supp. Eq. 30).
@@ -236,6 +244,56 @@ def gd_run_fn(lr: float) -> Callable[[jax.Array, GDProblem, jax.Array], jax.Arra
     return run
 
 
+def gd_dual_run_fn(
+    lr: float,
+) -> Callable[[jax.Array, GDProblem, jax.Array, jax.Array], jax.Array]:
+    """Pure (alpha, problem, gram, steps) -> alpha after `steps` GD epochs (jit it).
+
+    The same full-batch GD as `gd_run_fn`, in dual coordinates: every update of C is
+    −lr ∂L/∂C = −lr Δᵀ P with Δ = ∂L/∂Z (n, m) the loss gradient with respect to the
+    training pre-activations Z = z0 + P Cᵀ, so C_τ = α_τᵀ P with α (n, m), α_0 = 0,
+    and one epoch is
+
+        Z = z0 + G α,   G = P Pᵀ (n, n) (`dual_gram`),
+        f = relu(Z) A / √m,   Δ = ((f − Y) Aᵀ / (n √m)) ⊙ 1[Z > 0],
+        α ← α − lr Δ,
+
+    i.e. ONE (n, n) @ (n, m) product (2 n² m flops) instead of the forward P Cᵀ and
+    the backward Δᵀ P of `gd_run_fn` (4 n r m; r = n at the laptop scale), with the
+    gradient of `reduced_loss` written out (relu'(0) = 0, as jax's). `coordinates`
+    turns α into C at the evaluation epochs. `steps` may be traced (one compiled
+    ``lax.fori_loop`` for every interval between evaluation epochs).
+    """
+    lr = float(lr)  # a Python scalar keeps alpha in its dtype (weak typing)
+
+    def run(
+        alpha: jax.Array, problem: GDProblem, gram: jax.Array, steps: jax.Array
+    ) -> jax.Array:
+        a, z0, y = problem.a, problem.z0, problem.y
+        scale = 1.0 / math.sqrt(a.shape[0])
+        n = z0.shape[0]
+
+        def body(_, alpha):
+            z = z0 + gram @ alpha
+            f = jax.nn.relu(z) @ a * scale
+            delta = ((f - y) @ a.T) * (z > 0) * (scale / n)
+            return alpha - lr * delta
+
+        return jax.lax.fori_loop(0, steps, body, alpha)
+
+    return run
+
+
+def dual_gram(problem: GDProblem) -> jax.Array:
+    """G = P Pᵀ (n, n) = X V Vᵀ Xᵀ, the Gram matrix of `gd_dual_run_fn` (net dtype)."""
+    return problem.p @ problem.p.T
+
+
+def coordinates(alpha: jax.Array, problem: GDProblem) -> jax.Array:
+    """Row-space coordinates C = αᵀ P (m, r) of the dual coordinates α (n, m)."""
+    return alpha.T @ problem.p
+
+
 # ---------------------------------------------------------------- net quantities
 
 
@@ -283,16 +341,23 @@ def loss_input_gradient_fn(
 
 
 def outputs_fn_t(
-    w0t: jax.Array, a: jax.Array, basis: jax.Array, c: jax.Array, x: jax.Array
+    w0t: jax.Array,
+    a: jax.Array,
+    basis: jax.Array,
+    c: jax.Array,
+    x: jax.Array,
+    z0: jax.Array | None = None,
 ) -> jax.Array:
     """g(x) = f_W(x) − f_{W_0}(x) (b, k) from the transposed first layer W_0ᵀ (d, m).
 
     The same function as `difference_fn`. XLA:CPU multiplies (b, d) @ (d, m) about
     3.5x faster than (b, d) @ (m, d)ᵀ at d = 3072, m = 10⁴ (benchmarks/
-    bench_twolayer.py), so the evaluation keeps both layouts of W_0.
+    bench_twolayer.py), so the evaluation keeps both layouts of W_0. `z0` (b, m),
+    x W_0ᵀ, may be passed when it is fixed across evaluations (the test points, the
+    random-sign batch): it is then not recomputed (2 b d m flops).
     """
     scale = 1.0 / math.sqrt(a.shape[0])
-    z0 = x @ w0t
+    z0 = x @ w0t if z0 is None else z0
     z = z0 + (x @ basis.astype(w0t.dtype)) @ c.T
     return (jax.nn.relu(z) - jax.nn.relu(z0)) @ a * scale
 
@@ -305,6 +370,7 @@ def outputs_and_loss_gradient(
     x: jax.Array,
     y: jax.Array,
     task: Task,
+    z0: jax.Array | None = None,
 ) -> tuple[jax.Array, jax.Array]:
     """(g(x) (b, k), ∇ₓ L(g(x_i), y_i) (b, d)) in closed form, both W_0 layouts.
 
@@ -327,11 +393,12 @@ def outputs_and_loss_gradient(
         x: (b, d) inputs.
         y: (b, k) targets.
         task: "binary" or "multiclass".
+        z0: (b, m) x W_0ᵀ if precomputed (fixed inputs; as `outputs_fn_t`).
     """
     dtype = w0t.dtype
     v = basis.astype(dtype)
     scale = 1.0 / math.sqrt(net.a.shape[0])
-    z0 = x @ w0t
+    z0 = x @ w0t if z0 is None else z0
     z = z0 + (x @ v) @ c.T
     out = (jax.nn.relu(z) - jax.nn.relu(z0)) @ net.a * scale
     u = loss_output_gradient(out, y.astype(dtype), task, backend="jax")

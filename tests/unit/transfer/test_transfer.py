@@ -125,6 +125,82 @@ def test_row_space_gd_equals_gd_on_w(n, d, rank, k):
     np.testing.assert_allclose(loss, twolayer.mse_loss(w, net.a, x, y), rtol=1e-10)
 
 
+@pytest.mark.parametrize("k", [1, 3])
+@pytest.mark.parametrize(("n", "d", "rank"), [(12, 7, None), (6, 15, None), (10, 9, 4)])
+def test_dual_gd_equals_row_space_gd(n, d, rank, k):
+    """GD in dual coordinates (C = αᵀ P, the job's loop) equals row-space GD and GD
+    on W in float64, over uneven intervals, with the state donated."""
+    x, y = _inputs(n, d, rank=rank), _targets(n, k)
+    net = twolayer.init_net(jax.random.PRNGKey(5), d, 40, k, 1.0, jnp.float64)
+    basis = jnp.asarray(twolayer.row_space_basis(x))
+    problem = twolayer.gd_problem(net, basis, x, y)
+    run = jax.jit(twolayer.gd_run_fn(0.05))
+    dual = jax.jit(twolayer.gd_dual_run_fn(0.05), donate_argnums=0)
+    gram = twolayer.dual_gram(problem)
+    chex.assert_shape(gram, (n, n))
+    c = jnp.zeros((40, basis.shape[1]))
+    alpha = jnp.zeros((n, 40))
+    w = net.w0
+    for steps in (1, 3, 7):
+        c = run(c, problem, steps)
+        alpha = dual(alpha, problem, gram, steps)
+        for _ in range(steps):
+            w = w - 0.05 * twolayer.mse_grad(w, net.a, x, y)
+        c_dual = twolayer.coordinates(alpha, problem)
+        chex.assert_trees_all_close(c_dual, c, rtol=1e-10, atol=1e-13)
+        chex.assert_trees_all_close(
+            twolayer.first_layer(net, basis, c_dual), w, rtol=1e-9, atol=1e-12
+        )
+
+
+@pytest.mark.parametrize(("n", "d", "state_rows"), [(16, 5, 40), (8, 15, 8)])
+def test_gd_loop_takes_the_cheaper_exact_loop(n, d, state_rows):
+    """`experiment.gd_loop`: row-space coordinates C (m, r) when n > 2 r (16 points
+    of rank 5: C is (40, 5)), dual α (n, m) when n <= 2 r (8 points of rank 8: α is
+    (8, 40)); either way the coordinates equal `gd_run_fn`'s."""
+    from ntkadv.transfer.experiment import gd_loop
+
+    x, y = _inputs(n, d), _targets(n, 2)
+    net = twolayer.init_net(jax.random.PRNGKey(3), d, 40, 2, 1.0, jnp.float64)
+    basis = jnp.asarray(twolayer.row_space_basis(x))
+    problem = twolayer.gd_problem(net, basis, x, y)
+    state, advance, to_c = gd_loop(problem, 0.05, jnp.float64)
+    assert state.shape[0] == state_rows
+    c = jnp.zeros((40, basis.shape[1]))
+    run = jax.jit(twolayer.gd_run_fn(0.05))
+    for steps in (2, 5):
+        state = advance(state, steps)
+        c = run(c, problem, steps)
+        chex.assert_trees_all_close(to_c(state), c, rtol=1e-10, atol=1e-13)
+
+
+def test_precomputed_initial_preactivations_change_nothing():
+    """`outputs_fn_t` / `outputs_and_loss_gradient` with x W_0ᵀ passed in (the job's
+    cache for its fixed inputs) return what they compute without it."""
+    n, d, m, b, k = 10, 9, 30, 5, 3
+    x, y = _inputs(n, d), _targets(n, k)
+    x_test, y_test = jnp.asarray(_inputs(b, d, seed=3)), jnp.asarray(_targets(b, k))
+    net = twolayer.init_net(jax.random.PRNGKey(2), d, m, k, 1.0, jnp.float64)
+    basis = jnp.asarray(twolayer.row_space_basis(x))
+    c = jax.jit(twolayer.gd_run_fn(0.1))(
+        jnp.zeros((m, basis.shape[1])), twolayer.gd_problem(net, basis, x, y), 4
+    )
+    w0t = jnp.asarray(np.asarray(net.w0).T.copy())
+    z0 = x_test @ w0t
+    np.testing.assert_allclose(
+        twolayer.outputs_fn_t(w0t, net.a, basis, c, x_test, z0),
+        twolayer.outputs_fn_t(w0t, net.a, basis, c, x_test),
+        rtol=1e-13,
+    )
+    both = [
+        twolayer.outputs_and_loss_gradient(
+            net, w0t, basis, c, x_test, y_test, "multiclass", z0=pre
+        )
+        for pre in (z0, None)
+    ]
+    chex.assert_trees_all_close(both[0], both[1], rtol=1e-13)
+
+
 @pytest.mark.parametrize("rank", [None, 3])
 def test_row_space_basis(rank):
     x = _inputs(8, 11, rank=rank)
