@@ -229,9 +229,16 @@ def pooled_and_members(
 
 
 def finding4_rows(
-    pws: Sequence[Pointwise], figure_of: Mapping[str, str], seed: int = 0
+    pws: Sequence[Pointwise],
+    figure_of: Mapping[str, str],
+    seed: int = 0,
+    at_eps: tuple[float, float] | None = None,
 ) -> list[dict[str, Any]]:
     """One finding-4 row per dataset, pooled over its attacked kernels.
+
+    `at_eps` None: `pws` at the paper's ε; (ε, paper ε): `pws` at an extra ε
+    (`pointwise.read_pointwise_extra`), the same row with its claim text tagged
+    (`core.eps_tag`).
 
     Parts (a conjunction), for FGSM and PGD each, at the earliest attacked τ at
     which the true-label f_t is useful (`early_times`, cross-fitted):
@@ -298,11 +305,13 @@ def finding4_rows(
                     members.setdefault(arch, []).append(mev)
         if all(not np.isfinite(p.effect) for p in parts):
             notes.insert(0, "no attacked kernel has a useful early τ")
+        if at_eps is not None:
+            notes.insert(0, core.EXTRA_EPS_NOTE)
         rows.append(
             core.claim_row(
                 4,
                 ds,
-                CLAIM_4,
+                CLAIM_4 + ("" if at_eps is None else core.eps_tag(*at_eps)),
                 parts,
                 "pooled over the attacked kernels: for FGSM and PGD, robust accuracy "
                 f"at the earliest attacked τ with clean >= clean(inf) − {USEFUL_GAP} "
@@ -530,8 +539,10 @@ def attack_claims(
     notebook: Mapping[str, str] | None,
     near_zero: float,
     seed: int = 0,
+    extra: Sequence[tuple[float, float, Sequence[Pointwise]]] = (),
 ) -> pd.DataFrame:
-    """Claims rows for findings 4, 6 and 15 (`core.COLUMNS`).
+    """Claims rows for findings 4, 6 and 15 (`core.COLUMNS`), and finding 4 at
+    every extra ε.
 
     Args:
         pws: per-point correctness of every attacked kernel
@@ -540,6 +551,8 @@ def attack_claims(
         notebook: config attacks.notebook ({dataset, arch}) or None.
         near_zero: robust accuracy below this is "near zero".
         seed: bootstrap seed.
+        extra: (ε, paper ε, the kernels at ε) per extra ε of a dataset
+            (`pointwise.read_pointwise_extra`); finding 4's row at that ε.
     """
     time_fig = {
         pw.dataset: f"results/figures/attacks_robustness_vs_time_{pw.dataset}.png"
@@ -553,9 +566,9 @@ def attack_claims(
         str(ds): f"results/figures/attacks_accuracy_vs_eps_{ds}.png"
         for ds in (checks["dataset"] if not checks.empty else [])
     }
-    rows = (
-        finding4_rows(pws, time_fig, seed)
-        + finding6_rows(pws, notebook, near_zero, eps_fig, seed)
-        + finding15_rows(checks, eps_fig)
-    )
+    rows = finding4_rows(pws, time_fig, seed)
+    for eps, paper, at in extra:
+        rows += finding4_rows(at, time_fig, seed, at_eps=(eps, paper))
+    rows += finding6_rows(pws, notebook, near_zero, eps_fig, seed)
+    rows += finding15_rows(checks, eps_fig)
     return pd.DataFrame(rows, columns=core.COLUMNS)

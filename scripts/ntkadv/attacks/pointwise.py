@@ -29,6 +29,9 @@ USEFUL_GAP = 0.1
 BOOT_REPS = 1000
 #: Attacks of the finding-4 statistic (each a part of the conjunction).
 ROBUST_ATTACKS = ("fgsm", "pgd")
+#: pointwise.h5 tables of the extra ε (datasets.<d>.extra_eps; (E, S, T, m) each,
+#: attrs extra_eps), the finding-4 attacks at every extra ε.
+EXTRA = tuple(f"extra_{a}" for a in ROBUST_ATTACKS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,6 +84,38 @@ def pointwise_arrays(
     out = {"taus": np.asarray(taus, np.float64), "labels": np.asarray(labels)}
     out |= {f"correct_{k}": np.asarray(v, np.int8) for k, v in correct.items()}
     return out
+
+
+def read_pointwise_extra(path: str) -> list[tuple[float, Pointwise]]:
+    """The same kernel at every extra ε of its pointwise.h5 ([] without).
+
+    Each `Pointwise` has the clean correctness of the file (it does not depend on
+    ε) and the FGSM / PGD tables of that ε (`EXTRA`), so `ntkadv.attacks.claims.
+    finding4_rows` computes finding 4 at that ε exactly as at the paper's.
+
+    Returns:
+        [(ε, Pointwise)] in attrs extra_eps order.
+    """
+    from ntkadv import h5io
+
+    extra = [float(e) for e in h5io.read_attrs(path).get("extra_eps", [])]
+    if not extra:
+        return []
+    pw = read_pointwise(path)
+    tables = h5io.read(path, [f"correct_{a}" for a in EXTRA])
+    return [
+        (
+            eps,
+            dataclasses.replace(
+                pw,
+                correct={
+                    "clean": pw.correct["clean"],
+                    **{a: tables[f"correct_extra_{a}"][i] for a in ROBUST_ATTACKS},
+                },
+            ),
+        )
+        for i, eps in enumerate(extra)
+    ]
 
 
 def read_pointwise(path: str) -> Pointwise:

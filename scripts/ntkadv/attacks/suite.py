@@ -72,8 +72,8 @@ class SuitePlan:
     Attributes:
         taus: (T,) normalised times τ = lr·λ_max·t, the last one inf.
         times: (T,) training times t.
-        eps_values: ℓ∞ budgets of the ε-curve; `eps_values[default_eps]` is the
-            dataset's ε.
+        eps_values: ℓ∞ budgets of the ε-curve (the first `n_curve`), then any
+            extra ε not on it; `eps_values[default_eps]` is the dataset's ε.
         default_eps: index of the dataset's ε in `eps_values`.
         time_idx: times at which FGSM, the first-order attacks and the random-sign
             control are run.
@@ -85,6 +85,11 @@ class SuitePlan:
         n_eval: evaluation points attacked (the first n_eval test points).
         block_size: rows per kernel-row / PGD call (one compiled shape).
         n_perm: permuted-label machines attacked as the null control.
+        extra_eps: indices in `eps_values` of the extra ε (datasets.<d>.extra_eps)
+            at which FGSM and PGD run like at the dataset's ε: every attacked time
+            and label set (finding 4 off the paper-ε floor); PGD only if it runs at
+            a finite time (finding 4 needs one).
+        n_curve: the ε-curve is eps_values[:n_curve] (None: all of them).
     """
 
     taus: tuple[float, ...]
@@ -100,6 +105,8 @@ class SuitePlan:
     n_eval: int
     block_size: int
     n_perm: int = 0
+    extra_eps: tuple[int, ...] = ()
+    n_curve: int | None = None
 
     def pgd_times(self, s: int) -> tuple[int, ...]:
         """PGD times of label set s: the plan's, except that the permuted-label
@@ -112,8 +119,18 @@ class SuitePlan:
         """ε indices of label set s at time j (the curve: true labels at t = ∞)."""
         curve = self.eps_curve and (self.eps_curve_pgd or not pgd)
         if s == 0 and j == len(self.taus) - 1 and curve:
-            return list(range(len(self.eps_values)))
+            return list(range(self.n_curve or len(self.eps_values)))
         return [self.default_eps]
+
+    def attack_eps(self, s: int, j: int, pgd: bool = False) -> list[int]:
+        """ε indices of FGSM (PGD if `pgd`) for label set s at time j: `eps_list`
+        and the extra ε (PGD: only when PGD runs at a finite time, else finding 4
+        leaves PGD out and the extra ε would buy nothing)."""
+        base = self.eps_list(s, j, pgd)
+        finite = any(t < len(self.taus) - 1 for t in self.pgd_time_idx)
+        if not self.extra_eps or (pgd and not finite):
+            return base
+        return sorted(set(base) | set(self.extra_eps))
 
 
 def make_plan(
@@ -138,10 +155,13 @@ def make_plan(
     mults = sorted({float(v) for v in settings.eps_multipliers} | {1.0})
     n = len(taus)
     steps = budget.pgd_steps or settings.pgd_steps
+    values, extra = extra_eps_values(
+        [eps * v for v in mults], getattr(settings, "extra_eps", ())
+    )
     return SuitePlan(
         taus=tuple(float(v) for v in taus),
         times=tuple(float(v) for v in times),
-        eps_values=tuple(eps * v for v in mults),
+        eps_values=values,
         default_eps=mults.index(1.0),
         time_idx=tuple(subsample_indices(n, budget.max_times)),
         pgd_time_idx=tuple(subsample_indices(n, budget.pgd_times)),
@@ -152,7 +172,36 @@ def make_plan(
         n_eval=min(m, budget.n_eval or m),
         block_size=int(budget.block_size or settings.block_size),
         n_perm=int(getattr(settings, "null_permutations", 0)),
+        extra_eps=extra,
+        n_curve=len(mults) if extra else None,
     )
+
+
+def extra_eps_values(
+    curve: list[float], extra: tuple[float, ...] | list[float]
+) -> tuple[tuple[float, ...], tuple[int, ...]]:
+    """The plan's ε values and the indices of the extra ε among them.
+
+    An extra ε equal to a curve value (np.isclose, e.g. 0.075 = 0.25 × 0.3) reuses
+    that index, so the t = ∞ true-label attack is not run twice; any other is
+    appended after the curve.
+
+    Args:
+        curve: (C,) ε values of the curve (the dataset's ε among them).
+        extra: (E,) extra ε (datasets.<d>.extra_eps).
+
+    Returns:
+        (eps_values (C + appended,), extra indices (E,)).
+    """
+    values = [float(v) for v in curve]
+    idx = []
+    for v in extra:
+        hit = [i for i, c in enumerate(values) if np.isclose(c, float(v))]
+        if not hit:
+            values.append(float(v))
+            hit = [len(values) - 1]
+        idx.append(hit[0])
+    return tuple(values), tuple(idx)
 
 
 def _pad(x: np.ndarray, size: int) -> np.ndarray:
@@ -259,7 +308,8 @@ def attack_suite(
             job ``x_adv/{attack}/t{j}_e{e}`` (float32, input shape) and
             ``f/{attack}/t{j}_e{e}`` (m, k) predictions (``f/clean/t{j}``);
         pointwise: per-point correctness at the dataset's ε, ``clean`` and each
-            attack (S, T, m) int8 (1 / 0, −1 where not run).
+            attack (S, T, m) int8 (1 / 0, −1 where not run); with extra ε
+            (plan.extra_eps) also ``extra_fgsm`` and ``extra_pgd`` (E, S, T, m).
     """
     x_eval, y_eval = np.asarray(x_eval), np.asarray(y_eval)
     coefs, f_clean = np.asarray(coefs), np.asarray(f_clean)
@@ -347,6 +397,7 @@ class _Suite:
             + len(plan.time_idx) * (n_sets + len(fo_names))
             + len(rs_eps)
             + len(plan.eps_values) * (1 + len(fo_names))
+            + len(plan.extra_eps) * len(plan.time_idx) * n_sets
         )
         tile = max(1, min(m, TILE_FLOATS // max(1, d * per_point)))
         pgd_fn = (
@@ -387,7 +438,10 @@ def _closed_form_points(
                         f_clean[s, j, rows], grad_f, method
                     )
             for name, direction in dirs.items():
-                for e in plan.eps_list(s, j):
+                eps_idx = (
+                    plan.attack_eps(s, j) if name == "fgsm" else plan.eps_list(s, j)
+                )
+                for e in eps_idx:
                     jobs.append((name, s, j, e))
                     points.append(perturb(xt, direction, plan.eps_values[e]))
     if suite.signs is not None:
@@ -434,7 +488,7 @@ def _pgd_tile(suite: _Suite, rows: slice, grads: np.ndarray, res: _Results) -> N
         (s, j, e)
         for s in range(n_sets)
         for j in plan.pgd_times(s)
-        for e in plan.eps_list(s, j, pgd=True)
+        for e in plan.attack_eps(s, j, pgd=True)
     ]
     if suite.pgd_fn is None or not pjobs:
         return
@@ -508,6 +562,13 @@ def _collect(res, plan, f_clean, y_eval, x_eval, task, fo_names, random_sign):
             if a == name and e == plan.default_eps:
                 table[s, j] = ok
         pointwise[name] = table
+    for name in ("fgsm", "pgd") if plan.extra_eps else ():
+        table = np.full((len(plan.extra_eps), n_sets, n_times, m), -1, np.int8)
+        for i, e_extra in enumerate(plan.extra_eps):
+            for (a, s, j, e), ok in res.correct.items():
+                if a == name and e == e_extra:
+                    table[i, s, j] = ok
+        pointwise[f"extra_{name}"] = table
     return rows, arrays, pointwise
 
 

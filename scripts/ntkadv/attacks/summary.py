@@ -66,6 +66,20 @@ def aggregate_attack_tables(
         log.info("%s: %d rows from %d files", key, len(table), len(inputs[key]))
 
 
+def extra_pointwise(paths: list[str]) -> list[tuple[float, float, list]]:
+    """(ε, paper ε, kernels) per (dataset, extra ε) of the pointwise.h5 files, in
+    file order (`pointwise.read_pointwise_extra`); [] when no file has extra ε."""
+    from ntkadv import h5io
+    from ntkadv.attacks.pointwise import read_pointwise_extra
+
+    groups: dict[tuple[str, float], tuple[float, list]] = {}
+    for path in paths:
+        paper = float(h5io.read_attrs(path)["eps"])
+        for eps, pw in read_pointwise_extra(path):
+            groups.setdefault((pw.dataset, eps), (paper, []))[1].append(pw)
+    return [(eps, paper, pws) for (_, eps), (paper, pws) in groups.items()]
+
+
 def summarize_attack_claims(
     inputs: dict[str, Any],
     outputs: dict[str, str],
@@ -90,6 +104,7 @@ def summarize_attack_claims(
         settings.notebook,
         float(settings.near_zero),
         int(settings.seed),
+        extra=extra_pointwise(inputs["pointwise"]),
     )
     claims.to_csv(outputs["claims"], index=False)
     log.info("claims:\n%s", claims.to_string())

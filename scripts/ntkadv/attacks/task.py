@@ -65,6 +65,9 @@ class AttackSettings:
         budget: the family's budget.
         null_permutations: permuted-label machines attacked as the null control.
         seed: config seed (label permutations, random signs).
+        extra_eps: further ℓ∞ budgets (datasets.<d>.extra_eps) at which FGSM and
+            PGD also run at every attacked time and label set (finding 4 off the
+            paper-ε floor; `suite.SuitePlan.extra_eps`); empty: the paper's ε only.
     """
 
     arch: dict[str, Any]
@@ -79,6 +82,7 @@ class AttackSettings:
     budget: AttackBudget
     null_permutations: int = 0
     seed: int = 0
+    extra_eps: tuple[float, ...] = ()
 
 
 @functools.lru_cache(maxsize=8)
@@ -236,7 +240,7 @@ def attack_ntk(
     import pandas as pd
 
     from ntkadv.attacks.checks import check_suite_rows
-    from ntkadv.attacks.pointwise import pointwise_arrays
+    from ntkadv.attacks.pointwise import EXTRA, pointwise_arrays
     from ntkadv.data import load_prepared
     from ntkadv.kernels.analytic import full_spec, kernel_fn_from_spec
     from ntkadv.kernels.jacobians import load_input_jacobian
@@ -278,12 +282,15 @@ def attack_ntk(
     labels = (
         (y[:, 0] > 0).astype(np.int64) if task == "binary" else np.argmax(y, axis=1)
     )
+    extra = {"extra_eps": list(s.extra_eps)} if s.extra_eps else {}
     h5io.write(
         outputs["pointwise"],
         pointwise_arrays(arrays["taus"], labels, pointwise),
         {
             **attrs,
-            "attacks": [a for a in pointwise if a != "clean"] + ["clean"],
+            **extra,
+            "attacks": [a for a in pointwise if a != "clean" and a not in EXTRA]
+            + ["clean"],
             "n_permutations": int(s.null_permutations),
             "seed": int(s.seed),
             "label_sets": "set 0: true training labels; 1..P: "

@@ -341,6 +341,24 @@ def _resolve_note(bind: Evidence) -> str:
     return "to resolve: more evaluation points or seeds"
 
 
+def eps_tag(eps: float, paper_eps: float) -> str:
+    """Claim-text suffix of a row computed at an extra ℓ∞ budget (datasets.<d>.
+    extra_eps) beside the paper's: the same finding, statistic, control and SE rule
+    at another ε, e.g. " [at ε = 0.075, off the paper-ε floor; the paper's ε is
+    0.3]"."""
+    return (
+        f" [at ε = {eps:.4g}, off the paper-ε floor; the paper's ε is {paper_eps:.4g}]"
+    )
+
+
+#: Note of a row at an extra ε (its figure shows the paper's ε).
+EXTRA_EPS_NOTE = (
+    "extra-ε row (datasets.<d>.extra_eps): same statistic, control and SE rule as "
+    "the paper-ε row, on the same kernels and evaluation points; the figure shows "
+    "the paper's ε"
+)
+
+
 def claim_row(
     finding: int,
     dataset: str,

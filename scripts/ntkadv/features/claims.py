@@ -186,6 +186,7 @@ def spectrum_claims(
     bands: Mapping[str, Sequence[int]],
     figure: str,
     seed: int = 0,
+    at_eps: tuple[float, float] | None = None,
 ) -> list[dict[str, Any]]:
     """Rows for finding 1 (two readings) and finding 2 (useful non-robust).
 
@@ -211,6 +212,11 @@ def spectrum_claims(
         bands: {"top": [lo, hi), "tail": [lo, hi)} eigen-index bands of finding 1.
         figure: the R-U figure of the dataset.
         seed: the config seed (index shuffles: stream [seed, 1]).
+        at_eps: None at the paper's ε; (ε, paper ε) for `archs` scored at an
+            extra ε (datasets.<d>.extra_eps): then only the chance-corrected rows
+            (finding 1 and 2; the paper's reading of finding 1 is label-free and
+            decided at the paper's ε), their claim text tagged with the ε
+            (`core.eps_tag`).
     """
     top, tail = list(bands["top"]), list(bands["tail"])
     n_min = min(a.m for a in archs)
@@ -218,8 +224,9 @@ def spectrum_claims(
     ctx = _Spectrum(dataset, figure, top, tail, top_k, n_min, points, len(archs))
     firsts = [_first(a, top_k) for a in archs]
     scored = max(int(a.index.max()) for a in firsts) + 1
+    tag = "" if at_eps is None else core.eps_tag(*at_eps)
     claim_paper = CLAIM_1 + " [paper's reading: robustness falls with eigen-index]"
-    claim_chance = CLAIM_1 + " [chance-corrected reading: label-driven excess]"
+    claim_chance = CLAIM_1 + " [chance-corrected reading: label-driven excess]" + tag
     if scored < tail[1]:
         why = (
             f"features.top_k = {top_k} scores eigen-indices < {scored}, finding 1 "
@@ -230,11 +237,14 @@ def spectrum_claims(
             core.missing_row(1, dataset, claim_chance, why, figure),
         ]
     else:
-        rows = [
-            _finding1_paper_row(ctx, claim_paper, firsts, seed),
-            _finding1_chance_row(ctx, claim_chance, firsts),
-        ]
-    rows.append(_finding2_row(ctx, archs, nonrobust_max))
+        rows = [_finding1_chance_row(ctx, claim_chance, firsts)]
+        if at_eps is None:
+            rows.insert(0, _finding1_paper_row(ctx, claim_paper, firsts, seed))
+    rows.append(_finding2_row(ctx, archs, nonrobust_max, tag))
+    if at_eps is not None:
+        rows = [r for r in rows if r["claim"] != claim_paper]
+        for r in rows:
+            r["note"] = f"{core.EXTRA_EPS_NOTE} | {r['note']}"
     return rows
 
 
@@ -377,7 +387,7 @@ def _finding1_chance_row(
 
 
 def _finding2_row(
-    c: _Spectrum, archs: Sequence[ArchCorrectness], nonrobust_max: float
+    c: _Spectrum, archs: Sequence[ArchCorrectness], nonrobust_max: float, tag: str = ""
 ) -> dict[str, Any]:
     """Finding 2, chance-corrected reading: useful non-robust features over every
     scored feature, true minus permuted training labels."""
@@ -405,7 +415,9 @@ def _finding2_row(
     return core.claim_row(
         2,
         c.dataset,
-        CLAIM_2 + " [chance-corrected reading: count in excess of permuted labels]",
+        CLAIM_2
+        + " [chance-corrected reading: count in excess of permuted labels]"
+        + tag,
         _evidence(stat, pooled, "per architecture, then averaged", c.n_min),
         "effect = count(true training labels) - mean count(P permuted training "
         "labels) >= 2 SE; chance = majority-class rate of the evaluation set",
@@ -736,6 +748,7 @@ def topr_claim(
     robust: np.ndarray,
     labels: np.ndarray,
     figure: str,
+    at_eps: tuple[float, float] | None = None,
 ) -> dict[str, Any]:
     """Row for finding 7 (robust features alone are not enough, supp. D.3).
 
@@ -747,6 +760,9 @@ def topr_claim(
             labels, 1..P: permutations); evaluation labels are never permuted.
         labels: (m,) evaluation labels.
         figure: the top-r figure.
+        at_eps: None at the paper's ε; (ε, paper ε) when `clean` / `robust` were
+            ranked and attacked at an extra ε (datasets.<d>.extra_eps): the same
+            row, its claim text tagged with the ε (`core.eps_tag`).
     """
     m = labels.size
     clean, robust = _float(clean), _float(robust)
@@ -758,7 +774,13 @@ def topr_claim(
         f"{core.majority_rate(labels):.2f}; P = {clean.shape[0] - 1}"
     )
     build = _topr_binary if task == "binary" else _topr_multiclass
-    return build(dataset, clean, robust, labels, figure, note)
+    if at_eps is None:
+        return build(dataset, clean, robust, labels, figure, note)
+    row = build(
+        dataset, clean, robust, labels, figure, f"{core.EXTRA_EPS_NOTE}; {note}"
+    )
+    row["claim"] += core.eps_tag(*at_eps)
+    return row
 
 
 def _bootstrap_part(statistic: str, fn, m: int) -> core.Evidence:

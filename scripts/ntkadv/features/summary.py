@@ -95,12 +95,21 @@ class FeatureClaimSettings:
 
 
 def load_correctness(
-    path: str, top_k: int | None, permutations: int, seed: int
+    path: str,
+    top_k: int | None,
+    permutations: int,
+    seed: int,
+    extra: int | None = None,
 ) -> tuple[dict[str, Any], Any]:
     """Rescore the first top_k features of a scores.h5 (None: every scored
     feature, including those spread over the spectrum and the image indices)
     under the true training labels and `permutations` label permutations (no
     kernel evaluation).
+
+    Args:
+        extra: None: at the paper's ε (attrs eps); i: at the i-th extra ε
+            (attrs extra_eps[i], the FGSM sides p_plus_extra[i] / p_minus_extra[i]
+            with the same clean projections).
 
     Returns:
         (attrs, `ntkadv.features.stats.ArchCorrectness`).
@@ -117,11 +126,15 @@ def load_correctness(
 
     arr, a = h5io.read(path), h5io.read_attrs(path)
     first = arr["indices"] < (top_k if top_k is not None else np.inf)
+    stored = arr["correct_robust"]
+    if extra is not None:
+        arr |= {k: arr[f"{k}_extra"][extra] for k in ("p_plus", "p_minus")}
+        stored = arr["correct_robust_extra"][extra]
     lf = LabelFree.from_arrays(arr).select(first)
     perms = label_permutations(int(a["n_train"]), permutations, seed)
     ys = np.concatenate([arr["y_train"][None], permuted_targets(arr["y_train"], perms)])
     r = rescore(lf, ys, arr["y_eval"], a["task"])
-    if not np.array_equal(r.correct_robust[0], arr["correct_robust"][first]):
+    if not np.array_equal(r.correct_robust[0], stored[first]):
         raise ValueError(
             f"{path}: stored robustness differs from its label-free projections "
             "(corrupt or stale file: delete it so rule score_features rebuilds it)"
@@ -227,6 +240,9 @@ class _ScoredFeatures:
     tasks: dict[str, str] = dataclasses.field(default_factory=dict)
     n_train: dict[str, int] = dataclasses.field(default_factory=dict)
     images: dict[str, dict] = dataclasses.field(default_factory=dict)
+    eps: dict[str, float] = dataclasses.field(default_factory=dict)
+    #: (dataset, extra ε) -> every architecture's correctness at that ε.
+    extra: dict[tuple[str, float], list] = dataclasses.field(default_factory=dict)
 
 
 def _read_scores(paths: Sequence[str], null: FeatureNull) -> _ScoredFeatures:
@@ -239,6 +255,10 @@ def _read_scores(paths: Sequence[str], null: FeatureNull) -> _ScoredFeatures:
         out.by_dataset.setdefault(ds, []).append(c)
         out.tasks[ds] = a["task"]
         out.n_train[ds] = int(a["n_train"])
+        out.eps[ds] = float(a["eps"])
+        for i, eps in enumerate(a.get("extra_eps", [])):
+            _, ce = load_correctness(path, None, null.permutations, null.seed, i)
+            out.extra.setdefault((ds, float(eps)), []).append(ce)
         img = h5io.read(path, ["frequency_indices", "frequency_gradients"])
         out.images.setdefault(ds, {})[a["arch"]] = (
             img["frequency_indices"],
@@ -310,6 +330,18 @@ def _dataset_rows(
                 ds, scored.prop1.get(ds, {}), fig.format("gradients")
             )
         )
+    for (name, eps), extra in scored.extra.items():
+        if name == ds:
+            rows += claims.spectrum_claims(
+                ds,
+                extra,
+                top_k=s.top_k,
+                nonrobust_max=s.nonrobust_max,
+                bands=s.bands,
+                figure=fig.format("ru"),
+                seed=seed,
+                at_eps=(eps, scored.eps[ds]),
+            )
     return rows
 
 
@@ -320,6 +352,7 @@ def _topr_rows(paths: Sequence[str]) -> list[dict[str, Any]]:
     rows = []
     for path in paths:
         res, a = h5io.read(path), h5io.read_attrs(path)
+        figure = f"results/figures/features_topr_{a['dataset']}.png"
         rows.append(
             claims.topr_claim(
                 a["dataset"],
@@ -328,9 +361,22 @@ def _topr_rows(paths: Sequence[str]) -> list[dict[str, Any]]:
                 res["clean_sets"],
                 res["fgsm_own_sets"],
                 res["labels_eval"],
-                f"results/figures/features_topr_{a['dataset']}.png",
+                figure,
             )
         )
+        for i, eps in enumerate(a.get("extra_eps", [])):
+            rows.append(
+                claims.topr_claim(
+                    a["dataset"],
+                    a["task"],
+                    res["r"],
+                    res["extra_clean_sets"][i],
+                    res["extra_fgsm_own_sets"][i],
+                    res["labels_eval"],
+                    figure,
+                    at_eps=(float(eps), float(a["eps"])),
+                )
+            )
     return rows
 
 

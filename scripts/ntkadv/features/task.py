@@ -40,6 +40,9 @@ class ScoreSettings:
         prop1_points: evaluation points of the Prop. 1 check (binary datasets).
         block: kernel block size (pairs per call and training points per block);
         x64: float64 kernels.
+        extra_eps: further ℓ∞ budgets (datasets.<d>.extra_eps) at which the same
+            features are also scored, from the same contraction (findings 1 and 2
+            off the paper-ε floor); empty: the paper's ε only.
     """
 
     arch: dict[str, Any]
@@ -55,6 +58,7 @@ class ScoreSettings:
     prop1_points: int
     block: int
     x64: bool
+    extra_eps: tuple[float, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,6 +75,9 @@ class ToprSettings:
         null_permutations: training-label permutations re-ranked and evaluated with
             own FGSM (the null control of finding 7).
         seed: the config seed (`ntkadv.claims.nulls.label_permutations`).
+        extra_eps: further ℓ∞ budgets (datasets.<d>.extra_eps) at which the
+            features are also ranked and every label set's f'_r evaluated with own
+            FGSM (finding 7 off the paper-ε floor); empty: the paper's ε only.
     """
 
     arch: dict[str, Any]
@@ -85,6 +92,7 @@ class ToprSettings:
     pgd_rel_step: float
     null_permutations: int
     seed: int
+    extra_eps: tuple[float, ...] = ()
 
 
 class _Caches:
@@ -157,8 +165,26 @@ class _Caches:
     ):
         """`label_free_projections` of `indices` at test points i0:i1, contracted
         and perturbed `chunk` features at a time (progress lines to `log`)."""
+        return self.label_free_at(
+            indices, k_eval_train, i0, i1, (eps,), chunk, project, log
+        )[0]
+
+    def label_free_at(
+        self,
+        indices: np.ndarray,
+        k_eval_train: np.ndarray,
+        i0: int,
+        i1: int,
+        eps_values: tuple[float, ...],
+        chunk: int,
+        project,
+        log: logging.Logger | None = None,
+    ) -> list:
+        """`label_free` at every ε of `eps_values` (one `LabelFree` each, in that
+        order): one Jacobian contraction per chunk, perturbed rows per ε
+        (`scoring.label_free_projections_at`)."""
         from ntkadv.features.rescore import LabelFree
-        from ntkadv.features.scoring import label_free_projections
+        from ntkadv.features.scoring import label_free_projections_at
         from ntkadv.timing import Progress
 
         # one contraction for every index: a dense-family cache recomputes D(x)
@@ -170,7 +196,7 @@ class _Caches:
         for lo in starts:
             sel = indices[lo : lo + chunk]
             parts.append(
-                label_free_projections(
+                label_free_projections_at(
                     eigvals=self.eigvals,
                     eigvecs=self.eigvecs,
                     indices=sel,
@@ -178,25 +204,29 @@ class _Caches:
                     grad_p=grads[:, :, lo : lo + chunk],
                     x_eval=self.x_test[i0:i1],
                     project=project,
-                    eps=eps,
+                    eps_values=eps_values,
                 )
             )
             progress(1)
-        lf = LabelFree(
-            indices=np.concatenate([p.indices for p in parts]),
-            eigvals=np.concatenate([p.eigvals for p in parts]),
-            eigvecs=np.concatenate([p.eigvecs for p in parts], axis=1),
-            p_clean=np.concatenate([p.p_clean for p in parts]),
-            p_plus=np.concatenate([p.p_plus for p in parts]),
-            p_minus=np.concatenate([p.p_minus for p in parts]),
-        )
-        stored = np.where(np.isfinite(lf.p_plus), lf.p_plus, lf.p_minus)
-        if not (np.all(np.isfinite(lf.p_clean)) and np.all(np.isfinite(stored))):
-            raise FloatingPointError(
-                f"non-finite feature projections from {self.where}: the kernel or "
-                "its spectrum is corrupt; rebuild it (delete the file)"
+        out = []
+        for e in range(len(eps_values)):
+            at = [p[e] for p in parts]
+            lf = LabelFree(
+                indices=np.concatenate([p.indices for p in at]),
+                eigvals=np.concatenate([p.eigvals for p in at]),
+                eigvecs=np.concatenate([p.eigvecs for p in at], axis=1),
+                p_clean=np.concatenate([p.p_clean for p in at]),
+                p_plus=np.concatenate([p.p_plus for p in at]),
+                p_minus=np.concatenate([p.p_minus for p in at]),
             )
-        return lf
+            stored = np.where(np.isfinite(lf.p_plus), lf.p_plus, lf.p_minus)
+            if not (np.all(np.isfinite(lf.p_clean)) and np.all(np.isfinite(stored))):
+                raise FloatingPointError(
+                    f"non-finite feature projections from {self.where}: the kernel "
+                    "or its spectrum is corrupt; rebuild it (delete the file)"
+                )
+            out.append(lf)
+        return out
 
 
 def _image_indices(s: ScoreSettings, n: int, valid: np.ndarray, log) -> np.ndarray:
@@ -240,20 +270,26 @@ def _timed_projections(
     s: ScoreSettings,
     log: logging.Logger,
 ):
-    """(`_Caches.label_free` of `indices` at the first m test points, seconds)."""
+    """(`_Caches.label_free_at` of `indices` at the first m test points, at the
+    paper's ε and then every extra ε, seconds)."""
     m, n = k_eval.shape[0], c.eigvals.size
     project = c.projector()
+    eps_values = (s.eps, *s.extra_eps)
     start = time.perf_counter()
-    with timed(log, f"label-free projections: {indices.size} features x {m} points"):
-        lf = c.label_free(indices, k_eval, 0, m, s.eps, s.chunk, project, log)
+    with timed(
+        log,
+        f"label-free projections: {indices.size} features x {m} points at "
+        f"eps {', '.join(f'{e:g}' for e in eps_values)}",
+    ):
+        lfs = c.label_free_at(indices, k_eval, 0, m, eps_values, s.chunk, project, log)
     seconds = time.perf_counter() - start
     log.info(
         "%.3f s per feature (%d perturbed kernel rows of %d training points)",
         seconds / indices.size,
-        indices.size * m,
+        indices.size * m * len(eps_values),
         n,
     )
-    return lf, seconds
+    return lfs, seconds
 
 
 def _gradient_images(
@@ -306,6 +342,39 @@ def _proposition1(
     return check
 
 
+def _extra_arrays(
+    lfs: list,
+    y_train: np.ndarray,
+    y_eval: np.ndarray,
+    task: str,
+    s: ScoreSettings,
+    log: logging.Logger,
+) -> dict[str, np.ndarray]:
+    """scores.h5 arrays of the extra ε ({} without): their FGSM-side projections
+    p_plus_extra / p_minus_extra (E, K, m) (p_clean is shared) and the true-label
+    correct_robust_extra (E, K, m), which `summary.load_correctness` checks."""
+    from ntkadv.features import rescore
+
+    if not lfs:
+        return {}
+    robust = []
+    for eps, lf in zip(s.extra_eps, lfs, strict=True):
+        r = rescore.rescore(lf, y_train, y_eval, task)
+        robust.append(r.correct_robust[0])
+        log.info(
+            "extra eps %g: mean robustness %.4f (paper eps %g: see above)",
+            eps,
+            float(r.robustness[0].mean()),
+            s.eps,
+        )
+    return {
+        "extra_eps": np.asarray(s.extra_eps, dtype=np.float64),
+        "p_plus_extra": np.stack([lf.p_plus for lf in lfs]),
+        "p_minus_extra": np.stack([lf.p_minus for lf in lfs]),
+        "correct_robust_extra": np.stack(robust),
+    }
+
+
 def score_features(
     inputs: dict[str, str],
     outputs: dict[str, str],
@@ -326,7 +395,7 @@ def score_features(
     img_idx = _image_indices(s, n, valid, log)
     indices = _scored_indices(s, valid, img_idx, log)
     k_eval = gram["k_test_train"][:m]
-    lf, seconds = _timed_projections(c, indices, k_eval, s, log)
+    (lf, *lf_extra), seconds = _timed_projections(c, indices, k_eval, s, log)
     y_eval, labels_eval = ds["y_test"][:m], ds["labels_test"][:m]
     scores = rescore.feature_scores(
         lf, ds["y_train"], y_eval, labels_eval, task, len(classes)
@@ -358,6 +427,7 @@ def score_features(
         "frequency_indices": freq_idx,
         "frequency_gradients": freq_grads,
     }
+    arrays |= _extra_arrays(lf_extra, ds["y_train"], y_eval, task, s, log)
     attrs = h5io.provenance(
         **ids,
         task=task,
@@ -375,6 +445,7 @@ def score_features(
         unresolved=scores.unresolved,
         projection_seconds=seconds,
         seconds_per_feature=seconds / max(indices.size, 1),
+        **({"extra_eps": list(s.extra_eps)} if s.extra_eps else {}),
     )
     h5io.write(outputs["scores"], arrays, attrs)
     table = tables.scores_frame(scores, c.eigvals, classes)
@@ -474,6 +545,62 @@ def _evaluate_label_sets(
     return res, np.stack(clean_l), np.stack(robust_l)
 
 
+def _topr_extra(
+    c: _Caches,
+    s: ToprSettings,
+    k_test: np.ndarray,
+    ev: slice,
+    ys: np.ndarray,
+    lf_extra: list,
+    val: slice,
+    rs: np.ndarray,
+    log: logging.Logger,
+) -> dict[str, np.ndarray]:
+    """Finding 7 at every extra ε ({} without): each label set re-ranked by its
+    validation robustness at that ε (`topr.rank_label_sets`) and its f'_r scored
+    with own FGSM of that ε (`topr.own_fgsm_correctness`), exactly as at the
+    paper's ε. Arrays extra_eps (E,), extra_ranked (E, L, N), extra_clean_sets and
+    extra_fgsm_own_sets (E, L, R, m)."""
+    from ntkadv.features import topr
+
+    if not lf_extra:
+        return {}
+    ranked_e, clean_e, robust_e = [], [], []
+    contract = c.jac.eval_subset(ev.start, ev.stop).contract
+    for eps, lf in zip(s.extra_eps, lf_extra, strict=True):
+        ranked, _ = topr.rank_label_sets(lf, ys, c.ds["y_test"][val], c.task)
+        clean_l, robust_l = [], []
+        with timed(log, f"own-FGSM top-r evaluation at extra eps {eps:g}"):
+            for j, y in enumerate(ys):
+                coefs = topr.topr_coefficients(c.eigvals, c.eigvecs, y, ranked[j], rs)
+                clean, robust = topr.own_fgsm_correctness(
+                    coefs=coefs,
+                    k_eval_train=k_test[ev],
+                    x_eval=c.x_test[ev],
+                    y_eval=c.ds["y_test"][ev],
+                    contract=contract,
+                    kernel_rows_fn=c.rows,
+                    eps=eps,
+                    task=c.task,
+                )
+                clean_l.append(clean)
+                robust_l.append(robust)
+        log.info(
+            "extra eps %g, true labels: own-FGSM robust accuracy %s",
+            eps,
+            robust_l[0].mean(-1).round(3),
+        )
+        ranked_e.append(ranked)
+        clean_e.append(np.stack(clean_l))
+        robust_e.append(np.stack(robust_l))
+    return {
+        "extra_eps": np.asarray(s.extra_eps, dtype=np.float64),
+        "extra_ranked": np.stack(ranked_e),
+        "extra_clean_sets": np.stack(clean_e),
+        "extra_fgsm_own_sets": np.stack(robust_e),
+    }
+
+
 def evaluate_topr_kernels(
     inputs: dict[str, str],
     outputs: dict[str, str],
@@ -501,8 +628,11 @@ def evaluate_topr_kernels(
     perms = label_permutations(n, s.null_permutations, s.seed)
     ys = np.concatenate([y_train[None], rescore.permuted_targets(y_train, perms)])
     project = c.projector()
+    eps_values = (eps, *s.extra_eps)
     with timed(log, f"label-free projections of {cand.size} features, {v} points"):
-        lf_val = c.label_free(cand, k_test[val], 0, v, eps, 200, project, log)
+        lf_val, *lf_extra = c.label_free_at(
+            cand, k_test[val], 0, v, eps_values, 200, project, log
+        )
     ranked, rob_val = topr.rank_label_sets(lf_val, ys, ds["y_test"][val], task)
     rs = topr.topr_grid(cand.size, s.grid)
     res, clean_sets, robust_sets = _evaluate_label_sets(
@@ -530,7 +660,10 @@ def evaluate_topr_kernels(
         "fgsm_own_sets": robust_sets,
         "labels_eval": ds["labels_test"][ev],
         **{k: a for k, a in res.items()},
+        **_topr_extra(c, s, k_test, ev, ys, lf_extra, val, rs, log),
     }
+    if s.extra_eps:
+        attrs["extra_eps"] = list(s.extra_eps)
     h5io.write(outputs["topr"], arrays, attrs)
     curves = {k: a.mean(-1) for k, a in res.items() if not k.startswith("full_")}
     table = pd.DataFrame({"r": rs, **curves})

@@ -406,3 +406,63 @@ def test_finding_7_multiclass_fails_when_an_r_is_accurate_and_robust():
     row = claims.topr_claim("toy", "multiclass", r, clean, robust, labels, "t.png")
     assert row["verdict"] == "fail", row
     assert "h = " in row["note"]
+
+
+# ---------------------------------------------------------------- extra ε
+
+
+def _extra_rows(archs):
+    rows = claims.spectrum_claims(
+        "toy",
+        archs,
+        top_k=K,
+        nonrobust_max=0.05,
+        bands=BANDS,
+        figure="f.png",
+        at_eps=(0.075, 0.3),
+    )
+    return {_reading(r): r for r in rows}
+
+
+def test_extra_eps_spectrum_rows_pass_and_fail_like_the_paper_eps_rows():
+    """At an extra ε only the chance-corrected rows (finding 1, finding 2), tagged
+    with the ε, same numbers as the untagged rows on the same correctness: they
+    pass where the top features carry the labels and not on permuted labels."""
+    problem = synthetic_problem(0)
+    archs = correctness(problem, problem[1])
+    rows, plain = _extra_rows(archs), rows_for(archs)
+    assert set(rows) == {CHANCE_1, COUNT_2}
+    for name, row in rows.items():
+        assert row["verdict"] == "pass", row
+        assert row["claim"].endswith(
+            "[at ε = 0.075, off the paper-ε floor; the paper's ε is 0.3]"
+        )
+        assert row["claim"].startswith(plain[name]["claim"])
+        assert (row["effect"], row["effect_se"]) == (
+            plain[name]["effect"],
+            plain[name]["effect_se"],
+        )
+        assert row["note"].startswith(core.EXTRA_EPS_NOTE)
+    for seed in range(3):
+        problem = synthetic_problem(seed)
+        fake = correctness(problem, uninformative_labels(problem[1], seed))
+        for row in _extra_rows(fake).values():
+            assert row["verdict"] != "pass", row
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass"])
+def test_extra_eps_topr_row_passes_and_fails_like_the_paper_eps_row(task):
+    r, clean, robust, labels = _topr(0, True, task)
+    plain = claims.topr_claim("toy", task, r, clean, robust, labels, "t.png")
+    row = claims.topr_claim(
+        "toy", task, r, clean, robust, labels, "t.png", at_eps=(0.075, 0.3)
+    )
+    assert row["verdict"] == "pass" and row["claim"].startswith(plain["claim"])
+    assert "at ε = 0.075" in row["claim"] and "at ε" not in plain["claim"]
+    assert (row["effect"], row["effect_se"]) == (plain["effect"], plain["effect_se"])
+    for seed in range(3):
+        r, clean, robust, labels = _topr(seed, False, task)
+        row = claims.topr_claim(
+            "toy", task, r, clean, robust, labels, "t.png", at_eps=(0.075, 0.3)
+        )
+        assert row["verdict"] != "pass", row

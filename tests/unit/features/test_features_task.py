@@ -120,3 +120,172 @@ def test_topr_ranks_only_features_outside_the_null_space(caches):
     assert arr["clean_sets"].shape == (3, arr["r"].size, 6)
     assert (arr["fgsm_own_sets"] <= arr["clean_sets"]).all()
     np.testing.assert_array_equal(arr["r"], [1, 2, 5, 20 - n_clipped])
+
+
+# ---------------------------------------------------------------- extra ε
+
+
+def _score(paths, root, name, extra=()):
+    out = {"scores": str(root / f"{name}.h5"), "csv": str(root / f"{name}.csv")}
+    s = task.ScoreSettings(
+        arch=SPEC,
+        eps=0.1,
+        n_eval=None,
+        top_k=8,
+        spread=5,
+        frequency_k=3,
+        chunk=7,
+        image_indices=(),
+        image_reference_n=20,
+        image_test_index=2,
+        prop1_points=4,
+        block=8,
+        x64=True,
+        extra_eps=tuple(extra),
+    )
+    task.score_features(paths, out, s, {"dataset": "toy", "arch": "fc1"}, LOG)
+    return out
+
+
+def _same(a, b):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_extra_eps_scores_leave_the_paper_eps_outputs_unchanged(caches):
+    """No key: no extra arrays or attrs. An extra ε equal to the dataset's: its
+    projections and robustness are the paper-ε ones, every paper-ε array and the
+    CSV are those of the run without the key, and the rescoring at the extra ε
+    (`load_correctness(extra=i)`) gives the paper-ε correctness."""
+    import pandas as pd
+
+    from ntkadv.features.summary import load_correctness
+
+    root, paths, _ = caches
+    plain = _score(paths, root, "plain")
+    same = _score(paths, root, "same", extra=(0.1,))
+    other = _score(paths, root, "other", extra=(0.3, 0.1))
+    a0, a1, a2 = (h5io.read(o["scores"]) for o in (plain, same, other))
+    assert not any("extra" in k for k in a0)
+    assert "extra_eps" not in h5io.read_attrs(plain["scores"])
+    for key, value in a0.items():
+        _same(a1[key], value)
+        _same(a2[key], value)
+    pd.testing.assert_frame_equal(pd.read_csv(same["csv"]), pd.read_csv(plain["csv"]))
+    _same(a1["p_plus_extra"][0], a0["p_plus"])
+    _same(a1["correct_robust_extra"][0], a0["correct_robust"])
+    _same(a2["correct_robust_extra"][1], a0["correct_robust"])
+    assert h5io.read_attrs(other["scores"])["extra_eps"] == [0.3, 0.1]
+    _, c0 = load_correctness(plain["scores"], None, 3, 0)
+    _, c1 = load_correctness(same["scores"], None, 3, 0, extra=0)
+    _, c3 = load_correctness(other["scores"], None, 3, 0, extra=0)
+    _same(c1.robust, c0.robust)
+    _same(c1.clean, c0.clean)
+    _same(c3.clean, c0.clean)
+    # a larger budget: never more robust, here strictly less somewhere
+    assert (c3.robust <= c0.robust).all() and (c3.robust < c0.robust).any()
+
+
+def test_extra_eps_topr_at_the_dataset_eps_repeats_the_paper_eps_ranking(caches):
+    root, paths, ids = caches
+
+    def run(name, extra):
+        out = {"topr": str(root / f"{name}.h5"), "csv": str(root / f"{name}.csv")}
+        s = task.ToprSettings(
+            arch=SPEC,
+            eps=0.1,
+            n_eval=None,
+            block=8,
+            x64=True,
+            n_val=4,
+            n_candidates=None,
+            grid=(1, 2, 5),
+            pgd_steps=2,
+            pgd_rel_step=0.5,
+            null_permutations=2,
+            seed=0,
+            extra_eps=extra,
+        )
+        task.evaluate_topr_kernels(paths, out, s, ids, LOG)
+        return h5io.read(out["topr"]), h5io.read_attrs(out["topr"]), out
+
+    plain, plain_attrs, _ = run("topr_plain", ())
+    same, attrs, out = run("topr_same", (0.1,))
+    assert "extra_eps" not in plain_attrs and attrs["extra_eps"] == [0.1]
+    assert not any(k.startswith("extra") for k in plain)
+    for key, value in plain.items():
+        _same(same[key], value)
+    _same(same["extra_ranked"][0], plain["ranked"])
+    _same(same["extra_clean_sets"][0], plain["clean_sets"])
+    _same(same["extra_fgsm_own_sets"][0], plain["fgsm_own_sets"])
+    from ntkadv.features.summary import _topr_rows
+
+    paper, extra = _topr_rows([out["topr"]])
+    assert "at ε = 0.1" in extra["claim"] and "at ε" not in paper["claim"]
+    assert (extra["effect"], extra["effect_se"]) == (
+        paper["effect"],
+        paper["effect_se"],
+    )
+    assert extra["verdict"] == paper["verdict"]
+
+
+def test_extra_eps_feature_rows_are_the_chance_corrected_rows(caches):
+    """The summary's extra-ε rows: finding 1 (chance-corrected) and finding 2 at
+    the extra ε, tagged; at the dataset's ε their numbers are the paper rows'."""
+    from ntkadv.features.summary import (
+        FeatureClaimSettings,
+        FeatureNull,
+        FrequencySettings,
+        _dataset_rows,
+        _read_scores,
+    )
+
+    root, paths, _ = caches
+    same = _score(paths, root, "rows", extra=(0.1,))
+    null = FeatureNull(permutations=4, seed=0)
+    scored = _read_scores([same["scores"]], null)
+    assert list(scored.extra) == [("toy", 0.1)]
+    s = FeatureClaimSettings(
+        top_k=8,
+        nonrobust_max=0.05,
+        consistency_top=3,
+        bands={"top": [0, 2], "tail": [4, 8]},
+        frequency=FrequencySettings(k=3, cut=0.25),
+        null=null,
+    )
+    rows = _dataset_rows("toy", scored, {}, s)
+    tagged = [r for r in rows if "at ε = 0.1" in r["claim"]]
+    assert [r["finding"] for r in tagged] == [1, 2]
+    assert all("chance-corrected" in r["claim"] for r in tagged)
+    for r in tagged:
+        base = r["claim"].split(" [at ε")[0]
+        (paper,) = [p for p in rows if p["claim"] == base]
+        assert (r["effect"], r["effect_se"], r["verdict"]) == (
+            paper["effect"],
+            paper["effect_se"],
+            paper["verdict"],
+        )
+
+
+def test_extra_eps_feature_rows_carry_the_extra_eps_numbers(caches):
+    """An extra ε other than the dataset's: the tagged rows are `spectrum_claims`
+    of the correctness rescored at that ε (`load_correctness(extra=0)`), not of
+    the paper-ε correctness."""
+    from ntkadv.features import claims
+    from ntkadv.features.summary import FeatureNull, _read_scores, load_correctness
+
+    root, paths, _ = caches
+    out = _score(paths, root, "rows_other", extra=(0.3,))
+    null = FeatureNull(permutations=4, seed=0)
+    scored = _read_scores([out["scores"]], null)
+    ((key, archs),) = scored.extra.items()
+    assert key == ("toy", 0.3)
+    _, direct = load_correctness(out["scores"], None, 4, 0, extra=0)
+    _, paper = load_correctness(out["scores"], None, 4, 0)
+    _same(archs[0].robust, direct.robust)
+    assert (direct.robust != paper.robust).any()
+    kw = {"top_k": 8, "nonrobust_max": 0.05, "bands": {"top": [0, 2], "tail": [4, 8]}}
+    at = claims.spectrum_claims("toy", archs, figure="f", at_eps=(0.3, 0.1), **kw)
+    ref = claims.spectrum_claims("toy", [direct], figure="f", **kw)
+    for row in at:
+        (same,) = [r for r in ref if row["claim"].startswith(r["claim"])]
+        assert (row["effect"], row["effect_se"]) == (same["effect"], same["effect_se"])

@@ -28,6 +28,7 @@ def attack_ntk_settings(wildcards):
             **pick(att, "eps_multipliers", "pgd_steps", "pgd_rel_step"),
             **pick(att, "block_size", "n_gradient_check", "null_permutations"),
             "seed": config["seed"],
+            **extra_eps_param(wildcards.dataset),
         }
     )
 

@@ -20,6 +20,14 @@ def dataset_sizes(dataset):
     return spec["n_train"], spec["n_test"], dataset_input_dim(dataset)
 
 
+def extra_eps_param(dataset):
+    """{"extra_eps": datasets.<d>.extra_eps} when the dataset names extra budgets,
+    else {} (the key left out: the paper-ε jobs' params, and so their outputs,
+    stay exactly as without the feature)."""
+    extra = config["datasets"][dataset].get("extra_eps") or []
+    return {"extra_eps": list(extra)} if extra else {}
+
+
 def arch_family(arch):
     return config["architectures"][arch]["family"]
 

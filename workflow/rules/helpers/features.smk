@@ -43,6 +43,7 @@ def score_features_settings(wildcards):
             "n_eval": features_n_eval(wildcards),
             "block": config["kernels"]["block_size"],
             "x64": config["kernels"]["x64"],
+            **extra_eps_param(wildcards.dataset),
         }
     )
 
@@ -60,6 +61,7 @@ def topr_settings(wildcards):
             "n_eval": features_n_eval(wildcards),
             "block": config["kernels"]["block_size"],
             "x64": config["kernels"]["x64"],
+            **extra_eps_param(wildcards.dataset),
         }
     )
 

@@ -44,10 +44,16 @@ def attack_ntk_mem_mb(wildcards, attempt):
     return sizing.on_attempt(mb + _jacobian_tile_mb(wildcards), attempt)
 
 
+def eps_passes(wildcards):
+    """The paper's ε plus datasets.<d>.extra_eps: the feature and attack jobs run
+    their perturbed-point work once per ε (a runtime factor)."""
+    return 1 + len(config["datasets"][wildcards.dataset].get("extra_eps") or [])
+
+
 def attack_ntk_runtime_min(wildcards, attempt):
     n, m, d = dataset_sizes(wildcards.dataset)
     family = arch_family(wildcards.arch)
-    mins = sizing.attack_runtime_min(n, m, d)
+    mins = sizing.attack_runtime_min(n, m, d) * eps_passes(wildcards)
     return sizing.on_attempt(
         mins + sizing.jacobian_recompute_min(n, m, d, family), attempt
     )
@@ -76,7 +82,7 @@ def evaluate_topr_kernels_mem_mb(wildcards, attempt):
 def features_runtime_min(wildcards, attempt):
     n, m, d, k = _features_size(wildcards)
     family = arch_family(wildcards.arch)
-    mins = sizing.features_runtime_min(n, m, d, k)
+    mins = sizing.features_runtime_min(n, m, d, k) * eps_passes(wildcards)
     return sizing.on_attempt(
         mins + sizing.jacobian_recompute_min(n, m, d, family), attempt
     )
