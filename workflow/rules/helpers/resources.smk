@@ -4,9 +4,22 @@ pass the job's sizes from the config; each retry doubles (sizing.on_attempt)."""
 from ntkadv import sizing
 
 
+def _measured(name, wildcards, what):
+    """Request of a kernel-half job from the rates measured by
+    benchmarks/bench_scaling.py (ntkadv.sizing.measured_request)."""
+    return sizing.measured_request(
+        name, what, config, wildcards.dataset, config["architectures"][wildcards.arch]
+    )
+
+
 def compute_ntk_gram_mem_mb(wildcards, attempt):
-    n, m, _ = dataset_sizes(wildcards.dataset)
-    return sizing.on_attempt(sizing.gram_mem_mb(n, m), attempt)
+    mb = _measured("compute_ntk_gram", wildcards, "mem_mb")
+    return sizing.on_attempt(mb, attempt)
+
+
+def compute_ntk_gram_runtime_min(wildcards, attempt):
+    mins = _measured("compute_ntk_gram", wildcards, "runtime")
+    return sizing.on_attempt(mins, attempt)
 
 
 def compute_ntk_input_jacobian_mem_mb(wildcards, attempt):
@@ -28,43 +41,39 @@ def kernel_runtime_min(wildcards, attempt):
 
 
 def eigendecompose_gram_mem_mb(wildcards, attempt):
-    n, _, _ = dataset_sizes(wildcards.dataset)
-    return sizing.on_attempt(sizing.eigh_mem_mb(n), attempt)
-
-
-def attack_ntk_mem_mb(wildcards, attempt):
-    return sizing.on_attempt(
-        sizing.attack_mem_mb(*dataset_sizes(wildcards.dataset)), attempt
-    )
-
-
-def attack_ntk_runtime_min(wildcards, attempt):
-    return sizing.on_attempt(
-        sizing.attack_runtime_min(*dataset_sizes(wildcards.dataset)), attempt
-    )
-
-
-def _features_size(wildcards):
-    n, m, d = dataset_sizes(wildcards.dataset)
-    m = min(m, features_n_eval(wildcards) or m)
-    k = config["features"]["top_k"] + len(config["features"]["image_indices"])
-    return n, m, d, k
-
-
-def score_features_mem_mb(wildcards, attempt):
-    chunk = config["features"]["chunk"]
-    mb = sizing.features_mem_mb(*_features_size(wildcards), chunk)
+    mb = _measured("eigendecompose_gram", wildcards, "mem_mb")
     return sizing.on_attempt(mb, attempt)
 
 
+def eigendecompose_gram_runtime_min(wildcards, attempt):
+    mins = _measured("eigendecompose_gram", wildcards, "runtime")
+    return sizing.on_attempt(mins, attempt)
+
+
+def attack_ntk_mem_mb(wildcards, attempt):
+    return sizing.on_attempt(_measured("attack_ntk", wildcards, "mem_mb"), attempt)
+
+
+def attack_ntk_runtime_min(wildcards, attempt):
+    return sizing.on_attempt(_measured("attack_ntk", wildcards, "runtime"), attempt)
+
+
+def score_features_mem_mb(wildcards, attempt):
+    return sizing.on_attempt(_measured("score_features", wildcards, "mem_mb"), attempt)
+
+
+def score_features_runtime_min(wildcards, attempt):
+    mins = _measured("score_features", wildcards, "runtime")
+    return sizing.on_attempt(mins, attempt)
+
+
 def evaluate_topr_kernels_mem_mb(wildcards, attempt):
-    n, m, d, _ = _features_size(wildcards)
-    r_values = len(config["features"]["topr"]["grid"]) + 1
-    return sizing.on_attempt(sizing.topr_mem_mb(n, m, d, r_values), attempt)
+    mb = _measured("evaluate_topr_kernels", wildcards, "mem_mb")
+    return sizing.on_attempt(mb, attempt)
 
 
-def features_runtime_min(wildcards, attempt):
-    mins = sizing.features_runtime_min(*_features_size(wildcards))
+def evaluate_topr_kernels_runtime_min(wildcards, attempt):
+    mins = _measured("evaluate_topr_kernels", wildcards, "runtime")
     return sizing.on_attempt(mins, attempt)
 
 
