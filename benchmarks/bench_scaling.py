@@ -10,9 +10,11 @@ Snakemake runs, with ``--cores 1`` in its own directory, exactly the jobs of the
 targets below: compute_ntk_gram, compute_ntk_input_jacobian (the storage of today's
 main: dense CONV tiles, factored FC), eigendecompose_gram, score_features, attack_ntk
 for fc2 and conv1 and evaluate_topr_kernels for fc2. Each job's ``benchmark:`` file
-(results/benchmarks/<rule>/cifar2/<arch>.tsv: ``cpu_time``, ``max_rss``, ``s``) is
-collected with ``uptime`` (the machine is shared: CPU time of the process, not wall,
-is what the fits use) into ``--raw`` (JSON).
+(wall ``s``) and the exact CPU seconds and peak RSS its log ends with (getrusage,
+scripts/_common.py; the benchmark's own cpu_time / max_rss are sampled every 30 s and
+miss a job's end) are collected with ``uptime`` (the machine is shared: CPU time of
+the process, not wall, is what the fits use) into ``--raw`` (JSON; ``collect``
+rebuilds it from the run directories).
 
 ``fit``: for each (rule, family) the CPU seconds are fitted as ``a · U^b`` by
 log-log least squares, where U is the rule's work count in its size variables
@@ -43,6 +45,7 @@ import json
 import math
 import os
 import platform
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -99,50 +102,75 @@ def targets() -> list[str]:
     return out + [f"results/features/{DATASET}/{topr}/topr.h5"]
 
 
-def read_benchmark(path: Path) -> dict[str, float]:
-    with path.open() as fh:
-        row = next(csv.DictReader(fh, delimiter="\t"))
-    return {k: float(row[k]) for k in ("s", "max_rss", "cpu_time")}
+#: The exit line every job logs (scripts/_common.py: getrusage, exact; Snakemake's
+#: benchmark samples every 30 s after the first 15 s and keeps the last sample, so
+#: its cpu_time and max_rss can miss the end of a job).
+EXIT_LINE = re.compile(r"peak RSS ([\d.]+) MB, CPU time ([\d.]+) s")
+
+
+def read_job(run_dir: Path, rule: str, arch: str) -> dict[str, float] | None:
+    """CPU seconds and peak RSS (the job's log) and wall seconds (its benchmark)."""
+    log = run_dir / f"results/logs/{rule}/{DATASET}/{arch}.log"
+    tsv = run_dir / f"results/benchmarks/{rule}/{DATASET}/{arch}.tsv"
+    if not (log.exists() and tsv.exists()):
+        return None
+    found = EXIT_LINE.findall(log.read_text())
+    if not found:
+        return None
+    with tsv.open() as fh:
+        wall = float(next(csv.DictReader(fh, delimiter="\t"))["s"])
+    rss, cpu = found[-1]
+    return {"cpu_time": float(cpu), "max_rss": float(rss), "s": wall}
 
 
 def run(sizes: list[int], workdir: Path, raw: Path) -> None:
-    """Run the targets at every size; append each job's benchmark to `raw`."""
-    records = json.loads(raw.read_text()) if raw.exists() else {"runs": []}
+    """Run the targets at every size (with `uptime` before and after, in the run
+    directory), then collect every size's jobs into `raw`."""
     env = dict(os.environ, PYTHONPATH=str(REPO / "scripts"))
     for n in sizes:
         run_dir = workdir / f"n{n}"
         run_dir.mkdir(parents=True, exist_ok=True)
-        cfg = run_dir / "config.yaml"
         config = size_config(n)
+        cfg = run_dir / "config.yaml"
         cfg.write_text(yaml.safe_dump(config, sort_keys=False))
-        load_before = uptime()
+        (run_dir / "uptime.txt").write_text(uptime() + "\n")
         cmd = [
             sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"),
             "--directory", str(run_dir), "--configfile", str(cfg), "--cores", "1",
             *targets(),
         ]  # fmt: skip
-        print(f"n_train {n}: {load_before}", flush=True)
         subprocess.run(cmd, check=True, env=env, cwd=REPO)
-        load_after = uptime()
+        with (run_dir / "uptime.txt").open("a") as fh:
+            fh.write(uptime() + "\n")
+        collect(workdir, raw)
+
+
+def collect(workdir: Path, raw: Path) -> None:
+    """Every finished job of every run directory n<size>/ into `raw` (JSON)."""
+    records = []
+    for run_dir in sorted(workdir.glob("n*"), key=lambda p: int(p.name[1:])):
+        n = int(run_dir.name[1:])
+        config = yaml.safe_load((run_dir / "config.yaml").read_text())
+        load = (run_dir / "uptime.txt").read_text().splitlines()
         for rule in RULES:
             for family, arch in ARCHS.items():
-                tsv = run_dir / f"results/benchmarks/{rule}/{DATASET}/{arch}.tsv"
-                if not tsv.exists():
+                job = read_job(run_dir, rule, arch)
+                if job is None:
                     continue
-                records["runs"].append(
+                records.append(
                     {
                         "rule": rule,
                         "family": family,
                         "arch": arch,
                         "n_train": n,
                         "sizes": sizing.work_sizes(rule, family, config, DATASET),
-                        **read_benchmark(tsv),
-                        "uptime_before": load_before,
-                        "uptime_after": load_after,
+                        **job,
+                        "uptime_before": load[0],
+                        "uptime_after": load[-1],
                         "commit": commit(),
                     }
                 )
-        raw.write_text(json.dumps(records, indent=1) + "\n")
+    raw.write_text(json.dumps({"runs": records}, indent=1) + "\n")
 
 
 def uptime() -> str:
@@ -180,6 +208,11 @@ def fit(raw: Path, out: Path) -> dict:
             n = np.array([r["n_train"] for r in series], dtype=float)
             a, b, resid = loglog_fit(units, cpu)
             _, b_n, _ = loglog_fit(n, cpu)
+            # start-up (imports, jit) + work: t = t0 + c·U; the work's exponent is
+            # that of t - t0 (the raw b is pulled below 1 by t0 at small U)
+            c, t0 = np.polyfit(units, cpu, 1)
+            work = cpu - t0
+            b_work = loglog_fit(units, work)[1] if t0 > 0 and (work > 0).all() else b
             floats = np.array([sizing.memory_floats(rule, r["sizes"]) for r in series])
             rss = np.array([r["max_rss"] for r in series])
             r1, r0 = np.polyfit(floats, rss, 1)
@@ -188,6 +221,9 @@ def fit(raw: Path, out: Path) -> dict:
                 "b": b,
                 "log_residual": resid,
                 "exponent_n_train": b_n,
+                "startup_s": float(t0),
+                "rate_linear": float(c),
+                "exponent_after_startup": float(b_work),
                 "rate_at_largest": float(cpu[-1] / units[-1]),
                 "largest_units": float(units[-1]),
                 "rss_mb0": float(r0),
@@ -205,9 +241,10 @@ def fit(raw: Path, out: Path) -> dict:
                 ],
             }
             print(
-                f"{rule:28s} {family:4s} cpu_s={list(np.round(cpu, 1))} "
-                f"exponent(U)={b:.3f} exponent(n)={b_n:.3f} "
-                f"log-residual={resid:.3f} rss_mb={list(np.round(rss))}"
+                f"{rule:28s} {family:4s} cpu_s={[round(float(c), 1) for c in cpu]} "
+                f"exponent(U)={b:.3f} exponent(n)={b_n:.3f} t0={t0:.1f}s "
+                f"exponent(U, t - t0)={b_work:.3f} "
+                f"log-residual={resid:.3f} rss_mb={[round(float(v)) for v in rss]}"
             )
     commits = sorted({r["commit"] for r in runs})
     data = {
@@ -219,8 +256,9 @@ def fit(raw: Path, out: Path) -> dict:
             "dataset": DATASET,
             "archs": ARCHS,
             "load": sorted({r["uptime_before"] for r in runs}),
-            "how": "benchmarks/bench_scaling.py: CPU seconds of the job's process "
-            "(Snakemake benchmark cpu_time) and max_rss, --cores 1",
+            "how": "benchmarks/bench_scaling.py: CPU seconds and peak RSS of each "
+            "job's process (getrusage, logged at exit by scripts/_common.py), "
+            "--cores 1",
         },
         "rates": rates,
     }
@@ -248,8 +286,9 @@ def scaling_table(config: dict, jobs: list[tuple[str, dict]]) -> str:
         + "; ".join(f"`{u.split('load average:')[-1].strip()}`" for u in meas["load"])
         + ".\n",
         "| rule | kernel | CPU-s at n = 0.5k / 1k / 2k | peak RSS (MB) | exponent in U "
-        "(in n) | log-residual | U at 10k / at 2k | extrapolated CPU-s at 10k |",
-        "|---|---|---|---|---|---:|---:|---:|",
+        "(in n) | log-residual | start-up t0 (s); exponent of t - t0 in U | "
+        "U at 10k / at 2k | extrapolated CPU-s at 10k |",
+        "|---|---|---|---|---|---:|---|---:|---:|",
     ]
     ds = config["datasets"][DATASET]
     for rule, families in data["rates"].items():
@@ -263,6 +302,7 @@ def scaling_table(config: dict, jobs: list[tuple[str, dict]]) -> str:
             lines.append(
                 f"| {rule} | {arch} | {cpu} | {rss} | {r['b']:.2f} "
                 f"({r['exponent_n_train']:.2f}) | {r['log_residual']:.3f} | "
+                f"{r['startup_s']:.1f}; {r['exponent_after_startup']:.2f} | "
                 f"{u / r['largest_units']:.1f}x | "
                 f"{job_cpu_s(rule, config, DATASET, spec):.0f} |"
             )
@@ -306,7 +346,7 @@ def scaling_table(config: dict, jobs: list[tuple[str, dict]]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=("run", "fit"))
+    parser.add_argument("what", choices=("run", "collect", "fit"))
     parser.add_argument("--sizes", type=int, nargs="+", default=[500, 1000, 2000])
     parser.add_argument("--workdir", type=Path, default=REPO.parent / "scaling-runs2")
     parser.add_argument("--raw", type=Path, default=RAW)
@@ -314,6 +354,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.what == "run":
         run(args.sizes, args.workdir, args.raw)
+    elif args.what == "collect":
+        collect(args.workdir, args.raw)
     else:
         fit(args.raw, args.out)
 
