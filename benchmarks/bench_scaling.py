@@ -21,8 +21,9 @@ log-log least squares, where U is the rule's work count in its size variables
 (`ntkadv.sizing.work_units`: Gram (n + m)·n, Jacobian m·n, eigh n³, features
 K·m·n, attacks m·n·(closed-form rows + 2.65 · PGD row-steps), top-r n²·n_val; a
 fitted b near 1 says the count is the cost's shape); the exponent in n_train alone
-and the fit's residual are printed too. Peak RSS is fitted as ``r0 + r1 · V``
-(V the rule's dominant float count, `ntkadv.sizing.memory_floats`). The rates
+and the fit's residual are printed too. Peak RSS is fitted as ``r0 + r1 · V`` after
+subtracting the arrays of known size (`ntkadv.sizing.memory_floats`,
+`memory_extra_mb`). The rates
 (a, b, the per-unit rate at the largest size, r0, r1) are written with the commit,
 machine and date to scripts/ntkadv/measured_rates.json, which `ntkadv.sizing` reads.
 
@@ -215,7 +216,8 @@ def fit(raw: Path, out: Path) -> dict:
             b_work = loglog_fit(units, work)[1] if t0 > 0 and (work > 0).all() else b
             floats = np.array([sizing.memory_floats(rule, r["sizes"]) for r in series])
             rss = np.array([r["max_rss"] for r in series])
-            r1, r0 = np.polyfit(floats, rss, 1)
+            extra = np.array([sizing.memory_extra_mb(rule, r["sizes"]) for r in series])
+            r1, r0 = np.polyfit(floats, rss - extra, 1)
             rates.setdefault(rule, {})[family] = {
                 "a": a,
                 "b": b,

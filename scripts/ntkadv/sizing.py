@@ -271,23 +271,34 @@ def work_units(rule: str, s: dict[str, int]) -> float:
 
 
 def memory_floats(rule: str, s: dict[str, int]) -> float:
-    """Dominant float count V of a rule's peak RSS (RSS ≈ r0 + r1·V, fitted):
-    the Gram (n + m)·n; the Jacobian's m·n (per-pair) arrays; eigh n²; features
-    n² + K·m·d (spectrum, gradient array); attacks n² + m·d; top-r n² + m·n."""
-    n, m, d = s["n"], s["m"], s["d"]
+    """Size V of a rule's peak RSS whose slope is fitted (RSS ≈ r0 + r1·V +
+    `memory_extra_mb`): the Gram's (n + m)·n, eigh's and top-r's n² (copies of n x n
+    matrices); the Jacobian's m·n; for features and attacks n (kernel-row blocks and
+    PGD / gradient buffers of a fixed number of rows x n; their n x n arrays are
+    counted in `memory_extra_mb`, as the series cannot separate an n² slope from an
+    n slope)."""
+    n, m = s["n"], s["m"]
     if rule == "compute_ntk_gram":
         return (n + m) * n
     if rule == "compute_ntk_input_jacobian":
         return m * n
-    if rule == "eigendecompose_gram":
+    if rule in ("eigendecompose_gram", "evaluate_topr_kernels"):
         return n * n
-    if rule == "score_features":
-        return n * n + s["k"] * m * d
-    if rule == "attack_ntk":
-        return n * n + m * d
-    if rule == "evaluate_topr_kernels":
-        return n * n + m * n
+    if rule in ("score_features", "attack_ntk"):
+        return n
     raise ValueError(f"no memory model for rule {rule!r}")
+
+
+def memory_extra_mb(rule: str, s: dict[str, int]) -> float:
+    """Arrays of known size held at the peak, MB (float64): features the Gram and
+    spectrum (4 n²) and the (m, d, K) gradient array; attacks the spectrum and
+    machines (3 n²); 0 otherwise."""
+    n, m, d = s["n"], s["m"], s["d"]
+    if rule == "score_features":
+        return (4 * n * n + s["k"] * m * d) * F64 / MB
+    if rule == "attack_ntk":
+        return 3 * n * n * F64 / MB
+    return 0.0
 
 
 @functools.lru_cache(maxsize=1)
@@ -306,9 +317,11 @@ def measured_cpu_s(rule: str, family: str, sizes: dict[str, int]) -> float:
 
 
 def measured_rss_mb(rule: str, family: str, sizes: dict[str, int]) -> float:
-    """Extrapolated peak RSS of one job, MB (the fitted r0 + r1·V)."""
+    """Extrapolated peak RSS of one job, MB (the fitted r0 + r1·V plus
+    `memory_extra_mb`)."""
     r = measured_rates()["rates"][rule][family]
-    return r["rss_mb0"] + r["rss_mb_per_float"] * memory_floats(rule, sizes)
+    fitted = r["rss_mb0"] + r["rss_mb_per_float"] * memory_floats(rule, sizes)
+    return fitted + memory_extra_mb(rule, sizes)
 
 
 def measured_runtime_min(rule: str, family: str, sizes: dict[str, int]) -> float:
