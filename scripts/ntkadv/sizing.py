@@ -5,7 +5,9 @@ wrappers that pass sizes from the config to these functions; the constants they 
 are the library's own (image shapes of the data-source registry
 `ntkadv.data.sources`, the Jacobian form and dense tiling
 of the kernel-family registry `ntkadv.kernels.families`, the CNN layer widths of
-`ntkadv.dynamics.architectures`).
+`ntkadv.dynamics.architectures`). The kernel half's requests (Gram, eigh, feature
+scores, top-r, attacks) come from CPU time and peak RSS measured at three sizes
+(`measured_request`, `RATES_FILE`, benchmarks/bench_scaling.py).
 Every estimate is in MB (``mem_mb``) or minutes (``runtime``) for the first attempt;
 `on_attempt` scales it for retries (each retry doubles).
 """
