@@ -22,6 +22,7 @@ from pathlib import Path
 
 import yaml
 
+from bench_scaling import scaling_table  # benchmarks/ (this script's folder)
 from ntkadv.configcheck import resolve_extends
 
 REPO = Path(__file__).resolve().parents[1]
@@ -81,9 +82,21 @@ def parse(text: str) -> dict[str, list[dict[str, float]]]:
     return jobs
 
 
+def parse_wildcards(text: str) -> list[tuple[str, dict[str, str]]]:
+    """(rule, wildcards) of every job of a dry run."""
+    jobs: list[tuple[str, dict[str, str]]] = []
+    for line in text.splitlines():
+        if m := re.match(r"^(?:local)?rule (\w+):", line.strip()):
+            jobs.append((m.group(1), {}))
+        elif jobs and line.strip().startswith("wildcards:"):
+            jobs[-1][1].update(re.findall(r"(\w+)=([\w.-]+)", line))
+    return jobs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--configfile", default="config/paper.yaml")
+    parser.add_argument("--scaling-configfile", default="config/paper_kernels.yaml")
     args = parser.parse_args()
     config = resolve_extends(
         yaml.safe_load((REPO / args.configfile).read_text()), str(REPO)
@@ -114,6 +127,11 @@ def main() -> None:
             f"{sum(rt) / 60:.1f} | {'' if disk is None else f'{disk:.1f}'} |"
         )
     print(f"\nSum of runtime requests: {total_h:.0f} job-hours.")
+    kernels = resolve_extends(
+        yaml.safe_load((REPO / args.scaling_configfile).read_text()), str(REPO)
+    )
+    print(f"\n## Measured scaling: {args.scaling_configfile}\n")
+    print(scaling_table(kernels, parse_wildcards(dry_run(args.scaling_configfile))))
 
 
 if __name__ == "__main__":

@@ -5,14 +5,19 @@ wrappers that pass sizes from the config to these functions; the constants they 
 are the library's own (image shapes of the data-source registry
 `ntkadv.data.sources`, the Jacobian form and dense tiling
 of the kernel-family registry `ntkadv.kernels.families`, the CNN layer widths of
-`ntkadv.dynamics.architectures`).
+`ntkadv.dynamics.architectures`). The kernel half's requests (Gram, eigh, feature
+scores, top-r, attacks) come from CPU time and peak RSS measured at three sizes
+(`measured_request`, `RATES_FILE`, benchmarks/bench_scaling.py).
 Every estimate is in MB (``mem_mb``) or minutes (``runtime``) for the first attempt;
 `on_attempt` scales it for retries (each retry doubles).
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import math
+from pathlib import Path
 
 from ntkadv.data.sources import public_source
 from ntkadv.dynamics.architectures import parameter_count
@@ -40,11 +45,6 @@ def on_attempt(value: float, attempt: int, floor: float = 0.0) -> int:
 
 
 # ---------------------------------------------------------------- kernels, spectra
-
-
-def gram_mem_mb(n: int, m: int) -> float:
-    """Gram (n + m) x n float64, twice (HDF5 buffer + finiteness check), + overhead."""
-    return BASE_MB + 2 * (n + m) * n * F64 / MB
 
 
 #: Measured cost of one dense-family per-pair input gradient per input dimension,
@@ -97,58 +97,17 @@ def dynamics_disk_mb(epochs: int, kernel_batch: int, num_classes: int = 10) -> f
     return 2 * (epochs + 1) * (num_classes * kernel_batch) ** 2 * F32 / MB + 50
 
 
-#: Sustained rates (flop/s) behind the kernel, attack and feature runtime requests.
-KERNEL_FLOPS, ATTACK_FLOPS, FEATURES_FLOPS = 2e9, 2e9, 1e9
+#: Sustained rate (flop/s) behind the input-Jacobian's runtime request (the other
+#: kernel-half rules use measured rates: `measured_request`).
+KERNEL_FLOPS = 2e9
 #: Seconds per minute: the requests are minutes, flops / rate is seconds.
 SECONDS_PER_MIN = 60.0
 
 
 def kernel_runtime_min(n: int, m: int, d: int) -> float:
-    """Generous wall time of a kernel-cache job, minutes: (n + m) n d flops at
+    """Generous wall time of an input-Jacobian job, minutes: (n + m) n d flops at
     `KERNEL_FLOPS` (2 GFLOP/s), at least 30 minutes."""
     return max(30.0, (n + m) * n * d / KERNEL_FLOPS / SECONDS_PER_MIN)
-
-
-def eigh_mem_mb(n: int) -> float:
-    """Gram, eigenvectors and LAPACK workspace (~4 n x n float64), + 1000 MB."""
-    return 1000 + 4 * n * n * F64 / MB
-
-
-# ---------------------------------------------------------------- attacks
-
-
-def attack_mem_mb(n: int, m: int, d: int) -> float:
-    """Spectrum (3 n x n), adversarial copies of the test set (40 m x d), + 1200 MB
-    (kernel rows are tiled and the CONV kernel's PGD gradients rematerialised:
-    measured peak RSS 0.57-0.99 GB CONV, 0.94-1.21 GB FC at laptop scale)."""
-    return 1200 + 3 * n * n * F64 / MB + 40 * m * d * F64 / MB
-
-
-def attack_runtime_min(n: int, m: int, d: int) -> float:
-    """Minutes for ~40 kernel passes over m x n x d at `ATTACK_FLOPS` (2 GFLOP/s),
-    at least 30 minutes."""
-    return max(30.0, 40 * m * n * d / ATTACK_FLOPS / SECONDS_PER_MIN)
-
-
-# ---------------------------------------------------------------- features
-
-
-def features_mem_mb(n: int, m: int, d: int, k: int, chunk: int) -> float:
-    """Gram + spectrum, the (m, d, K) gradient array, one chunk of perturbed rows."""
-    floats = 4 * n * n + 3 * m * d * k + 3 * chunk * m * (n + d)
-    return 2500 + floats * F64 / MB
-
-
-def topr_mem_mb(n: int, m: int, d: int, r_values: int) -> float:
-    """As `features_mem_mb` with 200-feature ranking groups and the r-grid gradients."""
-    floats = 4 * n * n + 3 * m * d * (200 + 10 * r_values) + 3 * 25 * m * (n + d)
-    return 2500 + floats * F64 / MB
-
-
-def features_runtime_min(n: int, m: int, d: int, k: int) -> float:
-    """Minutes for K perturbed kernel-row passes over m x n x d at `FEATURES_FLOPS`
-    (1 GFLOP/s), at least 30 minutes."""
-    return max(30.0, k * m * n * d / FEATURES_FLOPS / SECONDS_PER_MIN)
 
 
 # ---------------------------------------------------------------- transfer
@@ -237,3 +196,225 @@ def measures_mem_mb(kernel_batch: int) -> float:
     """Two 16-epoch blocks of flattened (10 B)² kernels (float64) plus one eigh."""
     side = 10 * kernel_batch
     return 1500 + 40 * side * side * F64 / MB
+
+
+# ---------------------------------------------------------------- measured rates
+# The kernel half's runtime and memory requests rest on CPU seconds and peak RSS
+# measured at three training-set sizes by benchmarks/bench_scaling.py (issue 24),
+# stored with their commit, machine and date in `RATES_FILE`. Each rule's cost is
+# modelled as a · U^b in its work count U (`work_units`), its RSS as r0 + r1 · V in
+# its dominant float count V (`memory_floats`).
+
+#: The measured rates (JSON, written by benchmarks/bench_scaling.py fit).
+RATES_FILE = Path(__file__).with_name("measured_rates.json")
+#: Reverse-mode cost of a kernel row relative to the forward row (measured on CONV1
+#: at 70d8ad8, issue 24): a PGD row-step counts as this many forward rows.
+PGD_ROW_STEP = 2.65
+#: Requests are this many times the measured extrapolation (CPU time of one process
+#: on a shared 2-core machine; the retry doubles it again).
+SAFETY = 1.5
+#: Rules whose requests come from `RATES_FILE`.
+MEASURED_RULES = (
+    "compute_ntk_gram",
+    "compute_ntk_input_jacobian",
+    "eigendecompose_gram",
+    "score_features",
+    "attack_ntk",
+    "evaluate_topr_kernels",
+)
+
+
+def attack_rows(config: dict, family: str, dataset: str) -> dict[str, int]:
+    """Rows per evaluation point of `ntkadv.attacks.suite.attack_suite` under the
+    config's attack plan (`make_plan`; supp. App. B): closed-form perturbed points
+    (FGSM at every attacked time and label set, the first-order attacks and the
+    ε-curve on the true labels, the random-sign control) and PGD row-steps (rows x
+    steps; the permuted-label machines skip PGD when it runs at t = ∞ only).
+
+    Returns:
+        {"closed": forward rows, "pgd_row_steps": reverse rows, "m": points attacked}.
+    """
+    att, ds = config["attacks"], config["datasets"][dataset]
+    budget = att["budget"][family]
+    t = config["predictor"]["tau_num"] + 1
+    ti = min(budget.get("max_times") or t, t)
+    tp = min(t, t if budget.get("pgd_times") is None else budget["pgd_times"])
+    steps = budget.get("pgd_steps") or att["pgd_steps"]
+    e = len({float(v) for v in att["eps_multipliers"]} | {1.0})
+    sets = 1 + att.get("null_permutations", 0)
+    fo = 1 if len(ds["classes"]) == 2 else 2
+    curve = bool(budget.get("eps_curve", True))
+    curve_pgd = curve and bool(budget.get("eps_curve_pgd", True))
+    closed = sets * ti + fo * ti + (e - 1) * (1 + fo) * curve + (e if curve else 1)
+    pgd_rows = (tp + (e - 1) * curve_pgd if tp else 0) + (sets - 1) * tp * (tp >= 2)
+    m = min(ds["n_test"], budget.get("n_eval") or ds["n_test"])
+    return {"closed": closed, "pgd_row_steps": pgd_rows * steps, "m": m}
+
+
+def work_sizes(rule: str, family: str, config: dict, dataset: str) -> dict[str, int]:
+    """The size variables of one kernel-half job (`work_units`, `memory_floats`):
+    n (training points), m (points the job evaluates), d, and per rule K (scored
+    eigenfeatures), the attack rows (`attack_rows`) or n_val (top-r ranking)."""
+    ds = config["datasets"][dataset]
+    n, m = ds["n_train"], ds["n_test"]
+    d = input_dim(ds["source"])
+    sizes = {"n": n, "m": m, "d": d}
+    ft = config["features"]
+    if rule == "score_features":
+        spread = ft.get("spread", {}).get(family, 0)
+        k = ft["top_k"] + (n if spread is None else spread)
+        sizes.update(k=min(k, n), m=min(m, ft["n_eval"].get(family) or m))
+    elif rule == "attack_ntk":
+        sizes.update(attack_rows(config, family, dataset))
+    elif rule == "evaluate_topr_kernels":
+        sizes.update(n_val=ft["topr"]["n_val"])
+    return sizes
+
+
+def work_units(rule: str, s: dict[str, int]) -> float:
+    """Work count U of a rule (its CPU time ∝ U^b, b fitted; b ≈ 1 expected):
+
+    - compute_ntk_gram: (n + m)·n kernel entries (Θ(X, X) and Θ(X_test, X)).
+    - compute_ntk_input_jacobian: m·n pairs (x, x_i) of D(x) (supp. Eq. 9).
+    - eigendecompose_gram: n³ (dense symmetric eigh).
+    - score_features: K·m·n kernel-row entries (one FGSM row per feature and point,
+      ntkadv.features.rescore); the permuted-label rescorings reuse those rows.
+    - attack_ntk: m·n·(closed + 2.65·pgd_row_steps) kernel-row entries
+      (`attack_rows`; a reverse row costs `PGD_ROW_STEP` forward rows).
+    - evaluate_topr_kernels: n²·n_val (projections of all n eigenfeatures on the
+      ranking split; supp. D.3).
+    """
+    n, m = s["n"], s["m"]
+    if rule == "compute_ntk_gram":
+        return (n + m) * n
+    if rule == "compute_ntk_input_jacobian":
+        return m * n
+    if rule == "eigendecompose_gram":
+        return float(n) ** 3
+    if rule == "score_features":
+        return s["k"] * m * n
+    if rule == "attack_ntk":
+        return m * n * (s["closed"] + PGD_ROW_STEP * s["pgd_row_steps"])
+    if rule == "evaluate_topr_kernels":
+        return n * n * s["n_val"]
+    raise ValueError(f"no work model for rule {rule!r}")
+
+
+def memory_floats(rule: str, s: dict[str, int]) -> float:
+    """Size V of a rule's peak RSS whose slope is fitted (RSS ≈ r0 + r1·V +
+    `memory_extra_mb`): the Gram's (n + m)·n, eigh's and top-r's n² (copies of n x n
+    matrices); the Jacobian's m·n; for features and attacks n (kernel-row blocks and
+    PGD / gradient buffers of a fixed number of rows x n; their n x n arrays are
+    counted in `memory_extra_mb`, as the series cannot separate an n² slope from an
+    n slope)."""
+    n, m = s["n"], s["m"]
+    if rule == "compute_ntk_gram":
+        return (n + m) * n
+    if rule == "compute_ntk_input_jacobian":
+        return m * n
+    if rule in ("eigendecompose_gram", "evaluate_topr_kernels"):
+        return n * n
+    if rule in ("score_features", "attack_ntk"):
+        return n
+    raise ValueError(f"no memory model for rule {rule!r}")
+
+
+def memory_extra_mb(rule: str, s: dict[str, int]) -> float:
+    """Arrays of known size held at the peak, MB (float64): features the Gram and
+    spectrum (4 n²) and the (m, d, K) gradient array; attacks the spectrum and
+    machines (3 n²); 0 otherwise."""
+    n, m, d = s["n"], s["m"], s["d"]
+    if rule == "score_features":
+        return (4 * n * n + s["k"] * m * d) * F64 / MB
+    if rule == "attack_ntk":
+        return 3 * n * n * F64 / MB
+    return 0.0
+
+
+@functools.lru_cache(maxsize=1)
+def measured_rates() -> dict:
+    """`RATES_FILE`, parsed (JSON: no code runs)."""
+    return json.loads(RATES_FILE.read_text())
+
+
+def measured_cpu_s(rule: str, family: str, sizes: dict[str, int]) -> float:
+    """Extrapolated CPU seconds of one job: the larger of the fitted power law
+    a·U^b and the per-unit rate at the largest measured size times U (the fixed
+    start-up cost makes b < 1 at small U; the linear rate then bounds it)."""
+    r = measured_rates()["rates"][rule][family]
+    u = work_units(rule, sizes)
+    return max(r["a"] * u ** r["b"], r["rate_at_largest"] * u)
+
+
+def measured_rss_mb(rule: str, family: str, sizes: dict[str, int]) -> float:
+    """Extrapolated peak RSS of one job, MB (the fitted r0 + r1·V plus
+    `memory_extra_mb`)."""
+    r = measured_rates()["rates"][rule][family]
+    fitted = r["rss_mb0"] + r["rss_mb_per_float"] * memory_floats(rule, sizes)
+    return fitted + memory_extra_mb(rule, sizes)
+
+
+def measured_runtime_min(rule: str, family: str, sizes: dict[str, int]) -> float:
+    """Runtime request, minutes: `SAFETY` x the measured extrapolation, >= 10."""
+    return max(10.0, SAFETY * measured_cpu_s(rule, family, sizes) / SECONDS_PER_MIN)
+
+
+def measured_mem_mb(rule: str, family: str, sizes: dict[str, int]) -> float:
+    """Memory request, MB: `SAFETY` x the measured extrapolation, >= 1000."""
+    return max(1000.0, SAFETY * measured_rss_mb(rule, family, sizes))
+
+
+#: Architecture family whose measured rates a family's jobs use: the two-layer NTK
+#: is an FC-type kernel (one ReLU layer, factored Jacobian), measured as fc2.
+RATE_FAMILY = {"fc": "fc", "twolayer": "fc", "conv": "conv"}
+#: Cost of a CONV kernel entry per layer beyond the first, relative to CONV1: ~25 µs
+#: CONV2 vs ~10 µs CONV1 per kernel-row entry on one core (benchmarks/
+#: bench_features.py, the comment of config.yaml features.n_eval). FC entries are a
+#: d-dimensional inner product plus an O(depth) recursion: depth-free.
+CONV_DEPTH_FACTOR = 2.5
+#: Rules whose cost is kernel entries (scaled by `CONV_DEPTH_FACTOR`).
+KERNEL_ROW_RULES = ("compute_ntk_gram", "score_features", "attack_ntk")
+
+
+def depth_factor(rule: str, arch: dict) -> float:
+    """Cost of `arch`'s kernel entries relative to the measured kernel of its family
+    (fc2, conv1): `CONV_DEPTH_FACTOR` per CONV layer beyond the first, else 1."""
+    if rule in KERNEL_ROW_RULES and arch["family"] == "conv":
+        return CONV_DEPTH_FACTOR ** max(0, arch.get("depth", 1) - 1)
+    return 1.0
+
+
+#: Requests while `RATES_FILE` does not exist (a checkout before
+#: benchmarks/bench_scaling.py has run; the benchmark's own sizes fit them).
+UNMEASURED = {"runtime": 60.0, "mem_mb": 4000.0}
+
+
+def measured_request(
+    rule: str, what: str, config: dict, dataset: str, arch: dict
+) -> float:
+    """First-attempt request of one kernel-half job from the measured rates.
+
+    Args:
+        rule: one of `MEASURED_RULES`.
+        what: "runtime" (minutes) or "mem_mb".
+        config: the validated workflow config (sizes, attack and feature plans).
+        dataset: the job's dataset wildcard.
+        arch: the job's architecture spec ({family, depth}).
+
+    Returns:
+        `SAFETY` x the measured extrapolation (CPU seconds x the depth factor, or
+        the fitted peak RSS), at least 10 minutes / 1000 MB (`UNMEASURED` if
+        `RATES_FILE` is missing). MNIST jobs (d = 784)
+        use the CIFAR-2 rates (d = 3072): an upper bound, a kernel entry's cost
+        grows with d.
+    """
+    if what not in UNMEASURED:
+        raise ValueError(f"unknown request {what!r}")
+    if not RATES_FILE.exists():  # the benchmark's own first run writes it
+        return UNMEASURED[what]
+    family = RATE_FAMILY[arch["family"]]
+    sizes = work_sizes(rule, arch["family"], config, dataset)
+    if what == "runtime":
+        scale = depth_factor(rule, arch)
+        return max(10.0, scale * measured_runtime_min(rule, family, sizes))
+    return measured_mem_mb(rule, family, sizes)

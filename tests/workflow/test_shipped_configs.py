@@ -13,6 +13,7 @@ per kernel family so the run stays in minutes.
 from __future__ import annotations
 
 import copy
+import re
 
 import pandas as pd
 import pytest
@@ -93,7 +94,9 @@ def reduced(config: dict, smoke: dict) -> dict:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["config/paper.yaml", "config/notebook.yaml"])
+@pytest.mark.parametrize(
+    "name", ["config/paper.yaml", "config/paper_kernels.yaml", "config/notebook.yaml"]
+)
 def test_shipped_config_runs_end_to_end_at_reduced_size(tmp_path, name):
     config = reduced(_load(REPO / name), _load(SMOKE))
     base = write_config(tmp_path, SMOKE)  # absolute data dirs
@@ -121,3 +124,35 @@ def test_reduced_keeps_the_structure_of_the_paper_config():
         s["family"] for s in paper["architectures"].values()
     }
     assert all(d["n_train"] <= 60 for d in out["datasets"].values())
+
+
+def test_paper_kernels_is_the_kernel_half_at_the_papers_sizes(tmp_path):
+    """config/paper_kernels.yaml validates and dry-runs at full size: the kernel
+    half of config/paper.yaml (its datasets, sizes, architectures, every test point
+    for the features), no transfer or dynamics job, and every kernel-half job's
+    runtime request from the measured rates (ntkadv.sizing.measured_request)."""
+    from ntkadv import sizing
+
+    config = _load(REPO / "config/paper_kernels.yaml")
+    paper = _load(REPO / "config/paper.yaml")
+    for name in config["kernels"]["datasets"]:
+        assert config["datasets"][name] == paper["datasets"][name]
+    assert config["datasets"]["cifar2"]["n_train"] == 10000
+    assert config["architectures"] == paper["architectures"]
+    assert all(v is None for v in config["features"]["n_eval"].values())
+    cfg = write_config(tmp_path, REPO / "config/paper_kernels.yaml")
+    out = snakemake(tmp_path, cfg, "-n", "--forceall").stdout
+    rules = set(re.findall(r"^(?:local)?rule (\w+):", out, flags=re.M))
+    assert "attack_ntk" in rules and "score_features" in rules
+    assert not rules & {"train_twolayer_net", "train_dynamics_network"}
+    jobs = re.findall(
+        r"rule (attack_ntk|score_features):.*?wildcards: dataset=(\w+), arch=(\w+)"
+        r".*?runtime=(\d+)",
+        out,
+        flags=re.S,
+    )
+    assert len(jobs) == 2 * 2 * len(config["architectures"])
+    for rule, dataset, arch, runtime in jobs:
+        spec = config["architectures"][arch]
+        want = sizing.measured_request(rule, "runtime", config, dataset, spec)
+        assert int(runtime) == int(want)

@@ -18,7 +18,7 @@ rule compute_ntk_gram:
     resources:
         gpu=1,
         mem_mb=compute_ntk_gram_mem_mb,
-        runtime=kernel_runtime_min,
+        runtime=compute_ntk_gram_runtime_min,
     params:
         settings=kernel_settings,
     script:

@@ -17,6 +17,6 @@ rule eigendecompose_gram:
     threads: 1
     resources:
         mem_mb=eigendecompose_gram_mem_mb,
-        runtime=30,
+        runtime=eigendecompose_gram_runtime_min,
     script:
         "../../scripts/eigendecompose_gram.py"

@@ -13,7 +13,12 @@ localrules:
 
 rule attack_ntk:
     """All attacks on f_t of one kernel: FGSM, PGD, first-order, every t and eps;
-    permuted-label machines and a random-sign perturbation as same-run nulls."""
+    permuted-label machines and a random-sign perturbation as same-run nulls.
+    Not split into resumable parts, although config/paper.yaml's CONV plan requests
+    more than a day (measured scaling, docs/paper_scale.md): the suite's outputs
+    pool every test point, time and label set of one kernel, so a split needs a
+    gather step per output; config/paper_kernels.yaml attacks CONV kernels with a
+    plan whose jobs stay under a day instead."""
     input:
         data="results/data/{dataset}.h5",
         gram="results/ntk/{dataset}/{arch}/gram.h5",

@@ -33,7 +33,7 @@ rule score_features:
     threads: COMPUTE_THREADS
     resources:
         mem_mb=score_features_mem_mb,
-        runtime=features_runtime_min,
+        runtime=score_features_runtime_min,
     params:
         settings=score_features_settings,
     script:
@@ -62,7 +62,7 @@ rule evaluate_topr_kernels:
     threads: COMPUTE_THREADS
     resources:
         mem_mb=evaluate_topr_kernels_mem_mb,
-        runtime=features_runtime_min,
+        runtime=evaluate_topr_kernels_runtime_min,
     params:
         settings=topr_settings,
     script:

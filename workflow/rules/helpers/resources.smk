@@ -4,9 +4,22 @@ pass the job's sizes from the config; each retry doubles (sizing.on_attempt)."""
 from ntkadv import sizing
 
 
+def _measured(name, wildcards, what):
+    """Request of a kernel-half job from the rates measured by
+    benchmarks/bench_scaling.py (ntkadv.sizing.measured_request)."""
+    return sizing.measured_request(
+        name, what, config, wildcards.dataset, config["architectures"][wildcards.arch]
+    )
+
+
 def compute_ntk_gram_mem_mb(wildcards, attempt):
-    n, m, _ = dataset_sizes(wildcards.dataset)
-    return sizing.on_attempt(sizing.gram_mem_mb(n, m), attempt)
+    mb = _measured("compute_ntk_gram", wildcards, "mem_mb")
+    return sizing.on_attempt(mb, attempt)
+
+
+def compute_ntk_gram_runtime_min(wildcards, attempt):
+    mins = _measured("compute_ntk_gram", wildcards, "runtime")
+    return sizing.on_attempt(mins, attempt)
 
 
 def compute_ntk_input_jacobian_mem_mb(wildcards, attempt):
@@ -28,8 +41,8 @@ def kernel_runtime_min(wildcards, attempt):
 
 
 def eigendecompose_gram_mem_mb(wildcards, attempt):
-    n, _, _ = dataset_sizes(wildcards.dataset)
-    return sizing.on_attempt(sizing.eigh_mem_mb(n), attempt)
+    mb = _measured("eigendecompose_gram", wildcards, "mem_mb")
+    return sizing.on_attempt(mb, attempt)
 
 
 def _jacobian_tile_mb(wildcards):
@@ -39,53 +52,53 @@ def _jacobian_tile_mb(wildcards):
     return sizing.jacobian_tile_mb(n, d, block, arch_family(wildcards.arch))
 
 
-def attack_ntk_mem_mb(wildcards, attempt):
-    mb = sizing.attack_mem_mb(*dataset_sizes(wildcards.dataset))
-    return sizing.on_attempt(mb + _jacobian_tile_mb(wildcards), attempt)
+def _jacobian_recompute_min(wildcards):
+    """A dense-family consumer's one pass of gradient tiles, 0 if factored (the
+    measured rates were taken with the Jacobian read from a stored dense file)."""
+    n, m, d = dataset_sizes(wildcards.dataset)
+    return sizing.jacobian_recompute_min(n, m, d, arch_family(wildcards.arch))
 
 
 def eps_passes(wildcards):
-    """The paper's ε plus datasets.<d>.extra_eps: the feature and attack jobs run
-    their perturbed-point work once per ε (a runtime factor)."""
+    """The paper's ε plus datasets.<d>.extra_eps: the feature, attack and top-r jobs
+    run their perturbed-point work once per ε (a runtime factor on the rates,
+    which were measured with one ε)."""
     return 1 + len(config["datasets"][wildcards.dataset].get("extra_eps") or [])
 
 
-def attack_ntk_runtime_min(wildcards, attempt):
-    n, m, d = dataset_sizes(wildcards.dataset)
-    family = arch_family(wildcards.arch)
-    mins = sizing.attack_runtime_min(n, m, d) * eps_passes(wildcards)
-    return sizing.on_attempt(
-        mins + sizing.jacobian_recompute_min(n, m, d, family), attempt
-    )
+def eigendecompose_gram_runtime_min(wildcards, attempt):
+    mins = _measured("eigendecompose_gram", wildcards, "runtime")
+    return sizing.on_attempt(mins, attempt)
 
 
-def _features_size(wildcards):
-    n, m, d = dataset_sizes(wildcards.dataset)
-    m = min(m, features_n_eval(wildcards) or m)
-    k = config["features"]["top_k"] + len(config["features"]["image_indices"])
-    return n, m, d, k
-
-
-def score_features_mem_mb(wildcards, attempt):
-    chunk = config["features"]["chunk"]
-    mb = sizing.features_mem_mb(*_features_size(wildcards), chunk)
-    return sizing.on_attempt(mb + _jacobian_tile_mb(wildcards), attempt)
-
-
-def evaluate_topr_kernels_mem_mb(wildcards, attempt):
-    n, m, d, _ = _features_size(wildcards)
-    r_values = len(config["features"]["topr"]["grid"]) + 1
-    mb = sizing.topr_mem_mb(n, m, d, r_values) + _jacobian_tile_mb(wildcards)
+def attack_ntk_mem_mb(wildcards, attempt):
+    mb = _measured("attack_ntk", wildcards, "mem_mb") + _jacobian_tile_mb(wildcards)
     return sizing.on_attempt(mb, attempt)
 
 
-def features_runtime_min(wildcards, attempt):
-    n, m, d, k = _features_size(wildcards)
-    family = arch_family(wildcards.arch)
-    mins = sizing.features_runtime_min(n, m, d, k) * eps_passes(wildcards)
-    return sizing.on_attempt(
-        mins + sizing.jacobian_recompute_min(n, m, d, family), attempt
-    )
+def attack_ntk_runtime_min(wildcards, attempt):
+    mins = _measured("attack_ntk", wildcards, "runtime") * eps_passes(wildcards)
+    return sizing.on_attempt(mins + _jacobian_recompute_min(wildcards), attempt)
+
+
+def score_features_mem_mb(wildcards, attempt):
+    mb = _measured("score_features", wildcards, "mem_mb") + _jacobian_tile_mb(wildcards)
+    return sizing.on_attempt(mb, attempt)
+
+
+def score_features_runtime_min(wildcards, attempt):
+    mins = _measured("score_features", wildcards, "runtime") * eps_passes(wildcards)
+    return sizing.on_attempt(mins + _jacobian_recompute_min(wildcards), attempt)
+
+
+def evaluate_topr_kernels_mem_mb(wildcards, attempt):
+    mb = _measured("evaluate_topr_kernels", wildcards, "mem_mb")
+    return sizing.on_attempt(mb + _jacobian_tile_mb(wildcards), attempt)
+
+
+def evaluate_topr_kernels_runtime_min(wildcards, attempt):
+    mins = _measured("evaluate_topr_kernels", wildcards, "runtime") * eps_passes(wildcards)
+    return sizing.on_attempt(mins, attempt)
 
 
 def compute_transfer_reference_mem_mb(wildcards, attempt):
