@@ -60,14 +60,7 @@ from ntkadv.configcheck import resolve_extends
 REPO = Path(__file__).resolve().parents[1]
 DATASET = "cifar2"
 ARCHS = {"fc": "fc2", "conv": "conv1"}
-RULES = (
-    "compute_ntk_gram",
-    "compute_ntk_input_jacobian",
-    "eigendecompose_gram",
-    "score_features",
-    "attack_ntk",
-    "evaluate_topr_kernels",
-)
+RULES = sizing.MEASURED_RULES  # every kernel-half rule whose request is measured
 #: Test points (FC features and attacks, top-r: half rank, half evaluate) and CONV
 #: evaluation points (features and attacks). Every rule's cost is linear in them
 #: (one kernel row per point), so they are kept small and fixed: the series vary n.

@@ -231,8 +231,30 @@ def _check_train(n_sub: int, n: int) -> None:
         raise ValueError(f"n={n_sub} outside 1..{n} cached training points")
 
 
+class _Shapes:
+    """m, n, d of a Jacobian cache over `x_eval` (m, d) and `x_train` (n, d)."""
+
+    x_eval: np.ndarray
+    x_train: np.ndarray
+
+    @property
+    def m(self) -> int:
+        """Number of evaluation points."""
+        return self.x_eval.shape[0]
+
+    @property
+    def n(self) -> int:
+        """Number of training points."""
+        return self.x_train.shape[0]
+
+    @property
+    def d(self) -> int:
+        """Flattened input dimension."""
+        return self.x_eval.shape[1]
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
-class InputJacobian:
+class InputJacobian(_Shapes):
     """D(x_i) = ∂Θ(x_i, X_train)/∂x_i for m evaluation points, held in memory.
 
     Attributes:
@@ -252,21 +274,6 @@ class InputJacobian:
     a: np.ndarray | None = None
     b: np.ndarray | None = None
     dense: np.ndarray | None = None
-
-    @property
-    def m(self) -> int:
-        """Number of evaluation points."""
-        return self.x_eval.shape[0]
-
-    @property
-    def n(self) -> int:
-        """Number of training points."""
-        return self.x_train.shape[0]
-
-    @property
-    def d(self) -> int:
-        """Flattened input dimension."""
-        return self.x_eval.shape[1]
 
     def eval_subset(self, i0: int, i1: int) -> InputJacobian:
         """The cache restricted to evaluation points i0:i1 (nothing is copied)."""
@@ -329,7 +336,7 @@ class InputJacobian:
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class ImplicitJacobian:
+class ImplicitJacobian(_Shapes):
     """The dense-family D(x_i) = ∂Θ(x_i, X_train)/∂x_i, never stored: `contract`
     recomputes gradient tiles and contracts them at once (see the module docstring).
 
@@ -352,21 +359,6 @@ class ImplicitJacobian:
     input_shape: tuple[int, ...]
     block_size: int = 100
     form: Form = "dense"
-
-    @property
-    def m(self) -> int:
-        """Number of evaluation points."""
-        return self.x_eval.shape[0]
-
-    @property
-    def n(self) -> int:
-        """Number of training points."""
-        return self.x_train.shape[0]
-
-    @property
-    def d(self) -> int:
-        """Flattened input dimension."""
-        return self.x_eval.shape[1]
 
     def eval_subset(self, i0: int, i1: int) -> ImplicitJacobian:
         """The cache restricted to evaluation points i0:i1 (nothing is computed)."""
