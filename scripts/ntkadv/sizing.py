@@ -251,13 +251,17 @@ def attack_rows(config: dict, family: str, dataset: str) -> dict[str, int]:
     return {"closed": closed, "pgd_row_steps": pgd_rows * steps, "m": m}
 
 
-def work_sizes(rule: str, family: str, config: dict, dataset: str) -> dict[str, int]:
+def work_sizes(
+    rule: str, family: str, config: dict, dataset: str, d: int | None = None
+) -> dict[str, int]:
     """The size variables of one kernel-half job (`work_units`, `memory_floats`):
-    n (training points), m (points the job evaluates), d, and per rule K (scored
+    n (training points), m (points the job evaluates), d (the flattened input
+    dimension; None = that of the dataset's public source, which a dataset from a
+    file of one's own has not: the workflow passes its own), and per rule K (scored
     eigenfeatures), the attack rows (`attack_rows`) or n_val (top-r ranking)."""
     ds = config["datasets"][dataset]
     n, m = ds["n_train"], ds["n_test"]
-    d = input_dim(ds["source"])
+    d = input_dim(ds["source"]) if d is None else int(d)
     sizes = {"n": n, "m": m, "d": d}
     ft = config["features"]
     if rule == "score_features":
@@ -390,7 +394,7 @@ UNMEASURED = {"runtime": 60.0, "mem_mb": 4000.0}
 
 
 def measured_request(
-    rule: str, what: str, config: dict, dataset: str, arch: dict
+    rule: str, what: str, config: dict, dataset: str, arch: dict, d: int | None = None
 ) -> float:
     """First-attempt request of one kernel-half job from the measured rates.
 
@@ -400,6 +404,7 @@ def measured_request(
         config: the validated workflow config (sizes, attack and feature plans).
         dataset: the job's dataset wildcard.
         arch: the job's architecture spec ({family, depth}).
+        d: the dataset's flattened input dimension (None: its public source's).
 
     Returns:
         `SAFETY` x the measured extrapolation (CPU seconds x the depth factor, or
@@ -413,7 +418,7 @@ def measured_request(
     if not RATES_FILE.exists():  # the benchmark's own first run writes it
         return UNMEASURED[what]
     family = RATE_FAMILY[arch["family"]]
-    sizes = work_sizes(rule, arch["family"], config, dataset)
+    sizes = work_sizes(rule, arch["family"], config, dataset, d)
     if what == "runtime":
         scale = depth_factor(rule, arch)
         return max(10.0, scale * measured_runtime_min(rule, family, sizes))

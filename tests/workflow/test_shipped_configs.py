@@ -132,7 +132,9 @@ def test_paper_kernels_is_the_kernel_half_at_the_papers_sizes(tmp_path):
     """config/paper_kernels.yaml validates and dry-runs at full size: the kernel
     half of config/paper.yaml (its datasets, sizes, architectures, every test point
     for the features), no transfer or dynamics job, and every kernel-half job's
-    runtime request from the measured rates (ntkadv.sizing.measured_request)."""
+    runtime request from the measured rates (ntkadv.sizing.measured_request), once
+    per ε (the paper's and datasets.<d>.extra_eps), plus one recompute pass of a
+    CONV kernel's gradient tiles (ntkadv.sizing.jacobian_recompute_min)."""
     from ntkadv import sizing
 
     config = _load(REPO / "config/paper_kernels.yaml")
@@ -156,5 +158,10 @@ def test_paper_kernels_is_the_kernel_half_at_the_papers_sizes(tmp_path):
     assert len(jobs) == 2 * 2 * len(config["architectures"])
     for rule, dataset, arch, runtime in jobs:
         spec = config["architectures"][arch]
-        want = sizing.measured_request(rule, "runtime", config, dataset, spec)
+        ds = config["datasets"][dataset]
+        passes = 1 + len(ds.get("extra_eps") or [])
+        n, m, d = ds["n_train"], ds["n_test"], sizing.input_dim(ds["source"])
+        want = passes * sizing.measured_request(
+            rule, "runtime", config, dataset, spec
+        ) + sizing.jacobian_recompute_min(n, m, d, spec["family"])
         assert int(runtime) == int(want)

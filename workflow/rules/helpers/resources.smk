@@ -8,7 +8,12 @@ def _measured(name, wildcards, what):
     """Request of a kernel-half job from the rates measured by
     benchmarks/bench_scaling.py (ntkadv.sizing.measured_request)."""
     return sizing.measured_request(
-        name, what, config, wildcards.dataset, config["architectures"][wildcards.arch]
+        name,
+        what,
+        config,
+        wildcards.dataset,
+        config["architectures"][wildcards.arch],
+        dataset_input_dim(wildcards.dataset),
     )
 
 
@@ -97,8 +102,8 @@ def evaluate_topr_kernels_mem_mb(wildcards, attempt):
 
 
 def evaluate_topr_kernels_runtime_min(wildcards, attempt):
-    mins = _measured("evaluate_topr_kernels", wildcards, "runtime") * eps_passes(wildcards)
-    return sizing.on_attempt(mins, attempt)
+    mins = _measured("evaluate_topr_kernels", wildcards, "runtime")
+    return sizing.on_attempt(mins * eps_passes(wildcards), attempt)
 
 
 def compute_transfer_reference_mem_mb(wildcards, attempt):
