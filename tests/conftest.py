@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -27,9 +29,16 @@ def pytest_addoption(parser):
     parser.addoption("--run-gpu", action="store_true", help="run tests marked gpu")
 
 
-#: Session fixtures that run a whole workflow: every test using one runs on the same
-#: pytest-xdist worker, so each is computed once per suite, not once per worker.
-SHARED_RUNS = ("smoke_run", "smoke_null_run")
+#: Session fixtures that run a whole workflow, and the test files reading each: a
+#: group of files is one pytest-xdist work unit (one worker), so each run is
+#: computed once per suite, not once per worker.
+SHARED_RUNS = {
+    "smoke_run": ("tests/workflow/test_workflow.py", "tests/workflow/test_report.py"),
+    "smoke_null_run": (
+        "tests/workflow/test_attacks_null.py",
+        "tests/workflow/test_features_null.py",
+    ),
+}
 #: Most workers the suite starts (`-n auto`): each slow test runs Snakemake on 2 cores.
 MAX_WORKERS = 4
 
@@ -40,33 +49,55 @@ def pytest_xdist_auto_num_workers(config) -> int:
     return max(1, min(len(os.sched_getaffinity(0)), MAX_WORKERS))
 
 
-def xdist_group(item: pytest.Item) -> str | None:
-    """The work unit an item must share with others under `--dist loadgroup`: the
-    shared workflow run it reads, else its module when it uses a module-scoped
-    fixture (a cluster, a browser, a fitted model), else none (free to move)."""
-    for name in SHARED_RUNS:
-        if name in item.fixturenames:
-            return name
-    defs = getattr(item, "_fixtureinfo", None)
-    for fixturedefs in defs.name2fixturedefs.values() if defs else ():
-        if any(fd.scope in ("module", "class", "package") for fd in fixturedefs):
-            return item.module.__name__
-    return None
+@functools.cache
+def _has_module_fixture(path: str) -> bool:
+    """Whether a test file defines a module/class/package-scoped fixture (a cluster,
+    a browser, a fitted model) that its tests share."""
+    file = REPO / path
+    text = file.read_text() if file.is_file() else ""
+    return re.search(r"scope=[\"'](module|class|package)[\"']", text) is not None
+
+
+def xdist_scope(nodeid: str) -> str:
+    """The work unit of a test under pytest-xdist: its shared workflow run, else its
+    file when the file shares a module-scoped fixture, else the test alone (free to
+    go to any worker)."""
+    path = nodeid.split("::", 1)[0]
+    for run, files in SHARED_RUNS.items():
+        if path in files:
+            return run
+    return path if _has_module_fixture(path) else nodeid
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """Load-balance work units (`xdist_scope`) over the workers in collection order
+    (xdist's own `xdist_group` marks rename node ids, which pytest 9 ignores)."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedRunScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return xdist_scope(nodeid)
+
+    return SharedRunScheduling(config, log)
 
 
 def pytest_collection_modifyitems(config, items):
+    for item in items:
+        for run, files in SHARED_RUNS.items():
+            if run in item.fixturenames and item.nodeid.split("::")[0] not in files:
+                raise pytest.UsageError(
+                    f"{item.nodeid} uses {run}: add its file to SHARED_RUNS in "
+                    "tests/conftest.py (or it reruns the workflow on another worker)"
+                )
     # Under xdist the longest units start first (the shared workflow runs, then the
     # other slow tests) and the unit tests fill the gaps; otherwise collection order.
     items.sort(
         key=lambda item: (
-            not any(name in item.fixturenames for name in SHARED_RUNS),
+            not any(run in item.fixturenames for run in SHARED_RUNS),
             "slow" not in item.keywords,
         )
     )
-    for item in items:
-        group = xdist_group(item)
-        if group is not None:
-            item.add_marker(pytest.mark.xdist_group(group))
     if config.getoption("--run-gpu"):
         return
     skip = pytest.mark.skip(reason="needs --run-gpu")
