@@ -118,3 +118,21 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"no dataset copy at {SHARED_DATA}")
     return SHARED_DATA
+
+
+def write_gzip_bomb(path: Path, size: int) -> None:
+    """A gzip of a few hundred KB at `path` that inflates to `size` zero bytes."""
+    import zlib
+
+    packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    zeros = bytes(2**20)
+    with open(path, "wb") as f:
+        for _ in range(size // len(zeros)):
+            f.write(packer.compress(zeros))
+        f.write(packer.flush())
+
+
+@pytest.fixture(scope="session")
+def gzip_bomb():
+    """`write_gzip_bomb(path, size)`: a file that inflates past MNIST's size cap."""
+    return write_gzip_bomb

@@ -10,7 +10,6 @@ from __future__ import annotations
 import pathlib
 import pickle
 import shutil
-import zlib
 
 import h5py
 import pytest
@@ -53,28 +52,18 @@ def test_hostile_cifar_pickle_is_refused_and_runs_nothing(tmp_path, shared_data)
     assert not (tmp_path / "results/data/cifar2.h5").exists()
 
 
-def _gzip_bomb(path, size=200 * 2**20) -> None:
-    """A ~200 KB gzip that inflates to `size` bytes of zeros (> MNIST's size cap)."""
-    packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
-    zeros = bytes(2**20)
-    with open(path, "wb") as f:
-        for _ in range(size // len(zeros)):
-            f.write(packer.compress(zeros))
-        f.write(packer.flush())
-
-
 @pytest.mark.parametrize(
     "damage, named",
     [("bit_flip", "corrupt"), ("bomb", "size cap of 47,040,016")],
 )
-def test_damaged_mnist_gzip_is_named(tmp_path, shared_data, damage, named):
+def test_damaged_mnist_gzip_is_named(tmp_path, shared_data, gzip_bomb, damage, named):
     """One flipped bit, or a gzip bomb in place of the training images: the job
     fails naming the file and what is wrong, and writes nothing."""
     data = _data_copy(tmp_path, shared_data)
     gz = data / "mnist/train-images-idx3-ubyte.gz"
     if damage == "bomb":
         gz.unlink()
-        _gzip_bomb(gz)
+        gzip_bomb(gz, 200 * 2**20)
     else:
         raw = bytearray(gz.read_bytes())
         raw[len(raw) // 2] ^= 0x40
