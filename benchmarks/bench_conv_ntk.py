@@ -22,8 +22,18 @@
    * ``flop``: bench_kernels.py's count 2·d + depth·H·W·(2 f² + 20) flops per
      entry at the measured float64 matmul rate (comparable with the Gram jobs'
      "x off their flop bound").
-3. Dense input-Jacobian tiles: `jacobians.dense_tile_fn` (vmap over pairs of
+3. Kernel rows in the consumers' shapes (`_row_fns`): score_features' label-free
+   projections (B pairs per call, training set in blocks), attack_ntk's rows
+   (B rows x n) and PGD's input gradient (`ntkadv.attacks.pgd.rows_loss_gradient_fn`:
+   binary for CIFAR-shaped, 10-class for MNIST-shaped inputs, as the laptop's
+   cifar2 / mnist), each against the madd bound (the gradient: one forward plus
+   `_bench.conv_entry_vjp_madds`), printed as BENCH lines (``--only-rows``: this
+   section alone).
+4. Dense input-Jacobian tiles: `jacobians.dense_tile_fn` (vmap over pairs of
    jax.grad of the pair kernel) with either kernel, r x c tiles.
+
+Timed under the jobs' XLA:CPU settings (one thread, the legacy runtime of
+`scripts/_common.pin_threads`).
 
 Run: ``.venv/bin/python benchmarks/bench_conv_ntk.py [--blocks 50 100]
 [--repeats 3] [--tile 10 100]`` (~2 min on 2 cores by default; ``--quick`` for a

@@ -2,7 +2,9 @@
 
 k sign-gradient steps of size `step` on the cross-entropy loss of f_t, projected to
 the ε-ball and the box [0, 1]^d after every step, no random start (the authors'
-notebook). Gradients at perturbed points go through a jax VJP of `kernel_fn`.
+notebook). Gradients at perturbed points go through a jax VJP of `kernel_fn`; for a
+binary task with the CONV kernel, PGD's steps take f and ∇ₓf of each row in one
+pass instead (`rows_loss_gradient_fn`, `ntkadv.kernels.rows`).
 """
 
 from __future__ import annotations
