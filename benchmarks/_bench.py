@@ -74,6 +74,20 @@ def conv_entry_madds(depth: int, shape: tuple[int, ...]) -> int:
     return h * w * (c + 2 + depth * (2 * CONV_FILTER**2 + 30))
 
 
+def conv_entry_vjp_madds(depth: int, shape: tuple[int, ...]) -> int:
+    """Multiply-adds of the backward half of ∇ₓ Σ_j c_j Θ(x, x_j) per entry (one
+    (x, x_j) pair), given the forward maps (`conv_entry_madds`):
+    H·W·(C + 1 + depth·(2 f² + 16)), i.e. per layer the two transposed f x f window
+    sums (the SAME all-ones window sum is self-adjoint) plus ~16 for the arc-cosine
+    map's backward (the √ and angle tangents, one division each, the products with
+    the saved values) and the affine maps, and the channel products' transpose (C)
+    and the output means' (1). A lower bound on a row gradient is one forward plus
+    this (a recomputed forward, as in the memory-bounded remat, counts against the
+    implementation)."""
+    h, w, c = shape
+    return h * w * (c + 1 + depth * (2 * CONV_FILTER**2 + 16))
+
+
 def vector_madd_seconds(repeats: int = 5, dtype: str = "float64") -> float:
     """Seconds per multiply-add of a vectorised, cache-resident XLA elementwise loop
     (a chain of 64 ``a * 0.999 + 0.001`` over 2^15 elements): this machine's rate

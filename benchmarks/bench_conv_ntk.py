@@ -22,8 +22,18 @@
    * ``flop``: bench_kernels.py's count 2·d + depth·H·W·(2 f² + 20) flops per
      entry at the measured float64 matmul rate (comparable with the Gram jobs'
      "x off their flop bound").
-3. Dense input-Jacobian tiles: `jacobians.dense_tile_fn` (vmap over pairs of
+3. Kernel rows in the consumers' shapes (`_row_fns`): score_features' label-free
+   projections (B pairs per call, training set in blocks), attack_ntk's rows
+   (B rows x n) and PGD's input gradient (`ntkadv.attacks.pgd.rows_loss_gradient_fn`:
+   binary for CIFAR-shaped, 10-class for MNIST-shaped inputs, as the laptop's
+   cifar2 / mnist), each against the madd bound (the gradient: one forward plus
+   `_bench.conv_entry_vjp_madds`), printed as BENCH lines (``--only-rows``: this
+   section alone).
+4. Dense input-Jacobian tiles: `jacobians.dense_tile_fn` (vmap over pairs of
    jax.grad of the pair kernel) with either kernel, r x c tiles.
+
+Timed under the jobs' XLA:CPU settings (one thread, the legacy runtime of
+`scripts/_common.pin_threads`).
 
 Run: ``.venv/bin/python benchmarks/bench_conv_ntk.py [--blocks 50 100]
 [--repeats 3] [--tile 10 100]`` (~2 min on 2 cores by default; ``--quick`` for a
@@ -41,8 +51,14 @@ import time
 
 PROJECT_XLA_FLAGS = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 if __name__ == "__main__" and "--thread-probe" not in sys.argv:
+    # plus the jobs' runtime (scripts/_common.pin_threads: the legacy, non-thunk
+    # XLA:CPU runtime), so that the timings are those of the rules
+    # (first: the flags after the stray ``intra_op_parallelism_threads=1`` are lost)
     os.environ["XLA_FLAGS"] = (
-        os.environ.get("XLA_FLAGS", "") + " " + PROJECT_XLA_FLAGS
+        "--xla_cpu_use_thunk_runtime=false "
+        + os.environ.get("XLA_FLAGS", "")
+        + " "
+        + PROJECT_XLA_FLAGS
     ).strip()
     os.environ["PJRT_NPROC"] = "1"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -57,6 +73,7 @@ import numpy as np  # noqa: E402
 
 from _bench import (  # noqa: E402
     conv_entry_madds,
+    conv_entry_vjp_madds,
     emit,
     kernel_entry_flops,
     vector_madd_seconds,
@@ -66,6 +83,7 @@ from ntkadv.kernels import conv as conv_ntk  # noqa: E402
 from ntkadv.kernels import jacobians  # noqa: E402
 
 SHAPES = {"cifar": (32, 32, 3), "mnist": (28, 28, 1)}
+TASKS = {"cifar": ("binary", 1), "mnist": ("multiclass", 10)}  # cifar2, mnist
 
 
 def timed(fn, *args, repeats: int) -> tuple[float, float]:
@@ -219,7 +237,106 @@ def bench_blocks(args, rates) -> list[dict]:
     return rows
 
 
-# --- 3. Jacobian tiles ---------------------------------------------------------------
+# --- 3. kernel rows (the consumers' shapes) ----------------------------------------
+
+
+def _row_fns(kernel_fn, shape, n_train: int, feat_block: int, task: str):
+    """The three row computations of the consumers, jitted:
+
+    * ``features``: `ntkadv.features.projections.pair_projection_fn` (score_features'
+      label-free projections p = Θ(x_adv, X) v at perturbed points: B pairs per call,
+      the training set scanned in blocks of `feat_block`), forward;
+    * ``rows``: Θ(x, X) of B rows against all n training points in one call
+      (`ntkadv.attacks.suite.kernel_rows_fn`, `pgd`'s final prediction), forward;
+    * ``grad``: ∇ₓ Σ_b L(f_t(x_b), y_b), the input gradient of PGD's steps
+      (`ntkadv.attacks.pgd.rows_loss_gradient_fn`), reverse.
+    """
+    from ntkadv.attacks.pgd import rows_loss_gradient_fn
+    from ntkadv.features.projections import pair_projection_fn
+
+    proj = pair_projection_fn(kernel_fn, shape)
+    nb = n_train // feat_block
+
+    def features(x0, sign_g, side, xt, v):
+        d = x0.shape[1]
+        xt_b = xt.reshape(nb, feat_block, d)
+        return proj(x0, sign_g, side, 0.3, xt_b, v.reshape(nb, feat_block, -1))
+
+    def rows(x, xt):
+        return kernel_fn(x.reshape((x.shape[0],) + shape), xt.reshape((-1,) + shape))
+
+    loss_grad = rows_loss_gradient_fn(kernel_fn, task, shape)
+
+    def grad(x, xt, c, y):
+        cidx = jnp.zeros(x.shape[0], dtype=int)
+        return loss_grad(x, y, cidx, xt.reshape((-1,) + shape), c)
+
+    return jax.jit(features), jax.jit(rows), jax.jit(grad)
+
+
+def bench_rows(args, rates) -> None:
+    n, bf, br = args.row_train, args.row_batch[0], args.row_batch[1]
+    print(
+        f"\n== kernel rows against n = {n} training points, float64 (score_features: "
+        f"{bf} pairs per call, blocks of {args.feat_block}; attack_ntk: {br} rows per "
+        "call, forward and PGD's input gradient) =="
+    )
+    for data in args.datasets:
+        shape = SHAPES[data]
+        d = int(np.prod(shape))
+        rng = np.random.default_rng(2)
+        xt = jnp.asarray(rng.uniform(size=(n, d)))
+        x_f = jnp.asarray(rng.uniform(size=(bf, d)))
+        sg = jnp.asarray(np.sign(rng.standard_normal((bf, d))))
+        side = jnp.asarray(rng.choice([-1.0, 1.0], size=bf))
+        v = jnp.asarray(rng.standard_normal((n, bf)) / n)
+        x_r = jnp.asarray(rng.uniform(size=(br, d)))
+        task, k = TASKS[data]
+        c = jnp.asarray(rng.standard_normal((n, k)) / n)
+        if task == "binary":
+            y = jnp.asarray(rng.choice([-1.0, 1.0], size=(br, 1)))
+        else:
+            y = jnp.asarray(np.eye(k)[rng.integers(0, k, size=br)])
+        for depth in args.depths:
+            feat, rows, grad = _row_fns(
+                conv_ntk.conv_ntk_fn(depth), shape, n, args.feat_block, task
+            )
+            madd = conv_entry_madds(depth, shape) * rates["ns_per_madd"] * 1e-9
+            vjp = conv_entry_vjp_madds(depth, shape) * rates["ns_per_madd"] * 1e-9
+            _, c_f = timed(feat, x_f, sg, side, xt, v, repeats=args.repeats)
+            _, c_r = timed(rows, x_r, xt, repeats=args.repeats)
+            _, c_g = timed(grad, x_r, xt, c, y, repeats=args.repeats)
+            tag = f"CONV{depth} ({data}, n {n})"
+            emit(
+                "kernels",
+                f"{tag} features rows {bf}x{n} forward",
+                c_f,
+                bf * n * madd,
+                "madds at the vectorised rate",
+            )
+            emit(
+                "kernels",
+                f"{tag} attack rows {br}x{n} forward",
+                c_r,
+                br * n * madd,
+                "madds at the vectorised rate",
+            )
+            emit(
+                "kernels",
+                f"{tag} attack rows {br}x{n} input gradient ({task})",
+                c_g,
+                br * n * (madd + vjp),
+                "forward + backward madds at the vectorised rate",
+            )
+            print(
+                f"  {tag}: µs per entry: features {c_f / (bf * n) * 1e6:.2f}, rows "
+                f"{c_r / (br * n) * 1e6:.2f}, gradient {c_g / (br * n) * 1e6:.2f} "
+                f"({c_g / c_r:.2f}x the rows)",
+                flush=True,
+            )
+
+
+# --- 4. Jacobian tiles ---------------------------------------------------------------
 
 
 def bench_tiles(args) -> None:
@@ -262,6 +379,16 @@ def main() -> None:
     )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--tile", type=int, nargs=2, default=[10, 100])
+    parser.add_argument("--row-train", type=int, default=1000, help="rows' n")
+    parser.add_argument(
+        "--row-batch",
+        type=int,
+        nargs=2,
+        default=[100, 25],
+        help="pairs per score_features call, rows per attack_ntk call (laptop)",
+    )
+    parser.add_argument("--feat-block", type=int, default=100)
+    parser.add_argument("--only-rows", action="store_true", help="section 3 only")
     parser.add_argument("--quick", action="store_true", help="tiny sizes, 1 repeat")
     parser.add_argument("--skip-threads", action="store_true")
     parser.add_argument("--thread-probe", action="store_true", help=argparse.SUPPRESS)
@@ -273,9 +400,14 @@ def main() -> None:
         args.blocks, args.repeats, args.datasets = [100], 2, ["cifar"]
         args.skip_threads = True
     print(f"jax {jax.__version__} on {jax.devices()[0].device_kind}, x64")
+    rates = measure_bounds(args.repeats)
+    if args.only_rows:
+        bench_rows(args, rates)
+        return
     if not args.skip_threads:
         bench_threads()
-    bench_blocks(args, measure_bounds(args.repeats))
+    bench_blocks(args, rates)
+    bench_rows(args, rates)
     bench_tiles(args)
 
 

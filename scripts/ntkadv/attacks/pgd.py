@@ -2,7 +2,9 @@
 
 k sign-gradient steps of size `step` on the cross-entropy loss of f_t, projected to
 the ε-ball and the box [0, 1]^d after every step, no random start (the authors'
-notebook). Gradients at perturbed points go through a jax VJP of `kernel_fn`.
+notebook). Gradients at perturbed points go through a jax VJP of `kernel_fn`; for a
+binary task with the CONV kernel, PGD's steps take f and ∇ₓf of each row in one
+pass instead (`rows_loss_gradient_fn`, `ntkadv.kernels.rows`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ntkadv.attacks.closed_form import project
+from ntkadv.kernels.rows import prefers_one_pass, weighted_rows_value_and_grad_fn
 from ntkadv.losses import loss
 from ntkadv.typing import KernelFn, Task
 
@@ -124,6 +127,56 @@ def pgd_rows_fn(
     return _pgd_rows_jit(kernel_fn, task, int(steps), tuple(input_shape), loop)
 
 
+def _predict_fn(kernel_fn: KernelFn, shape: tuple) -> Callable:
+    """Pure (x (B, d), cidx (B,), x_train, c_all (n, M·k), k) -> f_t (B, k) of each
+    row's machine."""
+
+    def predict(x, cidx, x_train, c_all, k):
+        rows = kernel_fn(x.reshape((x.shape[0],) + shape), x_train)  # (B, n)
+        f_all = (rows @ c_all).reshape(x.shape[0], -1, k)  # (B, M, k)
+        return jnp.take_along_axis(f_all, cidx[:, None, None], axis=1)[:, 0]
+
+    return predict
+
+
+def rows_loss_gradient_fn(kernel_fn: KernelFn, task: Task, shape: tuple) -> Callable:
+    """Pure (x (B, d), y (B, k), cidx (B,), x_train, c_all) -> ∇ₓ Σ_b L(f_t(x_b), y_b)
+    (B, d), each row with its own machine (the gradient of PGD's steps, Eqs. 5/8).
+
+    By VJP through the rows (`jax.grad`; with the CONV kernel's rematerialised
+    blocks: two forward passes and one backward), except for a binary task with a
+    kernel that `prefers_one_pass` (the CONV kernel): L'(f_b)·∇ₓf_b with f_b and
+    ∇ₓf_b from `weighted_rows_value_and_grad_fn` (one forward and one backward
+    pass; equal up to rounding).
+
+    Args:
+        kernel_fn: analytic NTK.
+        task: "binary" or "multiclass".
+        shape: shape of one input (H, W, C).
+    """
+    predict = _predict_fn(kernel_fn, shape)
+    one_pass = task == "binary" and prefers_one_pass(kernel_fn)
+    rows_vg = weighted_rows_value_and_grad_fn(kernel_fn)
+
+    def d_loss(fb: jax.Array, yb: jax.Array) -> jax.Array:
+        return jax.grad(lambda v: loss(v[None], yb[None], task)[0])(fb)
+
+    def loss_grad(x, y, cidx, x_train, c_all):
+        if not one_pass:
+
+            def total(z):
+                f = predict(z, cidx, x_train, c_all, y.shape[1])
+                return jnp.sum(loss(f, y, task))
+
+            return jax.grad(total)(x)
+        # binary (k = 1): f_b and ∇ₓf_b in one pass over the rows
+        w = jnp.take(c_all, cidx, axis=1).T  # (B, n) each row's machine
+        f, g = rows_vg(x.reshape((x.shape[0],) + shape), x_train, w)
+        return jax.vmap(d_loss)(f[:, None], y) * g.reshape(x.shape)
+
+    return loss_grad
+
+
 @functools.lru_cache(maxsize=16)
 def _pgd_rows_jit(
     kernel_fn: KernelFn, task: Task, steps: int, shape: tuple, loop: str
@@ -131,19 +184,16 @@ def _pgd_rows_jit(
     """`pgd_rows_fn`'s jitted attack, one per (kernel, task, steps, shape, loop) in
     the process, so that calling `pgd_rows_fn` again reuses its compilations."""
 
-    def predict(x, cidx, x_train, c_all, k):
-        rows = kernel_fn(x.reshape((x.shape[0],) + shape), x_train)  # (B, n)
-        f_all = (rows @ c_all).reshape(x.shape[0], -1, k)  # (B, M, k)
-        return jnp.take_along_axis(f_all, cidx[:, None, None], axis=1)[:, 0]
+    predict = _predict_fn(kernel_fn, shape)
 
     def box(x0, eps):
         return jnp.maximum(x0 - eps[:, None], 0.0), jnp.minimum(x0 + eps[:, None], 1.0)
 
-    def one_step(x, lo, hi, y, cidx, step, x_train, c_all):
-        def total(z):
-            return jnp.sum(loss(predict(z, cidx, x_train, c_all, y.shape[1]), y, task))
+    loss_grad = rows_loss_gradient_fn(kernel_fn, task, shape)
 
-        return jnp.clip(x + step[:, None] * jnp.sign(jax.grad(total)(x)), lo, hi)
+    def one_step(x, lo, hi, y, cidx, step, x_train, c_all):
+        g = loss_grad(x, y, cidx, x_train, c_all)  # (B, d)
+        return jnp.clip(x + step[:, None] * jnp.sign(g), lo, hi)
 
     def first(x0, g0, eps, step):
         lo, hi = box(x0, eps)

@@ -153,6 +153,7 @@ def kernel_fn_from_spec(
         and s["parameterization"] == "ntk"
     ):
         from ntkadv.kernels.conv import conv_ntk_fn
+        from ntkadv.kernels.rows import ONE_PASS_ATTR, prefers_one_pass
 
         direct = conv_ntk_fn(s["depth"], s["W_std"], s["b_std"], s["filter_size"], get)
 
@@ -162,6 +163,7 @@ def kernel_fn_from_spec(
             dtype = jnp.result_type(float)
             return direct(jnp.asarray(x1, dtype), jnp.asarray(x2, dtype))
 
+        setattr(conv_kernel_fn, ONE_PASS_ATTR, prefers_one_pass(direct))
         return conv_kernel_fn
     _, _, nt_kernel_fn = stax_from_spec(s)
 

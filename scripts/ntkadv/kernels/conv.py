@@ -78,6 +78,7 @@ import numpy as np
 from jax import lax
 
 from ntkadv.kernels.conv_ops import _angle, _materialize, _runtime_one, _snap_sqrt
+from ntkadv.kernels.rows import ONE_PASS_ATTR
 from ntkadv.typing import Get, KernelFn
 
 DEFAULT_BLOCK_PAIRS = 128
@@ -454,4 +455,7 @@ def conv_ntk_fn(
         )  # (n1, 1, n2)
         return out.reshape(n1, n2)
 
+    # rows are computed a block of columns at a time anyway: PGD's binary
+    # gradients run in one pass over them (`ntkadv.kernels.rows`)
+    setattr(kernel_fn, ONE_PASS_ATTR, True)
     return kernel_fn
