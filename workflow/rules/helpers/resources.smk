@@ -1,12 +1,16 @@
 """mem_mb / runtime of every compute rule: thin wrappers over ntkadv.sizing that
 pass the job's sizes from the config; each retry doubles (sizing.on_attempt)."""
 
+import re
+from types import SimpleNamespace
+
 from ntkadv import sizing
 
 
-def _measured(name, wildcards, what):
+def _measured(name, wildcards, what, points=None):
     """Request of a kernel-half job from the rates measured by
-    benchmarks/bench_scaling.py (ntkadv.sizing.measured_request)."""
+    benchmarks/bench_scaling.py (ntkadv.sizing.measured_request); `points`: the
+    evaluation points of a shard (None: the rule's whole set)."""
     return sizing.measured_request(
         name,
         what,
@@ -14,6 +18,7 @@ def _measured(name, wildcards, what):
         wildcards.dataset,
         config["architectures"][wildcards.arch],
         dataset_input_dim(wildcards.dataset),
+        points,
     )
 
 
@@ -57,13 +62,6 @@ def _jacobian_tile_mb(wildcards):
     return sizing.jacobian_tile_mb(n, d, block, arch_family(wildcards.arch))
 
 
-def _jacobian_recompute_min(wildcards):
-    """A dense-family consumer's one pass of gradient tiles, 0 if factored (the
-    measured rates were taken with the Jacobian read from a stored dense file)."""
-    n, m, d = dataset_sizes(wildcards.dataset)
-    return sizing.jacobian_recompute_min(n, m, d, arch_family(wildcards.arch))
-
-
 def eps_passes(wildcards):
     """The paper's ε plus datasets.<d>.extra_eps: the feature, attack and top-r jobs
     run their perturbed-point work once per ε (a runtime factor on the rates,
@@ -76,24 +74,96 @@ def eigendecompose_gram_runtime_min(wildcards, attempt):
     return sizing.on_attempt(mins, attempt)
 
 
+def _points_mem_mb(rule_name, wildcards, points=None):
+    """Memory request of a point-sharded rule's job at `points` evaluation points."""
+    return _measured(rule_name, wildcards, "mem_mb", points) + _jacobian_tile_mb(
+        wildcards
+    )
+
+
+def _points_runtime_min(rule_name, wildcards, points=None):
+    """First-attempt runtime of a point-sharded rule's job (attack_ntk,
+    score_features) at `points` evaluation points (None: the whole job)."""
+    return sizing.point_job_runtime_min(
+        rule_name,
+        config,
+        wildcards.dataset,
+        config["architectures"][wildcards.arch],
+        dataset_input_dim(wildcards.dataset),
+        points,
+    )
+
+
+def point_shards(rule_name, wildcards):
+    """Evaluation-point ranges [(i0, i1), ...] of the shards of this kernel's
+    `rule_name` job (ntkadv.sizing.point_shards): [(0, m)] when its request fits
+    resources.max_job_min."""
+    return sizing.point_shards(
+        rule_name,
+        config,
+        wildcards.dataset,
+        config["architectures"][wildcards.arch],
+        dataset_input_dim(wildcards.dataset),
+    )
+
+
+def sharded_kernels(rule_name, pairs):
+    """The (dataset, arch) pairs of `pairs` whose `rule_name` job runs in shards."""
+    return [
+        (ds, arch)
+        for ds, arch in pairs
+        if len(point_shards(rule_name, SimpleNamespace(dataset=ds, arch=arch))) > 1
+    ]
+
+
+def kernel_constraint(pairs):
+    """Constraint of the {dataset} wildcard that matches exactly the (dataset,
+    arch) pairs given in a ``{dataset}/{arch}/`` path (each name followed by its
+    arch, a lookahead); a pattern that matches nothing when there are none."""
+    alts = [f"{re.escape(ds)}(?=/{re.escape(arch)}/)" for ds, arch in pairs]
+    return "|".join(alts) or "(?!)"
+
+
+def _shard_points(rule_name, wildcards):
+    i0, i1 = point_shards(rule_name, wildcards)[int(wildcards.shard)]
+    return i1 - i0
+
+
 def attack_ntk_mem_mb(wildcards, attempt):
-    mb = _measured("attack_ntk", wildcards, "mem_mb") + _jacobian_tile_mb(wildcards)
-    return sizing.on_attempt(mb, attempt)
+    return sizing.on_attempt(_points_mem_mb("attack_ntk", wildcards), attempt)
 
 
 def attack_ntk_runtime_min(wildcards, attempt):
-    mins = _measured("attack_ntk", wildcards, "runtime") * eps_passes(wildcards)
-    return sizing.on_attempt(mins + _jacobian_recompute_min(wildcards), attempt)
+    mins = _points_runtime_min("attack_ntk", wildcards)
+    return sizing.on_attempt(mins, attempt)
 
 
-def score_features_mem_mb(wildcards, attempt):
-    mb = _measured("score_features", wildcards, "mem_mb") + _jacobian_tile_mb(wildcards)
+def attack_ntk_shard_mem_mb(wildcards, attempt):
+    points = _shard_points("attack_ntk", wildcards)
+    return sizing.on_attempt(_points_mem_mb("attack_ntk", wildcards, points), attempt)
+
+
+def attack_ntk_shard_runtime_min(wildcards, attempt):
+    points = _shard_points("attack_ntk", wildcards)
+    mins = _points_runtime_min("attack_ntk", wildcards, points)
+    return sizing.on_attempt(mins, attempt)
+
+
+def merge_attack_shards_mem_mb(wildcards, attempt):
+    family = arch_family(wildcards.arch)
+    d = dataset_input_dim(wildcards.dataset)
+    sizes = sizing.work_sizes("attack_ntk", family, config, wildcards.dataset, d)
+    mb = sizing.attack_merge_mem_mb(sizes["m"], d, sizes["closed"], sizes["pgd_rows"])
     return sizing.on_attempt(mb, attempt)
 
 
+def score_features_mem_mb(wildcards, attempt):
+    return sizing.on_attempt(_points_mem_mb("score_features", wildcards), attempt)
+
+
 def score_features_runtime_min(wildcards, attempt):
-    mins = _measured("score_features", wildcards, "runtime") * eps_passes(wildcards)
-    return sizing.on_attempt(mins + _jacobian_recompute_min(wildcards), attempt)
+    mins = _points_runtime_min("score_features", wildcards)
+    return sizing.on_attempt(mins, attempt)
 
 
 def evaluate_topr_kernels_mem_mb(wildcards, attempt):
