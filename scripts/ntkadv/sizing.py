@@ -92,6 +92,32 @@ def shard_ranges(m: int, k: int) -> list[tuple[int, int]]:
     return list(zip(bounds[:-1], bounds[1:], strict=True))
 
 
+def features_merge_mem_mb(n: int, m: int, k: int, d: int, n_eps: int) -> float:
+    """Memory of merge_feature_shards: the K features' projections at m points
+    (clean + 2 sides per ε, float64, twice: read and joined) and scores, their
+    eigenvectors (n, K), the prepared data ((n + m) x d), + overhead."""
+    floats = 2 * k * m * (1 + 2 * n_eps) + 4 * k * m + n * k + (n + m) * d
+    return BASE_MB + 2 * floats * F64 / MB
+
+
+def resumable_runtime_min(minutes: float, attempt: int, limit: float) -> int:
+    """Runtime request of a checkpointed training job on `attempt`: the estimate
+    doubled per retry (`on_attempt`) but never above `limit`, so a job longer than
+    the limit runs as `resumable_attempts` jobs of `limit` minutes, each resuming
+    from the last completed epoch (ntkadv.dynamics.checkpoint)."""
+    return int(min(on_attempt(minutes, attempt), limit))
+
+
+def resumable_retries(minutes: list[float], limit: float, spare: int = 1) -> int | None:
+    """The `retries:` of a checkpointed training rule whose jobs estimate `minutes`:
+    None (the profile's own `retries`) when every job fits in one attempt of
+    `limit`; else the attempts the longest needs (`resumable_attempts`) - 1, plus
+    `spare` retries for a failure that is not the time limit (the SLURM profile's
+    `retries: 1`, which a rule's own `retries:` replaces)."""
+    need = max((resumable_attempts(m, limit) for m in minutes), default=1)
+    return None if need <= 1 else need - 1 + spare
+
+
 def attack_merge_mem_mb(m: int, d: int, closed: int, pgd_rows: int) -> float:
     """Memory of merge_attack_shards: every attacked input of the m points (at most
     closed + pgd_rows rows per point, d float32 each: the true-label x_adv are a

@@ -94,6 +94,11 @@ def _points_runtime_min(rule_name, wildcards, points=None):
     )
 
 
+def max_job_min():
+    """config resources.max_job_min: the longest first-attempt runtime request."""
+    return config["resources"]["max_job_min"]
+
+
 def point_shards(rule_name, wildcards):
     """Evaluation-point ranges [(i0, i1), ...] of the shards of this kernel's
     `rule_name` job (ntkadv.sizing.point_shards): [(0, m)] when its request fits
@@ -161,6 +166,26 @@ def score_features_mem_mb(wildcards, attempt):
     return sizing.on_attempt(_points_mem_mb("score_features", wildcards), attempt)
 
 
+def score_features_shard_mem_mb(wildcards, attempt):
+    points = _shard_points("score_features", wildcards)
+    mb = _points_mem_mb("score_features", wildcards, points)
+    return sizing.on_attempt(mb, attempt)
+
+
+def score_features_shard_runtime_min(wildcards, attempt):
+    points = _shard_points("score_features", wildcards)
+    mins = _points_runtime_min("score_features", wildcards, points)
+    return sizing.on_attempt(mins, attempt)
+
+
+def merge_feature_shards_mem_mb(wildcards, attempt):
+    family = arch_family(wildcards.arch)
+    d = dataset_input_dim(wildcards.dataset)
+    s = sizing.work_sizes("score_features", family, config, wildcards.dataset, d)
+    mb = sizing.features_merge_mem_mb(s["n"], s["m"], s["k"], d, eps_passes(wildcards))
+    return sizing.on_attempt(mb, attempt)
+
+
 def score_features_runtime_min(wildcards, attempt):
     mins = _points_runtime_min("score_features", wildcards)
     return sizing.on_attempt(mins, attempt)
@@ -212,6 +237,41 @@ def _dynamics_size(wildcards):
     return s, n, n_eval, passes
 
 
+# Checkpointed training (train_dynamics_network, train_linearized_network): SGD
+# over epochs cannot be split, but each job resumes from its last completed epoch
+# (ntkadv.dynamics.checkpoint), so a job longer than resources.max_job_min requests
+# that limit on every attempt and gets the retries to finish (sizing.
+# resumable_runtime_min, resumable_retries); its memory doubles once at most.
+
+
+def _dynamics_runtime(wildcards):
+    s, _, _, passes = _dynamics_size(wildcards)
+    return sizing.dynamics_runtime_min(
+        s["model"], s["epochs"], passes, s["kernel_batch"]
+    )
+
+
+def _linearized_runtime(wildcards):
+    s, _, _, passes = _dynamics_size(wildcards)
+    epochs = s["epochs"] - int(wildcards.lin_epoch)  # branches off the PGD run
+    return sizing.dynamics_runtime_min(s["model"], epochs, passes, 0, linear=True)
+
+
+def resumable_retries(rule_name):
+    """retries: of a checkpointed training rule (None: the profile's own)."""
+    if rule_name == "train_dynamics_network":
+        jobs = [SimpleNamespace(dataset=ds) for ds in dynamics_datasets()]
+        minutes = [_dynamics_runtime(wc) for wc in jobs]
+    else:
+        jobs = [
+            SimpleNamespace(dataset=ds, lin_epoch=e)
+            for ds in dynamics_datasets()
+            for e in linearized_epochs(ds)
+        ]
+        minutes = [_linearized_runtime(wc) for wc in jobs]
+    return sizing.resumable_retries(minutes, max_job_min())
+
+
 def train_dynamics_network_mem_mb(wildcards, attempt):
     s, n, n_eval, _ = _dynamics_size(wildcards)
     source = dataset_source(wildcards.dataset)
@@ -224,15 +284,12 @@ def train_dynamics_network_mem_mb(wildcards, attempt):
         s["ntk_block"],
         config["dynamics"]["ntk_implementation"],
     )
-    return sizing.on_attempt(mb, attempt)
+    return sizing.on_attempt(mb, min(attempt, 2))
 
 
 def train_dynamics_network_runtime_min(wildcards, attempt):
-    s, _, _, passes = _dynamics_size(wildcards)
-    mins = sizing.dynamics_runtime_min(
-        s["model"], s["epochs"], passes, s["kernel_batch"]
-    )
-    return sizing.on_attempt(mins, attempt)
+    mins = _dynamics_runtime(wildcards)
+    return sizing.resumable_runtime_min(mins, attempt, max_job_min())
 
 
 def train_dynamics_network_disk_mb(wildcards, attempt):
@@ -241,10 +298,8 @@ def train_dynamics_network_disk_mb(wildcards, attempt):
 
 
 def train_linearized_network_runtime_min(wildcards, attempt):
-    s, _, _, passes = _dynamics_size(wildcards)
-    epochs = s["epochs"] - int(wildcards.lin_epoch)  # branches off the PGD run
-    mins = sizing.dynamics_runtime_min(s["model"], epochs, passes, 0, linear=True)
-    return sizing.on_attempt(mins, attempt)
+    mins = _linearized_runtime(wildcards)
+    return sizing.resumable_runtime_min(mins, attempt, max_job_min())
 
 
 def measure_kernel_dynamics_mem_mb(wildcards, attempt):

@@ -1,7 +1,7 @@
-"""Evaluation-point shards of rule attack_ntk (config resources.max_job_min): at
-smoke scale, a limit that forces three shards of one kernel gives attack_ntk_shard
-x 3 + merge_attack_shards, whose outputs equal the unsharded job's (every array,
-attribute and table, up to float rounding), and leaves every other job as it was."""
+"""Evaluation-point shards (config resources.max_job_min) of rules attack_ntk and
+score_features: at smoke scale, a limit that forces k shards of one kernel gives k
+shard jobs + one merge, whose outputs equal the unsharded job's (every array,
+attribute and table, up to float rounding), with nothing upstream rerun."""
 
 from __future__ import annotations
 
@@ -22,11 +22,31 @@ from ntkadv.kernels.families import FAMILIES
 
 SMOKE = REPO / "tests/config/smoke.yaml"
 SCHEMA = REPO / "workflow/schemas/config.schema.yaml"
-PAIR = ("mnist", "fc1")
-OUTPUTS = ("adversarial.h5", "pointwise.h5", "accuracy.csv", "gradient_check.csv")
-#: Attributes that record the job's environment, not its results, and the lineage
-#: (the files the job read: the caches, or the merge's shard files).
-PROVENANCE = set(h5io.provenance()) | {"device", "jax_x64", h5io.SOURCES_ATTR}
+#: Attributes that record the job's environment, not its results; the lineage
+#: (the files the job read: the caches, or the merge's shard files); timings.
+VOLATILE = set(h5io.provenance()) | {
+    "device",
+    "jax_x64",
+    h5io.SOURCES_ATTR,
+    "projection_seconds",
+    "seconds_per_feature",
+}
+#: rule -> (its outputs below results/<stage>/<dataset>/<arch>/, stage, shard rule,
+#: merge rule).
+RULES = {
+    "attack_ntk": (
+        ("adversarial.h5", "pointwise.h5", "accuracy.csv", "gradient_check.csv"),
+        "attacks",
+        "attack_ntk_shard",
+        "merge_attack_shards",
+    ),
+    "score_features": (
+        ("scores.h5", "scores.csv"),
+        "features",
+        "score_features_shard",
+        "merge_feature_shards",
+    ),
+}
 
 
 def validated(path: Path) -> dict:
@@ -38,15 +58,15 @@ def validated(path: Path) -> dict:
     return config
 
 
-def limit_for(config: dict, shards: int) -> float:
-    """A resources.max_job_min under which PAIR's attacks run in `shards` shards:
-    the bare request of its largest shard."""
-    ds, arch = PAIR
+def limit_for(config: dict, rule: str, pair: tuple[str, str], shards: int) -> float:
+    """A resources.max_job_min under which `pair`'s `rule` job runs in `shards`
+    shards: the bare request of its largest shard."""
+    ds, arch = pair
     spec = config["architectures"][arch]
     d = sizing.input_dim(config["datasets"][ds]["source"])
-    m = sizing.work_sizes("attack_ntk", spec["family"], config, ds, d)["m"]
+    m = sizing.work_sizes(rule, spec["family"], config, ds, d)["m"]
     return sizing.point_job_runtime_min(
-        "attack_ntk", config, ds, spec, d, -(-m // shards), floor=False
+        rule, config, ds, spec, d, -(-m // shards), floor=False
     )
 
 
@@ -83,46 +103,55 @@ def assert_same_h5(got: Path, want: Path) -> None:
         np.testing.assert_allclose(a[key], b[key], rtol=1e-9, atol=1e-12, err_msg=key)
     attrs_a, attrs_b = h5io.read_attrs(got), h5io.read_attrs(want)
     for key in set(attrs_a) | set(attrs_b):
-        if key not in PROVENANCE:
+        if key not in VOLATILE:
             assert attrs_a.get(key) == attrs_b.get(key), key
 
 
 @pytest.mark.slow
-def test_three_attack_shards_equal_the_unsharded_job(tmp_path):
-    ds, arch = PAIR
+@pytest.mark.parametrize(
+    ("rule", "pair", "ranges"),
+    [
+        ("attack_ntk", ("mnist", "fc1"), [(0, 4), (4, 8), (8, 12)]),
+        ("score_features", ("mnist", "fc1"), [(0, 6), (6, 12)]),
+    ],
+)
+def test_shards_equal_the_unsharded_job(tmp_path, rule, pair, ranges):
+    outputs, stage, shard_rule, merge_rule = RULES[rule]
+    ds, arch = pair
     cfg = write_config(tmp_path, SMOKE)
-    base = tmp_path / f"results/attacks/{ds}/{arch}"
-    targets = [str(base.relative_to(tmp_path) / name) for name in OUTPUTS]
+    base = tmp_path / f"results/{stage}/{ds}/{arch}"
+    targets = [str(base.relative_to(tmp_path) / name) for name in outputs]
     snakemake(tmp_path, cfg, *targets)
     whole = tmp_path / "unsharded"
     shutil.copytree(base, whole)
-    for name in OUTPUTS:
+    for name in outputs:
         (base / name).unlink()
 
     config = validated(cfg)
-    config["resources"] = {"max_job_min": limit_for(config, 3)}
+    config["resources"] = {"max_job_min": limit_for(config, rule, pair, len(ranges))}
     spec = config["architectures"][arch]
-    ranges = sizing.point_shards("attack_ntk", config, ds, spec, 784)
-    assert ranges == [(0, 4), (4, 8), (8, 12)]
+    assert sizing.point_shards(rule, config, ds, spec, 784) == ranges
     written = yaml.safe_load(cfg.read_text())
     cfg.write_text(yaml.safe_dump({**written, "resources": config["resources"]}))
     # the caches upstream are up to date (no params of theirs changed)
     assert planned_rules(tmp_path, cfg, targets) == {
-        "attack_ntk_shard": 3,
-        "merge_attack_shards": 1,
+        shard_rule: len(ranges),
+        merge_rule: 1,
     }
     snakemake(tmp_path, cfg, *targets)
+    shards = [f"{stage}/{ds}/{arch}/shards/{i}.h5" for i in range(len(ranges))]
     assert sorted(p.name for p in (base / "shards").iterdir()) == [
-        "0.h5", "1.h5", "2.h5",
-    ]  # fmt: skip
-    for name in ("adversarial.h5", "pointwise.h5"):
-        assert_same_h5(base / name, whole / name)
-    for name in ("accuracy.csv", "gradient_check.csv"):
-        pd.testing.assert_frame_equal(
-            pd.read_csv(base / name), pd.read_csv(whole / name), rtol=1e-9
-        )
-    sources = h5io.read_attrs(base / "pointwise.h5")[h5io.SOURCES_ATTR]
-    assert sorted(sources) == [f"attacks/{ds}/{arch}/shards/{i}.h5" for i in range(3)]
-    # the merged outputs are up to date: nothing upstream reran, nothing left
+        Path(p).name for p in shards
+    ]
+    for name in outputs:
+        if name.endswith(".h5"):
+            assert_same_h5(base / name, whole / name)
+            sources = h5io.read_attrs(base / name)[h5io.SOURCES_ATTR]
+            assert set(shards) <= set(sources)
+        else:
+            pd.testing.assert_frame_equal(
+                pd.read_csv(base / name), pd.read_csv(whole / name), rtol=1e-9
+            )
+    # the merged outputs are up to date: nothing left to run
     proc = snakemake(tmp_path, cfg, *targets, "-n")
     assert "Nothing to be done" in proc.stdout + proc.stderr
