@@ -117,32 +117,34 @@ def split_table(text: str, unsplit: str, limit: float) -> str:
         " longest request (min) |",
         "|---|---|---:|---:|---:|",
     ]
-    whole = collections.defaultdict(float)
-    for (rule, wc), res in zip(
-        parse_wildcards(unsplit), parse_resources(unsplit), strict=True
-    ):
-        whole[rule, tuple(sorted(wc.items()))] = res.get("runtime", 0.0)
+    whole = [
+        (rule, wc, res.get("runtime", 0.0))
+        for (rule, wc), res in zip(
+            parse_wildcards(unsplit), parse_resources(unsplit), strict=True
+        )
+    ]
     shards: dict[tuple, list[float]] = collections.defaultdict(list)
     for (rule, wc), res in zip(
         parse_wildcards(text), parse_resources(text), strict=True
     ):
         if rule in SHARD_RULES:
-            key = (SHARD_RULES[rule], f"{wc['dataset']}/{wc['arch']}")
+            key = (SHARD_RULES[rule], wc["dataset"], wc["arch"])
             shards[key].append(res.get("runtime", 0.0))
-    for (rule, kernel), runtimes in sorted(shards.items()):
-        ds, arch = kernel.split("/")
-        est = whole[rule, tuple(sorted({"dataset": ds, "arch": arch}.items()))]
-        lines.append(
-            f"| {rule} | {kernel} | {est:.0f} | {len(runtimes)} shards + merge |"
-            f" {max(runtimes):.0f} |"
-        )
-    for (rule, wc), est in sorted(whole.items()):
-        if rule in RESUMABLE_RULES and est > limit:
-            job = "/".join(v for _, v in wc)
+    for rule, wc, est in sorted(whole, key=lambda j: (j[0], list(j[1].values()))):
+        job = "/".join(wc.values())
+        if (rule, wc.get("dataset"), wc.get("arch")) in shards:
+            runtimes = shards[rule, wc["dataset"], wc["arch"]]
+            lines.append(
+                f"| {rule} | {job} | {est:.0f} | {len(runtimes)} shards + merge |"
+                f" {max(runtimes):.0f} |"
+            )
+        elif rule in RESUMABLE_RULES and est > limit:
             lines.append(
                 f"| {rule} | {job} | {est:.0f} | {math.ceil(est / limit)} attempts |"
                 f" {limit:.0f} |"
             )
+        elif est > limit:
+            lines.append(f"| {rule} | {job} | {est:.0f} | not split | {est:.0f} |")
     return "\n".join(lines)
 
 

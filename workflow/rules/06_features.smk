@@ -110,7 +110,9 @@ rule merge_feature_shards:
 rule evaluate_topr_kernels:
     """supp. D.3: rank features on a validation split (true and permuted training
     labels), then clean / FGSM / PGD10 accuracy of f'_r = Θ(x, X) Θ'_r⁺ Y (transfer
-    and own attacks) over a grid of r; own FGSM for every label set."""
+    and own attacks) over a grid of r; own FGSM for every label set. Not split
+    above resources.max_job_min: its two per-point phases are separated by the
+    global ranking (docs/paper_scale.md)."""
     input:
         data="results/data/{dataset}.h5",
         gram="results/ntk/{dataset}/{arch}/gram.h5",
