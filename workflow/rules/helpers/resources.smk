@@ -258,7 +258,7 @@ def _linearized_runtime(wildcards):
 
 
 def resumable_retries(rule_name):
-    """retries: of a checkpointed training rule (None: the profile's own)."""
+    """Retries of the checkpointed training rule named `rule_name`, or None."""
     if rule_name == "train_dynamics_network":
         jobs = [SimpleNamespace(dataset=ds) for ds in dynamics_datasets()]
         minutes = [_dynamics_runtime(wc) for wc in jobs]
