@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import math
 import re
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from pathlib import Path
 import yaml
 
 from bench_scaling import scaling_table  # benchmarks/ (this script's folder)
+from ntkadv import sizing
 from ntkadv.configcheck import resolve_extends
 
 REPO = Path(__file__).resolve().parents[1]
@@ -48,7 +50,7 @@ def disk_gb(rule: str, entries: list[dict[str, float]], config: dict) -> float |
     return None
 
 
-def dry_run(configfile: str) -> str:
+def dry_run(configfile: str, *extra: str) -> str:
     proc = subprocess.run(
         [
             sys.executable,
@@ -60,6 +62,7 @@ def dry_run(configfile: str) -> str:
             "--cores",
             "1",
             "--forceall",
+            *extra,
         ],
         cwd=REPO,
         capture_output=True,
@@ -93,6 +96,71 @@ def parse_wildcards(text: str) -> list[tuple[str, dict[str, str]]]:
     return jobs
 
 
+#: Rules run as evaluation-point shards (+ a merge) when a job exceeds the limit:
+#: shard rule -> the rule whose job they split.
+SHARD_RULES = {
+    "attack_ntk_shard": "attack_ntk",
+    "score_features_shard": "score_features",
+}
+#: Checkpointed training rules: a longer job requests the limit on every attempt.
+RESUMABLE_RULES = ("train_dynamics_network", "train_linearized_network")
+#: A limit no job reaches (the unsplit estimates).
+NO_LIMIT = "resources={max_job_min: 1000000000000}"
+
+
+def split_table(text: str, unsplit: str, limit: float) -> str:
+    """Markdown: how the jobs above `limit` minutes run, from a dry run at the
+    limit (`text`) and one without (`unsplit`): per sharded kernel its shards and
+    their longest request, per resumable job its attempts (ceil(estimate / limit))."""
+    lines = [
+        "| rule | job | estimate (min) | jobs / attempts at the limit |"
+        " longest request (min) |",
+        "|---|---|---:|---:|---:|",
+    ]
+    whole = [
+        (rule, wc, res.get("runtime", 0.0))
+        for (rule, wc), res in zip(
+            parse_wildcards(unsplit), parse_resources(unsplit), strict=True
+        )
+    ]
+    shards: dict[tuple, list[float]] = collections.defaultdict(list)
+    for (rule, wc), res in zip(
+        parse_wildcards(text), parse_resources(text), strict=True
+    ):
+        if rule in SHARD_RULES:
+            key = (SHARD_RULES[rule], wc["dataset"], wc["arch"])
+            shards[key].append(res.get("runtime", 0.0))
+    for rule, wc, est in sorted(whole, key=lambda j: (j[0], list(j[1].values()))):
+        job = "/".join(wc.values())
+        if (rule, wc.get("dataset"), wc.get("arch")) in shards:
+            runtimes = shards[rule, wc["dataset"], wc["arch"]]
+            lines.append(
+                f"| {rule} | {job} | {est:.0f} | {len(runtimes)} shards + merge |"
+                f" {max(runtimes):.0f} |"
+            )
+        elif rule in RESUMABLE_RULES and est > limit:
+            lines.append(
+                f"| {rule} | {job} | {est:.0f} | {math.ceil(est / limit)} attempts |"
+                f" {limit:.0f} |"
+            )
+        elif est > limit:
+            lines.append(f"| {rule} | {job} | {est:.0f} | not split | {est:.0f} |")
+    return "\n".join(lines)
+
+
+def parse_resources(text: str) -> list[dict[str, float]]:
+    """resources of every job of a dry run, in job order (`parse_wildcards`)."""
+    out: list[dict[str, float]] = []
+    for line in text.splitlines():
+        if re.match(r"^(?:local)?rule (\w+):", line.strip()):
+            out.append({})
+        elif out and line.strip().startswith("resources:"):
+            out[-1].update(
+                (k, float(v)) for k, v in re.findall(r"(\w+)=([\d.]+)", line)
+            )
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--configfile", default="config/paper.yaml")
@@ -101,7 +169,8 @@ def main() -> None:
     config = resolve_extends(
         yaml.safe_load((REPO / args.configfile).read_text()), str(REPO)
     )
-    jobs = parse(dry_run(args.configfile))
+    text = dry_run(args.configfile)
+    jobs = parse(text)
     print(
         f"Resources requested for {args.configfile} "
         "(first attempt; each retry doubles)\n"
@@ -127,6 +196,13 @@ def main() -> None:
             f"{sum(rt) / 60:.1f} | {'' if disk is None else f'{disk:.1f}'} |"
         )
     print(f"\nSum of runtime requests: {total_h:.0f} job-hours.")
+    limit = config.get("resources", {}).get("max_job_min", sizing.MAX_JOB_MIN)
+    print(
+        f"\nJobs whose estimate exceeds resources.max_job_min = {limit:.0f} min "
+        "(sharded: the rule's shards and their merge replace the job; resumable: "
+        "the job requests the limit on every attempt)\n"
+    )
+    print(split_table(text, dry_run(args.configfile, "--config", NO_LIMIT), limit))
     kernels = resolve_extends(
         yaml.safe_load((REPO / args.scaling_configfile).read_text()), str(REPO)
     )

@@ -69,7 +69,9 @@ PRODUCERS: tuple[tuple[str, str], ...] = (
     ("ntk/*/*/gram.h5", "compute_ntk_gram"),
     ("ntk/*/*/jacobian.h5", "compute_ntk_input_jacobian"),
     ("spectra/*/*/eigh.h5", "eigendecompose_gram"),
+    ("attacks/*/*/shards/*.h5", "attack_ntk_shard"),
     ("attacks/*/*/*.h5", "attack_ntk"),
+    ("features/*/*/shards/*.h5", "score_features_shard"),
     ("features/*/*/scores.h5", "score_features"),
     ("features/*/*/topr.h5", "evaluate_topr_kernels"),
     ("transfer/*/*/ntk_reference.h5", "compute_transfer_reference"),
@@ -78,6 +80,13 @@ PRODUCERS: tuple[tuple[str, str], ...] = (
     ("dynamics/*/*/measures.h5", "measure_kernel_dynamics"),
     ("dynamics/*", "train_dynamics_network"),
 )
+
+#: Rules that write another rule's outputs (the merge of that rule's evaluation-point
+#: shards, config resources.max_job_min): rule -> the rule `PRODUCERS` names.
+WRITES_FOR: dict[str, str] = {
+    "merge_attack_shards": "attack_ntk",
+    "merge_feature_shards": "score_features",
+}
 
 
 class H5ReadError(OSError):

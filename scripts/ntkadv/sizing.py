@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 from ntkadv.data.sources import public_source
@@ -42,6 +43,93 @@ def input_dim(source: str) -> int:
 def on_attempt(value: float, attempt: int, floor: float = 0.0) -> int:
     """An estimate for the given attempt (1, 2, ...): doubled on every retry."""
     return int(max(value, floor) * 2 ** (attempt - 1))
+
+
+# ---------------------------------------------------------------- job length limit
+# A cluster rejects or never schedules a job above its partition's time limit, and a
+# job of D days is D days of wall whatever the number of free nodes. Jobs whose work
+# is a sum over independent evaluation points (attack_ntk, score_features) are split
+# into shards of contiguous point ranges plus a merge (`shard_count`); sequential
+# training rules resume from their per-epoch checkpoint on the next attempt
+# (`resumable_attempts`).
+
+#: Default longest first-attempt request, minutes (config resources.max_job_min).
+MAX_JOB_MIN = 1440
+
+
+def shard_count(request: Callable[[int], float], m: int, limit: float) -> int:
+    """Shards k of a job over m independent evaluation points: the smallest k whose
+    largest shard (ceil(m / k) points) requests at most `limit` minutes.
+
+    Args:
+        request: points -> first-attempt runtime request (minutes) of a job that
+            evaluates that many points (the rule's measured request).
+        m: evaluation points of the unsharded job.
+        limit: longest request allowed (config resources.max_job_min).
+
+    Returns:
+        k in [1, m]; 1 when the whole job fits (no shards), m when not even one
+        point fits (one point per shard: the finest split there is).
+    """
+    if m <= 1 or request(m) <= limit:
+        return 1
+    lo, hi = 1, m  # request(ceil(m / hi)) is the smallest there is
+    while hi - lo > 1:  # requests grow with the points: bisect on k
+        mid = (lo + hi) // 2
+        if request(-(-m // mid)) <= limit:
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+def shard_ranges(m: int, k: int) -> list[tuple[int, int]]:
+    """k contiguous ranges [i0, i1) covering range(m), sizes differing by <= 1 (the
+    first m mod k ranges one longer), in order."""
+    if not 1 <= k <= max(m, 1):
+        raise ValueError(f"{k} shards of {m} points")
+    bounds = [i * m // k for i in range(k + 1)]
+    return list(zip(bounds[:-1], bounds[1:], strict=True))
+
+
+def features_merge_mem_mb(n: int, m: int, k: int, d: int, n_eps: int) -> float:
+    """Memory of merge_feature_shards: the K features' projections at m points
+    (clean + 2 sides per ε, float64, twice: read and joined) and scores, their
+    eigenvectors (n, K), the prepared data ((n + m) x d), + overhead."""
+    floats = 2 * k * m * (1 + 2 * n_eps) + 4 * k * m + n * k + (n + m) * d
+    return BASE_MB + 2 * floats * F64 / MB
+
+
+def resumable_runtime_min(minutes: float, attempt: int, limit: float) -> int:
+    """Runtime request of a checkpointed training job on `attempt`: the estimate
+    doubled per retry (`on_attempt`) but never above `limit`, so a job longer than
+    the limit runs as `resumable_attempts` jobs of `limit` minutes, each resuming
+    from the last completed epoch (ntkadv.dynamics.checkpoint)."""
+    return int(min(on_attempt(minutes, attempt), limit))
+
+
+def resumable_retries(minutes: list[float], limit: float, spare: int = 1) -> int | None:
+    """The `retries:` of a checkpointed training rule whose jobs estimate `minutes`:
+    None (the profile's own `retries`) when every job fits in one attempt of
+    `limit`; else the attempts the longest needs (`resumable_attempts`) - 1, plus
+    `spare` retries for a failure that is not the time limit (the SLURM profile's
+    `retries: 1`, which a rule's own `retries:` replaces)."""
+    need = max((resumable_attempts(m, limit) for m in minutes), default=1)
+    return None if need <= 1 else need - 1 + spare
+
+
+def attack_merge_mem_mb(m: int, d: int, closed: int, pgd_rows: int) -> float:
+    """Memory of merge_attack_shards: every attacked input of the m points (at most
+    closed + pgd_rows rows per point, d float32 each: the true-label x_adv are a
+    subset), held three times (the shards read, joined, written), + overhead."""
+    return BASE_MB + 3 * m * d * (closed + pgd_rows) * F32 / MB
+
+
+def resumable_attempts(request: float, limit: float) -> int:
+    """Attempts of at most `limit` minutes a checkpointed job of `request` minutes
+    needs (ceil(request / limit), at least 1): each attempt resumes from the last
+    completed epoch, so a job of D days runs as ceil(D) jobs of <= 1 day."""
+    return max(1, math.ceil(request / limit))
 
 
 # ---------------------------------------------------------------- kernels, spectra
@@ -232,7 +320,8 @@ def attack_rows(config: dict, family: str, dataset: str) -> dict[str, int]:
     steps; the permuted-label machines skip PGD when it runs at t = ∞ only).
 
     Returns:
-        {"closed": forward rows, "pgd_row_steps": reverse rows, "m": points attacked}.
+        {"closed": forward rows, "pgd_row_steps": reverse rows, "pgd_rows": PGD
+        rows (before steps), "m": points attacked}.
     """
     att, ds = config["attacks"], config["datasets"][dataset]
     budget = att["budget"][family]
@@ -248,17 +337,28 @@ def attack_rows(config: dict, family: str, dataset: str) -> dict[str, int]:
     closed = sets * ti + fo * ti + (e - 1) * (1 + fo) * curve + (e if curve else 1)
     pgd_rows = (tp + (e - 1) * curve_pgd if tp else 0) + (sets - 1) * tp * (tp >= 2)
     m = min(ds["n_test"], budget.get("n_eval") or ds["n_test"])
-    return {"closed": closed, "pgd_row_steps": pgd_rows * steps, "m": m}
+    return {
+        "closed": closed,
+        "pgd_row_steps": pgd_rows * steps,
+        "pgd_rows": pgd_rows,
+        "m": m,
+    }
 
 
 def work_sizes(
-    rule: str, family: str, config: dict, dataset: str, d: int | None = None
+    rule: str,
+    family: str,
+    config: dict,
+    dataset: str,
+    d: int | None = None,
+    points: int | None = None,
 ) -> dict[str, int]:
     """The size variables of one kernel-half job (`work_units`, `memory_floats`):
-    n (training points), m (points the job evaluates), d (the flattened input
-    dimension; None = that of the dataset's public source, which a dataset from a
-    file of one's own has not: the workflow passes its own), and per rule K (scored
-    eigenfeatures), the attack rows (`attack_rows`) or n_val (top-r ranking)."""
+    n (training points), m (points the job evaluates; `points` if given, e.g. one
+    shard's range), d (the flattened input dimension; None = that of the dataset's
+    public source, which a dataset from a file of one's own has not: the workflow
+    passes its own), and per rule K (scored eigenfeatures), the attack rows
+    (`attack_rows`) or n_val (top-r ranking)."""
     ds = config["datasets"][dataset]
     n, m = ds["n_train"], ds["n_test"]
     d = input_dim(ds["source"]) if d is None else int(d)
@@ -272,6 +372,8 @@ def work_sizes(
         sizes.update(attack_rows(config, family, dataset))
     elif rule == "evaluate_topr_kernels":
         sizes.update(n_val=ft["topr"]["n_val"])
+    if points is not None:
+        sizes["m"] = int(points)
     return sizes
 
 
@@ -358,9 +460,17 @@ def measured_rss_mb(rule: str, family: str, sizes: dict[str, int]) -> float:
     return fitted + memory_extra_mb(rule, sizes)
 
 
-def measured_runtime_min(rule: str, family: str, sizes: dict[str, int]) -> float:
-    """Runtime request, minutes: `SAFETY` x the measured extrapolation, >= 10."""
-    return max(10.0, SAFETY * measured_cpu_s(rule, family, sizes) / SECONDS_PER_MIN)
+#: Smallest runtime request of a measured job, minutes.
+MIN_RUNTIME_MIN = 10.0
+
+
+def measured_runtime_min(
+    rule: str, family: str, sizes: dict[str, int], floor: bool = True
+) -> float:
+    """Runtime request, minutes: `SAFETY` x the measured extrapolation, >= 10
+    (`MIN_RUNTIME_MIN`; without it if not `floor`)."""
+    mins = SAFETY * measured_cpu_s(rule, family, sizes) / SECONDS_PER_MIN
+    return max(MIN_RUNTIME_MIN, mins) if floor else mins
 
 
 def measured_mem_mb(rule: str, family: str, sizes: dict[str, int]) -> float:
@@ -394,7 +504,14 @@ UNMEASURED = {"runtime": 60.0, "mem_mb": 4000.0}
 
 
 def measured_request(
-    rule: str, what: str, config: dict, dataset: str, arch: dict, d: int | None = None
+    rule: str,
+    what: str,
+    config: dict,
+    dataset: str,
+    arch: dict,
+    d: int | None = None,
+    points: int | None = None,
+    floor: bool = True,
 ) -> float:
     """First-attempt request of one kernel-half job from the measured rates.
 
@@ -405,6 +522,10 @@ def measured_request(
         dataset: the job's dataset wildcard.
         arch: the job's architecture spec ({family, depth}).
         d: the dataset's flattened input dimension (None: its public source's).
+        points: evaluation points of the job (None: the rule's whole set; a
+            shard's range size for a sharded job, `shard_count`).
+        floor: apply the smallest requests (10 minutes, 1000 MB); without, the
+            runtime is the bare extrapolation (what `shard_count` compares).
 
     Returns:
         `SAFETY` x the measured extrapolation (CPU seconds x the depth factor, or
@@ -418,8 +539,51 @@ def measured_request(
     if not RATES_FILE.exists():  # the benchmark's own first run writes it
         return UNMEASURED[what]
     family = RATE_FAMILY[arch["family"]]
-    sizes = work_sizes(rule, arch["family"], config, dataset, d)
+    sizes = work_sizes(rule, arch["family"], config, dataset, d, points)
     if what == "runtime":
         scale = depth_factor(rule, arch)
-        return max(10.0, scale * measured_runtime_min(rule, family, sizes))
+        mins = scale * measured_runtime_min(rule, family, sizes, floor)
+        return max(MIN_RUNTIME_MIN, mins) if floor else mins
     return measured_mem_mb(rule, family, sizes)
+
+
+#: Rules whose work is a sum over independent evaluation points (sharded when a
+#: job's request exceeds the limit, `shard_count`).
+POINT_RULES = ("attack_ntk", "score_features")
+
+
+def point_job_runtime_min(
+    rule: str,
+    config: dict,
+    dataset: str,
+    arch: dict,
+    d: int,
+    points: int | None = None,
+    floor: bool = True,
+) -> float:
+    """First-attempt runtime request (minutes) of a `POINT_RULES` job at `points`
+    evaluation points (None: the rule's whole set): the measured request
+    (`measured_request`) once per ε (the dataset's plus datasets.<d>.extra_eps)
+    plus a dense-family consumer's recompute of the gradient tiles at those points
+    (`jacobian_recompute_min`; every test point when `points` is None)."""
+    ds = config["datasets"][dataset]
+    mins = measured_request(rule, "runtime", config, dataset, arch, d, points, floor)
+    passes = 1 + len(ds.get("extra_eps") or [])
+    m = ds["n_test"] if points is None else points
+    return mins * passes + jacobian_recompute_min(ds["n_train"], m, d, arch["family"])
+
+
+def point_shards(
+    rule: str, config: dict, dataset: str, arch: dict, d: int
+) -> list[tuple[int, int]]:
+    """Evaluation-point ranges of the shards of one `POINT_RULES` job: [(0, m)]
+    when its request fits config resources.max_job_min, else the fewest
+    contiguous ranges whose bare requests (no 10-minute floor) each fit
+    (`shard_count`, `shard_ranges`)."""
+    m = work_sizes(rule, arch["family"], config, dataset, d)["m"]
+    limit = config.get("resources", {}).get("max_job_min", MAX_JOB_MIN)
+
+    def request(points: int) -> float:
+        return point_job_runtime_min(rule, config, dataset, arch, d, points, False)
+
+    return shard_ranges(m, shard_count(request, m, limit))

@@ -65,7 +65,12 @@ def _suite_rows(config: dict, family: str, dataset: str) -> dict[str, int]:
         for s in range(sets)
         for j in plan.pgd_times(s)
     )
-    return {"closed": closed, "pgd_row_steps": pgd * plan.pgd_steps, "m": plan.n_eval}
+    return {
+        "closed": closed,
+        "pgd_row_steps": pgd * plan.pgd_steps,
+        "pgd_rows": pgd,
+        "m": plan.n_eval,
+    }
 
 
 @pytest.mark.parametrize("name", ["config.yaml", *PAPER_CONFIGS])

@@ -11,14 +11,18 @@ localrules:
     aggregate_notebook_reference,
 
 
+# A kernel whose attack_ntk request exceeds resources.max_job_min (paper-scale CONV
+# kernels: docs/paper_scale.md) is attacked in shards of contiguous evaluation-point
+# ranges (attack_ntk_shard) whose merge (merge_attack_shards) writes attack_ntk's
+# outputs; for such a kernel both rules match those outputs and the merge wins.
+ruleorder: merge_attack_shards > attack_ntk
+
+
 rule attack_ntk:
     """All attacks on f_t of one kernel: FGSM, PGD, first-order, every t and eps;
     permuted-label machines and a random-sign perturbation as same-run nulls.
-    Not split into resumable parts, although config/paper.yaml's CONV plan requests
-    more than a day (measured scaling, docs/paper_scale.md): the suite's outputs
-    pool every test point, time and label set of one kernel, so a split needs a
-    gather step per output; config/paper_kernels.yaml attacks CONV kernels with a
-    plan whose jobs stay under a day instead."""
+    A kernel whose request exceeds resources.max_job_min runs as shards instead
+    (attack_ntk_shard, merge_attack_shards)."""
     input:
         data="results/data/{dataset}.h5",
         gram="results/ntk/{dataset}/{arch}/gram.h5",
@@ -45,6 +49,67 @@ rule attack_ntk:
         settings=attack_ntk_settings,
     script:
         "../../scripts/attack_ntk.py"
+
+
+rule attack_ntk_shard:
+    """attack_ntk at the evaluation points of one shard (a contiguous range, ntkadv.
+    sizing.shard_ranges): per-point correctness of every attack, the true-label
+    attacked inputs and predictions; the first shard also runs the gradient checks."""
+    input:
+        data="results/data/{dataset}.h5",
+        gram="results/ntk/{dataset}/{arch}/gram.h5",
+        jacobian="results/ntk/{dataset}/{arch}/jacobian.h5",
+        eigh="results/spectra/{dataset}/{arch}/eigh.h5",
+        code=script_sources("attack_ntk_shard"),
+    output:
+        part="results/attacks/{dataset}/{arch}/shards/{shard}.h5",
+    log:
+        "results/logs/attack_ntk_shard/{dataset}/{arch}/{shard}.log",
+    benchmark:
+        "results/benchmarks/attack_ntk_shard/{dataset}/{arch}/{shard}.tsv"
+    wildcard_constraints:
+        dataset=kernel_constraint(sharded_attack_kernels()),
+        shard=r"\d+",
+    conda:
+        "../../envs/jax.yaml"
+    threads: COMPUTE_THREADS
+    resources:
+        gpu=1,
+        mem_mb=attack_ntk_shard_mem_mb,
+        runtime=attack_ntk_shard_runtime_min,
+    params:
+        settings=attack_ntk_shard_settings,
+    script:
+        "../../scripts/attack_ntk_shard.py"
+
+
+rule merge_attack_shards:
+    """attack_ntk's four outputs from its shards, joined in point order: accuracies
+    recomputed from the per-point results (the same files and values as one job)."""
+    input:
+        parts=get_attack_shards,
+        code=script_sources("merge_attack_shards"),
+    output:
+        adversarial="results/attacks/{dataset}/{arch}/adversarial.h5",
+        pointwise="results/attacks/{dataset}/{arch}/pointwise.h5",
+        accuracy="results/attacks/{dataset}/{arch}/accuracy.csv",
+        checks="results/attacks/{dataset}/{arch}/gradient_check.csv",
+    log:
+        "results/logs/merge_attack_shards/{dataset}/{arch}.log",
+    benchmark:
+        "results/benchmarks/merge_attack_shards/{dataset}/{arch}.tsv"
+    wildcard_constraints:
+        dataset=kernel_constraint(sharded_attack_kernels()),
+    conda:
+        "../../envs/jax.yaml"
+    threads: 1
+    resources:
+        mem_mb=merge_attack_shards_mem_mb,
+        runtime=30,
+    params:
+        settings=attack_ntk_settings,
+    script:
+        "../../scripts/merge_attack_shards.py"
 
 
 rule aggregate_attack_tables:

@@ -11,6 +11,13 @@ localrules:
     summarize_feature_claims,
 
 
+# A kernel whose score_features request exceeds resources.max_job_min (config/
+# paper.yaml's MNIST CONV2 kernel: docs/paper_scale.md) is scored in shards of
+# contiguous test-point ranges (score_features_shard) whose merge
+# (merge_feature_shards) writes score_features's outputs; the merge wins.
+ruleorder: merge_feature_shards > score_features
+
+
 rule score_features:
     """Label-free projections p_i = Θ(x, X) v_i of the first K eigenfeatures (+ image
     indices) at the clean and FGSM candidate points (the ± trick), true-label
@@ -40,10 +47,72 @@ rule score_features:
         "../../scripts/score_features.py"
 
 
+rule score_features_shard:
+    """score_features's label-free projections at the test points of one shard (a
+    contiguous range); the first shard also the gradient images, the Prop. 1
+    check and the scored features' eigenvectors."""
+    input:
+        data="results/data/{dataset}.h5",
+        gram="results/ntk/{dataset}/{arch}/gram.h5",
+        jacobian="results/ntk/{dataset}/{arch}/jacobian.h5",
+        eigh="results/spectra/{dataset}/{arch}/eigh.h5",
+        code=script_sources("score_features_shard"),
+    output:
+        part="results/features/{dataset}/{arch}/shards/{shard}.h5",
+    log:
+        "results/logs/score_features_shard/{dataset}/{arch}/{shard}.log",
+    benchmark:
+        "results/benchmarks/score_features_shard/{dataset}/{arch}/{shard}.tsv"
+    wildcard_constraints:
+        dataset=kernel_constraint(sharded_feature_kernels()),
+        shard=r"\d+",
+    conda:
+        "../../envs/jax.yaml"
+    threads: COMPUTE_THREADS
+    resources:
+        mem_mb=score_features_shard_mem_mb,
+        runtime=score_features_shard_runtime_min,
+    params:
+        settings=score_features_shard_settings,
+    script:
+        "../../scripts/score_features_shard.py"
+
+
+rule merge_feature_shards:
+    """score_features's outputs from its shards, joined in test-point order: the
+    true-label scores recomputed from the per-point projections."""
+    input:
+        parts=get_feature_shards,
+        data="results/data/{dataset}.h5",
+        eigh="results/spectra/{dataset}/{arch}/eigh.h5",
+        code=script_sources("merge_feature_shards"),
+    output:
+        scores="results/features/{dataset}/{arch}/scores.h5",
+        csv="results/features/{dataset}/{arch}/scores.csv",
+    log:
+        "results/logs/merge_feature_shards/{dataset}/{arch}.log",
+    benchmark:
+        "results/benchmarks/merge_feature_shards/{dataset}/{arch}.tsv"
+    wildcard_constraints:
+        dataset=kernel_constraint(sharded_feature_kernels()),
+    conda:
+        "../../envs/jax.yaml"
+    threads: 1
+    resources:
+        mem_mb=merge_feature_shards_mem_mb,
+        runtime=30,
+    params:
+        settings=score_features_settings,
+    script:
+        "../../scripts/merge_feature_shards.py"
+
+
 rule evaluate_topr_kernels:
     """supp. D.3: rank features on a validation split (true and permuted training
     labels), then clean / FGSM / PGD10 accuracy of f'_r = Θ(x, X) Θ'_r⁺ Y (transfer
-    and own attacks) over a grid of r; own FGSM for every label set."""
+    and own attacks) over a grid of r; own FGSM for every label set. Not split
+    above resources.max_job_min: its two per-point phases are separated by the
+    global ranking (docs/paper_scale.md)."""
     input:
         data="results/data/{dataset}.h5",
         gram="results/ntk/{dataset}/{arch}/gram.h5",

@@ -14,7 +14,9 @@ localrules:
 
 rule train_dynamics_network:
     """SGD on the supp. E CNN (standard / FGSM / PGD), eNTK of the first B training
-    images and clean/PGD accuracies at every epoch; resumable per-epoch checkpoint."""
+    images and clean/PGD accuracies at every epoch; resumable per-epoch checkpoint:
+    a run longer than resources.max_job_min requests that limit and continues on
+    each retry (resumable_retries)."""
     input:
         data="results/data/{dataset}.h5",
         code=script_sources("train_dynamics_network"),
@@ -28,6 +30,7 @@ rule train_dynamics_network:
         regime="standard|fgsm|pgd",
         seed=r"\d+",
     priority: LONG_JOB_PRIORITY
+    retries: resumable_retries("train_dynamics_network")
     conda:
         "../../envs/jax.yaml"
     threads: COMPUTE_THREADS
@@ -60,6 +63,7 @@ rule train_linearized_network:
         lin_epoch=r"\d+",
         seed=r"\d+",
     priority: LONG_JOB_PRIORITY
+    retries: resumable_retries("train_linearized_network")
     conda:
         "../../envs/jax.yaml"
     threads: COMPUTE_THREADS

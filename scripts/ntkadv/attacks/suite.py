@@ -247,8 +247,16 @@ def kernel_rows_fn(kernel_fn: KernelFn, x_train, block: int) -> Callable:
 
 
 @dataclasses.dataclass
-class _Results:
-    """Per-point correctness (attacked, not AND-ed) of every job, and the arrays."""
+class SuiteResults:
+    """Per-point results of `attack_points` over m evaluation points.
+
+    Attributes:
+        correct: (attack, label set s, time j, ε index) -> (m,) bool correctness
+            under that attack (not AND-ed with the clean prediction), in the order
+            the jobs ran.
+        arrays: true-label array name (``x_adv/...``, ``f/...``) -> per-tile parts
+            along the point axis (x_adv flattened (r, d) float32, f (r, k)).
+    """
 
     correct: dict[tuple[str, int, int, int], np.ndarray]
     arrays: dict[str, list[np.ndarray]]
@@ -311,6 +319,35 @@ def attack_suite(
             attack (S, T, m) int8 (1 / 0, −1 where not run); with extra ε
             (plan.extra_eps) also ``extra_fgsm`` and ``extra_pgd`` (E, S, T, m).
     """
+    res = attack_points(
+        kernel_fn, x_train, x_eval, y_eval, task, coefs, f_clean, contract, plan,
+        signs, kernel_matrix_fn, log,
+    )  # fmt: skip
+    return collect_results(res, plan, f_clean, y_eval, x_eval, task, signs is not None)
+
+
+def attack_points(
+    kernel_fn: KernelFn,
+    x_train,
+    x_eval,
+    y_eval,
+    task: Task,
+    coefs,
+    f_clean,
+    contract: Callable[[int, int, np.ndarray], np.ndarray],
+    plan: SuitePlan,
+    signs: np.ndarray | None = None,
+    kernel_matrix_fn: Callable | None = None,
+    log=None,
+) -> SuiteResults:
+    """The per-point part of `attack_suite` (same arguments): every attack on every
+    evaluation point, not yet reduced to accuracies. Points are independent, so
+    the results of contiguous point ranges, joined in order (`join_results`), equal
+    those of the whole set (the evaluation-point shards of rule attack_ntk).
+
+    Returns:
+        `SuiteResults` of the m = x_eval.shape[0] points.
+    """
     x_eval, y_eval = np.asarray(x_eval), np.asarray(y_eval)
     coefs, f_clean = np.asarray(coefs), np.asarray(f_clean)
     if coefs.shape[0] != 1 + plan.n_perm:
@@ -323,7 +360,7 @@ def attack_suite(
         kernel_fn, x_train, x_eval, y_eval, task, coefs, f_clean, plan, signs,
         kernel_matrix_fn,
     )  # fmt: skip
-    res = _Results({}, {})
+    res = SuiteResults({}, {})
     tiles = block_starts(suite.m, suite.tile)
     progress = Progress(log, f"attack tiles of {suite.tile} points", len(tiles))
     for i0, i1 in tiles:
@@ -332,8 +369,55 @@ def attack_suite(
         _closed_form_tile(suite, rows, grads, res)
         _pgd_tile(suite, rows, grads, res)
         progress(1)
+    return res
+
+
+def join_results(parts: list[SuiteResults]) -> SuiteResults:
+    """`SuiteResults` of contiguous point ranges joined in point order (the jobs
+    and arrays of the first part, in its order; every part must have the same)."""
+    keys = list(parts[0].correct)
+    names = list(parts[0].arrays)
+    for i, part in enumerate(parts[1:], 1):
+        if list(part.correct) != keys or list(part.arrays) != names:
+            raise ValueError(f"part {i} ran other attacks than part 0")
+    return SuiteResults(
+        {key: np.concatenate([p.correct[key] for p in parts]) for key in keys},
+        {name: [a for p in parts for a in p.arrays[name]] for name in names},
+    )
+
+
+def collect_results(
+    res: SuiteResults,
+    plan: SuitePlan,
+    f_clean,
+    y_eval,
+    x_eval,
+    task: Task,
+    random_sign: bool = True,
+) -> tuple[list[dict], dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The reduction of `attack_suite`: accuracy rows (means over the points),
+    the true-label arrays and the per-point tables, from the per-point results of
+    all m points (`attack_points`, or shards joined by `join_results`).
+
+    Args:
+        res: per-point results of the m points.
+        plan: the suite's plan.
+        f_clean: (S, T, m, k) clean predictions; y_eval (m, k); x_eval (m, *shape).
+        task: "binary" or "multiclass".
+        random_sign: whether the random-sign control ran.
+
+    Returns:
+        (rows, arrays, pointwise) as `attack_suite`.
+    """
     return _collect(
-        res, plan, f_clean, y_eval, x_eval, task, suite.fo_names, signs is not None
+        res,
+        plan,
+        np.asarray(f_clean),
+        np.asarray(y_eval),
+        np.asarray(x_eval),
+        task,
+        FIRST_ORDER[task],
+        random_sign,
     )
 
 
@@ -451,7 +535,7 @@ def _closed_form_points(
 
 
 def _closed_form_tile(
-    suite: _Suite, rows: slice, grads: np.ndarray, res: _Results
+    suite: _Suite, rows: slice, grads: np.ndarray, res: SuiteResults
 ) -> None:
     """Every closed-form attack and the random-sign control on one tile, its
     perturbed points evaluated in one blocked kernel-row pass."""
@@ -477,7 +561,7 @@ def _closed_form_tile(
                     res.put(("random_sign", s, j, e), rows, ok, m)
 
 
-def _pgd_tile(suite: _Suite, rows: slice, grads: np.ndarray, res: _Results) -> None:
+def _pgd_tile(suite: _Suite, rows: slice, grads: np.ndarray, res: SuiteResults) -> None:
     """PGD on one tile: one row per (point, machine, ε), in blocks of block_size
     rows, started from the closed-form loss gradient."""
     plan, task, f_clean = suite.plan, suite.task, suite.f_clean

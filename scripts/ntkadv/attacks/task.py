@@ -19,7 +19,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from ntkadv import h5io
-from ntkadv.attacks.suite import attack_suite, make_plan
+from ntkadv.attacks.suite import (
+    SuitePlan,
+    SuiteResults,
+    attack_points,
+    attack_suite,
+    collect_results,
+    join_results,
+    make_plan,
+)
 from ntkadv.claims import nulls
 from ntkadv.losses import loss, loss_input_gradient
 from ntkadv.typing import KernelFn, Task
@@ -153,6 +161,93 @@ def label_sets(y_train: np.ndarray, n_perm: int, seed: int) -> np.ndarray:
     return np.stack([y_train] + [y_train[p] for p in perms])
 
 
+@dataclasses.dataclass(frozen=True)
+class _Machine:
+    """What every attacked point range of one kernel shares (`prepare_machine`).
+
+    Attributes:
+        plan: the suite's plan (`make_plan`).
+        task: "binary" or "multiclass".
+        x_train: (n, *shape) float64.
+        x_eval, y_eval: (m, *shape), (m, k) the m = plan.n_eval attacked points.
+        coefs: (S, T, n, k) c_t of every label set and time.
+        f_clean: (S, T, m, k) f_t at the clean points.
+        signs: (m, d) random-sign directions.
+        contract: (i0, i1, C) -> (i1 - i0, d, K) D(x)ᵀC at points i0:i1.
+    """
+
+    plan: Any
+    task: Task
+    x_train: np.ndarray
+    x_eval: np.ndarray
+    y_eval: np.ndarray
+    coefs: np.ndarray
+    f_clean: np.ndarray
+    signs: np.ndarray
+    contract: Callable[[int, int, np.ndarray], np.ndarray]
+
+
+def prepare_machine(
+    data: Mapping[str, Any],
+    k_test_train: np.ndarray,
+    spectrum,
+    jacobian,
+    s: AttackSettings,
+    log=None,
+) -> _Machine:
+    """The plan, f_t on the τ-grid (every label set) and the clean predictions of
+    one kernel (the arguments as `attack_kernel_machine`)."""
+    from ntkadv.spectra.predictor import coefficients_path, time_grid
+
+    task = data["attrs"]["task"]
+    p = s.predictor
+    lr = float(p.lr)
+    taus, times = time_grid(
+        float(spectrum[0][0]), lr, p.tau_log10_min, p.tau_log10_max, p.tau_num
+    )
+    m_all = data["x_test"].shape[0]
+    plan = make_plan(taus, times, float(s.eps), s, m_all)
+    m = plan.n_eval
+    x_eval = np.asarray(data["x_test"][:m], dtype=np.float64)
+    ys = label_sets(np.asarray(data["y_train"]), plan.n_perm, s.seed)
+    coefs = np.stack([coefficients_path(spectrum, y, times, lr) for y in ys])
+    k_eval = np.asarray(k_test_train[:m], np.float64)
+    if log:
+        log.info("plan: %s", plan)
+
+    def contract(i0, i1, c):
+        return jacobian.eval_subset(i0, i1).contract(c)
+
+    return _Machine(
+        plan=plan,
+        task=task,
+        x_train=np.asarray(data["x_train"], dtype=np.float64),
+        x_eval=x_eval,
+        y_eval=np.asarray(data["y_test"][:m], dtype=np.float64),
+        coefs=coefs,
+        f_clean=np.einsum("mn,stnk->stmk", k_eval, coefs),  # (S, T, m, k)
+        signs=nulls.random_signs(x_eval.reshape(m, -1).shape, s.seed),
+        contract=contract,
+    )
+
+
+def machine_checks(kernel_fn: KernelFn, mach: _Machine, s: AttackSettings) -> list:
+    """`gradient_check` rows of one kernel (finding 15): the first
+    n_gradient_check points at the middle attacked time and at t = ∞."""
+    plan = mach.plan
+    n_check = min(int(s.n_gradient_check), plan.n_eval)
+    need = sorted(set(plan.time_idx) | set(plan.pgd_time_idx))
+    checks = []
+    for j in sorted({need[len(need) // 2], len(plan.taus) - 1}) if n_check else []:
+        c = mach.coefs[0, j]
+        res = gradient_check(
+            kernel_fn, mach.x_train, mach.x_eval[:n_check], c,
+            mach.contract(0, n_check, c), mach.y_eval[:n_check], mach.task,
+        )  # fmt: skip
+        checks.append({"tau": plan.taus[j], "t": plan.times[j], **res})
+    return checks
+
+
 def attack_kernel_machine(
     kernel_fn: KernelFn,
     data: Mapping[str, Any],
@@ -178,47 +273,33 @@ def attack_kernel_machine(
         (accuracy rows, gradient-check rows, arrays for adversarial.h5, per-point
         correctness for pointwise.h5 (`ntkadv.attacks.suite.attack_suite`)).
     """
-    from ntkadv.spectra.predictor import coefficients_path, time_grid
-
-    task = data["attrs"]["task"]
-    p = s.predictor
-    lr = float(p.lr)
-    taus, times = time_grid(
-        float(spectrum[0][0]), lr, p.tau_log10_min, p.tau_log10_max, p.tau_num
-    )
-    m_all = data["x_test"].shape[0]
-    plan = make_plan(taus, times, float(s.eps), s, m_all)
-    m = plan.n_eval
-    x_train = np.asarray(data["x_train"], dtype=np.float64)
-    x_eval = np.asarray(data["x_test"][:m], dtype=np.float64)
-    y_eval = np.asarray(data["y_test"][:m], dtype=np.float64)
-    ys = label_sets(np.asarray(data["y_train"]), plan.n_perm, s.seed)
-    coefs = np.stack([coefficients_path(spectrum, y, times, lr) for y in ys])
-    k_eval = np.asarray(k_test_train[:m], np.float64)
-    f_clean = np.einsum("mn,stnk->stmk", k_eval, coefs)  # (S, T, m, k)
-    signs = nulls.random_signs(x_eval.reshape(m, -1).shape, s.seed)
-    if log:
-        log.info("plan: %s", plan)
-
-    def contract(i0, i1, c):
-        return jacobian.eval_subset(i0, i1).contract(c)
-
+    mach = prepare_machine(data, k_test_train, spectrum, jacobian, s, log)
     rows, arrays, pointwise = attack_suite(
-        kernel_fn, x_train, x_eval, y_eval, task, coefs, f_clean, contract, plan,
-        signs=signs, log=log,
+        kernel_fn, mach.x_train, mach.x_eval, mach.y_eval, mach.task, mach.coefs,
+        mach.f_clean, mach.contract, mach.plan, signs=mach.signs, log=log,
     )  # fmt: skip
-    n_check = min(int(s.n_gradient_check), m)
-    need = sorted(set(plan.time_idx) | set(plan.pgd_time_idx))
-    checks = []
-    for j in sorted({need[len(need) // 2], len(taus) - 1}) if n_check else []:
-        res = gradient_check(
-            kernel_fn, x_train, x_eval[:n_check], coefs[0, j],
-            contract(0, n_check, coefs[0, j]), y_eval[:n_check], task,
-        )  # fmt: skip
-        checks.append({"tau": taus[j], "t": times[j], **res})
+    checks = machine_checks(kernel_fn, mach, s)
     for row in rows:
-        row["task"] = task
+        row["task"] = mach.task
     return rows, checks, arrays, pointwise
+
+
+def attack_machine_points(
+    kernel_fn: KernelFn, mach: _Machine, i0: int, i1: int, log=None
+) -> SuiteResults:
+    """`attack_points` of one kernel at its evaluation points i0:i1 (a shard of
+    rule attack_ntk; the random signs and clean predictions are those of the whole
+    set, so shards joined in order equal the unsharded run)."""
+    rows = slice(i0, i1)
+
+    def contract(a, b, c):
+        return mach.contract(i0 + a, i0 + b, c)
+
+    return attack_points(
+        kernel_fn, mach.x_train, mach.x_eval[rows], mach.y_eval[rows], mach.task,
+        mach.coefs, mach.f_clean[:, :, rows], contract, mach.plan,
+        signs=mach.signs[rows], log=log,
+    )  # fmt: skip
 
 
 def attack_ntk(
@@ -237,30 +318,56 @@ def attack_ntk(
     """
     import time
 
-    import pandas as pd
-
-    from ntkadv.attacks.checks import check_suite_rows
-    from ntkadv.attacks.pointwise import EXTRA, pointwise_arrays
-    from ntkadv.data import load_prepared
     from ntkadv.kernels.analytic import full_spec, kernel_fn_from_spec
-    from ntkadv.kernels.jacobians import load_input_jacobian
 
     s = settings
-    data = load_prepared(inputs["data"])
-    k_test_train = h5io.read(inputs["gram"], ["k_test_train"])["k_test_train"]
-    eig = h5io.read(inputs["eigh"], ["eigvals", "eigvecs"])
-    spec = full_spec(s.arch)
+    data, k_test_train, spectrum, jacobian = _read_caches(inputs)
     start = time.perf_counter()
     rows, checks, arrays, pointwise = attack_kernel_machine(
-        kernel_fn_from_spec(spec),
+        kernel_fn_from_spec(full_spec(s.arch)),
         data,
         k_test_train,
-        (eig["eigvals"], eig["eigvecs"]),
-        load_input_jacobian(inputs["jacobian"]),
+        spectrum,
+        jacobian,
         s,
         log=log,
     )
     log.info("attack suite took %.2f s", time.perf_counter() - start)
+    _write_outputs(outputs, rows, checks, arrays, pointwise, s, ids, log)
+
+
+def _read_caches(inputs: dict[str, str]) -> tuple:
+    """(prepared data, Θ(X_test, X_train) (m, n), (eigvals, eigvecs), the input
+    Jacobian) of one kernel."""
+    from ntkadv.data import load_prepared
+    from ntkadv.kernels.jacobians import load_input_jacobian
+
+    data = load_prepared(inputs["data"])
+    k_test_train = h5io.read(inputs["gram"], ["k_test_train"])["k_test_train"]
+    eig = h5io.read(inputs["eigh"], ["eigvals", "eigvecs"])
+    jacobian = load_input_jacobian(inputs["jacobian"])
+    return data, k_test_train, (eig["eigvals"], eig["eigvecs"]), jacobian
+
+
+def _write_outputs(
+    outputs: dict[str, str],
+    rows: list[dict],
+    checks: list[dict],
+    arrays: dict[str, np.ndarray],
+    pointwise: dict[str, np.ndarray],
+    s: AttackSettings,
+    ids: dict[str, str],
+    log: logging.Logger,
+) -> None:
+    """The four outputs of rule attack_ntk (also written by the merge of its
+    shards, merge_attack_shards): accuracy and gradient-check tables,
+    adversarial.h5 and pointwise.h5."""
+    import pandas as pd
+
+    from ntkadv.attacks.checks import check_suite_rows
+    from ntkadv.attacks.pointwise import EXTRA, pointwise_arrays
+    from ntkadv.kernels.analytic import full_spec
+
     check_suite_rows(rows, ", ".join(f"{k} {v}" for k, v in ids.items()))
     table = pd.DataFrame([{**ids, **row} for row in rows])
     table.to_csv(outputs["accuracy"], index=False)
@@ -268,10 +375,10 @@ def attack_ntk(
         outputs["checks"], index=False
     )
     log.info("accuracies (true labels):\n%s", table[table["labels"] == "true"])
-    task = data["attrs"]["task"]
+    task = rows[0]["task"]
     attrs = h5io.provenance(
         **ids,
-        arch_spec=spec,
+        arch_spec=full_spec(s.arch),
         predictor=dataclasses.asdict(s.predictor),
         eps=s.eps,
         task=task,
@@ -297,3 +404,154 @@ def attack_ntk(
             "ntkadv.claims.nulls.label_permutations(n_train, P, seed)",
         },
     )
+
+
+# ------------------------------------------------------- evaluation-point shards
+# A paper-scale CONV kernel's attacks request more than a day (docs/paper_scale.md),
+# so the workflow splits them into shards of contiguous evaluation-point ranges
+# (ntkadv.sizing.shard_count, config resources.max_job_min): attack_ntk_shard runs
+# `attack_points` on its range and writes its per-point results; merge_attack_shards
+# joins them in point order and reduces them exactly as `attack_suite` does.
+
+
+@dataclasses.dataclass(frozen=True)
+class AttackShardSettings:
+    """Params of rule attack_ntk_shard.
+
+    Attributes:
+        attack: the kernel's attack settings (those of rule attack_ntk).
+        start, stop: the shard's evaluation points start:stop (of plan.n_eval).
+    """
+
+    attack: AttackSettings
+    start: int
+    stop: int
+
+
+#: Prefixes of a shard file's datasets: per-job correctness, true-label arrays.
+_CORRECT, _ARRAY = "correct", "array"
+
+
+def attack_ntk_shard(
+    inputs: dict[str, str],
+    outputs: dict[str, str],
+    settings: AttackShardSettings,
+    ids: dict[str, str],
+    log: logging.Logger,
+) -> None:
+    """Rule attack_ntk_shard: every attack of one kernel at the evaluation points
+    start:stop; the shard that holds point 0 also runs the gradient checks.
+
+    Args:
+        inputs: paths data, gram, jacobian, eigh (as rule attack_ntk).
+        outputs: path part (HDF5): per job ``correct/<q>`` (r,) int8 (the q-th
+            job of attrs ``jobs``: attack, label set, time, ε index), the
+            true-label arrays ``array/<name>`` (attrs ``arrays``), the clean
+            predictions f_clean (S, T, r, k), x_eval (r, *shape) and y_eval (r, k)
+            of the r = stop - start points; attrs plan, task, start, stop and the
+            gradient-check rows (``checks``, each a list of (column, value) pairs;
+            empty but on the first shard).
+        settings: the attack settings and the range; ids: {dataset, arch, shard};
+        log: the job's logger.
+    """
+    from ntkadv.kernels.analytic import full_spec, kernel_fn_from_spec
+
+    s, i0, i1 = settings.attack, settings.start, settings.stop
+    kernel_fn = kernel_fn_from_spec(full_spec(s.arch))
+    data, k_test_train, spectrum, jacobian = _read_caches(inputs)
+    mach = prepare_machine(data, k_test_train, spectrum, jacobian, s, log)
+    if not 0 <= i0 < i1 <= mach.plan.n_eval:
+        raise ValueError(f"shard {i0}:{i1} outside the {mach.plan.n_eval} points")
+    log.info("shard %s: evaluation points %d:%d", ids.get("shard"), i0, i1)
+    res = attack_machine_points(kernel_fn, mach, i0, i1, log)
+    checks = machine_checks(kernel_fn, mach, s) if i0 == 0 else []
+    jobs = list(res.correct)
+    arrays = {f"{_CORRECT}/{q}": res.correct[key] for q, key in enumerate(jobs)}
+    arrays |= {
+        f"{_ARRAY}/{name}": np.concatenate(parts) for name, parts in res.arrays.items()
+    }
+    rows = slice(i0, i1)
+    arrays |= {
+        "f_clean": mach.f_clean[:, :, rows],
+        "x_eval": mach.x_eval[rows],
+        "y_eval": mach.y_eval[rows],
+    }
+    attrs = h5io.provenance(
+        **ids,
+        plan=dataclasses.asdict(mach.plan),
+        task=mach.task,
+        start=i0,
+        stop=i1,
+        jobs=[list(key) for key in jobs],
+        arrays=list(res.arrays),
+        checks=[list(row.items()) for row in checks],  # (key, value): ordered
+    )
+    h5io.write(outputs["part"], arrays, attrs)
+
+
+def read_shard(path: str) -> tuple[SuiteResults, dict[str, Any], dict[str, Any]]:
+    """(per-point results, arrays f_clean / x_eval / y_eval, attrs) of one shard
+    file of rule attack_ntk_shard."""
+    attrs = h5io.read_attrs(path)
+    names = [f"{_CORRECT}/{q}" for q in range(len(attrs["jobs"]))]
+    names += [f"{_ARRAY}/{name}" for name in attrs["arrays"]]
+    arrays = h5io.read(path, [*names, "f_clean", "x_eval", "y_eval"])
+    correct = {
+        (str(a), int(s), int(j), int(e)): arrays[f"{_CORRECT}/{q}"].astype(bool)
+        for q, (a, s, j, e) in enumerate(attrs["jobs"])
+    }
+    kept = {name: [arrays[f"{_ARRAY}/{name}"]] for name in attrs["arrays"]}
+    rest = {k: arrays[k] for k in ("f_clean", "x_eval", "y_eval")}
+    return SuiteResults(correct, kept), rest, attrs
+
+
+def plan_from_attrs(plan: dict[str, Any]) -> SuitePlan:
+    """The `SuitePlan` a shard recorded (its ``plan`` attr, lists as tuples)."""
+    return SuitePlan(
+        **{k: tuple(v) if isinstance(v, list) else v for k, v in plan.items()}
+    )
+
+
+def merge_attack_shards(
+    inputs: dict[str, str | list[str]],
+    outputs: dict[str, str],
+    settings: AttackSettings,
+    ids: dict[str, str],
+    log: logging.Logger,
+) -> None:
+    """Rule merge_attack_shards: the shards of one kernel joined in point order,
+    reduced to accuracies as `attack_suite` does, written as rule attack_ntk's
+    four outputs (the same files and contents as the unsharded job).
+
+    Args:
+        inputs: parts, the shard files in point order.
+        outputs: as rule attack_ntk.
+        settings: the kernel's attack settings (those of rule attack_ntk).
+        ids: {dataset, arch}; log: the job's logger.
+    """
+    shards = [read_shard(path) for path in inputs["parts"]]
+    attrs = [a for _, _, a in shards]
+    bounds = [(a["start"], a["stop"]) for a in attrs]
+    plan = plan_from_attrs(attrs[0]["plan"])
+    if (
+        bounds[0][0] != 0
+        or bounds[-1][1] != plan.n_eval
+        or any(a[1] != b[0] for a, b in zip(bounds, bounds[1:], strict=False))
+    ):
+        raise ValueError(f"shards {bounds} do not tile the {plan.n_eval} points")
+    if any(a["plan"] != attrs[0]["plan"] for a in attrs):
+        raise ValueError("the shards were run with different attack plans")
+    log.info("merging %d shards: %s", len(shards), bounds)
+    res = join_results([r for r, _, _ in shards])
+
+    def cat(key: str, axis: int = 0) -> np.ndarray:
+        return np.concatenate([rest[key] for _, rest, _ in shards], axis=axis)
+
+    task = attrs[0]["task"]
+    rows, arrays, pointwise = collect_results(
+        res, plan, cat("f_clean", axis=2), cat("y_eval"), cat("x_eval"), task
+    )
+    for row in rows:
+        row["task"] = task
+    checks = [dict(row) for row in attrs[0]["checks"]]
+    _write_outputs(outputs, rows, checks, arrays, pointwise, settings, ids, log)

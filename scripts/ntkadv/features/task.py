@@ -269,9 +269,11 @@ def _timed_projections(
     k_eval: np.ndarray,
     s: ScoreSettings,
     log: logging.Logger,
+    i0: int = 0,
 ):
-    """(`_Caches.label_free_at` of `indices` at the first m test points, at the
-    paper's ε and then every extra ε, seconds)."""
+    """(`_Caches.label_free_at` of `indices` at the m test points i0:i0 + m whose
+    kernel rows are `k_eval` (m, n), at the paper's ε and then every extra ε,
+    seconds)."""
     m, n = k_eval.shape[0], c.eigvals.size
     project = c.projector()
     eps_values = (s.eps, *s.extra_eps)
@@ -281,7 +283,9 @@ def _timed_projections(
         f"label-free projections: {indices.size} features x {m} points at "
         f"eps {', '.join(f'{e:g}' for e in eps_values)}",
     ):
-        lfs = c.label_free_at(indices, k_eval, 0, m, eps_values, s.chunk, project, log)
+        lfs = c.label_free_at(
+            indices, k_eval, i0, i0 + m, eps_values, s.chunk, project, log
+        )
     seconds = time.perf_counter() - start
     log.info(
         "%.3f s per feature (%d perturbed kernel rows of %d training points)",
@@ -375,6 +379,72 @@ def _extra_arrays(
     }
 
 
+@dataclasses.dataclass(frozen=True)
+class _ScorePlan:
+    """What a score_features job (or shard) scores: n training points, the first m
+    test points, the non-null eigen-indices `valid`, the image indices and every
+    scored index, and the test-train kernel rows k_eval (m, n)."""
+
+    n: int
+    m: int
+    valid: np.ndarray
+    img_idx: np.ndarray
+    indices: np.ndarray
+    k_eval: np.ndarray
+
+
+def _score_plan(
+    c: _Caches, gram: dict[str, np.ndarray], s: ScoreSettings, log: logging.Logger
+) -> _ScorePlan:
+    n, m = c.eigvals.size, min(s.n_eval or 10**9, c.x_test.shape[0])
+    valid = c.nonnull(log)
+    img_idx = _image_indices(s, n, valid, log)
+    indices = _scored_indices(s, valid, img_idx, log)
+    return _ScorePlan(n, m, valid, img_idx, indices, gram["k_test_train"][:m])
+
+
+def _fixed_points(
+    c: _Caches,
+    gram: dict[str, np.ndarray],
+    plan: _ScorePlan,
+    s: ScoreSettings,
+    log: logging.Logger,
+) -> tuple[dict[str, np.ndarray], dict]:
+    """The work at fixed test points (no sum over the evaluation points): the
+    gradient images of the image indices and of the frequency row at test image
+    `image_test_index`, and the Prop. 1 check on the first prop1_points points.
+
+    Returns:
+        (arrays image_indices, gradients, frequency_indices, frequency_gradients;
+        the Prop. 1 check).
+    """
+    t, valid = s.image_test_index, plan.valid
+    grads = _gradient_images(c, gram["k_test_train"], t, plan.img_idx)
+    k_f = min(s.frequency_k, valid.size // 2)
+    freq_idx = np.concatenate([valid[:k_f], valid[valid.size - k_f :]])
+    freq_grads = _gradient_images(c, gram["k_test_train"], t, freq_idx)
+    check = _proposition1(c, gram, plan.k_eval, s.prop1_points, log)
+    arrays = {
+        "image_indices": plan.img_idx,
+        "gradients": grads,
+        "frequency_indices": freq_idx,
+        "frequency_gradients": freq_grads,
+    }
+    return arrays, check
+
+
+@dataclasses.dataclass(frozen=True)
+class _ScoreData:
+    """The dataset side of scores.h5: prepared data, task, classes, the spectrum's
+    eigenvalues (n,) and the input shape."""
+
+    ds: dict
+    task: str
+    classes: list
+    eigvals: np.ndarray
+    image_shape: list
+
+
 def score_features(
     inputs: dict[str, str],
     outputs: dict[str, str],
@@ -384,18 +454,40 @@ def score_features(
 ) -> None:
     """Rule score_features: label-free projections (the ± trick), the true-label
     usefulness / robustness, gradient images and the Prop. 1 check."""
-    from ntkadv.features import rescore, tables
-
     s = settings
     c = _Caches(inputs, s.arch, s.block, s.x64)
-    ds, task, classes = c.ds, c.task, c.classes
     gram = h5io.read(c.gram_path)
-    n, m = c.eigvals.size, min(s.n_eval or 10**9, c.x_test.shape[0])
-    valid = c.nonnull(log)
-    img_idx = _image_indices(s, n, valid, log)
-    indices = _scored_indices(s, valid, img_idx, log)
-    k_eval = gram["k_test_train"][:m]
-    (lf, *lf_extra), seconds = _timed_projections(c, indices, k_eval, s, log)
+    plan = _score_plan(c, gram, s, log)
+    lfs, seconds = _timed_projections(c, plan.indices, plan.k_eval, s, log)
+    fixed, check = _fixed_points(c, gram, plan, s, log)
+    data = _ScoreData(c.ds, c.task, c.classes, c.eigvals, list(c.x_train.shape[1:]))
+    n_null = plan.n - plan.valid.size
+    _write_scores(
+        outputs, data, plan.m, n_null, lfs, seconds, fixed, check, s, ids, log
+    )
+
+
+def _write_scores(
+    outputs: dict[str, str],
+    data: _ScoreData,
+    m: int,
+    n_null: int,
+    lfs: list,
+    seconds: float,
+    fixed: dict[str, np.ndarray],
+    check: dict,
+    s: ScoreSettings,
+    ids: dict[str, str],
+    log: logging.Logger,
+) -> None:
+    """scores.h5 and scores.csv of one kernel (rule score_features, or the merge
+    of its shards): the true-label scores from the label-free projections `lfs`
+    (the paper's ε, then every extra ε) of the first m test points."""
+    from ntkadv.features import rescore, tables
+
+    ds, task, classes = data.ds, data.task, data.classes
+    n = data.eigvals.size
+    lf, *lf_extra = lfs
     y_eval, labels_eval = ds["y_test"][:m], ds["labels_test"][:m]
     scores = rescore.feature_scores(
         lf, ds["y_train"], y_eval, labels_eval, task, len(classes)
@@ -405,12 +497,6 @@ def score_features(
             "%d correctly classified pairs without a stored FGSM side (p = 0)",
             scores.unresolved,
         )
-    t = s.image_test_index
-    grads = _gradient_images(c, gram["k_test_train"], t, img_idx)
-    k_f = min(s.frequency_k, valid.size // 2)
-    freq_idx = np.concatenate([valid[:k_f], valid[valid.size - k_f :]])
-    freq_grads = _gradient_images(c, gram["k_test_train"], t, freq_idx)
-    check = _proposition1(c, gram, k_eval, s.prop1_points, log)
     arrays = {f: getattr(lf, f) for f in lf.__dataclass_fields__}
     arrays |= {
         "y_train": ds["y_train"],
@@ -422,10 +508,7 @@ def score_features(
         "robustness_per_class": scores.robustness_per_class,
         "correct_clean": scores.correct_clean,
         "correct_robust": scores.correct_robust,
-        "image_indices": img_idx,
-        "gradients": grads,
-        "frequency_indices": freq_idx,
-        "frequency_gradients": freq_grads,
+        **fixed,
     }
     arrays |= _extra_arrays(lf_extra, ds["y_train"], y_eval, task, s, log)
     attrs = h5io.provenance(
@@ -437,21 +520,161 @@ def score_features(
         eps=s.eps,
         features=dataclasses.asdict(s),
         arch_spec=s.arch,
-        image_test_index=t,
-        image_shape=list(c.x_train.shape[1:]),
+        image_test_index=s.image_test_index,
+        image_shape=data.image_shape,
         prop1=check,
         sides="toward",
-        n_null_space=int(n - valid.size),
+        n_null_space=int(n_null),
         unresolved=scores.unresolved,
         projection_seconds=seconds,
-        seconds_per_feature=seconds / max(indices.size, 1),
+        seconds_per_feature=seconds / max(lf.indices.size, 1),
         **({"extra_eps": list(s.extra_eps)} if s.extra_eps else {}),
     )
     h5io.write(outputs["scores"], arrays, attrs)
-    table = tables.scores_frame(scores, c.eigvals, classes)
+    table = tables.scores_frame(scores, data.eigvals, classes)
     table.insert(0, "arch", ids["arch"])
     table.insert(0, "dataset", ids["dataset"])
     table.to_csv(outputs["csv"], index=False)
+
+
+# ------------------------------------------------------- evaluation-point shards
+# A score_features job whose request exceeds config resources.max_job_min runs as
+# score_features_shard jobs over contiguous test-point ranges (the label-free
+# projections, a sum over points) and merge_feature_shards, which joins their
+# projections in point order and writes scores.h5 / scores.csv as the job would.
+
+
+@dataclasses.dataclass(frozen=True)
+class ScoreShardSettings:
+    """Params of rule score_features_shard: the kernel's score settings and the
+    shard's evaluation points start:stop (of the m scored test points)."""
+
+    score: ScoreSettings
+    start: int
+    stop: int
+
+
+#: Label-free projection arrays a shard stores per ε (`rescore.LabelFree`).
+_POINT_FIELDS = ("p_clean", "p_plus", "p_minus")
+
+
+def score_features_shard(
+    inputs: dict[str, str],
+    outputs: dict[str, str],
+    settings: ScoreShardSettings,
+    ids: dict[str, str],
+    log: logging.Logger,
+) -> None:
+    """Rule score_features_shard: the label-free projections of every scored
+    feature at the test points start:stop; the shard holding point 0 also the
+    fixed-point work (`_fixed_points`) and the features' indices, eigenvalues and
+    eigenvectors.
+
+    Args:
+        inputs: as rule score_features (data, gram, jacobian, eigh).
+        outputs: part (HDF5): ``p/<e>/<field>`` (K, r) for ε index e (the paper's
+            ε, then each extra ε) and field p_clean / p_plus / p_minus; on the
+            first shard indices (K,), eigvals (K,), eigvecs (n, K) and the
+            `_fixed_points` arrays; attrs start, stop, m, n_eps, n_null,
+            seconds and prop1 (first shard).
+        settings: the score settings and the range; ids: {dataset, arch, shard};
+        log: the job's logger.
+    """
+    s, i0, i1 = settings.score, settings.start, settings.stop
+    c = _Caches(inputs, s.arch, s.block, s.x64)
+    gram = h5io.read(c.gram_path)
+    plan = _score_plan(c, gram, s, log)
+    if not 0 <= i0 < i1 <= plan.m:
+        raise ValueError(f"shard {i0}:{i1} outside the {plan.m} scored points")
+    log.info("shard %s: test points %d:%d", ids.get("shard"), i0, i1)
+    lfs, seconds = _timed_projections(c, plan.indices, plan.k_eval[i0:i1], s, log, i0)
+    arrays = {
+        f"p/{e}/{name}": getattr(lf, name)
+        for e, lf in enumerate(lfs)
+        for name in _POINT_FIELDS
+    }
+    check: dict = {}
+    if i0 == 0:
+        fixed, check = _fixed_points(c, gram, plan, s, log)
+        lf = lfs[0]
+        arrays |= {"indices": lf.indices, "eigvals": lf.eigvals, "eigvecs": lf.eigvecs}
+        arrays |= fixed
+    attrs = h5io.provenance(
+        **ids,
+        start=i0,
+        stop=i1,
+        m=plan.m,
+        n_eps=len(lfs),
+        n_null=int(plan.n - plan.valid.size),
+        seconds=seconds,
+        prop1=check,
+    )
+    h5io.write(outputs["part"], arrays, attrs)
+
+
+def merge_feature_shards(
+    inputs: dict[str, str | list[str]],
+    outputs: dict[str, str],
+    settings: ScoreSettings,
+    ids: dict[str, str],
+    log: logging.Logger,
+) -> None:
+    """Rule merge_feature_shards: the shards' projections joined in point order,
+    scored and written as rule score_features's scores.h5 / scores.csv.
+
+    Args:
+        inputs: parts (the shard files in point order), data, eigh.
+        outputs: scores, csv (as rule score_features).
+        settings: the kernel's score settings (those of rule score_features).
+        ids: {dataset, arch}; log: the job's logger.
+    """
+    from ntkadv.data import load_prepared
+    from ntkadv.features.rescore import LabelFree
+
+    parts = list(inputs["parts"])
+    attrs = [h5io.read_attrs(path) for path in parts]
+    bounds = [(a["start"], a["stop"]) for a in attrs]
+    m, n_eps = attrs[0]["m"], attrs[0]["n_eps"]
+    if (
+        bounds[0][0] != 0
+        or bounds[-1][1] != m
+        or any(a[1] != b[0] for a, b in zip(bounds, bounds[1:], strict=False))
+    ):
+        raise ValueError(f"shards {bounds} do not tile the {m} scored points")
+    log.info("merging %d shards: %s", len(parts), bounds)
+    point_keys = [f"p/{e}/{f}" for e in range(n_eps) for f in _POINT_FIELDS]
+    shards = [h5io.read(path, point_keys) for path in parts]
+    fixed_keys = ["image_indices", "gradients", "frequency_indices"]
+    first = h5io.read(
+        parts[0], ["indices", "eigvals", "eigvecs", *fixed_keys, "frequency_gradients"]
+    )
+    lfs = [
+        LabelFree(
+            indices=first["indices"],
+            eigvals=first["eigvals"],
+            eigvecs=first["eigvecs"],
+            **{
+                f: np.concatenate([p[f"p/{e}/{f}"] for p in shards], axis=1)
+                for f in _POINT_FIELDS
+            },
+        )
+        for e in range(n_eps)
+    ]
+    ds = load_prepared(inputs["data"])
+    data = _ScoreData(
+        ds,
+        ds["attrs"]["task"],
+        list(ds["attrs"]["classes"]),
+        h5io.read(inputs["eigh"], ["eigvals"])["eigvals"],
+        list(ds["x_train"].shape[1:]),
+    )
+    fixed = {k: first[k] for k in [*fixed_keys, "frequency_gradients"]}
+    seconds = float(sum(a["seconds"] for a in attrs))
+    check = attrs[0]["prop1"]
+    _write_scores(
+        outputs, data, m, attrs[0]["n_null"], lfs, seconds, fixed, check, settings,
+        ids, log,
+    )  # fmt: skip
 
 
 def _topr_split(s: ToprSettings, n_test: int) -> tuple[slice, slice]:

@@ -105,3 +105,25 @@ def get_notebook_reference_tables(wildcards):
     return ["results/tables/notebook_reference_kernel.csv"] + (
         [features] if features in feature_targets() else []
     )
+
+
+def sharded_attack_kernels():
+    """Attacked kernels whose attack_ntk request exceeds resources.max_job_min:
+    they run as attack_ntk_shard jobs plus merge_attack_shards."""
+    return sharded_kernels("attack_ntk", attack_pairs())
+
+
+def get_attack_shards(wildcards):
+    """The shard files of this kernel's attacks, in evaluation-point order."""
+    k = len(point_shards("attack_ntk", wildcards))
+    base = f"results/attacks/{wildcards.dataset}/{wildcards.arch}/shards"
+    return [f"{base}/{i}.h5" for i in range(k)]
+
+
+def attack_ntk_shard_settings(wildcards):
+    """ntkadv.attacks.task.AttackShardSettings: the kernel's attack settings and
+    the shard's evaluation points start:stop."""
+    i0, i1 = point_shards("attack_ntk", wildcards)[int(wildcards.shard)]
+    return canonical(
+        {"attack": attack_ntk_settings(wildcards), "start": i0, "stop": i1}
+    )

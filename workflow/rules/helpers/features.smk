@@ -211,3 +211,28 @@ def notebook_feature_settings(wildcards):
             "n_train": config["datasets"][notebook_features()[0]]["n_train"],
         }
     )
+
+
+def sharded_feature_kernels():
+    """Scored kernels whose score_features request exceeds resources.max_job_min:
+    they run as score_features_shard jobs plus merge_feature_shards."""
+    pairs = [
+        (ds, arch) for ds in feature_datasets() for arch in config["architectures"]
+    ]
+    return sharded_kernels("score_features", pairs)
+
+
+def get_feature_shards(wildcards):
+    """The shard files of this kernel's feature scores, in test-point order."""
+    k = len(point_shards("score_features", wildcards))
+    base = f"results/features/{wildcards.dataset}/{wildcards.arch}/shards"
+    return [f"{base}/{i}.h5" for i in range(k)]
+
+
+def score_features_shard_settings(wildcards):
+    """ntkadv.features.task.ScoreShardSettings: the kernel's score settings and the
+    shard's test points start:stop."""
+    i0, i1 = point_shards("score_features", wildcards)[int(wildcards.shard)]
+    return canonical(
+        {"score": score_features_settings(wildcards), "start": i0, "stop": i1}
+    )
