@@ -141,6 +141,12 @@ class Evidence:
             more of `unit` costs at the run's sizes, so
             that an inconclusive row says whether its resolving size fits this
             machine (`afford_note`); None: the stage does not know the cost.
+        se_fixed: the part of `se` that more of `unit` do not shrink (0 <= se_fixed
+            <= se), e.g. the spread of a feature statistic over training-label
+            permutations: it comes from the labelling (one orientation draw
+            sign(v_iᵀY) per eigenfeature), not from the evaluation points.
+            `resolving_size` scales only √(se² − se_fixed²) as 1/√n and finds no
+            n when the fixed part alone keeps |effect| below the critical value.
     """
 
     statistic: str
@@ -156,6 +162,7 @@ class Evidence:
     replicates: int | None = None
     margin: float | None = None
     unit_job_s: float | None = None
+    se_fixed: float = 0.0
 
     @property
     def z(self) -> float:
@@ -203,31 +210,44 @@ def verdict(
 
 
 def resolving_size(ev: Evidence, limit: int = 10**9) -> int | None:
-    """Smallest n at which |effect| would reach the critical value (None if unknown).
+    """Smallest n at which |effect| would reach the critical value (None if unknown
+    or if no n does).
 
-    SE ∝ 1/√n; with a seed-spread SE its degrees of freedom grow with n as well,
-    df(n) = df·(n − 1)/(n₀ − 1) (Welch's df for n seeds per regime, equal spreads,
-    is 2(n − 1)), so the critical value falls from its small-sample size towards 2.
+    SE(n)² = (SE² − se_fixed²)·n₀/n + se_fixed²: the part of the SE that more
+    units do not shrink (`Evidence.se_fixed`, e.g. a label-permutation spread)
+    stays, so an effect below c·se_fixed has no resolving size. With a seed-spread
+    SE its degrees of freedom grow with n as well, df(n) = df·(n − 1)/(n₀ − 1)
+    (Welch's df for n seeds per regime, equal spreads, is 2(n − 1)), so the
+    critical value falls from its small-sample size towards 2.
     """
     if ev.n is None or not ev.effect or not np.isfinite(ev.se) or ev.se <= 0:
         return None
     if 0 < ev.effect < ev.min_effect:  # below the claim's size: no n passes it
         return None
     target = max(abs(ev.effect), ev.min_effect) if ev.effect > 0 else abs(ev.effect)
-    large = int(math.ceil(ev.n * (Z_CRIT * ev.se / target) ** 2))
-    if ev.df is None or ev.n < 2:
-        return large
-    if ev.replicates is not None:  # df from replicates that do not grow with n
-        c = ev.crit
-        if not np.isfinite(c):
+    fixed = min(max(float(ev.se_fixed), 0.0), ev.se)
+    shrinking = ev.se**2 - fixed**2
+
+    def need_at(c: float) -> int | None:
+        """Smallest n with c·SE(n) <= target at a fixed critical value c."""
+        room = (target / c) ** 2 - fixed**2
+        if room <= 0 or not np.isfinite(c):
             return None
-        need = int(math.ceil(ev.n * (c * ev.se / target) ** 2))
-        return need if need <= limit else None
+        return max(1, int(math.ceil(ev.n * shrinking / room)))
+
+    if ev.df is None or ev.n < 2:
+        return need_at(Z_CRIT)
+    if ev.replicates is not None:  # df from replicates that do not grow with n
+        need = need_at(ev.crit)
+        return need if need is not None and need <= limit else None
 
     def resolved(n: int) -> bool:
         df = ev.df * (n - 1) / (ev.n - 1)
-        return critical_value(df) * ev.se * math.sqrt(ev.n / n) <= target
+        return critical_value(df) * math.sqrt(shrinking * ev.n / n + fixed**2) <= target
 
+    large = need_at(Z_CRIT)
+    if large is None:  # not even at the large-sample critical value
+        return None
     lo, hi = ev.n, max(ev.n + 1, large)
     while not resolved(hi):  # the t quantile exceeds 2: search above `large`
         lo, hi = hi, 2 * hi
@@ -313,8 +333,24 @@ def _fmt(x: float | None) -> str:
 
 def _resolve_note(bind: Evidence) -> str:
     """What would decide an inconclusive row: its resolving size (and whether this
-    machine affords it), or why no size can."""
+    machine affords it), or why no size can.
+
+    With a fixed SE part (`Evidence.se_fixed`, an upper bound of what more units
+    leave) the note gives both ends: the size if that part stays (or that none
+    exists) and the size if it shrank with the units as well.
+    """
     need = resolving_size(bind)
+    low = (
+        resolving_size(dataclasses.replace(bind, se_fixed=0.0))
+        if bind.se_fixed > 0
+        else None
+    )
+    if need is None and low is not None:
+        return (
+            f"to resolve: no number of {bind.unit} if the spread over the null "
+            f"draws ({_fmt(bind.se_fixed)} of the SE) stays, as a property of the "
+            f"labelling; ~{low} if it shrinks with them as well (now {bind.n})"
+        )
     if need is not None:
         fixed = (
             f", critical value held at df {_fmt(bind.df)} of {bind.replicates} "
@@ -322,8 +358,14 @@ def _resolve_note(bind: Evidence) -> str:
             if bind.replicates is not None and bind.df is not None
             else ""
         )
+        scaling = (
+            f"SE² − {_fmt(bind.se_fixed)}² ∝ 1/n: the null draws' spread stays; "
+            f"~{low} if it shrinks as well"
+            if low is not None
+            else "SE ∝ 1/√n"
+        )
         return (
-            f"to resolve: ~{need} {bind.unit} (SE ∝ 1/√n; now {bind.n}{fixed})"
+            f"to resolve: ~{need} {bind.unit} ({scaling}; now {bind.n}{fixed})"
             + afford_note(bind, need)
         )
     if 0 < bind.effect < bind.min_effect:

@@ -27,6 +27,7 @@ NumPy only (the claims rule runs in the CPU environment).
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -83,6 +84,17 @@ def _se_method(pooled: Pooled, what: str) -> str:
 
 
 def _evidence(statistic: str, pooled: Pooled, what: str, n: int, **kw) -> core.Evidence:
+    """Evidence of a statistic against its P training-label permutations.
+
+    The permutation term sd_perm·√(1 + 1/P) of the SE is its `se_fixed`: the
+    statistic depends on the labels only through w_i = λ_i⁻¹ v_iᵀY (the
+    orientation of each eigenfeature, `ntkadv.features.rescore`), so its spread
+    over labellings is one draw per feature, which more evaluation points do not
+    shrink. (The spread also holds some evaluation-point noise, so this is an upper
+    bound of the fixed part: resolving sizes err on the large side.)
+    """
+    p = pooled.permutations
+    fixed = pooled.sd_perm * math.sqrt(1 + 1 / p) if p >= 2 else 0.0
     return core.Evidence(
         statistic=statistic,
         measured=pooled.measured,
@@ -93,6 +105,7 @@ def _evidence(statistic: str, pooled: Pooled, what: str, n: int, **kw) -> core.E
         n=n,
         df=pooled.df,
         replicates=pooled.permutations if pooled.df is not None else None,
+        se_fixed=fixed if math.isfinite(fixed) else 0.0,
         **kw,
     )
 

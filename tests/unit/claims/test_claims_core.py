@@ -225,6 +225,35 @@ def test_replicate_se_and_resolving_size_with_fixed_replicates():
     assert "of 4 replicates" in row["note"]
 
 
+def test_resolving_size_keeps_the_part_of_the_se_that_points_do_not_shrink():
+    """A label-permutation spread (`Evidence.se_fixed`) stays as evaluation points
+    grow: an effect below c·se_fixed has no resolving size, a larger one needs more
+    points than if the whole SE shrank, and the verdict itself does not change
+    (issue 20 item 7: the null run's finding-1 row named ~114 evaluation points for
+    an SE that is mostly the spread over label permutations)."""
+    assert core.resolving_size(_ev(0.1, 0.1, n=100)) == 400  # all of the SE shrinks
+    dominated = _ev(0.1, 0.1, n=100, se_fixed=0.06)  # 2 * 0.06 >= 0.1
+    assert core.resolving_size(dominated) is None
+    row = core.claim_row(1, "d", "c", dominated, "crit", "f.png")
+    assert row["verdict"] == "inconclusive"
+    assert "no number of evaluation points if the spread" in row["note"]
+    assert "~400 if it shrinks with them as well" in row["note"]
+    part = _ev(0.1, 0.1, n=100, se_fixed=0.03)
+    need = math.ceil(100 * (0.1**2 - 0.03**2) / ((0.1 / 2) ** 2 - 0.03**2))
+    assert core.resolving_size(part) == need == 569
+    row = core.claim_row(1, "d", "c", part, "crit", "f.png")
+    assert f"~{need} evaluation points" in row["note"] and "spread stays" in row["note"]
+    assert "~400 if it shrinks as well" in row["note"]
+    # with a permutation df the critical value is held at that df
+    held = _ev(0.1, 0.05, n=100, df=10.0, replicates=11, se_fixed=0.04)
+    c = core.critical_value(10.0)
+    want = math.ceil(100 * (0.05**2 - 0.04**2) / ((0.1 / c) ** 2 - 0.04**2))
+    assert core.resolving_size(held) == want
+    assert core.resolving_size(_ev(0.1, 0.05, n=100, df=10.0, se_fixed=0.05)) is None
+    for ev in (dominated, part, held):
+        assert ev.verdict == core.verdict(ev.effect, ev.se, df=ev.df) == "inconclusive"
+
+
 # ---------------------------------------------------------------- equivalence
 
 

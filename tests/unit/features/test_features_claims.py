@@ -129,6 +129,32 @@ def test_label_driven_readings_do_not_pass_on_permuted_labels(seed):
         assert rows[f]["verdict"] != "pass", rows[f]
 
 
+def test_permutation_spread_is_the_part_of_the_se_points_do_not_shrink():
+    """The features' label-permutation rows carry sd_perm·√(1 + 1/P) as
+    `se_fixed` (the spread over labellings: one orientation draw per feature), so
+    an inconclusive row's resolving size keeps it; the verdict is unchanged."""
+    problem = synthetic_problem(0)
+    for y in (problem[1], uninformative_labels(problem[1], 0)):
+        archs = correctness(problem, y)
+        units = {
+            a.arch: (
+                lambda w, a=a: stats.band_gap(
+                    stats._acc(stats._float(a.robust), w),
+                    a.index,
+                    BANDS["top"],
+                    BANDS["tail"],
+                ),
+                a.m,
+            )
+            for a in archs
+        }
+        pooled = stats.pool(units)
+        ev = claims._evidence("T", pooled, "per architecture", M)
+        assert ev.se_fixed == pytest.approx(pooled.sd_perm * np.sqrt(1 + 1 / P))
+        assert 0 < ev.se_fixed <= ev.se
+        assert ev.verdict == core.verdict(ev.effect, ev.se, df=ev.df)
+
+
 def _reorder(a: stats.ArchCorrectness, order: np.ndarray) -> stats.ArchCorrectness:
     """Feature k gets the scores of feature order[k] (eigen-indices unchanged)."""
     return stats.ArchCorrectness(
