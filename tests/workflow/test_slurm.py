@@ -286,4 +286,6 @@ def test_profile_dry_runs_without_conda(tmp_path):
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     runtimes = [int(r) for r in re.findall(r"runtime=(\d+)", proc.stdout)]
-    assert runtimes and max(runtimes) == cap  # paper estimates reach the cap
+    # Jobs above resources.max_job_min (a day) are split into shards or resumable
+    # attempts (test_paper_limits.py), so no request reaches the profile's cap.
+    assert runtimes and max(runtimes) <= cap
