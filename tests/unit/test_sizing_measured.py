@@ -4,6 +4,7 @@ configs against the measured extrapolation (benchmarks/bench_scaling.py)."""
 
 from __future__ import annotations
 
+import dataclasses
 import types
 from pathlib import Path
 
@@ -51,13 +52,20 @@ def _suite_rows(config: dict, family: str, dataset: str) -> dict[str, int]:
         null_permutations=att["null_permutations"],
     )
     plan = make_plan(taus, taus, ds["eps"], settings, ds["n_test"])
+    # the permuted machines' times (`with_null_times`) at their most: the first
+    # two attacked times and t = ∞ (two folds' τ_early + ∞)
+    plan = dataclasses.replace(
+        plan,
+        null_times=(*plan.time_idx[:2], t - 1),
+        null_pgd_times=(*plan.pgd_time_idx[:2], t - 1),
+    )
     task = "binary" if len(ds["classes"]) == 2 else "multiclass"
     fo = len(FIRST_ORDER[task])
     sets = 1 + plan.n_perm
     closed = sum(
         (1 + (fo if s == 0 else 0)) * len(plan.eps_list(s, j))
         for s in range(sets)
-        for j in plan.time_idx
+        for j in plan.closed_times(s)
     )
     closed += len({e for j in plan.time_idx for e in plan.eps_list(0, j)})
     pgd = sum(

@@ -77,6 +77,26 @@ class Pointwise:
         return self.correct["clean"] == 1
 
 
+def class_labels(y: np.ndarray, task: str) -> np.ndarray:
+    """(m,) class index of targets y (m, k): 0/1 for binary (−1/+1), argmax
+    otherwise (the ``labels`` of pointwise.h5)."""
+    y = np.asarray(y)
+    return (y[:, 0] > 0).astype(np.int64) if task == "binary" else np.argmax(y, axis=1)
+
+
+def null_ran(pw: Pointwise, attack: str, times: Sequence[int]) -> list[int]:
+    """Times among `times` at which some permuted-label machine was not attacked
+    by `attack` ([] when all were, or when there are no permuted machines).
+
+    Rule attack_ntk attacks them only where the claims read them
+    (`ntkadv.attacks.suite.with_null_times`); a claim that reads elsewhere must
+    fail, not count the "not run" entries (−1) as wrong."""
+    table = pw.correct.get(attack)
+    if table is None or pw.n_perm == 0:
+        return list(times)
+    return [int(j) for j in times if (table[1:, j] < 0).any()]
+
+
 def pointwise_arrays(
     taus: np.ndarray, labels: np.ndarray, correct: Mapping[str, np.ndarray]
 ) -> dict[str, np.ndarray]:
@@ -225,6 +245,11 @@ def early_vs_late(pws: Sequence[Pointwise], seed: int = 0) -> pd.DataFrame:
     clean_early, clean_inf, robust_early, robust_inf, null_robust_early,
     null_robust_inf (means over the permuted-label machines), reason (why a kernel
     has no τ_early, else "").
+
+    Raises:
+        ValueError: the permuted-label machines were not attacked at a τ_early or
+            at t = ∞ (`null_ran`; rule attack_ntk chose other τ than this seed
+            does, e.g. the claims rule's seed differs from the attack rule's).
     """
     rows = []
     for pw in pws:
@@ -234,6 +259,15 @@ def early_vs_late(pws: Sequence[Pointwise], seed: int = 0) -> pd.DataFrame:
             j_of, reason = early_times(pw, attack, seed)
             row = {"dataset": pw.dataset, "arch": pw.arch, "attack": attack}
             row["reason"] = reason
+            need = sorted({int(j) for j in j_of} | {len(pw.taus) - 1})
+            missing = [] if reason or pw.n_perm == 0 else null_ran(pw, attack, need)
+            if missing:
+                raise ValueError(
+                    f"{pw.dataset}/{pw.arch}: the permuted-label machines were not "
+                    f"attacked by {attack} at τ {[float(pw.taus[j]) for j in missing]}"
+                    " which finding 4 reads (rule attack_ntk chose its null times "
+                    "with another seed or plan: rerun it)"
+                )
             if not reason:
                 rob = pw.robust(attack).astype(np.float64)
                 taus = sorted({float(pw.taus[j]) for j in j_of})

@@ -7,18 +7,31 @@ closed-form FGSM and first-order directions (`ntkadv.attacks.closed_form`) and P
 from the config and the architecture family's compute budget.
 
 Same-run null controls (`ntkadv.claims.nulls`): the machines c_t(Y_π) of P permuted
-training labels on the same spectrum are attacked with the same plan at the dataset's
-ε (FGSM at every attacked time, PGD at the PGD times unless those are t = ∞ only,
-`SuitePlan.pgd_times`), and a random-sign perturbation
-x + ε·r (one r per point, shared by every machine) is evaluated for every machine and
-time. Robust accuracy counts a point only if it is correct clean AND correct
-attacked, so a label-free attack that pushes a misclassified point to the right class
-does not count as robust; the plain accuracy under attack is kept for diagnosis.
+training labels on the same spectrum are attacked at the dataset's ε (and the extra
+ε) with FGSM and PGD, and a random-sign perturbation x + ε·r (one r per point, shared
+by every machine) is evaluated for every machine. Their clean predictions come at
+every time for free; their attacks run only where a claim reads them
+(`SuitePlan.null_times`, `with_null_times`: finding 4's cross-fitted τ_early
+candidates of the true-label machine, chosen from its clean accuracy, and t = ∞;
+PGD not at all when it runs at t = ∞ only, `SuitePlan.pgd_times`), so P costs
+about P·(2-3 times) attacks instead of P·T. Elsewhere their entries are "not run"
+(−1 in the per-point tables, no accuracy row).
+
+The true-label machine's results do not depend on the null plan (P, its times),
+bit for bit: its kernel rows, PGD blocks and tile size are computed apart from the
+permuted machines' (XLA's kernel rows can differ in the last bit with the block
+shape), and the one Jacobian contraction per tile has the true-label columns first
+(a GEMM column is the same whatever the other columns).
+
+Robust accuracy counts a point only if it is correct clean AND correct attacked, so
+a label-free attack that pushes a misclassified point to the right class does not
+count as robust; the plain accuracy under attack is kept for diagnosis.
 
 Cost: the evaluation points are processed in tiles; per tile one Jacobian
-contraction gives ∇ₓf for every (machine, time) at once (supp. Eq. 9), every
-closed-form point is evaluated with one blocked kernel-row pass, and PGD runs on
-blocks of (point, machine, ε) rows with its final prediction fused in.
+contraction gives ∇ₓf for every (machine, time) at once (supp. Eq. 9), the
+closed-form points are evaluated with two blocked kernel-row passes (true labels
+with the random signs, permuted labels), and PGD runs on blocks of (point,
+machine, ε) rows with its final prediction fused in.
 
 Shapes: m evaluation points, n training points, d = flattened input dim, k outputs,
 S = 1 + P label sets (set 0: the true labels), T times.
@@ -42,6 +55,7 @@ from ntkadv.attacks.closed_form import (
     perturb,
 )
 from ntkadv.attacks.pgd import pgd_rows_fn
+from ntkadv.attacks.pointwise import ROBUST_ATTACKS, Pointwise, early_times
 from ntkadv.kernels.blocked import block_starts
 from ntkadv.losses import loss_input_gradient, predictions_correct
 from ntkadv.timing import Progress
@@ -90,6 +104,10 @@ class SuitePlan:
             and label set (finding 4 off the paper-ε floor); PGD only if it runs at
             a finite time (finding 4 needs one).
         n_curve: the ε-curve is eps_values[:n_curve] (None: all of them).
+        null_times: times of `time_idx` at which the permuted-label machines
+            are attacked by FGSM and the random sign (None: all of them).
+        null_pgd_times: times of `pgd_time_idx` at which they are attacked by PGD
+            (None: all of them). Both set by `with_null_times`.
     """
 
     taus: tuple[float, ...]
@@ -107,13 +125,33 @@ class SuitePlan:
     n_perm: int = 0
     extra_eps: tuple[int, ...] = ()
     n_curve: int | None = None
+    null_times: tuple[int, ...] | None = None
+    null_pgd_times: tuple[int, ...] | None = None
+
+    def closed_times(self, s: int) -> tuple[int, ...]:
+        """FGSM and random-sign times of label set s: `time_idx`, for the
+        permuted-label machines only those in `null_times`."""
+        if s == 0 or self.null_times is None:
+            return self.time_idx
+        return tuple(j for j in self.time_idx if j in self.null_times)
 
     def pgd_times(self, s: int) -> tuple[int, ...]:
         """PGD times of label set s: the plan's, except that the permuted-label
         machines skip PGD when it runs at t = ∞ only (their PGD enters finding 4
-        only, which needs a finite PGD time as well)."""
+        only, which needs a finite PGD time as well) and run it only at
+        `null_pgd_times`."""
         finite = any(j < len(self.taus) - 1 for j in self.pgd_time_idx)
-        return self.pgd_time_idx if (s == 0 or finite) else ()
+        if s == 0:
+            return self.pgd_time_idx
+        if not finite:
+            return ()
+        if self.null_pgd_times is None:
+            return self.pgd_time_idx
+        return tuple(j for j in self.pgd_time_idx if j in self.null_pgd_times)
+
+    def times_of(self, s: int) -> tuple[int, ...]:
+        """Every time at which label set s is attacked (closed form or PGD)."""
+        return tuple(sorted(set(self.closed_times(s)) | set(self.pgd_times(s))))
 
     def eps_list(self, s: int, j: int, pgd: bool = False) -> list[int]:
         """ε indices of label set s at time j (the curve: true labels at t = ∞)."""
@@ -202,6 +240,60 @@ def extra_eps_values(
             hit = [len(values) - 1]
         idx.append(hit[0])
     return tuple(values), tuple(idx)
+
+
+def with_null_times(
+    plan: SuitePlan, clean_true: np.ndarray, labels: np.ndarray, seed: int
+) -> SuitePlan:
+    """The plan with the permuted-label machines attacked only where a claim reads
+    them: for FGSM and for PGD, the cross-fitted τ_early of finding 4 and t = ∞.
+
+    τ_early is chosen exactly as the claims rule chooses it
+    (`ntkadv.attacks.pointwise.early_times`, the same code, seed and labels): the
+    earliest attacked finite τ at which the true-label f_t is useful, on each half of
+    the evaluation points (so at most two τ per attack). It depends only on the
+    true-label machine's clean accuracy, which needs no attack. Finding 4 reads the
+    permuted machines' robust accuracy at those τ and at t = ∞ (the extra-ε rows
+    too: same clean accuracy, same τ); finding 6 reads only their clean accuracy;
+    the robustness-vs-time figure draws their FGSM where it ran. When the
+    true-label machine has no useful early τ (finding 4 leaves the kernel out), the
+    permuted machines are attacked at t = ∞ only.
+
+    Args:
+        plan: `make_plan` output.
+        clean_true: (T, m) bool clean correctness of the true-label f_t.
+        labels: (m,) class index of the evaluation points
+            (`ntkadv.attacks.pointwise.class_labels`).
+        seed: the claims rule's seed (config seed: its bootstrap of `useful_times`).
+
+    Returns:
+        `plan` with `null_times` (FGSM, random sign) and `null_pgd_times` set.
+    """
+    n_times, m = len(plan.taus), int(np.asarray(labels).shape[0])
+
+    def ran(times: tuple[int, ...]) -> np.ndarray:
+        table = np.full((1, n_times, m), -1, np.int8)
+        table[0, list(times)] = 1
+        return table
+
+    pw = Pointwise(
+        dataset="",
+        arch="",
+        taus=np.asarray(plan.taus),
+        labels=np.asarray(labels),
+        correct={
+            "clean": np.asarray(clean_true, bool)[None].astype(np.int8),
+            "fgsm": ran(plan.time_idx),
+            "pgd": ran(plan.pgd_time_idx),
+        },
+    )
+    chosen = {}
+    for attack in ROBUST_ATTACKS:
+        j_of, _ = early_times(pw, attack, seed)
+        chosen[attack] = tuple(sorted({int(j) for j in j_of} | {n_times - 1}))
+    return dataclasses.replace(
+        plan, null_times=chosen["fgsm"], null_pgd_times=chosen["pgd"]
+    )
 
 
 def _pad(x: np.ndarray, size: int) -> np.ndarray:
@@ -428,13 +520,18 @@ class _Suite:
     Attributes (beyond attack_suite's arguments):
         x: (m, d) flattened evaluation points.
         col: (label set s, time j) -> its column block in `c_need`.
-        c_need: (n, |pairs|·k) c_t of every (s, j) attacked at some time.
-        c_all: (n, S·T·k) c_t of every label set and time (random signs, PGD).
+        c_need: (n, |pairs|·k) c_t of every (s, j) attacked at some time, the
+            true-label columns first.
+        c_true: (n, T·k) c_t of the true labels at every time (machine j).
+        c_null: (n, P·T·k) c_t of the permuted labels (machine (s − 1)·T + j).
         fo_names: the first-order attacks of the task.
         rs_eps: ε indices of the random-sign control.
-        tile: evaluation points per tile (`TILE_FLOATS` floats).
+        tile: evaluation points per tile (`TILE_FLOATS` floats of the true-label
+            work; the permuted machines' few attacks come on top, so the tile and
+            with it every true-label number are those of P = 0).
         pgd_fn: `pgd_rows_fn` (None: no PGD steps).
-        x_train_j, c_all_j: x_train and c_all as jax arrays (PGD arguments).
+        x_train_j, c_true_j, c_null_j: x_train, c_true and c_null as jax arrays
+            (PGD arguments).
     """
 
     task: Task
@@ -447,13 +544,15 @@ class _Suite:
     x: np.ndarray
     col: dict[tuple[int, int], int]
     c_need: np.ndarray
-    c_all: np.ndarray
+    c_true: np.ndarray
+    c_null: np.ndarray
     fo_names: tuple[str, ...]
     rs_eps: list[int]
     tile: int
     pgd_fn: Callable | None
     x_train_j: Any
-    c_all_j: Any
+    c_true_j: Any
+    c_null_j: Any
 
     @property
     def m(self) -> int:
@@ -469,19 +568,23 @@ class _Suite:
         n_sets, n_times, n, k = coefs.shape
         x = x_eval.reshape(m, -1)
         d = x.shape[1]
-        need = sorted(set(plan.time_idx) | set(plan.pgd_time_idx))
-        pairs = [(s, j) for s in range(n_sets) for j in need]
+        pairs = [(s, j) for s in range(n_sets) for j in plan.times_of(s)]
         col = {p: i for i, p in enumerate(pairs)}
         c_need = np.concatenate([coefs[s, j] for s, j in pairs], axis=1)
-        c_all = coefs.transpose(2, 0, 1, 3).reshape(n, n_sets * n_times * k)
+        c_true = np.ascontiguousarray(
+            coefs[0].transpose(1, 0, 2).reshape(n, n_times * k)
+        )
+        c_null = np.ascontiguousarray(
+            coefs[1:].transpose(2, 0, 1, 3).reshape(n, (n_sets - 1) * n_times * k)
+        )
         fo_names = FIRST_ORDER[task]
         rs_eps = sorted({e for j in plan.time_idx for e in plan.eps_list(0, j)})
         per_point = (
-            c_need.shape[1]
-            + len(plan.time_idx) * (n_sets + len(fo_names))
+            len(plan.times_of(0)) * k
+            + len(plan.time_idx) * (1 + len(fo_names))
             + len(rs_eps)
             + len(plan.eps_values) * (1 + len(fo_names))
-            + len(plan.extra_eps) * len(plan.time_idx) * n_sets
+            + len(plan.extra_eps) * len(plan.time_idx)
         )
         tile = max(1, min(m, TILE_FLOATS // max(1, d * per_point)))
         pgd_fn = (
@@ -491,8 +594,8 @@ class _Suite:
         )
         return cls(
             task, plan, coefs, f_clean, y_eval, signs, kernel_matrix_fn, x, col,
-            c_need, c_all, fo_names, rs_eps, tile, pgd_fn, jnp.asarray(x_train),
-            jnp.asarray(c_all),
+            c_need, c_true, c_null, fo_names, rs_eps, tile, pgd_fn,
+            jnp.asarray(x_train), jnp.asarray(c_true), jnp.asarray(c_null),
         )  # fmt: skip
 
     def grad_f(self, grads: np.ndarray, s: int, j: int) -> np.ndarray:
@@ -503,17 +606,17 @@ class _Suite:
 
 
 def _closed_form_points(
-    suite: _Suite, rows: slice, grads: np.ndarray
+    suite: _Suite, rows: slice, grads: np.ndarray, sets: range
 ) -> tuple[list[tuple[str, int, int, int]], list[np.ndarray]]:
-    """Closed-form jobs (attack, s, j, ε index) of one tile and their perturbed points
-    (FGSM for every label set, first-order for the true labels), then the
-    random-sign points (one per ε of `rs_eps`, no job)."""
+    """Closed-form jobs (attack, s, j, ε index) of label sets `sets` on one tile
+    and their perturbed points (FGSM for every label set at its `closed_times`,
+    first-order for the true labels)."""
     plan, task, f_clean = suite.plan, suite.task, suite.f_clean
     xt, yt = suite.x[rows], suite.y_eval[rows]
     jobs: list[tuple[str, int, int, int]] = []
     points: list[np.ndarray] = []
-    for s in range(suite.coefs.shape[0]):
-        for j in plan.time_idx:
+    for s in sets:
+        for j in plan.closed_times(s):
             grad_f = suite.grad_f(grads, s, j)
             dirs = {"fgsm": fgsm_direction(f_clean[s, j, rows], grad_f, yt, task)}
             if s == 0:
@@ -528,54 +631,94 @@ def _closed_form_points(
                 for e in eps_idx:
                     jobs.append((name, s, j, e))
                     points.append(perturb(xt, direction, plan.eps_values[e]))
-    if suite.signs is not None:
-        for e in suite.rs_eps:
-            points.append(perturb(xt, suite.signs[rows], plan.eps_values[e]))
     return jobs, points
 
 
 def _closed_form_tile(
     suite: _Suite, rows: slice, grads: np.ndarray, res: SuiteResults
 ) -> None:
-    """Every closed-form attack and the random-sign control on one tile, its
-    perturbed points evaluated in one blocked kernel-row pass."""
+    """Every closed-form attack and the random-sign control on one tile: the
+    true-label points and the random-sign points in one blocked kernel-row pass,
+    the permuted-label machines' points in another (so the true-label rows are
+    evaluated in the same blocks whatever the null plan)."""
     plan, task, coefs = suite.plan, suite.task, suite.coefs
     n_sets, n_times, _, k = coefs.shape
     yt, m = suite.y_eval[rows], suite.m
-    jobs, points = _closed_form_points(suite, rows, grads)
-    n_closed, r = len(jobs), rows.stop - rows.start
-    k_rows = suite.kernel_matrix_fn(np.concatenate(points)) if points else None
-    for q, (name, s, j, e) in enumerate(jobs):
-        f_adv = k_rows[q * r : (q + 1) * r] @ coefs[s, j]
-        res.put((name, s, j, e), rows, predictions_correct(f_adv, yt, task), m)
-        if s == 0:
-            res.keep(f"x_adv/{name}/t{j}_e{e}", points[q].astype(np.float32))
-            res.keep(f"f/{name}/t{j}_e{e}", f_adv)
-    for q, e in enumerate(suite.rs_eps if suite.signs is not None else []):
-        block = k_rows[(n_closed + q) * r : (n_closed + q + 1) * r]
-        f_rs = (block @ suite.c_all).reshape(r, n_sets, n_times, k)
-        for s in range(n_sets):
-            for j in plan.time_idx:
-                if e in plan.eps_list(s, j):
-                    ok = predictions_correct(f_rs[:, s, j], yt, task)
-                    res.put(("random_sign", s, j, e), rows, ok, m)
+    r = rows.stop - rows.start
+    rs_points = (
+        [
+            perturb(suite.x[rows], suite.signs[rows], plan.eps_values[e])
+            for e in suite.rs_eps
+        ]
+        if suite.signs is not None
+        else []
+    )
+    for sets in (range(1), range(1, n_sets)):
+        jobs, points = _closed_form_points(suite, rows, grads, sets)
+        n_closed = len(jobs)
+        if sets.start == 0:
+            points = points + rs_points
+        k_rows = suite.kernel_matrix_fn(np.concatenate(points)) if points else None
+        for q, (name, s, j, e) in enumerate(jobs):
+            f_adv = k_rows[q * r : (q + 1) * r] @ coefs[s, j]
+            res.put((name, s, j, e), rows, predictions_correct(f_adv, yt, task), m)
+            if s == 0:
+                res.keep(f"x_adv/{name}/t{j}_e{e}", points[q].astype(np.float32))
+                res.keep(f"f/{name}/t{j}_e{e}", f_adv)
+        if sets.start != 0 or not rs_points:
+            continue
+        for q, e in enumerate(suite.rs_eps):
+            block = k_rows[(n_closed + q) * r : (n_closed + q + 1) * r]
+            f_true = (block @ suite.c_true).reshape(r, n_times, k)
+            f_null = (block @ suite.c_null).reshape(r, n_sets - 1, n_times, k)
+            for s in range(n_sets):
+                for j in plan.closed_times(s):
+                    if e in plan.eps_list(s, j):
+                        f_rs = f_true[:, j] if s == 0 else f_null[:, s - 1, j]
+                        ok = predictions_correct(f_rs, yt, task)
+                        res.put(("random_sign", s, j, e), rows, ok, m)
 
 
 def _pgd_tile(suite: _Suite, rows: slice, grads: np.ndarray, res: SuiteResults) -> None:
     """PGD on one tile: one row per (point, machine, ε), in blocks of block_size
-    rows, started from the closed-form loss gradient."""
+    rows, started from the closed-form loss gradient; the true-label machine's rows
+    and the permuted machines' rows in separate blocks (the true-label blocks do not
+    depend on the null plan)."""
+    plan = suite.plan
+    n_sets, n_times = suite.coefs.shape[:2]
+    if suite.pgd_fn is None:
+        return
+    for sets in (range(1), range(1, n_sets)):
+        pjobs = [
+            (s, j, e)
+            for s in sets
+            for j in plan.pgd_times(s)
+            for e in plan.attack_eps(s, j, pgd=True)
+        ]
+        if not pjobs:
+            continue
+        if sets.start == 0:
+            c_j, cidx = suite.c_true_j, [j for _, j, _ in pjobs]
+        else:
+            c_j, cidx = suite.c_null_j, [(s - 1) * n_times + j for s, j, _ in pjobs]
+        _pgd_jobs(suite, rows, grads, res, pjobs, c_j, cidx)
+
+
+def _pgd_jobs(
+    suite: _Suite,
+    rows: slice,
+    grads: np.ndarray,
+    res: SuiteResults,
+    pjobs: list[tuple[int, int, int]],
+    c_j: Any,
+    machines: list[int],
+) -> None:
+    """PGD jobs (s, j, ε index) on one tile; machine q of `pjobs` is column block
+    machines[q] of c_j (n, M·k)."""
     plan, task, f_clean = suite.plan, suite.task, suite.f_clean
-    n_sets, n_times, _, k = suite.coefs.shape
+    k = suite.coefs.shape[-1]
     xt, yt, m = suite.x[rows], suite.y_eval[rows], suite.m
     r = rows.stop - rows.start
-    pjobs = [
-        (s, j, e)
-        for s in range(n_sets)
-        for j in plan.pgd_times(s)
-        for e in plan.attack_eps(s, j, pgd=True)
-    ]
-    if suite.pgd_fn is None or not pjobs:
-        return
     x0 = np.concatenate([xt] * len(pjobs))
     y_rows = np.concatenate([yt] * len(pjobs))
     g0 = np.concatenate(
@@ -586,7 +729,7 @@ def _pgd_tile(suite: _Suite, rows: slice, grads: np.ndarray, res: SuiteResults) 
             for s, j, _ in pjobs
         ]
     )
-    cidx = np.repeat([s * n_times + j for s, j, _ in pjobs], r)
+    cidx = np.repeat(machines, r)
     eps = np.repeat([plan.eps_values[e] for _, _, e in pjobs], r)
     b = balanced_block(x0.shape[0], plan.block_size)
     x_adv = np.empty_like(x0)
@@ -596,7 +739,7 @@ def _pgd_tile(suite: _Suite, rows: slice, grads: np.ndarray, res: SuiteResults) 
             _pad(a[p0:p1], b)
             for a in (x0, y_rows, g0, cidx, eps, plan.pgd_rel_step * eps)
         ]
-        xa, fa = suite.pgd_fn(*args, suite.x_train_j, suite.c_all_j)
+        xa, fa = suite.pgd_fn(*args, suite.x_train_j, c_j)
         x_adv[p0:p1] = np.asarray(xa)[: p1 - p0]
         f_adv[p0:p1] = np.asarray(fa)[: p1 - p0]
     for q, (s, j, e) in enumerate(pjobs):

@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ntkadv import h5io
+from ntkadv.attacks.pointwise import class_labels
 from ntkadv.attacks.suite import (
     SuitePlan,
     SuiteResults,
@@ -27,9 +28,10 @@ from ntkadv.attacks.suite import (
     collect_results,
     join_results,
     make_plan,
+    with_null_times,
 )
 from ntkadv.claims import nulls
-from ntkadv.losses import loss, loss_input_gradient
+from ntkadv.losses import loss, loss_input_gradient, predictions_correct
 from ntkadv.typing import KernelFn, Task
 
 
@@ -196,7 +198,10 @@ def prepare_machine(
     log=None,
 ) -> _Machine:
     """The plan, f_t on the τ-grid (every label set) and the clean predictions of
-    one kernel (the arguments as `attack_kernel_machine`)."""
+    one kernel (the arguments as `attack_kernel_machine`). The permuted-label
+    machines are attacked only where the claims read them (`with_null_times`,
+    from the true-label machine's clean accuracy and the config seed, as the
+    claims rule chooses τ_early)."""
     from ntkadv.spectra.predictor import coefficients_path, time_grid
 
     task = data["attrs"]["task"]
@@ -212,6 +217,14 @@ def prepare_machine(
     ys = label_sets(np.asarray(data["y_train"]), plan.n_perm, s.seed)
     coefs = np.stack([coefficients_path(spectrum, y, times, lr) for y in ys])
     k_eval = np.asarray(k_test_train[:m], np.float64)
+    f_clean = np.einsum("mn,stnk->stmk", k_eval, coefs)  # (S, T, m, k)
+    y_eval = np.asarray(data["y_test"][:m], dtype=np.float64)
+    plan = with_null_times(
+        plan,
+        predictions_correct(f_clean[0], y_eval, task),
+        class_labels(y_eval, task),
+        s.seed,
+    )
     if log:
         log.info("plan: %s", plan)
 
@@ -223,9 +236,9 @@ def prepare_machine(
         task=task,
         x_train=np.asarray(data["x_train"], dtype=np.float64),
         x_eval=x_eval,
-        y_eval=np.asarray(data["y_test"][:m], dtype=np.float64),
+        y_eval=y_eval,
         coefs=coefs,
-        f_clean=np.einsum("mn,stnk->stmk", k_eval, coefs),  # (S, T, m, k)
+        f_clean=f_clean,
         signs=nulls.random_signs(x_eval.reshape(m, -1).shape, s.seed),
         contract=contract,
     )
@@ -385,10 +398,7 @@ def _write_outputs(
         robust_accuracy="correct clean AND correct attacked",
     )
     h5io.write(outputs["adversarial"], arrays, attrs)
-    y = arrays["y"]
-    labels = (
-        (y[:, 0] > 0).astype(np.int64) if task == "binary" else np.argmax(y, axis=1)
-    )
+    labels = class_labels(arrays["y"], task)
     extra = {"extra_eps": list(s.extra_eps)} if s.extra_eps else {}
     h5io.write(
         outputs["pointwise"],
@@ -402,8 +412,34 @@ def _write_outputs(
             "seed": int(s.seed),
             "label_sets": "set 0: true training labels; 1..P: "
             "ntkadv.claims.nulls.label_permutations(n_train, P, seed)",
+            **null_attrs(arrays["taus"], pointwise),
         },
     )
+
+
+#: Why the permuted-label machines' attacked entries are mostly −1 (pointwise.h5).
+NOT_RUN = (
+    "-1 = not computed. Label sets 1..P (permuted training labels) are attacked "
+    "only where a claim reads them (ntkadv.attacks.suite.with_null_times): FGSM, "
+    "the random sign and PGD at finding 4's cross-fitted tau_early candidates of "
+    "the true-label machine (chosen from its clean accuracy, free) and at t = inf "
+    "(null_attacked_taus); their clean predictions are computed at every tau "
+    "(finding 6's clean null). Label set 0 is attacked at every planned tau."
+)
+
+
+def null_attrs(taus: np.ndarray, pointwise: dict[str, np.ndarray]) -> dict:
+    """pointwise.h5 attrs naming where the permuted-label machines were attacked:
+    {attack: [τ]} of label set 1 (every permuted machine shares the plan) and the
+    reason for the −1 entries elsewhere (`NOT_RUN`)."""
+    if pointwise["clean"].shape[0] < 2:
+        return {}
+    ran = {
+        a: [float(taus[j]) for j in range(len(taus)) if table[1, j, 0] >= 0]
+        for a, table in pointwise.items()
+        if a != "clean" and table.ndim == 3
+    }
+    return {"null_attacked_taus": ran, "not_computed": NOT_RUN}
 
 
 # ------------------------------------------------------- evaluation-point shards

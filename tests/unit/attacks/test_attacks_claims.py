@@ -95,6 +95,27 @@ def test_finding4_near_constant_early_predictor_is_not_evidence():
     assert "no attacked kernel has a useful early τ" in row["note"]
 
 
+def test_finding4_reads_permuted_machines_only_where_they_were_attacked():
+    """Rule attack_ntk attacks the permuted machines only at τ_early and ∞
+    (`suite.with_null_times`): the row is the same with every other null entry
+    "not run" (−1), and fails loudly (not with null robust accuracy 0) when an
+    entry it reads was not run."""
+    s = 5
+    clean = np.array([[0.85] * 4] + [[0.5] * 4] * (s - 1))
+    robust = np.array([[0.7, 0.7, 0.4, 0.05]] + [[0.3, 0.3, 0.2, 0.1]] * (s - 1))
+    pws = [_pointwise(clean, robust, _labels(), arch=a) for a in ("a", "b")]
+    (full,) = ac.finding4_rows(pws, {})
+    for pw in pws:
+        for attack in ("fgsm", "pgd"):
+            pw.correct[attack][1:, 1:3] = -1  # τ_early is 0.1 (index 0) and ∞
+    (sparse,) = ac.finding4_rows(pws, {})
+    assert sparse == full
+    for pw in pws:
+        pw.correct["pgd"][2, 0] = -1
+    with pytest.raises(ValueError, match="not attacked by pgd at τ \\[0.1\\]"):
+        ac.finding4_rows(pws, {})
+
+
 # ---------------------------------------------------------------- finding 6
 
 

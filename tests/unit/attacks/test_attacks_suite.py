@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import chex
@@ -340,3 +341,140 @@ def test_suite_rows_pass_the_attack_check_and_a_flipped_gradient_fails_it(k):
     check_suite_rows(rows_of(1.0), "rbf unit")
     with pytest.raises(AttackCheckError, match="rbf unit, t "):
         check_suite_rows(rows_of(-1.0), "rbf unit")
+
+
+def _four_time_machines(m=8, k=1, n_perm=3):
+    """f_t of the rbf kernel on 24 points at τ = 0.1, 1, 10 and ∞ (true + P
+    permuted labels) and the Jacobian contraction of the test points."""
+    x_train, x_test, y_train = regression_data(n=24, m=m, k=k, seed=2)
+    y = np.eye(k)[np.arange(m) % k] if k > 1 else np.where(np.arange(m) % 2, 1.0, -1.0)
+    y = y if k > 1 else y[:, None]
+    spec = eigh.eigendecompose(np.asarray(rbf_kernel_fn(x_train, x_train)))
+    taus = np.array([0.1, 1.0, 10.0, math.inf])
+    coefs = np.stack(
+        [
+            predictor.coefficients_path(spec, yy, list(taus), lr=1.0)
+            for yy in label_sets(y_train, n_perm, seed=3)
+        ]
+    )
+    f_clean = np.einsum(
+        "mn,stnk->stmk", np.asarray(rbf_kernel_fn(x_test, x_train)), coefs
+    )
+    jac = JacobianFromAutodiff(rbf_kernel_fn, x_test, x_train)
+    return x_train, x_test, y, coefs, f_clean, taus, jac
+
+
+def _run(mach, plan, n_sets=None):
+    x_train, x_test, y, coefs, f_clean, _, jac = mach
+    task = "binary" if y.shape[1] == 1 else "multiclass"
+    n_sets = coefs.shape[0] if n_sets is None else n_sets
+    return suite.attack_suite(
+        rbf_kernel_fn, x_train, x_test, y, task, coefs[:n_sets], f_clean[:n_sets],
+        lambda i0, i1, c: jac.contract(c)[i0:i1], plan,
+        signs=nulls.random_signs((x_test.shape[0], x_test[0].size), 0),
+    )  # fmt: skip
+
+
+def _true_part(result):
+    rows, arrays, pointwise = result
+    true_rows = [r for r in rows if r["labels"] == "true"]
+    return true_rows, arrays, {k: v[..., 0, :, :] if k.startswith("extra") else v[0]
+                               for k, v in pointwise.items()}  # fmt: skip
+
+
+@pytest.mark.parametrize("k", [1, 3])
+@pytest.mark.parametrize("tile_floats", [None, 200])
+def test_true_label_results_are_bit_identical_whatever_the_null_plan(
+    k, tile_floats, mp
+):
+    """The true-label machine's rows, arrays and per-point tables do not depend on
+    the permuted machines (none, P = 3 attacked everywhere, P = 3 attacked at two
+    times): exact equality, with tiles of one or several points and PGD / kernel
+    blocks that differ in size between the plans."""
+    if tile_floats:
+        mp.setattr(suite, "TILE_FLOATS", tile_floats)
+    mach = _four_time_machines(k=k)
+    taus = mach[5]
+    s = _settings(block_size=3, pgd_times=3, n_perm=3)
+    full = suite.make_plan(taus, taus, EPS, s, m=8)
+    few = dataclasses.replace(full, null_times=(1, 3), null_pgd_times=(1, 3))
+    none = dataclasses.replace(full, n_perm=0)
+    ref_rows, ref_arrays, ref_pw = _true_part(_run(mach, none, n_sets=1))
+    for plan in (full, few):
+        rows, arrays, pw = _true_part(_run(mach, plan))
+        assert rows == ref_rows
+        assert list(arrays) == list(ref_arrays)
+        for name, value in ref_arrays.items():
+            np.testing.assert_array_equal(arrays[name], value, err_msg=name)
+        assert list(pw) == list(ref_pw)
+        for name, value in ref_pw.items():
+            np.testing.assert_array_equal(pw[name], value, err_msg=name)
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_permuted_machines_attacked_entries_equal_the_full_attack(k):
+    """Restricting the permuted machines to a few times (`null_times`) leaves
+    their entries at those times exactly as the full attack computes them, and
+    marks every other attacked entry "not run" (−1, no row); clean stays full."""
+    mach = _four_time_machines(k=k)
+    taus = mach[5]
+    full = suite.make_plan(taus, taus, EPS, _settings(pgd_times=3, n_perm=3), m=8)
+    few = dataclasses.replace(full, null_times=(1, 3), null_pgd_times=(3,))
+    assert few.closed_times(0) == full.time_idx == (0, 1, 2, 3)
+    assert few.closed_times(2) == (1, 3) and few.pgd_times(2) == (3,)
+    assert full.pgd_time_idx == (0, 2, 3) and few.pgd_times(0) == (0, 2, 3)
+    rows_f, _, pw_f = _run(mach, full)
+    rows_r, _, pw_r = _run(mach, few)
+    np.testing.assert_array_equal(pw_r["clean"], pw_f["clean"])
+    for attack, times in (("fgsm", (1, 3)), ("random_sign", (1, 3)), ("pgd", (3,))):
+        for j in range(len(taus)):
+            if j in times:
+                np.testing.assert_array_equal(pw_r[attack][1:, j], pw_f[attack][1:, j])
+                assert (pw_r[attack][1:, j] >= 0).all()
+            else:
+                assert (pw_r[attack][1:, j] == -1).all(), (attack, j)
+    key = ("labels", "attack", "tau", "eps")
+    full_rows = {tuple(r[c] for c in key): r for r in rows_f}
+    for r in rows_r:
+        assert r == full_rows[tuple(r[c] for c in key)]
+    null_attacked = {
+        (r["attack"], r["tau"]) for r in rows_r if r["labels"] != "true"
+    } - {("clean", t) for t in taus}
+    assert null_attacked == {
+        ("fgsm", 1.0), ("fgsm", math.inf), ("random_sign", 1.0),
+        ("random_sign", math.inf), ("pgd", math.inf),
+    }  # fmt: skip
+
+
+def test_with_null_times_takes_the_claims_tau_early_and_infinity():
+    """`with_null_times` attacks the permuted machines at exactly the τ the
+    claims read: `early_times` of the true-label machine (per fold) and t = ∞."""
+    from ntkadv.attacks.pointwise import Pointwise, early_times
+
+    rng = np.random.default_rng(0)
+    m, taus = 80, np.array([0.1, 1.0, 10.0, 100.0, math.inf])
+    labels = np.arange(m) % 2
+    # clean accuracy rising with τ: useless at 0.1, useful from 1 (fold-dependent)
+    p_ok = np.array([0.5, 0.8, 0.9, 0.95, 0.95])
+    clean = rng.random((5, m)) < p_ok[:, None]
+    s = _settings(n_perm=2, pgd_times=3)
+    plan = suite.make_plan(taus, taus, EPS, s, m=m)
+    got = suite.with_null_times(plan, clean, labels, seed=4)
+    ran = np.full((1, 5, m), -1, np.int8)
+    for attack, times, null in (
+        ("fgsm", plan.time_idx, got.null_times),
+        ("pgd", plan.pgd_time_idx, got.null_pgd_times),
+    ):
+        table = ran.copy()
+        table[0, list(times)] = 1
+        pw = Pointwise(
+            "d", "a", taus, labels,
+            {"clean": clean[None].astype(np.int8), attack: table},
+        )  # fmt: skip
+        j_of, reason = early_times(pw, attack, seed=4)
+        assert bool(reason) == (j_of.size == 0)  # no τ_early: t = ∞ only
+        assert null == tuple(sorted(set(j_of.tolist()) | {4}))
+        assert all(j in times for j in null)
+    assert got.null_times != (4,)  # a finite τ_early was found
+    useless = suite.with_null_times(plan, np.zeros((5, m), bool), labels, seed=4)
+    assert useless.null_times == useless.null_pgd_times == (4,)
