@@ -217,13 +217,13 @@ def transfer_reference_runtime_min(n: int, m: int, d: int, n_eval: int) -> float
 
 
 #: Kernel matvecs of the matrix-free reference's block Lanczos at the paper's
-#: App. C times (measured 30-40 on MNIST at n = 5k-40k; docs/paper_scale.md), with
-#: margin.
+#: App. C times (measured 35 / 30 / 30 on MNIST at n = 2k / 5k / 10k, tol 1e-6;
+#: docs/paper_scale.md), with margin.
 KRYLOV_MATVECS = 60
 #: CPU seconds per twolayer-NTK entry and input dimension (one core, float64; the
-#: x·x' product plus the arc-cosine, ~70 ns per entry at d = 784 on MNIST,
+#: x·x' product plus the arc-cosine: 76 ns per entry at d = 784 on MNIST, n = 40k,
 #: benchmarks/bench_appc.py).
-SECONDS_PER_ENTRY_DIM = 9e-11
+SECONDS_PER_ENTRY_DIM = 1e-10
 #: Sustained multiply-adds per second of one core's float64 GEMM (~50 GFLOP/s).
 GEMM_MADDS = 2.5e10
 

@@ -200,14 +200,10 @@ def ntk_transfer_reference(
         t = ntk_time(epoch, ref.n)
         c = ref.coefficients(t)
         f = predictor.predict(ref.k_test_train, c)
-        if block_size is None:
-            grad = loss_input_gradient(f, jacobian.contract(c), y_test, task)
-        else:
-            grad = jacobian.contract_weighted(c, _output_gradient(f, y_test, task))
+        grad = _loss_gradient(jacobian, c, f, y_test, task, block_size is not None)
         x_adv = np.concatenate([fgsm_step(x_test, grad, eps), x_random])
         if block_size is None:
-            k_adv = fn(jnp.asarray(x_adv, x_train_j.dtype), x_train_j)
-            f_adv = np.asarray(k_adv) @ c
+            f_adv = np.asarray(fn(jnp.asarray(x_adv, x_train_j.dtype), x_train_j)) @ c
         else:
             f_adv = iterative.kernel_matmul(kernel_fn, x_adv, x_train, c, block_size)
         clean = predictions_correct(f, y_test, task)
@@ -234,10 +230,16 @@ def ntk_transfer_reference(
     return result
 
 
-def _output_gradient(f: np.ndarray, y: np.ndarray, task: Task) -> np.ndarray:
-    """∂L/∂f (b, k) as `loss_input_gradient` computes it (supp. Eqs. 5/8)."""
+def _loss_gradient(
+    jacobian: Any, c: np.ndarray, f: np.ndarray, y: np.ndarray, task: Task, once: bool
+) -> np.ndarray:
+    """∇ₓL(f_t, y) (b, d) of f_t = Θ(·, X) c (supp. Eqs. 5/8 with Eq. 9): from the
+    per-output gradients (`jacobian.contract`), or with ``once`` by contracting the
+    Jacobian once with ∂L/∂f (`jacobian.contract_weighted`); equal up to rounding."""
+    if not once:
+        return loss_input_gradient(f, jacobian.contract(c), y, task)
     g = loss_output_gradient(jnp.asarray(f), jnp.asarray(y), task, backend="jax")
-    return np.asarray(g, dtype=np.float64)
+    return jacobian.contract_weighted(c, np.asarray(g, dtype=np.float64))
 
 
 def fit_time_factor(
