@@ -216,6 +216,36 @@ def transfer_reference_runtime_min(n: int, m: int, d: int, n_eval: int) -> float
     return max(30.0, flops / 1e10 / 60)
 
 
+#: Kernel matvecs of the matrix-free reference's block Lanczos at the paper's
+#: App. C times (measured 35 / 30 / 30 on MNIST at n = 2k / 5k / 10k, tol 1e-6;
+#: docs/paper_scale.md), with margin.
+KRYLOV_MATVECS = 60
+#: CPU seconds per twolayer-NTK entry and input dimension (one core, float64; the
+#: x·x' product plus the arc-cosine: 76 ns per entry at d = 784 on MNIST, n = 40k,
+#: benchmarks/bench_appc.py).
+SECONDS_PER_ENTRY_DIM = 1e-10
+#: Sustained multiply-adds per second of one core's float64 GEMM (~50 GFLOP/s).
+GEMM_MADDS = 2.5e10
+
+
+def matrix_free_reference_mem_mb(n: int, m: int, d: int, n_eval: int, k: int) -> float:
+    """transfer.solver iterative: the inputs (float32 data, float64 copies, the
+    Jacobian cache's), Θ(X_test, X) and the factored Jacobian (m, n) x 3, the Krylov
+    basis, one (m, n) weight block, per-epoch loss gradients (float32); nothing
+    n x n."""
+    floats = 4 * n * d + 4 * m * n + KRYLOV_MATVECS * k * n
+    return BASE_MB + floats * F64 / MB + 2 * n_eval * m * d * F32 / MB
+
+
+def matrix_free_reference_runtime_min(n: int, m: int, d: int, n_eval: int) -> float:
+    """transfer.solver iterative: the Krylov matvecs (n²/2 kernel entries each),
+    Θ(X_test, X), the attacked points' Θ(x_adv, X) c per epoch (2 m n entries) and
+    one m x n x d loss-gradient contraction per epoch; at least 30 minutes."""
+    entries = KRYLOV_MATVECS * n * n / 2 + (2 * n_eval + 1) * m * n
+    seconds = entries * d * SECONDS_PER_ENTRY_DIM + n_eval * m * n * d / GEMM_MADDS
+    return max(30.0, seconds / 60)
+
+
 def twolayer_mem_mb(n: int, m: int, d: int, r: int, n_eval: int, width: int) -> float:
     """Pre-activations and masks (n x width), first layer, reference gradients."""
     floats = 6 * n * width + 4 * width * d + 3 * width * r + n_eval * m * d + 2 * n * d

@@ -30,7 +30,7 @@ STRUCTURE = {
     "kernels": ("datasets", "x64"),
     "attacks": ("architectures", "example_arch", "notebook"),
     "features": ("datasets", "image_arch", "main_archs", "notebook"),
-    "transfer": ("datasets",),
+    "transfer": ("datasets", "solver"),
     "dynamics": ("regimes", "kernel_inputs"),
 }
 

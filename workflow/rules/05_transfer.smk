@@ -12,7 +12,7 @@ rule compute_transfer_reference:
     """NTK side: f_t, its FGSM loss gradient and accuracies at every eval epoch."""
     input:
         data="results/data/{dataset}.h5",
-        gram="results/ntk/{dataset}/{arch}/gram.h5",
+        gram=transfer_gram_input,
         jacobian="results/ntk/{dataset}/{arch}/jacobian.h5",
         eigh=transfer_eigh_input,
         code=script_sources("compute_transfer_reference"),

@@ -221,6 +221,18 @@ def _check_coefficients(c: np.ndarray, n: int) -> tuple[np.ndarray, bool]:
     return c2, vector
 
 
+def _check_weights(
+    c: np.ndarray, g: np.ndarray, n: int, m: int
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """(c (n, K) and g (m, K) as float64, evaluation rows per block of 2^24
+    weights); ValueError on a wrong shape."""
+    c2, _ = _check_coefficients(c, n)
+    g = np.asarray(g, dtype=np.float64)
+    if g.shape != (m, c2.shape[1]):
+        raise ValueError(f"g must be (m={m}, K={c2.shape[1]}), got {g.shape}")
+    return c2, g, max(1, 2**24 // max(1, n))
+
+
 def _check_rows(i0: int, i1: int, m: int) -> None:
     if not 0 <= i0 <= i1 <= m:
         raise ValueError(f"rows {i0}:{i1} outside the {m} cached points")
@@ -334,6 +346,35 @@ class InputJacobian(_Shapes):
             out[...] = np.swapaxes(self.dense, 1, 2).astype(np.float64) @ c2
         return out[:, :, 0] if vector else out
 
+    def contract_weighted(self, c: np.ndarray, g: np.ndarray) -> np.ndarray:
+        """Σ_k g_ik ∇ₓ f_k(x_i) with f_k = Θ(·, X) c_k: D(x_i)ᵀ (C g_i) per point.
+
+        The loss gradient ∇ₓL = Σ_k ∂L/∂f_k ∇ₓf_k (supp. Eqs. 5/8 with Eq. 9) with
+        g = ∂L/∂f, in one (m, n) x (n, d) product instead of K (`contract` then
+        summing over k): the factored form gives x_i Σ_j a_ij w_ij + Σ_j b_ij w_ij x_j
+        with w_i = C g_i, in row blocks of at most 2^24 weights.
+
+        Args:
+            c: (n, K) coefficients.
+            g: (m, K) weights per evaluation point.
+
+        Returns:
+            (m, d) float64.
+        """
+        c2, g, w_rows = _check_weights(c, g, self.n, self.m)
+        out = np.empty((self.m, self.d), dtype=np.float64)
+        for i0, i1 in block_starts(self.m, w_rows):
+            w = g[i0:i1] @ c2.T  # (rows, n)
+            if self.form == "factored":
+                lin = np.sum(self.a[i0:i1] * w, axis=1)[:, None]
+                out[i0:i1] = self.x_eval[i0:i1] * lin + (self.b[i0:i1] * w) @ (
+                    self.x_train
+                )
+            else:
+                dense = np.asarray(self.dense[i0:i1], dtype=np.float64)
+                out[i0:i1] = np.einsum("rnd,rn->rd", dense, w)
+        return out
+
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class ImplicitJacobian(_Shapes):
@@ -425,6 +466,17 @@ class ImplicitJacobian(_Shapes):
         for r0, r1, j0, j1, tile in self._tiles(0, self.m):
             out[r0:r1] += np.swapaxes(tile, 1, 2) @ c2[j0:j1]
         return out[:, :, 0] if vector else out
+
+    def contract_weighted(self, c: np.ndarray, g: np.ndarray) -> np.ndarray:
+        """Σ_k g_ik ∇ₓ f_k(x_i) = D(x_i)ᵀ (C g_i), (m, d) float64, as
+        `InputJacobian.contract_weighted`; each recomputed tile (rows, cols, d) is
+        contracted with its weights (g C[cols]ᵀ) at once."""
+        c2, g, _ = _check_weights(c, g, self.n, self.m)
+        out = np.zeros((self.m, self.d), dtype=np.float64)
+        for r0, r1, j0, j1, tile in self._tiles(0, self.m):
+            w = g[r0:r1] @ c2[j0:j1].T
+            out[r0:r1] += np.einsum("rjd,rj->rd", tile, w)
+        return out
 
 
 def _flat64(x: jax.Array | np.ndarray) -> np.ndarray:

@@ -9,6 +9,13 @@ only products Θ(X, X) V with (n, k) blocks V are needed:
   plus the inputs).
 * `GramMatvec`: Θ V streamed from a Gram stored on disk (an h5py dataset or any
   array-like), `block_rows` rows at a time (memory O(block_rows·n)).
+* `kernel_matmul`: the rectangular Θ(x_eval, X) C (f_t at many points) the same
+  way, block by block, never the (m, n) kernel.
+
+The transfer reference of supp. App. C (rule compute_transfer_reference with
+``transfer.solver: iterative``) uses `KernelMatvec`: at n = 60,000 it recomputes
+the Gram's 1.8e9 upper-triangle entries on every matvec instead of writing and
+re-reading a 28.8 GB file (docs/paper_scale.md, "App. C at 60k").
 
 Solvers (every column of Y shares one blocked matvec per iteration):
 
@@ -28,6 +35,7 @@ Shapes: X (n, *input_shape), Y (n, k), coefficients (n, k); float64 NumPy out.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
@@ -40,6 +48,9 @@ from ntkadv.typing import KernelFn
 
 #: Largest block a matvec may allocate (bytes): the guard against an n x n array.
 MAX_BLOCK_BYTES = 512 * 2**20
+#: Default rows and columns of one kernel block (8 MB in float64): per kernel entry
+#: as fast as larger blocks (twolayer NTK on MNIST, one core; benchmarks/bench_appc.py).
+BLOCK_SIZE = 1000
 
 Matvec = Callable[[np.ndarray], np.ndarray]
 
@@ -84,7 +95,7 @@ class KernelMatvec:
         self,
         kernel_fn: KernelFn,
         x: np.ndarray | jax.Array,
-        block_size: int = 1000,
+        block_size: int = BLOCK_SIZE,
         max_block_bytes: int = MAX_BLOCK_BYTES,
     ) -> None:
         x = np.asarray(x)
@@ -141,6 +152,61 @@ class KernelMatvec:
                 out[j0:j1] += np.asarray(c)[: j1 - j0]
         self.n_matvecs += 1
         return out[:, 0] if vector else out
+
+
+def kernel_matmul(
+    kernel_fn: KernelFn,
+    x_eval: np.ndarray | jax.Array,
+    x_train: np.ndarray | jax.Array,
+    c: np.ndarray,
+    block_size: int = BLOCK_SIZE,
+) -> np.ndarray:
+    """Θ(x_eval, X) C (m, k) without the (m, n) kernel: f(x) = Θ(x, X) c of supp.
+    Eq. 3 at many points, accumulated over (b, b) kernel blocks.
+
+    Each block is computed in the inputs' dtype (as ``kernel_fn(x_eval, X)`` would
+    be), cast to float64 and multiplied by the float64 C rows of its columns; the
+    last, shorter blocks are padded (repeated inputs, zero C rows), so one shape is
+    compiled. Memory O(b·(b + k)) besides the inputs and the (m, k) result.
+
+    Args:
+        kernel_fn: kernel_fn(a (b, *shape), c (b, *shape)) -> (b, b).
+        x_eval: (m, *shape) evaluation points.
+        x_train: (n, *shape) training points (x_eval is cast to their dtype).
+        c: (n, k) coefficients (or (n,)).
+        block_size: b, rows and columns per kernel block.
+
+    Returns:
+        (m, k) float64 (or (m,) for 1-D c).
+    """
+    x_train = np.asarray(x_train)
+    x_eval = np.asarray(x_eval, dtype=x_train.dtype)
+    n, m = x_train.shape[0], x_eval.shape[0]
+    c2, vector = _as_block(c, n)
+    rows, cols = min(block_size, max(m, 1)), min(block_size, n)
+    fn = _block_matmul(kernel_fn)
+    col_blocks = []
+    for j0, j1 in _starts(n, cols):
+        cb = np.zeros((cols, c2.shape[1]))
+        cb[: j1 - j0] = c2[j0:j1]
+        col_blocks.append((jnp.asarray(_pad(x_train[j0:j1], cols)), jnp.asarray(cb)))
+    out = np.zeros((m, c2.shape[1]))
+    for i0, i1 in _starts(m, rows) if m else []:
+        xe = jnp.asarray(_pad(x_eval[i0:i1], rows))
+        for xt, cb in col_blocks:
+            out[i0:i1] += np.asarray(fn(xe, xt, cb))[: i1 - i0]
+    return out[:, 0] if vector else out
+
+
+@functools.lru_cache(maxsize=8)
+def _block_matmul(kernel_fn: KernelFn) -> Callable:
+    """Jitted (x_eval block, x_train block, C block) -> float64 K_block C_block,
+    cached per kernel so repeated calls do not recompile."""
+
+    def block(xe: jax.Array, xt: jax.Array, cb: jax.Array) -> jax.Array:
+        return kernel_fn(xe, xt).astype(cb.dtype) @ cb
+
+    return jax.jit(block)
 
 
 class GramMatvec:

@@ -15,7 +15,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from ntkadv.attacks.closed_form import fgsm_step, perturb
-from ntkadv.losses import loss_input_gradient, predictions_correct
+from ntkadv.losses import (
+    loss_input_gradient,
+    loss_output_gradient,
+    predictions_correct,
+)
 from ntkadv.spectra import eigh, iterative, predictor
 from ntkadv.transfer.net import ntk_time
 from ntkadv.typing import Task
@@ -80,6 +84,7 @@ def ntk_reference(
     tol: float = 1e-6,
     max_blocks: int = 500,
     block_rows: int = 256,
+    matvec: Any = None,
 ) -> NTKReference:
     """Build the NTK side, optionally on the first `n_train` cached training points.
 
@@ -100,6 +105,10 @@ def ntk_reference(
         times: finite NTK times the iterative solver must resolve to `tol`.
         tol, max_blocks: tolerance and most Krylov blocks of the iterative solver.
         block_rows: Gram rows read per step by the iterative solver.
+        matvec: with solver "iterative", the products Θ V over the first n points
+            (`iterative.KernelMatvec`: kernel blocks recomputed from the inputs,
+            nothing n x n in memory or on disk) instead of the Gram, which is then
+            not read (pass None).
     """
     n_full = k_test_train.shape[1]
     n = n_full if n_train is None else int(n_train)
@@ -110,9 +119,12 @@ def ntk_reference(
     y = np.asarray(y_train, dtype=np.float64)[:n]
     k_test = np.asarray(k_test_train[:, :n], dtype=np.float64)
     if solver == "iterative":
-        if k_train_train is None:
-            raise ValueError("the iterative solver needs the Gram Θ(X, X)")
-        matvec = iterative.GramMatvec(k_train_train, block_rows, n=n)
+        if matvec is None and k_train_train is None:
+            raise ValueError("the iterative solver needs the Gram Θ(X, X) or a matvec")
+        if matvec is None:
+            matvec = iterative.GramMatvec(k_train_train, block_rows, n=n)
+        elif matvec.shape != (n, n):
+            raise ValueError(f"matvec has shape {matvec.shape}, expected {(n, n)}")
         pred = iterative.IterativePredictor(matvec, y, times, lr, tol, max_blocks)
         return NTKReference(None, y, k_test, float(lr), pred)
     if n == n_full and spectrum is not None:
@@ -135,6 +147,7 @@ def ntk_transfer_reference(
     align_epoch: int | None = None,
     align_factors: Sequence[float] | None = None,
     random_signs: np.ndarray | None = None,
+    block_size: int | None = None,
 ) -> dict[str, np.ndarray]:
     """NTK quantities at the NTK times t = epoch / n of the evaluation epochs.
 
@@ -156,6 +169,12 @@ def ntk_transfer_reference(
         random_signs: (b, d) ±1 directions of the random-sign control
             (`ntkadv.claims.nulls.random_signs`; default: drawn with seed 0). The
             nets use the same directions.
+        block_size: None: Θ(x_adv, X) as one (2b, n) kernel and ∇ₓL from the
+            per-output gradients (`jacobian.contract`); an int (the matrix-free
+            reference of supp. App. C at n = 60,000): Θ(x_adv, X) c accumulated
+            over kernel blocks of that size (`iterative.kernel_matmul`) and ∇ₓL
+            contracted once with ∂L/∂f (`jacobian.contract_weighted`, K times
+            fewer multiply-adds). Equal up to rounding.
 
     Returns:
         epoch (E,), t (E,), f (E, b, k) = f_t(x_test), loss_grad (E, b, d) float32 =
@@ -181,9 +200,12 @@ def ntk_transfer_reference(
         t = ntk_time(epoch, ref.n)
         c = ref.coefficients(t)
         f = predictor.predict(ref.k_test_train, c)
-        grad = loss_input_gradient(f, jacobian.contract(c), y_test, task)
+        grad = _loss_gradient(jacobian, c, f, y_test, task, block_size is not None)
         x_adv = np.concatenate([fgsm_step(x_test, grad, eps), x_random])
-        f_adv = np.asarray(fn(jnp.asarray(x_adv, x_train_j.dtype), x_train_j)) @ c
+        if block_size is None:
+            f_adv = np.asarray(fn(jnp.asarray(x_adv, x_train_j.dtype), x_train_j)) @ c
+        else:
+            f_adv = iterative.kernel_matmul(kernel_fn, x_adv, x_train, c, block_size)
         clean = predictions_correct(f, y_test, task)
         out["t"].append(t)
         out["f"].append(f)
@@ -206,6 +228,18 @@ def ntk_transfer_reference(
         result["align_factors"] = factors
         result["align_f"] = np.stack([ref.predict(a * t_align) for a in factors])
     return result
+
+
+def _loss_gradient(
+    jacobian: Any, c: np.ndarray, f: np.ndarray, y: np.ndarray, task: Task, once: bool
+) -> np.ndarray:
+    """∇ₓL(f_t, y) (b, d) of f_t = Θ(·, X) c (supp. Eqs. 5/8 with Eq. 9): from the
+    per-output gradients (`jacobian.contract`), or with ``once`` by contracting the
+    Jacobian once with ∂L/∂f (`jacobian.contract_weighted`); equal up to rounding."""
+    if not once:
+        return loss_input_gradient(f, jacobian.contract(c), y, task)
+    g = loss_output_gradient(jnp.asarray(f), jnp.asarray(y), task, backend="jax")
+    return jacobian.contract_weighted(c, np.asarray(g, dtype=np.float64))
 
 
 def fit_time_factor(

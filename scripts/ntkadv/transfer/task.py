@@ -31,9 +31,11 @@ class ReferenceSettings:
             transfer.image_dataset) and epochs of the gradient images.
         seed: config seed of the random-sign control (`nulls.random_signs`).
         x64: float64 kernels.
-        solver: "dense" (eigh of the Gram) or "iterative" (matrix-free block
-            Lanczos / CG on the streamed Gram, `ntkadv.spectra.iterative`; for the
-            60K MNIST of supp. App. C, whose Gram cannot be held or eigendecomposed).
+        solver: "dense" (eigh of the Gram) or "iterative" (matrix-free: block
+            Lanczos on kernel blocks recomputed from the inputs,
+            `ntkadv.spectra.iterative.KernelMatvec`, and Θ(x, X) c of the attacked
+            points block by block; no Gram is read. For the 60K MNIST of supp.
+            App. C, whose 28.8 GB Gram cannot be held or eigendecomposed).
         solver_tol: tolerance of the iterative solver (relative change of c_t).
     """
 
@@ -94,7 +96,7 @@ def compute_transfer_reference(
     """Rule compute_transfer_reference: f_t, its FGSM gradient and accuracies.
 
     Args:
-        inputs: data, gram, jacobian and (dense solver) eigh.
+        inputs: data, jacobian and (dense solver) gram and eigh.
         outputs: ``reference``: ntk_reference.h5 (`reference.ntk_transfer_reference`).
         settings: the rule's settings; ids: {dataset, arch}; log: the job's logger.
     """
@@ -109,7 +111,7 @@ def compute_transfer_reference(
     task = data["attrs"]["task"]
     n_cached = data["x_train"].shape[0]
     epochs = s.eval_epochs()
-    ref = _predictor(inputs, data["y_train"], n_cached, s, epochs, log)
+    ref = _predictor(inputs, data, s, epochs, log)
     x_train = data["x_train"].reshape(n_cached, -1)[: ref.n]
     x_test = data["x_test"].reshape(data["x_test"].shape[0], -1)
     stability = _check_reference_stability(ref, s, ids, log)
@@ -127,6 +129,7 @@ def compute_transfer_reference(
             s.eps,
             align_epoch=s.align_epoch,
             random_signs=random_signs(x_test.shape, s.seed),
+            block_size=_matrix_free_block(s),
         )
     checks.check_finite(
         {"f_t": out["f"], "NTK loss gradients": out["loss_grad"]},
@@ -158,29 +161,37 @@ def compute_transfer_reference(
 
 def _predictor(
     inputs: dict[str, str],
-    y_train: np.ndarray,
-    n_cached: int,
+    data: dict[str, Any],
     s: ReferenceSettings,
     epochs: np.ndarray,
     log: logging.Logger,
 ):
     """The NTK predictor f_t (`reference.ntk_reference`): the dense solver from the
-    Gram and its eigendecomposition, or the iterative one (`_iterative_reference`)."""
+    Gram and its eigendecomposition, or the matrix-free one
+    (`_matrix_free_reference`)."""
     from ntkadv.transfer import reference
 
     if s.solver == "iterative":
-        return _iterative_reference(inputs["gram"], y_train, s, epochs, log)
-    subset = s.n_train is not None and s.n_train < n_cached
+        return _matrix_free_reference(data, s, epochs, log)
+    subset = s.n_train is not None and s.n_train < data["x_train"].shape[0]
     gram = h5io.read(inputs["gram"], ["k_test_train"] + ["k_train_train"] * subset)
     eig = h5io.read(inputs["eigh"], ["eigvals", "eigvecs"])
     return reference.ntk_reference(
         gram.get("k_train_train"),
         gram["k_test_train"],
-        y_train,
+        data["y_train"],
         s.lr,
         s.n_train,
         (eig["eigvals"], eig["eigvecs"]),
     )
+
+
+def _matrix_free_block(s: ReferenceSettings) -> int | None:
+    """Kernel block of the matrix-free attacks (`ntk_transfer_reference`), None for
+    the dense solver (its path is unchanged)."""
+    from ntkadv.spectra.iterative import BLOCK_SIZE
+
+    return BLOCK_SIZE if s.solver == "iterative" else None
 
 
 def _check_reference_stability(
@@ -225,54 +236,61 @@ def _keep_images(
     return dict(image_label=label, image_class=int(data["attrs"]["classes"][label]))
 
 
-def _iterative_reference(
-    gram_path: str,
-    y_train: np.ndarray,
+def _matrix_free_reference(
+    data: dict[str, Any],
     s: ReferenceSettings,
     epochs: np.ndarray,
     log: logging.Logger,
 ):
-    """The NTK reference by the matrix-free solver, the Gram streamed from disk.
+    """The NTK reference without any n x n array (supp. App. C at n = 60,000).
 
-    The Krylov basis must resolve f_t at every evaluation epoch and over the range
-    of the alignment diagnostic (factors 0.1-10 of the alignment epoch's time).
+    Θ(X, X) V is recomputed block by block from the training inputs on every
+    matvec (`iterative.KernelMatvec`, nothing on disk) and Θ(X_test, X) (m, n) is
+    computed here, both in the kernel stage's dtype (float64 with x64). The Krylov
+    basis must resolve f_t at every evaluation epoch and over the range of the
+    alignment diagnostic (factors 0.1-10 of the alignment epoch's time).
     """
-    import h5py
-
+    from ntkadv.kernels.analytic import kernel_fn_from_spec
+    from ntkadv.kernels.blocked import ntk_gram_blocked
+    from ntkadv.spectra import iterative
     from ntkadv.transfer import reference
     from ntkadv.transfer.net import ntk_time
 
-    with h5py.File(gram_path, "r") as f:
-        k_tt = f["k_train_train"]
-        n = k_tt.shape[0] if s.n_train is None else min(s.n_train, k_tt.shape[0])
-        times = [ntk_time(int(e), n) for e in epochs] + [
-            a * ntk_time(s.align_epoch, n) for a in (0.1, 10.0)
-        ]
-        with timed(log, f"iterative NTK predictor (n={n}, tol={s.solver_tol})"):
-            ref = reference.ntk_reference(
-                k_tt,
-                f["k_test_train"][...],
-                y_train,
-                s.lr,
-                s.n_train,
-                solver="iterative",
-                times=times,
-                tol=s.solver_tol,
-                block_rows=_row_block(k_tt.chunks, 256),
-            )
+    n_all = data["x_train"].shape[0]
+    n = n_all if s.n_train is None else min(s.n_train, n_all)
+    dtype = np.float64 if s.x64 else np.float32
+    x_train = data["x_train"][:n].reshape(n, -1).astype(dtype)
+    x_test = data["x_test"].reshape(data["x_test"].shape[0], -1).astype(dtype)
+    kernel_fn = kernel_fn_from_spec(s.arch)
+    times = [ntk_time(int(e), n) for e in epochs] + [
+        a * ntk_time(s.align_epoch, n) for a in (0.1, 10.0)
+    ]
+    block = iterative.BLOCK_SIZE
+    with timed(log, f"Θ(X_test, X) ({x_test.shape[0]} x {n})"):
+        k_test = ntk_gram_blocked(kernel_fn, x_test, x_train, block, symmetric=False)
+    matvec = iterative.KernelMatvec(kernel_fn, x_train, block)
+    with timed(log, f"matrix-free NTK predictor (n={n}, tol={s.solver_tol})"):
+        ref = reference.ntk_reference(
+            None,
+            k_test,
+            data["y_train"][:n],
+            s.lr,
+            solver="iterative",
+            times=times,
+            tol=s.solver_tol,
+            matvec=matvec,
+        )
+    info = ref.solver.krylov.info
     log.info(
-        "block Lanczos: %d blocked matvecs, basis of %d vectors",
-        ref.solver.krylov.info.iterations,
+        "block Lanczos: %d kernel matvecs (blocks of %d), basis of %d vectors, "
+        "largest relative change of c_t at the last check %.2e (tol %g)",
+        info.iterations,
+        matvec.block_size,
         ref.solver.krylov.basis.shape[1],
+        float(np.max(info.residuals)),
+        s.solver_tol,
     )
     return ref
-
-
-def _row_block(chunks: tuple[int, ...] | None, rows: int) -> int:
-    """About `rows` Gram rows per read, a whole number of HDF5 chunk rows."""
-    if not chunks:
-        return rows
-    return chunks[0] * max(1, rows // chunks[0])
 
 
 def train_twolayer_net(

@@ -194,33 +194,3 @@ def test_transfer_reference_iterative_matches_dense(tmp_path):
         np.testing.assert_array_equal(out_i[key], out_d[key])
     with pytest.raises(ValueError, match="solver"):
         ntk_reference(gram, k_test, y, LR, n, solver="cg")
-
-
-def test_rule_task_iterative_reference_reads_gram_h5(tmp_path):
-    """The rule's iterative path: gram.h5 as written by the kernel stage (chunked
-    k_train_train, k_test_train), a subset of its points, the dense f_t."""
-    import logging
-
-    from ntkadv.transfer import task
-    from ntkadv.transfer.reference import ntk_reference
-
-    x, x_test, y = clustered_data(250, d=30, m=10, seed=5)
-    gram = np.asarray(twolayer_ntk(x, x))
-    k_test = np.asarray(twolayer_ntk(x_test, x))
-    path = tmp_path / "gram.h5"
-    with h5py.File(path, "w") as f:
-        f.create_dataset("k_train_train", data=gram, chunks=(40, 40))
-        f.create_dataset("k_test_train", data=k_test, chunks=(10, 40))
-    s = task.ReferenceSettings(
-        arch={}, n_train=200, lr=LR, eps=0.3, seed=0, epochs=3000, n_eval=5,
-        align_epoch=100, image_index=None, image_epochs=(), x64=True,
-        solver="iterative", solver_tol=TOL,
-    )  # fmt: skip
-    epochs = s.eval_epochs()
-    ref = task._iterative_reference(str(path), y, s, epochs, logging.getLogger())
-    dense = ntk_reference(gram, k_test, y, LR, 200)
-    assert ref.n == 200
-    for e in epochs:
-        t = e / 200
-        assert rel(ref.predict(t), dense.predict(t)) <= TOL, e
-    assert task._row_block((40, 40), 256) == 240 and task._row_block(None, 7) == 7

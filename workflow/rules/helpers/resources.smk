@@ -202,7 +202,12 @@ def evaluate_topr_kernels_runtime_min(wildcards, attempt):
 
 
 def compute_transfer_reference_mem_mb(wildcards, attempt):
-    _, m, d, _, n_eval = transfer_sizes(wildcards.dataset)
+    n, m, d, _, n_eval = transfer_sizes(wildcards.dataset)
+    if config["transfer"]["solver"] == "iterative":
+        classes = len(config["datasets"][wildcards.dataset]["classes"])
+        k = classes if classes > 2 else 1  # binary tasks: one output
+        mb = sizing.matrix_free_reference_mem_mb(n, m, d, n_eval, k)
+        return sizing.on_attempt(mb, attempt)
     n_all = config["datasets"][wildcards.dataset]["n_train"]
     mb = sizing.transfer_reference_mem_mb(n_all, m, d, n_eval)
     return sizing.on_attempt(mb, attempt)
@@ -210,7 +215,10 @@ def compute_transfer_reference_mem_mb(wildcards, attempt):
 
 def compute_transfer_reference_runtime_min(wildcards, attempt):
     n, m, d, _, n_eval = transfer_sizes(wildcards.dataset)
-    mins = sizing.transfer_reference_runtime_min(n, m, d, n_eval)
+    if config["transfer"]["solver"] == "iterative":
+        mins = sizing.matrix_free_reference_runtime_min(n, m, d, n_eval)
+    else:
+        mins = sizing.transfer_reference_runtime_min(n, m, d, n_eval)
     return sizing.on_attempt(mins, attempt)
 
 

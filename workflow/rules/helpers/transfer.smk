@@ -16,6 +16,14 @@ def transfer_sizes(dataset):
     return n, m, d, min(n, d), n_eval
 
 
+def transfer_gram_input(wildcards):
+    """gram.h5 of the dense NTK reference; none with transfer.solver: iterative (its
+    kernel blocks are recomputed from the data: no n x n Gram, 28.8 GB at 60K)."""
+    if config["transfer"]["solver"] == "iterative":
+        return []
+    return "results/ntk/{dataset}/{arch}/gram.h5".format(**wildcards)
+
+
 def transfer_eigh_input(wildcards):
     """eigh.h5 of the dense NTK reference; none with transfer.solver: iterative."""
     if config["transfer"]["solver"] == "iterative":
