@@ -442,7 +442,8 @@ def _finding1_chance_row(
     the note gives the share of the gain in the first top_k features), so its
     ceiling is ~Σg / √(Σg²) null SDs (the root of the effective number of
     features; 4.9-5.2 SE measured on CIFAR-2, against 2.5-2.9 for T), and 1,000
-    permutations make its null exact (df ≈ P − 1: c ≈ 2.0). The note states the
+    permutations make its null exact (Satterthwaite df ~1,400: c ≈ 2.0; supp.
+    D.1-D.2 for the features and their scores). The note states the
     ceiling and the exact permutation p-value. The label-free part (top features
     are robust in either orientation) is the paper's-reading row.
 
@@ -451,6 +452,13 @@ def _finding1_chance_row(
     than 1/2), so one feature can move the statistic by many null SDs and the
     config's permutations suffice; 1,000 rescorings would cost minutes per
     kernel there.
+
+    Args:
+        c: the dataset's shared context.
+        claim: the row's claim text.
+        archs: every architecture, all K scored features ((L, K, m) correctness;
+            `sweep` (1 + P', m) counts on a binary task).
+        firsts: the same restricted to index < top_k (multiclass note only).
     """
 
     def mean_stat(a):
