@@ -533,20 +533,25 @@ def _orientation_note(
         means.append(sw.counts.mean(axis=-1) / a.index.size)
         gaps.append(band_gap(sw.robustness, a.index, top, tail))
     mean_all, gap_all = np.mean(means, axis=0), np.mean(gaps, axis=0)
-    ceiling = (float(np.mean(best)) - pooled.null) / pooled.se
+    ceiling = _ratio(float(np.mean(best)) - pooled.null, pooled.se)
     sd_t = float(np.std(gap_all[1:], ddof=1))
     t_excess = float(gap_all[0] - gap_all[1:].mean())
-    t_ceiling = (float(np.mean(t_best)) - gap_all[1:].mean()) / sd_t
+    t_ceiling = _ratio(float(np.mean(t_best)) - gap_all[1:].mean(), sd_t)
     return (
         f"exact permutation p = {exact_p(mean_all):.3g} (P = "
         f"{mean_all.size - 1}); ceiling (every feature oriented its more robust "
         f"way) {ceiling:.1f} SE; G = gain-weighted share oriented the robust way "
         f"(1 all, 0 chance): {'; '.join(per)}; former statistic T (features "
         f"{top[0]}-{top[1] - 1} minus {tail[0]}-{tail[1] - 1}, true minus permuted) "
-        f"{t_excess:.3f}, {t_excess / sd_t:.2f} null SD, exact p = "
+        f"{t_excess:.3f}, {_ratio(t_excess, sd_t):.2f} null SD, exact p = "
         f"{exact_p(gap_all):.3g}, ceiling {t_ceiling:.2f} null SD (~10 orientation "
         "coins: it cannot resolve, not a verdict)"
     )
+
+
+def _ratio(a: float, b: float) -> float:
+    """a / b, NaN where b is 0 or not finite (a constant null)."""
+    return float(a) / float(b) if b and math.isfinite(b) else math.nan
 
 
 def _old_gap_note(c: _Spectrum, firsts: Sequence[ArchCorrectness]) -> str:
