@@ -154,6 +154,47 @@ def permuted_targets(y_train: np.ndarray, perms: np.ndarray) -> np.ndarray:
     return np.asarray(y_train)[np.asarray(perms, dtype=np.int64)]
 
 
+def robust_sweep(
+    lf: LabelFree,
+    y_train: np.ndarray,
+    y_eval: np.ndarray,
+    task: str,
+    perms: np.ndarray,
+    chunk: int = 50,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Robustness of K features under the true training labels, −Y and P
+    permutations, reduced as the finding-1 orientation test needs it
+    (`ntkadv.features.claims`), in chunks of `chunk` label sets (memory
+    O(chunk·K·m·k)).
+
+    Args:
+        lf: label-free projections of the K features.
+        y_train: (n, k) true training targets.
+        y_eval: (m, k) evaluation targets (never permuted).
+        task: "binary" or "multiclass".
+        perms: (P, n) label permutations (`ntkadv.claims.nulls.label_permutations`).
+        chunk: label sets rescored at once.
+
+    Returns:
+        counts: (1 + P, m) int64, number of the K features robust at each
+            evaluation point (index 0: true labels, 1..P: the permutations);
+        robustness: (1 + P, K) robust accuracy γ_i per label set;
+        flipped: (K, m) bool, robust correctness under −Y (binary: every
+            feature's other orientation, w_i → −w_i; the ceiling of the test).
+    """
+    y = np.asarray(y_train, dtype=np.float64)
+    sets = np.concatenate([y[None], -y[None], permuted_targets(y, perms)])
+    counts, robustness, flipped = [], [], None
+    for lo in range(0, sets.shape[0], chunk):
+        r = rescore(lf, sets[lo : lo + chunk], y_eval, task).correct_robust
+        if lo == 0:
+            flipped = r[1]
+            r = np.delete(r, 1, axis=0)
+        counts.append(r.sum(axis=1, dtype=np.int64))
+        robustness.append(r.mean(axis=-1))
+    return np.concatenate(counts), np.concatenate(robustness), flipped
+
+
 @dataclasses.dataclass(frozen=True)
 class FeatureScores:
     """Usefulness and robustness of K eigenfeatures on m evaluation points (one

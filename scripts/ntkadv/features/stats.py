@@ -38,6 +38,29 @@ BOOT_SEED = 0
 
 
 @dataclasses.dataclass(frozen=True)
+class OrientationSweep:
+    """Robustness of an architecture's K features under the true training labels
+    and many (P' >= 1000) label permutations (`ntkadv.features.rescore.
+    robust_sweep`): the exact permutation null of finding 1's orientation test.
+
+    Attributes:
+        counts: (1 + P', m) int, features robust at each evaluation point (index
+            0: true labels).
+        robustness: (1 + P', K) robust accuracy per feature.
+        flipped: (K, m) bool, robust correctness under −Y (binary: each
+            feature's other orientation).
+    """
+
+    counts: np.ndarray
+    robustness: np.ndarray
+    flipped: np.ndarray
+
+    @property
+    def permutations(self) -> int:
+        return int(self.counts.shape[0] - 1)
+
+
+@dataclasses.dataclass(frozen=True)
 class ArchCorrectness:
     """Correctness of one architecture's first K features under L label sets.
 
@@ -48,6 +71,8 @@ class ArchCorrectness:
             permutations (the same P for every architecture of a dataset).
         robust: (L, K, m) bool, correct clean and under the feature's own FGSM.
         labels: (m,) integer labels of the evaluation points.
+        sweep: the same K features under many more permutations (binary tasks,
+            finding 1's orientation test); None: that test uses `robust`.
     """
 
     arch: str
@@ -55,6 +80,7 @@ class ArchCorrectness:
     clean: np.ndarray
     robust: np.ndarray
     labels: np.ndarray
+    sweep: OrientationSweep | None = None
 
     @property
     def m(self) -> int:

@@ -100,6 +100,7 @@ def load_correctness(
     permutations: int,
     seed: int,
     extra: int | None = None,
+    sweep: int = 0,
 ) -> tuple[dict[str, Any], Any]:
     """Rescore the first top_k features of a scores.h5 (None: every scored
     feature, including those spread over the spectrum and the image indices)
@@ -110,6 +111,10 @@ def load_correctness(
         extra: None: at the paper's ε (attrs eps); i: at the i-th extra ε
             (attrs extra_eps[i], the FGSM sides p_plus_extra[i] / p_minus_extra[i]
             with the same clean projections).
+        sweep: on a binary task, also rescore under `sweep` permutations (the
+            first `permutations` of them are the ones above) for finding 1's
+            orientation test (`ArchCorrectness.sweep`); 0 or a multiclass task:
+            none (1,000 multiclass rescorings cost minutes per kernel).
 
     Returns:
         (attrs, `ntkadv.features.stats.ArchCorrectness`).
@@ -121,8 +126,13 @@ def load_correctness(
     import numpy as np
 
     from ntkadv.claims.nulls import label_permutations
-    from ntkadv.features.rescore import LabelFree, permuted_targets, rescore
-    from ntkadv.features.stats import ArchCorrectness
+    from ntkadv.features.rescore import (
+        LabelFree,
+        permuted_targets,
+        rescore,
+        robust_sweep,
+    )
+    from ntkadv.features.stats import ArchCorrectness, OrientationSweep
 
     arr, a = h5io.read(path), h5io.read_attrs(path)
     first = arr["indices"] < (top_k if top_k is not None else np.inf)
@@ -139,12 +149,19 @@ def load_correctness(
             f"{path}: stored robustness differs from its label-free projections "
             "(corrupt or stale file: delete it so rule score_features rebuilds it)"
         )
+    orient = None
+    if sweep and a["task"] == "binary":
+        many = label_permutations(int(a["n_train"]), sweep, seed)
+        orient = OrientationSweep(
+            *robust_sweep(lf, arr["y_train"], arr["y_eval"], a["task"], many)
+        )
     return a, ArchCorrectness(
         arch=a["arch"],
         index=lf.indices,
         clean=r.correct_clean,
         robust=r.correct_robust,
         labels=np.asarray(arr["labels_eval"]),
+        sweep=orient,
     )
 
 
@@ -248,16 +265,18 @@ class _ScoredFeatures:
 def _read_scores(paths: Sequence[str], null: FeatureNull) -> _ScoredFeatures:
     """Every scored feature rescored (`load_correctness`), the frequency images and
     Prop. 1 checks, grouped by dataset."""
+    from ntkadv.features.claims import ORIENTATION_PERMUTATIONS as sweep
+
     out = _ScoredFeatures()
     for path in paths:
-        a, c = load_correctness(path, None, null.permutations, null.seed)
+        a, c = load_correctness(path, None, null.permutations, null.seed, None, sweep)
         ds = a["dataset"]
         out.by_dataset.setdefault(ds, []).append(c)
         out.tasks[ds] = a["task"]
         out.n_train[ds] = int(a["n_train"])
         out.eps[ds] = float(a["eps"])
         for i, eps in enumerate(a.get("extra_eps", [])):
-            _, ce = load_correctness(path, None, null.permutations, null.seed, i)
+            _, ce = load_correctness(path, None, null.permutations, null.seed, i, sweep)
             out.extra.setdefault((ds, float(eps)), []).append(ce)
         img = h5io.read(path, ["frequency_indices", "frequency_gradients"])
         out.images.setdefault(ds, {})[a["arch"]] = (

@@ -54,16 +54,26 @@ def synthetic_problem(seed: int, archs=("a", "b", "c")):
     return out, y_train, y_eval, lab_eval
 
 
-def correctness(problem, y_true, seed=5):
+def correctness(problem, y_true, seed=5, sweep=0, flip=()):
+    """Every architecture rescored under y_true and P permutations; with `sweep`
+    also under that many permutations (finding 1's orientation test); the
+    architectures in `flip` get −y_true (their features oriented the wrong way)."""
     lfs, _, y_eval, lab_eval = problem
     perms = label_permutations(N, P, seed)
-    ys = np.concatenate([y_true[None], rescore.permuted_targets(y_true, perms)])
+    many = label_permutations(N, sweep, seed)
     out = []
     for a, lf in lfs.items():
+        y = -y_true if a in flip else y_true
+        ys = np.concatenate([y[None], rescore.permuted_targets(y, perms)])
         r = rescore.rescore(lf, ys, y_eval, "binary")
+        orient = None
+        if sweep:
+            orient = stats.OrientationSweep(
+                *rescore.robust_sweep(lf, y, y_eval, "binary", many)
+            )
         out.append(
             stats.ArchCorrectness(
-                a, lf.indices, r.correct_clean, r.correct_robust, lab_eval
+                a, lf.indices, r.correct_clean, r.correct_robust, lab_eval, orient
             )
         )
     return out
@@ -492,3 +502,136 @@ def test_extra_eps_topr_row_passes_and_fails_like_the_paper_eps_row(task):
             "toy", task, r, clean, robust, labels, "t.png", at_eps=(0.075, 0.3)
         )
         assert row["verdict"] != "pass", row
+
+
+# ------------------------------------------------- finding 1, orientation test
+
+SWEEP = 1000
+
+
+def chance_row(archs):
+    rows = claims.spectrum_claims(
+        "toy", archs, top_k=K, nonrobust_max=0.05, bands=BANDS, figure="f.png"
+    )
+    return {_reading(r): r for r in rows}[CHANCE_1]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_finding_1_orientation_test_passes_only_when_the_labels_orient(seed):
+    """True labels that orient the top features (synthetic alignment) pass the
+    sign test with its 1,000-permutation null; uninformative labels (a
+    permutation uncorrelated with them, the claim false) do not."""
+    problem = synthetic_problem(seed)
+    row = chance_row(correctness(problem, problem[1], sweep=SWEEP))
+    assert row["verdict"] == "pass", row
+    assert "P = 1000 training-label permutations" in row["note"]
+    assert "exact permutation p = 0.000999" in row["note"]
+    fake = uninformative_labels(problem[1], seed)
+    row = chance_row(correctness(problem, fake, sweep=SWEEP))
+    assert row["verdict"] != "pass", row
+
+
+def test_finding_1_orientation_test_fails_on_a_member_oriented_the_wrong_way():
+    """A kernel whose labels orient its features the wrong way (−Y) fails at its
+    own SE: the pooled row fails too and names it, whatever the pooled effect."""
+    problem = synthetic_problem(0)
+    row = chance_row(correctness(problem, problem[1], sweep=SWEEP, flip=("c",)))
+    assert row["verdict"] == "fail", row
+    assert "[member c]" in row["statistic"]
+    assert "c: -" in row["note"] and "members:" in row["note"]
+
+
+def test_finding_1_orientation_test_se_carries_df_and_the_t_critical_value():
+    """The SE holds a spread over P = 1,000 permutations: it carries its
+    Satterthwaite df and the row is judged at the Student-t critical value."""
+    import re
+
+    problem = synthetic_problem(0)
+    row = chance_row(correctness(problem, problem[1], sweep=SWEEP))
+    df = float(re.search(r"Satterthwaite df ([0-9.e+]+)", row["note"]).group(1))
+    crit = float(re.search(r"critical value ([0-9.]+) SE \(Student t", row["note"])[1])
+    assert 100 < df and crit == pytest.approx(core.critical_value(df), abs=5e-4)
+    assert row["effect"] / row["effect_se"] >= crit
+
+
+def test_finding_1_uninformative_labels_pass_at_most_at_the_test_size():
+    """The negative control by construction: over 40 uninformative labellings
+    (each against its own 1,000 permutations) the row passes at about the size
+    of a one-sided test at c ≈ 2 SE (≤ 4 of 40; ~1 expected)."""
+    problem = synthetic_problem(0)
+    lfs, y, y_eval, lab = problem
+    lf = lfs["a"]
+    passes = 0
+    for s in range(40):
+        fake = uninformative_labels(y, 100 + s)
+        many = label_permutations(N, SWEEP, 100 + s)
+        sw = stats.OrientationSweep(
+            *rescore.robust_sweep(lf, fake, y_eval, "binary", many)
+        )
+        r = rescore.rescore(lf, fake, y_eval, "binary")
+        a = stats.ArchCorrectness(
+            "a", lf.indices, r.correct_clean, r.correct_robust, lab, sw
+        )
+        passes += chance_row([a])["verdict"] == "pass"
+    assert passes <= 4
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass"])
+def test_robust_sweep_matches_rescore(task):
+    """`robust_sweep` (chunked) equals rescoring every label set at once: counts
+    per point, robustness per feature, and −Y for the flipped orientation."""
+    rng = np.random.default_rng(3)
+    n, k, m, kk = 30, 7, 11, (1 if task == "binary" else 3)
+    lab = rng.integers(0, max(kk, 2), n)
+    y = (2.0 * lab - 1)[:, None] if kk == 1 else np.eye(kk)[lab]
+    ye = (
+        (2.0 * (np.arange(m) % 2) - 1)[:, None]
+        if kk == 1
+        else np.eye(kk)[np.arange(m) % kk]
+    )
+    p = rng.normal(size=(k, m))
+    lf = rescore.LabelFree(
+        indices=np.arange(k),
+        eigvals=1.0 + np.arange(k)[::-1],
+        eigvecs=rng.normal(size=(n, k)),
+        p_clean=p,
+        p_plus=p + 0.3 * rng.normal(size=(k, m)),
+        p_minus=p - 0.3 * rng.normal(size=(k, m)),
+    )
+    perms = label_permutations(n, 9, 0)
+    counts, robustness, flipped = rescore.robust_sweep(lf, y, ye, task, perms, chunk=4)
+    ys = np.concatenate([y[None], rescore.permuted_targets(y, perms)])
+    ref = rescore.rescore(lf, ys, ye, task).correct_robust
+    np.testing.assert_array_equal(counts, ref.sum(axis=1))
+    np.testing.assert_allclose(robustness, ref.mean(axis=-1))
+    np.testing.assert_array_equal(
+        flipped, rescore.rescore(lf, -y, ye, task).correct_robust[0]
+    )
+
+
+def test_orientation_gain_is_the_binary_decomposition():
+    """Binary: every labelling's mean robust accuracy is the orientation-free
+    mean plus mean_i g_i s_i / 2 (labels enter only through sign(v_iᵀY)); G is 1
+    when every feature is oriented its robust way and −1 when none is."""
+    problem = synthetic_problem(0)
+    lfs, y, y_eval, _ = problem
+    lf = lfs["a"]
+    perms = label_permutations(N, 50, 0)
+    counts, robustness, flipped = rescore.robust_sweep(lf, y, y_eval, "binary", perms)
+    a_plus, a_minus = robustness[0], flipped.mean(axis=-1)
+    g_share, g = claims.orientation_gain(a_plus, a_minus)
+    assert 0.5 < g_share <= 1
+    base = (a_plus + a_minus) / 2
+    w = rescore.weights_for(lf, rescore.permuted_targets(y, perms))[..., 0]
+    s = (
+        np.sign(w)
+        * np.sign(rescore.weights_for(lf, y)[:, 0])
+        * np.sign(a_plus - a_minus)
+    )
+    np.testing.assert_allclose(
+        robustness[1:].mean(-1), base.mean() + (g * s).mean(-1) / 2, atol=1e-12
+    )
+    assert claims.orientation_gain(a_minus, a_plus)[0] == pytest.approx(-g_share)
+    best = np.maximum(a_plus, a_minus)
+    assert claims.orientation_gain(best, np.minimum(a_plus, a_minus))[0] == 1.0
+    assert claims.exact_p(np.array([1.0, 0.5, 2.0, 0.9])) == 0.5

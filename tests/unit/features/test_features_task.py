@@ -279,7 +279,8 @@ def test_extra_eps_feature_rows_carry_the_extra_eps_numbers(caches):
     scored = _read_scores([out["scores"]], null)
     ((key, archs),) = scored.extra.items()
     assert key == ("toy", 0.3)
-    _, direct = load_correctness(out["scores"], None, 4, 0, extra=0)
+    sweep = claims.ORIENTATION_PERMUTATIONS
+    _, direct = load_correctness(out["scores"], None, 4, 0, extra=0, sweep=sweep)
     _, paper = load_correctness(out["scores"], None, 4, 0)
     _same(archs[0].robust, direct.robust)
     assert (direct.robust != paper.robust).any()
