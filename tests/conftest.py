@@ -29,16 +29,10 @@ def pytest_addoption(parser):
     parser.addoption("--run-gpu", action="store_true", help="run tests marked gpu")
 
 
-#: Session fixtures that run a whole workflow, and the test files reading each: a
-#: group of files is one pytest-xdist work unit (one worker), so each run is
-#: computed once per suite, not once per worker.
-SHARED_RUNS = {
-    "smoke_run": ("tests/workflow/test_workflow.py", "tests/workflow/test_report.py"),
-    "smoke_null_run": (
-        "tests/workflow/test_attacks_null.py",
-        "tests/workflow/test_features_null.py",
-    ),
-}
+#: Session fixtures that run a whole workflow (tests/workflow/conftest.py): each is
+#: computed once per suite by whichever worker asks first, the others wait for it
+#: (tests/workflow/conftest.shared_run), so their tests go to any worker.
+SHARED_RUNS = ("smoke_run", "smoke_null_run")
 #: Most workers the suite starts (`-n auto`): each slow test runs Snakemake on 2 cores.
 MAX_WORKERS = 4
 
@@ -59,13 +53,9 @@ def _has_module_fixture(path: str) -> bool:
 
 
 def xdist_scope(nodeid: str) -> str:
-    """The work unit of a test under pytest-xdist: its shared workflow run, else its
-    file when the file shares a module-scoped fixture, else the test alone (free to
-    go to any worker)."""
+    """The work unit of a test under pytest-xdist: its file when the file shares a
+    module-scoped fixture, else the test alone (free to go to any worker)."""
     path = nodeid.split("::", 1)[0]
-    for run, files in SHARED_RUNS.items():
-        if path in files:
-            return run
     return path if _has_module_fixture(path) else nodeid
 
 
@@ -82,22 +72,39 @@ def pytest_xdist_make_scheduler(config, log):
     return SharedRunScheduling(config, log)
 
 
+#: The longest tests after the shared runs (node-id prefixes; 1.5-5 min each in a
+#: whole-suite run on 2 cores): started first among the slow tests, so that no long
+#: test is left for the end of the suite. Scheduling only.
+LONGEST = (
+    "tests/workflow/test_shipped_configs.py::test_shipped_config_runs_end_to_end",
+    "tests/workflow/test_slurm.py",
+    "tests/workflow/test_fault_injection.py::test_empty_features_and_regimes",
+)
+
+
+def schedule_rank(item: pytest.Item, builders: set[str]) -> tuple[int, int]:
+    """Where a test starts under xdist (work units go out in collection order): the
+    first test of each shared workflow run (`builders`: it computes the run), then
+    the other slow tests (`LONGEST` first), then the other readers of a shared run
+    (computed by then), then the other workflow tests (each starts Snakemake), then
+    the unit tests, which fill the gaps at the end."""
+    if item.nodeid in builders:
+        return 0, 0
+    if any(run in item.fixturenames for run in SHARED_RUNS):
+        return 2, 0
+    if "slow" not in item.keywords:
+        return (3 if item.nodeid.startswith("tests/workflow/") else 4), 0
+    long = [i for i, prefix in enumerate(LONGEST) if item.nodeid.startswith(prefix)]
+    return 1, long[0] if long else len(LONGEST)
+
+
 def pytest_collection_modifyitems(config, items):
-    for item in items:
-        for run, files in SHARED_RUNS.items():
-            if run in item.fixturenames and item.nodeid.split("::")[0] not in files:
-                raise pytest.UsageError(
-                    f"{item.nodeid} uses {run}: add its file to SHARED_RUNS in "
-                    "tests/conftest.py (or it reruns the workflow on another worker)"
-                )
-    # Under xdist the longest units start first (the shared workflow runs, then the
-    # other slow tests) and the unit tests fill the gaps; otherwise collection order.
-    items.sort(
-        key=lambda item: (
-            not any(run in item.fixturenames for run in SHARED_RUNS),
-            "slow" not in item.keywords,
-        )
-    )
+    builders = set()
+    for run in SHARED_RUNS:
+        first = next((i for i in items if run in i.fixturenames), None)
+        if first is not None:
+            builders.add(first.nodeid)
+    items.sort(key=lambda item: schedule_rank(item, builders))  # a stable sort
     if config.getoption("--run-gpu"):
         return
     skip = pytest.mark.skip(reason="needs --run-gpu")

@@ -1,13 +1,15 @@
 """Helpers of the workflow tests: rule -> conda env map, the import guard map and
-the one end-to-end smoke run shared by every test module of the session."""
+the end-to-end smoke runs shared by every test of the session, on every worker."""
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import re
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from importlib import metadata
 from pathlib import Path
 
@@ -123,21 +125,51 @@ def import_guard_file(tmp_path_factory) -> Path:
     return path
 
 
+def shared_run(
+    tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], None]
+) -> Path:
+    """`build(workdir)` once per pytest session, by whichever pytest-xdist worker asks
+    first; the other workers wait for it (an flock) and read the same directory, so a
+    shared workflow run is computed once however its tests are distributed. A build
+    that failed fails every later request at once (not recomputed). The directory is
+    read-only to its tests: a test that runs jobs works on a copy."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the session's basetemp (workers get <it>/popen-gwN)
+    workdir, done, failed = (root / f"{name}{s}" for s in ("", ".done", ".failed"))
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if failed.exists():
+            pytest.fail(f"{name} failed in another worker:\n{failed.read_text()}")
+        if not done.exists():
+            workdir.mkdir()
+            try:
+                build(workdir)
+            except BaseException as exc:  # pytest.fail raises a BaseException
+                failed.write_text(f"{type(exc).__name__}: {str(exc)[-6000:]}")
+                raise
+            done.touch()
+    return workdir
+
+
 @pytest.fixture(scope="session")
 def smoke_run(tmp_path_factory, import_guard_file) -> tuple[Path, Path]:
-    """One full run of the smoke config in a scratch directory, shared by every
-    module (test_workflow.py, test_report.py): (workdir, config path). Every job
-    runs under the import guard of its rule's conda env (scripts/_common.
-    EnvImportGuard), so a script that imports what its env lacks fails the run."""
+    """One full run of the smoke config in a scratch directory, shared by every test
+    of the session (test_workflow.py, test_report.py, test_point_shards.py) on every
+    worker (`shared_run`): (workdir, config path). Every job runs under the import
+    guard of its rule's conda env (scripts/_common.EnvImportGuard), so a script that
+    imports what its env lacks fails the run."""
     from test_workflow import snakemake, write_config
 
-    workdir = tmp_path_factory.mktemp("smoke")
-    cfg = write_config(workdir, REPO / "tests/config/smoke.yaml")
-    start = time.perf_counter()
-    guard = {"NTKADV_IMPORT_GUARD": str(import_guard_file)}
-    snakemake(workdir, cfg, timeout=5400, extra_env=guard)
-    print(f"smoke run: {time.perf_counter() - start:.0f} s")
-    return workdir, cfg
+    def build(workdir: Path) -> None:
+        cfg = write_config(workdir, REPO / "tests/config/smoke.yaml")
+        start = time.perf_counter()
+        guard = {"NTKADV_IMPORT_GUARD": str(import_guard_file)}
+        snakemake(workdir, cfg, timeout=5400, extra_env=guard)
+        print(f"smoke run: {time.perf_counter() - start:.0f} s")
+
+    workdir = shared_run(tmp_path_factory, "smoke_run", build)
+    return workdir, workdir / "config.yaml"
 
 
 #: What the two negative-control tests read (test_attacks_null.py,
@@ -162,12 +194,14 @@ NULL_FEATURE_TARGETS = [
 @pytest.fixture(scope="session")
 def smoke_null_run(tmp_path_factory) -> Path:
     """One run of the attack and feature stages of tests/config/smoke_null.yaml
-    (permuted training labels), shared by the two negative-control tests so the
-    kernels, Jacobians and eigendecompositions are computed once: the workdir."""
+    (permuted training labels), shared by the negative-control tests on every worker
+    (`shared_run`), so the kernels, Jacobians and eigendecompositions are computed
+    once: the workdir."""
     from test_workflow import snakemake, write_config
 
-    workdir = tmp_path_factory.mktemp("smoke_null")
-    cfg = write_config(workdir, REPO / "tests/config/smoke_null.yaml")
-    targets = [*NULL_ATTACK_TARGETS, *NULL_FEATURE_TARGETS]
-    snakemake(workdir, cfg, *targets, timeout=3600)
-    return workdir
+    def build(workdir: Path) -> None:
+        cfg = write_config(workdir, REPO / "tests/config/smoke_null.yaml")
+        targets = [*NULL_ATTACK_TARGETS, *NULL_FEATURE_TARGETS]
+        snakemake(workdir, cfg, *targets, timeout=3600)
+
+    return shared_run(tmp_path_factory, "smoke_null_run", build)

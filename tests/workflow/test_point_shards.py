@@ -1,7 +1,8 @@
 """Evaluation-point shards (config resources.max_job_min) of rules attack_ntk and
 score_features: at smoke scale, a limit that forces k shards of one kernel gives k
 shard jobs + one merge, whose outputs equal the unsharded job's (every array,
-attribute and table, up to float rounding), with nothing upstream rerun."""
+attribute and table, up to float rounding), with nothing upstream rerun. The unsharded
+job is the shared smoke run's (tests/workflow/conftest.py), sharded on a copy."""
 
 from __future__ import annotations
 
@@ -115,13 +116,18 @@ def assert_same_h5(got: Path, want: Path) -> None:
         ("score_features", ("mnist", "fc1"), [(0, 6), (6, 12)]),
     ],
 )
-def test_shards_equal_the_unsharded_job(tmp_path, rule, pair, ranges):
+def test_shards_equal_the_unsharded_job(smoke_run, tmp_path, rule, pair, ranges):
     outputs, stage, shard_rule, merge_rule = RULES[rule]
     ds, arch = pair
-    cfg = write_config(tmp_path, SMOKE)
-    base = tmp_path / f"results/{stage}/{ds}/{arch}"
-    targets = [str(base.relative_to(tmp_path) / name) for name in outputs]
-    snakemake(tmp_path, cfg, *targets)
+    # the unsharded job and its caches: those of the shared smoke run, on a copy
+    work = tmp_path / "copy"
+    shutil.copytree(smoke_run[0], work, symlinks=True)
+    cfg = work / smoke_run[1].name
+    assert cfg.read_text() == write_config(tmp_path, SMOKE).read_text()
+    base = work / f"results/{stage}/{ds}/{arch}"
+    targets = [str(base.relative_to(work) / name) for name in outputs]
+    proc = snakemake(work, cfg, *targets, "-n")
+    assert "Nothing to be done" in proc.stdout + proc.stderr
     whole = tmp_path / "unsharded"
     shutil.copytree(base, whole)
     for name in outputs:
@@ -134,11 +140,11 @@ def test_shards_equal_the_unsharded_job(tmp_path, rule, pair, ranges):
     written = yaml.safe_load(cfg.read_text())
     cfg.write_text(yaml.safe_dump({**written, "resources": config["resources"]}))
     # the caches upstream are up to date (no params of theirs changed)
-    assert planned_rules(tmp_path, cfg, targets) == {
+    assert planned_rules(work, cfg, targets) == {
         shard_rule: len(ranges),
         merge_rule: 1,
     }
-    snakemake(tmp_path, cfg, *targets)
+    snakemake(work, cfg, *targets)
     shards = [f"{stage}/{ds}/{arch}/shards/{i}.h5" for i in range(len(ranges))]
     assert sorted(p.name for p in (base / "shards").iterdir()) == [
         Path(p).name for p in shards
@@ -153,5 +159,5 @@ def test_shards_equal_the_unsharded_job(tmp_path, rule, pair, ranges):
                 pd.read_csv(base / name), pd.read_csv(whole / name), rtol=1e-9
             )
     # the merged outputs are up to date: nothing left to run
-    proc = snakemake(tmp_path, cfg, *targets, "-n")
+    proc = snakemake(work, cfg, *targets, "-n")
     assert "Nothing to be done" in proc.stdout + proc.stderr

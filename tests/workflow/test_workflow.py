@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -331,9 +332,7 @@ def test_changing_one_architecture_reruns_only_its_jobs(smoke_run):
     workdir, cfg = smoke_run
     config = yaml.safe_load(cfg.read_text())
     config["architectures"]["fc2"]["b_std"] = 0.2
-    changed = workdir / "changed.yaml"
-    changed.write_text(yaml.safe_dump(config))
-    out = snakemake(workdir, changed, "-n").stdout
+    out = snakemake(workdir, changed_config(workdir, config), "-n").stdout
     wildcards = [line for line in out.splitlines() if "wildcards:" in line]
     arch_jobs = [line for line in wildcards if "arch=" in line]
     assert any("compute_ntk_gram" in line for line in out.splitlines()), out
@@ -351,17 +350,17 @@ def test_changing_one_architecture_reruns_only_its_jobs(smoke_run):
 
 
 @pytest.mark.slow
-def test_negative_control_config_permutes_the_training_labels(smoke_run, tmp_path):
+def test_negative_control_config_permutes_the_training_labels(
+    smoke_run, smoke_null_run
+):
     """tests/config/smoke_null.yaml (extends smoke.yaml): the data files carry a
     recorded permutation of the training labels; images and test labels are those
     of the default run."""
-    cfg = write_config(tmp_path, REPO / "tests/config/smoke_null.yaml")
     targets = [f"results/data/{ds}.h5" for ds in ("mnist", "cifar2")]
-    snakemake(tmp_path, cfg, *targets)
     for target in targets:
-        null, ref = h5io.read(tmp_path / target), h5io.read(smoke_run[0] / target)
+        null, ref = h5io.read(smoke_null_run / target), h5io.read(smoke_run[0] / target)
         perm = null["label_permutation"]
-        assert h5io.read_attrs(tmp_path / target)["permuted_labels"] is True
+        assert h5io.read_attrs(smoke_null_run / target)["permuted_labels"] is True
         assert (
             sorted(perm) == list(range(len(perm)))
             and (perm != np.arange(len(perm))).any()
@@ -390,10 +389,18 @@ COMPUTE_RULES = {
 }
 
 
+def changed_config(workdir: Path, config: dict) -> Path:
+    """`config` written (key order kept) to a new file in `workdir`: tests on other
+    xdist workers dry-run the same shared workdir at the same time."""
+    fd, name = tempfile.mkstemp(prefix="changed-", suffix=".yaml", dir=workdir)
+    with os.fdopen(fd, "w") as f:
+        f.write(yaml.safe_dump(config, sort_keys=False))
+    return Path(name)
+
+
 def scheduled_rules(workdir: Path, config: dict) -> dict[str, int]:
     """rule -> number of jobs `snakemake -n` schedules for `config` in `workdir`."""
-    path = workdir / "changed.yaml"
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    path = changed_config(workdir, config)
     out = snakemake(workdir, path, "-n", "--quiet", "rules").stdout
     counts = {}
     for line in out.splitlines():
