@@ -218,9 +218,12 @@ def call(smk: Any, task: Callable[..., None], log: logging.Logger) -> None:
         typed = None
     else:
         typed = settings(kind, smk.params.settings)
+    from ntkadv import interrupts
     from ntkadv.atomic import atomic_outputs
 
-    with atomic_outputs(files(smk.output)) as outputs:
+    # a stop signal ends the job as a stop even if library code converted its
+    # SystemExit into another exception (interrupts.stop_wins)
+    with interrupts.stop_wins(), atomic_outputs(files(smk.output)) as outputs:
         task(files(smk.input), outputs, typed, dict_ids(smk), log)
 
 

@@ -104,6 +104,32 @@ def _hard_exit(code: int, log: logging.Logger | None) -> None:
     os._exit(code)
 
 
+def stop_code() -> int | None:
+    """128 + the number of the stop signal this process received, or None."""
+    name = _STATE["signalled"]
+    return None if name is None else 128 + signal.Signals[str(name)].value
+
+
+@contextlib.contextmanager
+def stop_wins() -> Iterator[None]:
+    """After a stop signal, any exception leaving the block ends the job as the stop.
+
+    The handler's SystemExit can change its type on the way out: numpy turns an
+    exception raised in ``__float__`` of an element it converts into "ValueError:
+    setting an array element with a sequence" (observed: SIGINT landing in
+    ``np.mean`` over a list of jax scalars in a training epoch). Such an exception
+    is re-raised as SystemExit(128 + signum) without a traceback; before any
+    signal, exceptions pass unchanged.
+    """
+    try:
+        yield
+    except Exception:
+        code = stop_code()
+        if code is None:
+            raise
+        raise SystemExit(code) from None
+
+
 def install(log: logging.Logger | None = None, grace: float = 10.0) -> None:
     """SIGINT / SIGTERM handlers of a job (see the module docstring).
 

@@ -38,9 +38,22 @@ SWALLOW = (
 )
 
 
-def start_job(tmp_path: Path, body: str, grace: float) -> subprocess.Popen:
+#: the stop's SystemExit converted by library code, as numpy converts an exception
+#: raised in __float__ of an element into a ValueError
+CONVERT = (
+    'try: print("ready", flush=True); time.sleep(3600)\n'
+    '        except SystemExit as e: raise ValueError("converted") from e'
+)
+
+
+def start_job(
+    tmp_path: Path, body: str, grace: float, wrapped: bool = False
+) -> subprocess.Popen:
     script = tmp_path / "job.py"
-    script.write_text(JOB.format(grace=grace, body=body))
+    text = JOB.format(grace=grace, body=body)
+    if wrapped:  # the task inside _common.call's guard
+        text = text.replace("with h5io", "with interrupts.stop_wins(), h5io")
+    script.write_text(text)
     proc = subprocess.Popen(
         [sys.executable, str(script), str(tmp_path / "out.h5")],
         cwd=SCRIPTS,
@@ -75,6 +88,24 @@ def test_a_signal_stops_the_write_and_removes_its_temporary(tmp_path, sig):
     assert f"stopped by {signal.Signals(sig).name}" in out
     assert "Traceback" not in out
     assert not temporaries(tmp_path) and not (tmp_path / "out.h5").exists()
+
+
+def test_a_converted_stop_still_ends_the_job_as_the_stop(tmp_path):
+    """A SIGINT whose SystemExit library code turns into a ValueError: the job
+    exits 130 with the stop's log line and no traceback, nothing left behind."""
+    proc = start_job(tmp_path, CONVERT, grace=30.0, wrapped=True)
+    assert proc.stdout.readline().strip() == "ready"  # inside the converting try
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 128 + signal.SIGINT
+    assert "stopped by SIGINT" in out and "Traceback" not in out, out
+    assert not temporaries(tmp_path) and not (tmp_path / "out.h5").exists()
+
+
+def test_without_a_stop_errors_pass_unchanged():
+    assert interrupts.stop_code() is None
+    with pytest.raises(ValueError, match="real"), interrupts.stop_wins():
+        raise ValueError("real")
 
 
 def test_a_swallowed_stop_still_exits_after_the_grace_period(tmp_path):
