@@ -63,10 +63,12 @@ CURVE_STYLE: dict[str, tuple[str | tuple, float, bool]] = {
 #: with i, so coinciding kernels show as nested hollow markers).
 ARCH_MARKERS = ("s", "D", "o", "^", "v", "<", ">", "p")
 ARCH_DASHES = ("-", (0, (5, 2)), (0, (2, 1.5)), (0, (1, 1.5)))
-#: Style of the permuted-label (null) machines' curves.
+#: Style of the permuted-label (null) machines: label, colour, line, marker. Their
+#: FGSM accuracy exists only at the times finding 4 reads (τ_early and ∞), so it is
+#: drawn as points, not as a line through times that were not attacked.
 NULL_STYLE = {
-    "clean": ("null: clean", "0.55", "--"),
-    "fgsm": ("null: FGSM", "0.75", ":"),
+    "clean": ("null: clean", "0.55", "--", ""),
+    "fgsm": ("null: FGSM (at τ_early, ∞)", "0.55", "none", "o"),
 }
 
 
@@ -157,11 +159,14 @@ def robustness_vs_time(
             (nulls["arch"] == arch)
             & ((nulls["attack"] == "clean") | np.isclose(nulls["eps_mult"], 1.0))
         ]
-        for attack, (label, colour, ls) in NULL_STYLE.items():
+        for attack, (label, colour, ls, marker) in NULL_STYLE.items():
             rows = nul[nul["attack"] == attack].groupby("tau")["accuracy"].mean()
             if len(rows):
                 x = [pos[float(t)] for t in rows.index]
-                ax.plot(x, rows.to_numpy(), ls=ls, color=colour, lw=1.2, label=label)
+                ax.plot(
+                    x, rows.to_numpy(), ls=ls, marker=marker, ms=4, mfc="none",
+                    color=colour, lw=1.2, label=label,
+                )  # fmt: skip
         ax.set_xscale("log")
         ax.set_xticks(ticks, labels)
         ax.minorticks_off()
