@@ -50,7 +50,7 @@ def test_robustness_vs_time_has_true_curves_and_the_null():
     ax = fig.axes[0]
     labels = [line.get_label() for line in ax.get_lines()]
     assert "clean" in labels and "random sign (control)" in labels
-    assert "null: clean" in labels and "null: FGSM" in labels
+    assert "null: clean" in labels and "null: FGSM (at τ_early, ∞)" in labels
     assert "AND" in fig._suptitle.get_text()
     fgsm = next(line for line in ax.get_lines() if line.get_label().startswith("FGSM"))
     np.testing.assert_allclose(fgsm.get_ydata(), [0.2, 0.2, 0.2])  # true labels only
