@@ -28,6 +28,13 @@ def _check_task(task: str) -> None:
         raise ValueError(f"unknown task {task!r} (use 'binary' or 'multiclass')")
 
 
+def class_labels(y: np.ndarray, task: Task) -> np.ndarray:
+    """Class index (b,) of targets y (b, k): ±1 -> 0/1 (binary) or the argmax
+    (the ``labels`` of pointwise.h5 and of the transfer records)."""
+    y = np.asarray(y)
+    return (y[:, 0] > 0).astype(np.int64) if task == "binary" else y.argmax(axis=1)
+
+
 def predictions_correct(f: Any, y: Any, task: Task) -> np.ndarray:
     """Whether each prediction is right: sign(f) == y (binary) or argmax (multiclass).
 

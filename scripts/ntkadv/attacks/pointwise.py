@@ -77,13 +77,6 @@ class Pointwise:
         return self.correct["clean"] == 1
 
 
-def class_labels(y: np.ndarray, task: str) -> np.ndarray:
-    """(m,) class index of targets y (m, k): 0/1 for binary (−1/+1), argmax
-    otherwise (the ``labels`` of pointwise.h5)."""
-    y = np.asarray(y)
-    return (y[:, 0] > 0).astype(np.int64) if task == "binary" else np.argmax(y, axis=1)
-
-
 def null_ran(pw: Pointwise, attack: str, times: Sequence[int]) -> list[int]:
     """Times among `times` at which some permuted-label machine was not attacked
     by `attack` ([] when all were, or when there are no permuted machines).

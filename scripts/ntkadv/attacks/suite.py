@@ -263,7 +263,7 @@ def with_null_times(
         plan: `make_plan` output.
         clean_true: (T, m) bool clean correctness of the true-label f_t.
         labels: (m,) class index of the evaluation points
-            (`ntkadv.attacks.pointwise.class_labels`).
+            (`ntkadv.losses.class_labels`).
         seed: the claims rule's seed (config seed: its bootstrap of `useful_times`).
 
     Returns:

@@ -19,7 +19,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from ntkadv import h5io
-from ntkadv.attacks.pointwise import class_labels
 from ntkadv.attacks.suite import (
     SuitePlan,
     SuiteResults,
@@ -31,7 +30,7 @@ from ntkadv.attacks.suite import (
     with_null_times,
 )
 from ntkadv.claims import nulls
-from ntkadv.losses import loss, loss_input_gradient, predictions_correct
+from ntkadv.losses import class_labels, loss, loss_input_gradient, predictions_correct
 from ntkadv.typing import KernelFn, Task
 
 

@@ -13,7 +13,7 @@ import numpy as np
 from ntkadv.attacks.checks import check_attack_accuracy
 from ntkadv.attacks.closed_form import fgsm_step, perturb
 from ntkadv.claims.nulls import mismatched
-from ntkadv.losses import predictions_correct
+from ntkadv.losses import class_labels, predictions_correct
 from ntkadv.transfer.checks import check_descent, check_finite
 from ntkadv.transfer.net import (
     GDProblem,
@@ -56,12 +56,6 @@ def nearest_epoch(epochs: Sequence[int], target: int) -> int:
     """The evaluation epoch closest to `target` on a log scale."""
     epochs = np.asarray(epochs)
     return int(epochs[np.argmin(np.abs(np.log(epochs) - np.log(max(target, 1))))])
-
-
-def class_labels(y: np.ndarray, task: Task) -> np.ndarray:
-    """Class index (b,) of targets y (b, k): ±1 -> 0/1 (binary) or the argmax."""
-    y = np.asarray(y)
-    return (y[:, 0] > 0).astype(np.int64) if task == "binary" else y.argmax(axis=1)
 
 
 def same_class_partners(labels: np.ndarray) -> np.ndarray:
