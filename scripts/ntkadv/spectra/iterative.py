@@ -36,7 +36,9 @@ Shapes: X (n, *input_shape), Y (n, k), coefficients (n, k); float64 NumPy out.
 from __future__ import annotations
 
 import functools
+import logging
 import math
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -51,6 +53,9 @@ MAX_BLOCK_BYTES = 512 * 2**20
 #: Default rows and columns of one kernel block (8 MB in float64): per kernel entry
 #: as fast as larger blocks (twolayer NTK on MNIST, one core; benchmarks/bench_appc.py).
 BLOCK_SIZE = 1000
+#: A `KernelMatvec` with a logger reports a matvec at INFO when it took at least this
+#: many seconds (a 60k one takes minutes; small ones go to DEBUG).
+MATVEC_LOG_S = 10.0
 
 Matvec = Callable[[np.ndarray], np.ndarray]
 
@@ -89,6 +94,9 @@ class KernelMatvec:
         x: (n, *shape) training inputs.
         block_size: b; b·b·8 bytes must be <= `max_block_bytes`.
         max_block_bytes: size guard (no n x n array unless explicitly allowed).
+        log: the job's logger: one line per matvec (its count, n, columns and
+            seconds), at INFO from `MATVEC_LOG_S` seconds, so that a solver of an
+            hour (App. C at n = 60,000) shows its progress; None: silent.
     """
 
     def __init__(
@@ -97,7 +105,9 @@ class KernelMatvec:
         x: np.ndarray | jax.Array,
         block_size: int = BLOCK_SIZE,
         max_block_bytes: int = MAX_BLOCK_BYTES,
+        log: logging.Logger | None = None,
     ) -> None:
+        self.log = log
         x = np.asarray(x)
         self.n = int(x.shape[0])
         self.block_size = b = min(int(block_size), self.n)
@@ -135,6 +145,7 @@ class KernelMatvec:
         )
 
     def __call__(self, v: np.ndarray) -> np.ndarray:
+        start = time.monotonic()
         v, vector = _as_block(v, self.n)
         b, k = self.block_size, v.shape[1]
         out = np.zeros((self.n, k))
@@ -151,6 +162,17 @@ class KernelMatvec:
                 out[i0:i1] += np.asarray(a)[: i1 - i0]
                 out[j0:j1] += np.asarray(c)[: j1 - j0]
         self.n_matvecs += 1
+        if self.log is not None:
+            secs = time.monotonic() - start
+            level = logging.INFO if secs >= MATVEC_LOG_S else logging.DEBUG
+            self.log.log(
+                level,
+                "kernel matvec %d (n = %d, %d columns): %.1f s",
+                self.n_matvecs,
+                self.n,
+                k,
+                secs,
+            )
         return out[:, 0] if vector else out
 
 

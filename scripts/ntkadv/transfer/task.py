@@ -268,7 +268,7 @@ def _matrix_free_reference(
     block = iterative.BLOCK_SIZE
     with timed(log, f"Θ(X_test, X) ({x_test.shape[0]} x {n})"):
         k_test = ntk_gram_blocked(kernel_fn, x_test, x_train, block, symmetric=False)
-    matvec = iterative.KernelMatvec(kernel_fn, x_train, block)
+    matvec = iterative.KernelMatvec(kernel_fn, x_train, block, log=log)
     with timed(log, f"matrix-free NTK predictor (n={n}, tol={s.solver_tol})"):
         ref = reference.ntk_reference(
             None,

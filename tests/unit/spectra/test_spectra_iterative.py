@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import tracemalloc
 
@@ -55,6 +56,25 @@ def test_kernel_and_gram_matvecs_match_dense(problem, block_size, tmp_path):
         np.testing.assert_allclose(g_op.diagonal(), np.diag(gram))
     lin = iterative.as_linear_operator(op)
     np.testing.assert_allclose(lin @ v, gram @ v, rtol=1e-11, atol=1e-9)
+
+
+def test_kernel_matvec_logs_each_product(problem, monkeypatch, caplog):
+    """With a logger, each matvec is one line (count, n, columns): INFO from
+    MATVEC_LOG_S seconds on, DEBUG below; the products are those of a silent op."""
+    x, *_ = problem
+    v = np.random.default_rng(2).normal(size=(x.shape[0], 3))
+    log = logging.getLogger("ntkadv.test_matvec")
+    silent = iterative.KernelMatvec(twolayer_ntk, x, block_size=128)
+    op = iterative.KernelMatvec(twolayer_ntk, x, block_size=128, log=log)
+    with caplog.at_level(logging.DEBUG, logger=log.name):
+        np.testing.assert_array_equal(op(v), silent(v))
+        monkeypatch.setattr(iterative, "MATVEC_LOG_S", 0.0)
+        op(v[:, 0])
+    recs = [r for r in caplog.records if r.name == log.name]
+    assert [r.levelno for r in recs] == [logging.DEBUG, logging.INFO]
+    n = x.shape[0]
+    assert recs[0].getMessage().startswith(f"kernel matvec 1 (n = {n}, 3 columns): ")
+    assert recs[1].getMessage().startswith(f"kernel matvec 2 (n = {n}, 1 columns): ")
 
 
 def test_size_guard_refuses_an_n_by_n_block():
