@@ -1,7 +1,7 @@
 """Measured scaling of the kernel half (issue 24): CPU seconds and peak RSS of every
 kernel-half rule at >= 3 training-set sizes, fitted exponents, the 10k extrapolation.
 
-``run``: for each n_train (default 500, 1000, 2000) a config is generated from
+``run``: for each n_train (default 1000, 2000, 4000) a config is generated from
 config.yaml (the laptop's attack plans; the features' top_k 100 without the spread
 indices; CIFAR-2 with n_test 50, CONV features and attacks on 25 points; top-r null
 permutations 4, the paper's, n_val 25; sizes and plans cut so that the three series
@@ -276,14 +276,19 @@ def scaling_table(config: dict, jobs: list[tuple[str, dict]]) -> str:
     unsharded job) and the wall on one 2-core machine."""
     data = sizing.measured_rates()
     meas = data["measured"]
+    measured_n = sorted(
+        {p["n_train"] for fam in data["rates"].values() for r in fam.values()
+         for p in r["series"]}
+    )  # fmt: skip
+    sizes = " / ".join(f"{n / 1000:g}k" for n in measured_n)
     lines = [
         f"Measured at {', '.join(meas['commits'])} on {meas['machine']}, "
         f"{meas['date']} ({meas['how']}); load during the series: "
         + "; ".join(f"`{u.split('load average:')[-1].strip()}`" for u in meas["load"])
         + ".\n",
-        "| rule | kernel | CPU-s at n = 0.5k / 1k / 2k | peak RSS (MB) | exponent in U "
+        f"| rule | kernel | CPU-s at n = {sizes} | peak RSS (MB) | exponent in U "
         "(in n) | log-residual | start-up t0 (s); exponent of t - t0 in U | "
-        "U at 10k / at 2k | extrapolated CPU-s at 10k |",
+        f"U at 10k / at {measured_n[-1] / 1000:g}k | extrapolated CPU-s at 10k |",
         "|---|---|---|---|---|---:|---|---:|---:|",
     ]
     ds = config["datasets"][DATASET]
@@ -348,7 +353,7 @@ def scaling_table(config: dict, jobs: list[tuple[str, dict]]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("what", choices=("run", "collect", "fit"))
-    parser.add_argument("--sizes", type=int, nargs="+", default=[500, 1000, 2000])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 2000, 4000])
     parser.add_argument("--workdir", type=Path, default=REPO.parent / "scaling-runs2")
     parser.add_argument("--raw", type=Path, default=RAW)
     parser.add_argument("--out", type=Path, default=sizing.RATES_FILE)
