@@ -5,12 +5,12 @@ kernel-half rule at >= 3 training-set sizes, fitted exponents, the 10k extrapola
 config.yaml (the laptop's attack plans; the features' top_k 100 without the spread
 indices; CIFAR-2 with n_test 50, CONV features and attacks on 25 points; top-r null
 permutations 4, the paper's, n_val 25; sizes and plans cut so that the three series
-fit ~20 CPU-minutes on a shared machine, issue 24's deadline) and
-Snakemake runs, with ``--cores 1`` in its own directory, exactly the jobs of the
-targets below: compute_ntk_gram, compute_ntk_input_jacobian (the storage of today's
-main: dense CONV tiles, factored FC), eigendecompose_gram, score_features, attack_ntk
-for fc2 and conv1 and evaluate_topr_kernels for fc2. Each job's ``benchmark:`` file
-(wall ``s``) and the exact CPU seconds and peak RSS its log ends with (getrusage,
+fit ~15 CPU-minutes at 1k / 2k / 4k on an idle core) and Snakemake runs, with
+``--cores 1`` in its own directory, exactly the jobs of the targets below:
+compute_ntk_gram, compute_ntk_input_jacobian (the storage of the measured commit:
+factored FC, implicit CONV), eigendecompose_gram, score_features, attack_ntk for fc2
+and conv1 and evaluate_topr_kernels for fc2. Each job's ``benchmark:`` file (wall
+``s``) and the exact CPU seconds and peak RSS its log ends with (getrusage,
 scripts/_common.py; the benchmark's own cpu_time / max_rss are sampled every 30 s and
 miss a job's end) are collected with ``uptime`` (the machine is shared: CPU time of
 the process, not wall, is what the fits use) into ``--raw`` (JSON; ``collect``
@@ -30,7 +30,7 @@ machine and date to scripts/ntkadv/measured_rates.json, which `ntkadv.sizing` re
 ``table``: the markdown scaling table of docs/paper_scale.md (benchmarks/
 paper_resources.py prints it too).
 
-Run (from the repo root, one core, ~20 CPU-minutes)::
+Run (from the repo root, one core, ~15 CPU-minutes, ~16 min of wall at 2026-12-07)::
 
     PYTHONPATH=scripts .venv/bin/python benchmarks/bench_scaling.py run
     PYTHONPATH=scripts .venv/bin/python benchmarks/bench_scaling.py fit
@@ -262,11 +262,23 @@ def fit(raw: Path, out: Path) -> dict:
 
 
 def job_cpu_s(rule: str, config: dict, dataset: str, arch: dict) -> float:
-    """Extrapolated CPU seconds of one job of `config` (the measured rates x the
-    CONV depth factor; the input-Jacobian as measured today, not its request)."""
+    """Extrapolated CPU seconds of one job of `config`: the measured rates x the
+    CONV depth factor, once per ε for the feature, attack and top-r jobs (the
+    dataset's plus datasets.<d>.extra_eps, as their requests) plus a dense-family
+    consumer's recompute of the gradient tiles (`sizing.jacobian_recompute_min`);
+    the input-Jacobian as measured today, not its request."""
     family = sizing.RATE_FAMILY[arch["family"]]
+    ds = config["datasets"][dataset]
     sizes = sizing.work_sizes(rule, arch["family"], config, dataset)
-    return sizing.measured_cpu_s(rule, family, sizes) * sizing.depth_factor(rule, arch)
+    cpu = sizing.measured_cpu_s(rule, family, sizes) * sizing.depth_factor(rule, arch)
+    if rule in (*sizing.POINT_RULES, "evaluate_topr_kernels"):
+        cpu *= 1 + len(ds.get("extra_eps") or [])
+    if rule in sizing.POINT_RULES:
+        recompute = sizing.jacobian_recompute_min(
+            sizes["n"], sizes["m"], sizes["d"], arch["family"]
+        )
+        cpu += recompute * sizing.SECONDS_PER_MIN
+    return cpu
 
 
 def scaling_table(config: dict, jobs: list[tuple[str, dict]]) -> str:
