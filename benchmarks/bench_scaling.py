@@ -1,16 +1,16 @@
 """Measured scaling of the kernel half (issue 24): CPU seconds and peak RSS of every
 kernel-half rule at >= 3 training-set sizes, fitted exponents, the 10k extrapolation.
 
-``run``: for each n_train (default 500, 1000, 2000) a config is generated from
+``run``: for each n_train (default 1000, 2000, 4000) a config is generated from
 config.yaml (the laptop's attack plans; the features' top_k 100 without the spread
 indices; CIFAR-2 with n_test 50, CONV features and attacks on 25 points; top-r null
 permutations 4, the paper's, n_val 25; sizes and plans cut so that the three series
-fit ~20 CPU-minutes on a shared machine, issue 24's deadline) and
-Snakemake runs, with ``--cores 1`` in its own directory, exactly the jobs of the
-targets below: compute_ntk_gram, compute_ntk_input_jacobian (the storage of today's
-main: dense CONV tiles, factored FC), eigendecompose_gram, score_features, attack_ntk
-for fc2 and conv1 and evaluate_topr_kernels for fc2. Each job's ``benchmark:`` file
-(wall ``s``) and the exact CPU seconds and peak RSS its log ends with (getrusage,
+fit ~15 CPU-minutes at 1k / 2k / 4k on an idle core) and Snakemake runs, with
+``--cores 1`` in its own directory, exactly the jobs of the targets below:
+compute_ntk_gram, compute_ntk_input_jacobian (the storage of the measured commit:
+factored FC, implicit CONV), eigendecompose_gram, score_features, attack_ntk for fc2
+and conv1 and evaluate_topr_kernels for fc2. Each job's ``benchmark:`` file (wall
+``s``) and the exact CPU seconds and peak RSS its log ends with (getrusage,
 scripts/_common.py; the benchmark's own cpu_time / max_rss are sampled every 30 s and
 miss a job's end) are collected with ``uptime`` (the machine is shared: CPU time of
 the process, not wall, is what the fits use) into ``--raw`` (JSON; ``collect``
@@ -30,7 +30,7 @@ machine and date to scripts/ntkadv/measured_rates.json, which `ntkadv.sizing` re
 ``table``: the markdown scaling table of docs/paper_scale.md (benchmarks/
 paper_resources.py prints it too).
 
-Run (from the repo root, one core, ~20 CPU-minutes)::
+Run (from the repo root, one core, ~15 CPU-minutes, ~16 min of wall at 2026-12-07)::
 
     PYTHONPATH=scripts .venv/bin/python benchmarks/bench_scaling.py run
     PYTHONPATH=scripts .venv/bin/python benchmarks/bench_scaling.py fit
@@ -262,11 +262,23 @@ def fit(raw: Path, out: Path) -> dict:
 
 
 def job_cpu_s(rule: str, config: dict, dataset: str, arch: dict) -> float:
-    """Extrapolated CPU seconds of one job of `config` (the measured rates x the
-    CONV depth factor; the input-Jacobian as measured today, not its request)."""
+    """Extrapolated CPU seconds of one job of `config`: the measured rates x the
+    CONV depth factor, once per ε for the feature, attack and top-r jobs (the
+    dataset's plus datasets.<d>.extra_eps, as their requests) plus a dense-family
+    consumer's recompute of the gradient tiles (`sizing.jacobian_recompute_min`);
+    the input-Jacobian as measured today, not its request."""
     family = sizing.RATE_FAMILY[arch["family"]]
+    ds = config["datasets"][dataset]
     sizes = sizing.work_sizes(rule, arch["family"], config, dataset)
-    return sizing.measured_cpu_s(rule, family, sizes) * sizing.depth_factor(rule, arch)
+    cpu = sizing.measured_cpu_s(rule, family, sizes) * sizing.depth_factor(rule, arch)
+    if rule in (*sizing.POINT_RULES, "evaluate_topr_kernels"):
+        cpu *= 1 + len(ds.get("extra_eps") or [])
+    if rule in sizing.POINT_RULES:
+        recompute = sizing.jacobian_recompute_min(
+            sizes["n"], sizes["m"], sizes["d"], arch["family"]
+        )
+        cpu += recompute * sizing.SECONDS_PER_MIN
+    return cpu
 
 
 def scaling_table(config: dict, jobs: list[tuple[str, dict]]) -> str:
@@ -276,14 +288,19 @@ def scaling_table(config: dict, jobs: list[tuple[str, dict]]) -> str:
     unsharded job) and the wall on one 2-core machine."""
     data = sizing.measured_rates()
     meas = data["measured"]
+    measured_n = sorted(
+        {p["n_train"] for fam in data["rates"].values() for r in fam.values()
+         for p in r["series"]}
+    )  # fmt: skip
+    sizes = " / ".join(f"{n / 1000:g}k" for n in measured_n)
     lines = [
         f"Measured at {', '.join(meas['commits'])} on {meas['machine']}, "
         f"{meas['date']} ({meas['how']}); load during the series: "
         + "; ".join(f"`{u.split('load average:')[-1].strip()}`" for u in meas["load"])
         + ".\n",
-        "| rule | kernel | CPU-s at n = 0.5k / 1k / 2k | peak RSS (MB) | exponent in U "
+        f"| rule | kernel | CPU-s at n = {sizes} | peak RSS (MB) | exponent in U "
         "(in n) | log-residual | start-up t0 (s); exponent of t - t0 in U | "
-        "U at 10k / at 2k | extrapolated CPU-s at 10k |",
+        f"U at 10k / at {measured_n[-1] / 1000:g}k | extrapolated CPU-s at 10k |",
         "|---|---|---|---|---|---:|---|---:|---:|",
     ]
     ds = config["datasets"][DATASET]
@@ -348,7 +365,7 @@ def scaling_table(config: dict, jobs: list[tuple[str, dict]]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("what", choices=("run", "collect", "fit"))
-    parser.add_argument("--sizes", type=int, nargs="+", default=[500, 1000, 2000])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 2000, 4000])
     parser.add_argument("--workdir", type=Path, default=REPO.parent / "scaling-runs2")
     parser.add_argument("--raw", type=Path, default=RAW)
     parser.add_argument("--out", type=Path, default=sizing.RATES_FILE)

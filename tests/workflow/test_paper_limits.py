@@ -73,7 +73,10 @@ def test_paper_shard_counts_are_the_documented_ones(paper_jobs):
         if how.endswith("shards + merge")
     }
     assert counts == documented
-    assert {"attack_ntk", "score_features"} <= {rule for rule, _ in counts}
+    # the CONV attacks are over a day at paper scale; score_features' longest job
+    # (MNIST CONV2, 1182 min at the rates of 2026-12-07) is not, and its shards are
+    # exercised at smoke scale by tests/workflow/test_point_shards.py
+    assert "attack_ntk" in {rule for rule, _ in counts}
     merges = collections.Counter(r for r, _, _ in paper_jobs if r.startswith("merge_"))
     assert sum(merges.values()) == len(documented)
     for rule, wc, _ in paper_jobs:  # a sharded kernel has no unsharded job
