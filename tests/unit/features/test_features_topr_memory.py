@@ -15,7 +15,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from ntkadv.features import scoring
+from ntkadv.features import rescore, scoring, topr
 from ntkadv.kernels.analytic import kernel_fn_from_spec
 from ntkadv.kernels.jacobians import ImplicitJacobian, input_jacobian_fn
 
@@ -59,12 +59,45 @@ def test_contraction_signs_reject_an_empty_block():
         scoring.contraction_signs(_jacobian("factored"), np.ones((11, 1)), 0)
 
 
+@pytest.mark.parametrize("task", ["binary", "multiclass"])
+@pytest.mark.parametrize("chunk", [1, 5, 1000])
+def test_chunked_ranking_equals_one_rescore(task, chunk):
+    """`topr.rank_label_sets` rescoring `chunk` candidates at a time gives the
+    robustness of one `rescore` of every candidate and its ranking, per label set
+    (ties broken by the smaller index)."""
+    rng = np.random.default_rng(5)
+    n, n_feat, v, k = 30, 23, 9, 1 if task == "binary" else 3
+    p_plus = rng.normal(size=(n_feat, v))
+    p_plus[rng.uniform(size=p_plus.shape) < 0.3] = np.nan
+    lf = rescore.LabelFree(
+        indices=np.arange(n_feat) * 2,
+        eigvals=rng.uniform(0.5, 2.0, n_feat),
+        eigvecs=rng.normal(size=(n, n_feat)),
+        p_clean=rng.normal(size=(n_feat, v)),
+        p_plus=p_plus,
+        p_minus=np.where(np.isnan(p_plus), rng.normal(size=p_plus.shape), np.nan),
+    )
+    labels = rng.integers(0, max(k, 2), size=(4, n))
+    if task == "binary":
+        ys = (2.0 * labels - 1)[..., None]
+        y_val = (2.0 * rng.integers(0, 2, v) - 1)[:, None]
+    else:
+        ys, y_val = np.eye(k)[labels], np.eye(k)[rng.integers(0, k, v)]
+    ranked, rob = topr.rank_label_sets(lf, ys, y_val, task, chunk=chunk)
+    want = rescore.rescore(lf, ys, y_val, task).robustness
+    np.testing.assert_array_equal(rob, want)
+    for j in range(ys.shape[0]):
+        np.testing.assert_array_equal(
+            ranked[j], topr.robustness_ranking(want[j], lf.indices)
+        )
+
+
 GUARD = textwrap.dedent(
     """
     import json, sys
     sys.path[:0] = [{scripts!r}]
     import numpy as np
-    from ntkadv.features import scoring
+    from ntkadv.features import rescore, scoring, topr
     from ntkadv.kernels.jacobians import InputJacobian
     from ntkadv.timing import proc_status_kb
 
