@@ -694,16 +694,6 @@ def merge_feature_shards(
     )  # fmt: skip
 
 
-#: Candidate features whose label-free projections top-r computes per step.
-TOPR_CHUNK = 200
-#: Validation points per Jacobian contraction of top-r's ranking: the float64
-#: block D(x)ᵀ V[:, chunk] is TOPR_POINT_BLOCK x d x TOPR_CHUNK (18.8 MB at
-#: d = 3072), its signs n_val x d x TOPR_CHUNK int8 (0.3 GB at the paper's
-#: n_val = 500); unblocked, the (n_val, d, all candidates) float64 array and its
-#: temporary were the job's peak (2 x 123 GB at the paper's sizes, issue 24).
-TOPR_POINT_BLOCK = 4
-
-
 def _topr_split(s: ToprSettings, n_test: int) -> tuple[slice, slice]:
     """(validation, evaluation) slices of the test points: the first n_val rank the
     features, the next n_eval (None: all the rest) evaluate f'_r."""
@@ -881,8 +871,8 @@ def evaluate_topr_kernels(
     eps_values = (eps, *s.extra_eps)
     with timed(log, f"label-free projections of {cand.size} features, {v} points"):
         lf_val, *lf_extra = c.label_free_at(
-            cand, k_test[val], 0, v, eps_values, TOPR_CHUNK, project, log,
-            point_block=TOPR_POINT_BLOCK,
+            cand, k_test[val], 0, v, eps_values, topr.PROJECTION_CHUNK, project,
+            log, point_block=topr.POINT_BLOCK,
         )  # fmt: skip
     ranked, rob_val = topr.rank_label_sets(lf_val, ys, ds["y_test"][val], task)
     rs = topr.topr_grid(cand.size, s.grid)

@@ -30,6 +30,15 @@ def robustness_ranking(robustness: np.ndarray, indices: Sequence[int]) -> np.nda
     return idx[order]
 
 
+#: Candidates whose label-free validation projections the top-r job computes per
+#: step (`ntkadv.features.task._Caches.label_free_at`).
+PROJECTION_CHUNK = 200
+#: Validation points per Jacobian contraction of the ranking: the float64 block
+#: D(x)ᵀ V[:, chunk] is POINT_BLOCK x d x PROJECTION_CHUNK (18.8 MB at d = 3072),
+#: its signs n_val x d x PROJECTION_CHUNK int8 (0.3 GB at the paper's n_val = 500);
+#: unblocked, the (n_val, d, all candidates) float64 array and its temporary were
+#: the job's peak (2 x 123 GB at the paper's sizes, issue 24).
+POINT_BLOCK = 4
 #: Candidates rescored at once by `rank_label_sets`: its (L, chunk, v, k) float64
 #: temporaries (~5 of them) instead of (L, N, v, k) (10 GB at the paper's MNIST
 #: top-r: L = 5, N = 10,000, v = 500, k = 10).
