@@ -22,6 +22,7 @@ from pathlib import Path
 
 from ntkadv.data.sources import public_source
 from ntkadv.dynamics.architectures import parameter_count
+from ntkadv.features import topr
 from ntkadv.kernels.families import (  # noqa: F401 (re-exported: resources.smk)
     DENSE_ROW_BLOCK_BYTES,
     dense_tile_rows,
@@ -398,7 +399,9 @@ def work_sizes(
     shard's range), d (the flattened input dimension; None = that of the dataset's
     public source, which a dataset from a file of one's own has not: the workflow
     passes its own), and per rule K (scored eigenfeatures), the attack rows
-    (`attack_rows`) or n_val (top-r ranking)."""
+    (`attack_rows`) or, for top-r, n_val (ranking points), sets (label sets:
+    the true labels and the permutations), k (outputs: 1 binary, else the
+    classes) and r (top-r machines, `topr.topr_grid`)."""
     ds = config["datasets"][dataset]
     n, m = ds["n_train"], ds["n_test"]
     d = input_dim(ds["source"]) if d is None else int(d)
@@ -411,7 +414,13 @@ def work_sizes(
     elif rule == "attack_ntk":
         sizes.update(attack_rows(config, family, dataset))
     elif rule == "evaluate_topr_kernels":
-        sizes.update(n_val=ft["topr"]["n_val"])
+        tp = ft["topr"]
+        sizes.update(
+            n_val=tp["n_val"],
+            sets=1 + tp["null_permutations"],
+            k=1 if len(ds["classes"]) == 2 else len(ds["classes"]),
+            r=len(topr.topr_grid(n, tp["grid"])),
+        )
     if points is not None:
         sizes["m"] = int(points)
     return sizes
@@ -448,32 +457,60 @@ def work_units(rule: str, s: dict[str, int]) -> float:
 
 def memory_floats(rule: str, s: dict[str, int]) -> float:
     """Size V of a rule's peak RSS whose slope is fitted (RSS ≈ r0 + r1·V +
-    `memory_extra_mb`): the Gram's (n + m)·n, eigh's and top-r's n² (copies of n x n
+    `memory_extra_mb`): the Gram's (n + m)·n, eigh's n² (copies of n x n
     matrices); the Jacobian's m·n; for features and attacks n (kernel-row blocks and
     PGD / gradient buffers of a fixed number of rows x n; their n x n arrays are
     counted in `memory_extra_mb`, as the series cannot separate an n² slope from an
-    n slope)."""
+    n slope); top-r's n·d (copies of the training inputs: the caches' float64
+    inputs, the pair projector's and PGD's; its n x n and per-point arrays are in
+    `memory_extra_mb`)."""
     n, m = s["n"], s["m"]
     if rule == "compute_ntk_gram":
         return (n + m) * n
     if rule == "compute_ntk_input_jacobian":
         return m * n
-    if rule in ("eigendecompose_gram", "evaluate_topr_kernels"):
+    if rule == "eigendecompose_gram":
         return n * n
     if rule in ("score_features", "attack_ntk"):
         return n
+    if rule == "evaluate_topr_kernels":
+        return n * s["d"]
     raise ValueError(f"no memory model for rule {rule!r}")
+
+
+def topr_extra_mb(s: dict[str, int]) -> float:
+    """Arrays of known size at top-r's peak, MB: three n x n float64 (the spectrum,
+    the candidates' eigenvectors, their concatenation or the ranked copy of
+    `topr.topr_coefficients`), Θ(X_test, X) (m, n), the own-FGSM kernel rows
+    (r·m_eval, n) and gradients (m_eval, d, r·k) with their temporary, the
+    ranking's rescoring temporaries (~5 of (sets, `topr.RANK_CHUNK`, n_val, k)),
+    one contraction block (~4 of (`topr.POINT_BLOCK`, d, `topr.PROJECTION_CHUNK`))
+    and the chunk's int8 signs (n_val, d, PROJECTION_CHUNK). Nothing is
+    n_val x n x d (the former peak, issue 24)."""
+    n, m, d, v, k, r = s["n"], s["m"], s["d"], s["n_val"], s["k"], s["r"]
+    m_eval = m - v
+    floats = (
+        3 * n * n
+        + m * n
+        + r * m_eval * n
+        + 2 * m_eval * d * r * k
+        + 5 * s["sets"] * topr.RANK_CHUNK * v * k
+        + 4 * topr.POINT_BLOCK * d * topr.PROJECTION_CHUNK
+    )
+    return (floats * F64 + v * d * topr.PROJECTION_CHUNK) / MB
 
 
 def memory_extra_mb(rule: str, s: dict[str, int]) -> float:
     """Arrays of known size held at the peak, MB (float64): features the Gram and
     spectrum (4 n²) and the (m, d, K) gradient array; attacks the spectrum and
-    machines (3 n²); 0 otherwise."""
+    machines (3 n²); top-r `topr_extra_mb`; 0 otherwise."""
     n, m, d = s["n"], s["m"], s["d"]
     if rule == "score_features":
         return (4 * n * n + s["k"] * m * d) * F64 / MB
     if rule == "attack_ntk":
         return 3 * n * n * F64 / MB
+    if rule == "evaluate_topr_kernels":
+        return topr_extra_mb(s)
     return 0.0
 
 

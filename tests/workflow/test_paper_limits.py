@@ -19,7 +19,8 @@ from ntkadv import sizing
 PAPER = REPO / "config/paper.yaml"
 DOC = REPO / "docs/paper_scale.md"
 #: Rules whose jobs may exceed the limit (docs/paper_scale.md says why).
-NOT_SPLIT = {"evaluate_topr_kernels", "train_twolayer_net"}
+#: evaluate_topr_kernels fits it since its ranking is blocked (1310 min, issue 24).
+NOT_SPLIT = {"train_twolayer_net"}
 ROW = re.compile(r"^\| (\w+) \| ([\w./]+) \| (\d+) \| ([^|]+) \| (\d+) \|$")
 
 

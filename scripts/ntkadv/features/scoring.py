@@ -12,6 +12,7 @@ permutations without evaluating the kernel again.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -22,6 +23,9 @@ from ntkadv.features.algebra import (
     toward_sides,
 )
 from ntkadv.features.rescore import FeatureScores, LabelFree, feature_scores
+
+if TYPE_CHECKING:
+    from ntkadv.kernels.jacobians import ImplicitJacobian, InputJacobian
 
 #: (x0 (P, d), sign_g (P, d), side (P,), v (n, P), eps) -> p (P,) at the perturbed
 #: points, with an attribute `batch` (`ntkadv.features.projections.PairProjector`).
@@ -68,6 +72,36 @@ def perturbed_projections(
     return out
 
 
+def contraction_signs(
+    jac: InputJacobian | ImplicitJacobian, c: np.ndarray, rows: int
+) -> np.ndarray:
+    """sign(D(x)ᵀ c) at every evaluation point of `jac`, `rows` points at a time.
+
+    The FGSM directions sign ∇p_i(x) of the features p_i = Θ(·, X) v_i (supp.
+    Eq. 9 with c = v_i; the ± trick of Sec. 4 needs only their signs). Contracting
+    a block of points at a time keeps the float64 contraction at rows x d x K
+    instead of m x d x K (the whole (m, d, K) array was the peak of the top-r job:
+    at the paper's 500 validation points, d = 3072 and 10,000 candidates it is
+    123 GB, issue 24). Each point's contraction is that of the unblocked call.
+
+    Args:
+        jac: the Jacobian cache at the m evaluation points (`eval_subset`).
+        c: (n, K) coefficients (e.g. the eigenvectors of a feature chunk).
+        rows: evaluation points contracted per call (>= 1).
+
+    Returns:
+        (m, d, K) int8 in {−1, 0, 1}.
+    """
+    if rows < 1:
+        raise ValueError(f"rows must be >= 1, got {rows}")
+    c = np.asarray(c, dtype=np.float64)
+    out = np.empty((jac.m, jac.d, c.shape[1]), dtype=np.int8)
+    for i0 in range(0, jac.m, rows):
+        i1 = min(i0 + rows, jac.m)
+        out[i0:i1] = np.sign(jac.eval_subset(i0, i1).contract(c))
+    return out
+
+
 def label_free_projections(
     *,
     eigvals: np.ndarray,
@@ -93,7 +127,8 @@ def label_free_projections(
         eigvals, eigvecs: spectrum of Θ(X, X), (n,), (n, n).
         indices: (K,) eigen-indices to score.
         k_eval_train: (m, n) Θ(x, X) at the clean evaluation points.
-        grad_p: (m, d, K) = D(x)ᵀ V[:, indices] (one contraction).
+        grad_p: (m, d, K) = D(x)ᵀ V[:, indices] (one contraction), or only its
+            signs (int8, `contraction_signs`): nothing else of it is used.
         x_eval: (m, d) flattened clean evaluation inputs in [0, 1].
         project: a `PairProjectFn` over the training set.
         eps: ℓ∞ budget.

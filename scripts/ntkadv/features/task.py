@@ -179,29 +179,46 @@ class _Caches:
         chunk: int,
         project,
         log: logging.Logger | None = None,
+        point_block: int | None = None,
     ) -> list:
         """`label_free` at every ε of `eps_values` (one `LabelFree` each, in that
-        order): one Jacobian contraction per chunk, perturbed rows per ε
-        (`scoring.label_free_projections_at`)."""
+        order): perturbed rows per ε (`scoring.label_free_projections_at`), `chunk`
+        features per step.
+
+        The Jacobian contraction D(x)ᵀ v_i: with `point_block` None, one call for
+        every index (a dense-family cache recomputes D(x) per call,
+        `ntkadv.kernels.jacobians.ImplicitJacobian`), held as (m, d, K) float64
+        (score_features); else per chunk, `point_block` points at a time, keeping
+        only the chunk's signs (`scoring.contraction_signs`: (m, d, chunk) int8
+        and a (point_block, d, chunk) float64 block; top-r, whose K is every
+        candidate). Same projections either way; the blocked form recomputes a
+        dense-family D once per chunk."""
         from ntkadv.features.rescore import LabelFree
-        from ntkadv.features.scoring import label_free_projections_at
+        from ntkadv.features.scoring import (
+            contraction_signs,
+            label_free_projections_at,
+        )
         from ntkadv.timing import Progress
 
-        # one contraction for every index: a dense-family cache recomputes D(x)
-        # per call (`ntkadv.kernels.jacobians.ImplicitJacobian`)
-        grads = self.jac.eval_subset(i0, i1).contract(self.eigvecs[:, indices])
+        jac = self.jac.eval_subset(i0, i1)
+        if point_block is None:
+            grads = jac.contract(self.eigvecs[:, indices])
         parts = []
         starts = range(0, indices.size, chunk)
         progress = Progress(log, f"features scored ({chunk} per step)", len(starts))
         for lo in starts:
             sel = indices[lo : lo + chunk]
+            if point_block is None:
+                grad_p = grads[:, :, lo : lo + chunk]
+            else:
+                grad_p = contraction_signs(jac, self.eigvecs[:, sel], point_block)
             parts.append(
                 label_free_projections_at(
                     eigvals=self.eigvals,
                     eigvecs=self.eigvecs,
                     indices=sel,
                     k_eval_train=k_eval_train,
-                    grad_p=grads[:, :, lo : lo + chunk],
+                    grad_p=grad_p,
                     x_eval=self.x_test[i0:i1],
                     project=project,
                     eps_values=eps_values,
@@ -854,8 +871,9 @@ def evaluate_topr_kernels(
     eps_values = (eps, *s.extra_eps)
     with timed(log, f"label-free projections of {cand.size} features, {v} points"):
         lf_val, *lf_extra = c.label_free_at(
-            cand, k_test[val], 0, v, eps_values, 200, project, log
-        )
+            cand, k_test[val], 0, v, eps_values, topr.PROJECTION_CHUNK, project,
+            log, point_block=topr.POINT_BLOCK,
+        )  # fmt: skip
     ranked, rob_val = topr.rank_label_sets(lf_val, ys, ds["y_test"][val], task)
     rs = topr.topr_grid(cand.size, s.grid)
     res, clean_sets, robust_sets = _evaluate_label_sets(

@@ -30,27 +30,59 @@ def robustness_ranking(robustness: np.ndarray, indices: Sequence[int]) -> np.nda
     return idx[order]
 
 
+#: Candidates whose label-free validation projections the top-r job computes per
+#: step (`ntkadv.features.task._Caches.label_free_at`).
+PROJECTION_CHUNK = 200
+#: Validation points per Jacobian contraction of the ranking: the float64 block
+#: D(x)ᵀ V[:, chunk] is POINT_BLOCK x d x PROJECTION_CHUNK (18.8 MB at d = 3072),
+#: its signs n_val x d x PROJECTION_CHUNK int8 (0.3 GB at the paper's n_val = 500);
+#: unblocked, the (n_val, d, all candidates) float64 array and its temporary were
+#: the job's peak (2 x 123 GB at the paper's sizes, issue 24).
+POINT_BLOCK = 4
+#: Candidates rescored at once by `rank_label_sets`: its (L, chunk, v, k) float64
+#: temporaries (~5 of them) instead of (L, N, v, k) (10 GB at the paper's MNIST
+#: top-r: L = 5, N = 10,000, v = 500, k = 10).
+RANK_CHUNK = 256
+
+
 def rank_label_sets(
-    lf_val: LabelFree, y_train: np.ndarray, y_val: np.ndarray, task: str
+    lf_val: LabelFree,
+    y_train: np.ndarray,
+    y_val: np.ndarray,
+    task: str,
+    chunk: int = RANK_CHUNK,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Rank the candidates by validation robustness under each label set (D.3).
 
     The ranking depends on the training labels (robustness of f⁽ⁱ⁾ does), so every
     label set of the null control gets its own, from the same label-free
-    validation projections (`ntkadv.features.rescore`).
+    validation projections (`ntkadv.features.rescore`), `chunk` candidates at a
+    time (each feature's robustness is its own: the chunks only bound memory).
 
     Args:
         lf_val: label-free projections of the N candidates at the validation points.
         y_train: (L, n, k) training targets (true labels first, then permutations).
         y_val: (v, k) validation targets.
         task: "binary" or "multiclass".
+        chunk: candidates rescored at once.
 
     Returns:
         ranked (L, N) eigen-indices, most robust first; robustness (L, N) in
         candidate order.
     """
-    r = rescore(lf_val, y_train, y_val, task)
-    rob = r.robustness  # (L, N)
+    n_cand = lf_val.indices.size
+    rob = np.concatenate(
+        [
+            rescore(
+                lf_val.select(np.arange(lo, min(lo + chunk, n_cand))),
+                y_train,
+                y_val,
+                task,
+            ).robustness
+            for lo in range(0, max(n_cand, 1), chunk)
+        ],
+        axis=1,
+    )  # (L, N)
     ranked = np.stack([robustness_ranking(row, lf_val.indices) for row in rob])
     return ranked, rob
 

@@ -290,3 +290,21 @@ def test_extra_eps_feature_rows_carry_the_extra_eps_numbers(caches):
     for row in at:
         (same,) = [r for r in ref if row["claim"].startswith(r["claim"])]
         assert (row["effect"], row["effect_se"]) == (same["effect"], same["effect_se"])
+
+
+@pytest.mark.parametrize("point_block", [1, 3, 8])
+def test_blocked_ranking_projections_equal_the_one_contraction(caches, point_block):
+    """`_Caches.label_free_at` with the Jacobian contracted per chunk, a few
+    points at a time (top-r's ranking, issue 24), returns exactly the projections
+    of the one contraction of every index (score_features), at two ε."""
+    _, paths, _ = caches
+    c = task._Caches(paths, SPEC, 8, True)
+    indices = c.nonnull(LOG)
+    k_eval = h5io.read(paths["gram"], ["k_test_train"])["k_test_train"][:8]
+    project = c.projector()
+    args = (indices, k_eval, 0, 8, (0.1, 0.03), 7, project, LOG)
+    ref = c.label_free_at(*args)
+    got = c.label_free_at(*args, point_block=point_block)
+    for want, have in zip(ref, got, strict=True):
+        for field in rescore.LABEL_FREE_KEYS:
+            _same(getattr(want, field), getattr(have, field))
