@@ -264,15 +264,14 @@ def fit(raw: Path, out: Path) -> dict:
 def job_cpu_s(rule: str, config: dict, dataset: str, arch: dict) -> float:
     """Extrapolated CPU seconds of one job of `config`: the measured rates x the
     CONV depth factor, once per ε for the feature, attack and top-r jobs (the
-    dataset's plus datasets.<d>.extra_eps, as their requests) plus a dense-family
+    dataset's plus datasets.<d>.extra_eps, `sizing.eps_passes`) plus a dense-family
     consumer's recompute of the gradient tiles (`sizing.jacobian_recompute_min`);
     the input-Jacobian as measured today, not its request."""
     family = sizing.RATE_FAMILY[arch["family"]]
-    ds = config["datasets"][dataset]
     sizes = sizing.work_sizes(rule, arch["family"], config, dataset)
     cpu = sizing.measured_cpu_s(rule, family, sizes) * sizing.depth_factor(rule, arch)
     if rule in (*sizing.POINT_RULES, "evaluate_topr_kernels"):
-        cpu *= 1 + len(ds.get("extra_eps") or [])
+        cpu *= sizing.eps_passes(config, dataset)
     if rule in sizing.POINT_RULES:
         recompute = sizing.jacobian_recompute_min(
             sizes["n"], sizes["m"], sizes["d"], arch["family"]

@@ -629,6 +629,13 @@ def measured_request(
 POINT_RULES = ("attack_ntk", "score_features")
 
 
+def eps_passes(config: dict, dataset: str) -> int:
+    """The paper's ε plus datasets.<d>.extra_eps: the feature, attack and top-r jobs
+    run their perturbed-point work once per ε (a runtime factor on the rates, which
+    were measured with one ε)."""
+    return 1 + len(config["datasets"][dataset].get("extra_eps") or [])
+
+
 def point_job_runtime_min(
     rule: str,
     config: dict,
@@ -645,9 +652,10 @@ def point_job_runtime_min(
     (`jacobian_recompute_min`; every test point when `points` is None)."""
     ds = config["datasets"][dataset]
     mins = measured_request(rule, "runtime", config, dataset, arch, d, points, floor)
-    passes = 1 + len(ds.get("extra_eps") or [])
     m = ds["n_test"] if points is None else points
-    return mins * passes + jacobian_recompute_min(ds["n_train"], m, d, arch["family"])
+    return mins * eps_passes(config, dataset) + jacobian_recompute_min(
+        ds["n_train"], m, d, arch["family"]
+    )
 
 
 def point_shards(

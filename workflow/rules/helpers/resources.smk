@@ -63,10 +63,8 @@ def _jacobian_tile_mb(wildcards):
 
 
 def eps_passes(wildcards):
-    """The paper's ε plus datasets.<d>.extra_eps: the feature, attack and top-r jobs
-    run their perturbed-point work once per ε (a runtime factor on the rates,
-    which were measured with one ε)."""
-    return 1 + len(config["datasets"][wildcards.dataset].get("extra_eps") or [])
+    """`sizing.eps_passes` of the job's dataset."""
+    return sizing.eps_passes(config, wildcards.dataset)
 
 
 def eigendecompose_gram_runtime_min(wildcards, attempt):
